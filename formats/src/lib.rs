@@ -1,1 +1,22 @@
-//! stub
+//! The bytes everyone agrees on: the packet model shared by the orb server,
+//! clients and rule engine.
+//!
+//! - [`srcname`]: [`SrcName`], the validated `net_sta_chan_loc/type/subcode`
+//!   key of every packet, and its exact split into [`SrcNameParts`].
+//! - [`time`]: [`Time`], UTC microseconds since 1970, with exact ISO 8601,
+//!   epoch and relative (`-10m`) parsing and printing; [`parse_duration`].
+//! - [`packet`]: [`Packet`], pktid + srcname + time + payload.
+//!
+//! Nothing here does I/O or depends on an async runtime, so fuzzers and other
+//! readers can use it directly.
+
+#![deny(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod packet;
+pub mod srcname;
+pub mod time;
+
+pub use packet::Packet;
+pub use srcname::{SrcName, SrcNameError, SrcNameParts, MAX_SRCNAME_LEN};
+pub use time::{parse_duration, Time, TimeError};

@@ -1,0 +1,750 @@
+//! `RingStore`: the crash-safe, memory-mapped ring of packets.
+//!
+//! The bytes are specified in `docs/RING-FORMAT.md`; this module is the writer, the
+//! readers and the open/recover/close life cycle. Modules:
+//!
+//! - `layout`: offsets and pure encode/decode of headers and records
+//! - `map`: the mapping (all of the crate's `unsafe`)
+//! - `recover`: the scan that finds the live records on open
+//! - `index`, `timeindex`: the in-memory pktid, time and per-source indexes
+//! - `flush`: flush policies and the interval flusher thread
+//!
+//! Concurrency: one `RwLock` guards the mapping and the index together. The writer
+//! changes both under the write lock; readers check and copy records under the read
+//! lock, so no reader can observe a record being written or overwritten.
+
+pub mod layout;
+
+mod error;
+mod flush;
+mod index;
+mod map;
+pub mod recover;
+mod timeindex;
+
+#[cfg(test)]
+mod tests;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+use formats::{Packet, SrcName, Time};
+
+pub use error::RingError;
+pub use flush::{FlushPolicy, DEFAULT_FLUSH_INTERVAL};
+pub use index::SourceInfo;
+pub use recover::CorruptRegion;
+
+use flush::IntervalFlusher;
+use index::RingIndex;
+use layout::{HEADER_SIZE, RECORD_HEADER};
+use map::{MapError, RingMap};
+
+/// Name of the ring file inside the ring directory.
+pub const RING_FILE: &str = "orb.ring";
+/// Ring size used when a new ring is created without one: 256 MiB.
+pub const DEFAULT_RING_SIZE: u64 = 256 << 20;
+/// Longest srcname a record can store; the server's own limit is lower.
+pub const MAX_RECORD_SRCNAME: usize = 255;
+
+/// Allocation unit for the payloads of one `read_from` batch.
+const READ_CHUNK: usize = 64 * 1024;
+
+/// How to open a ring.
+#[derive(Debug, Clone, Default)]
+pub struct RingOptions {
+    /// Data capacity in bytes. `None` keeps an existing ring's size, or creates a new
+    /// ring of [`DEFAULT_RING_SIZE`]. A size that differs from an existing ring's is
+    /// refused.
+    pub size: Option<u64>,
+    /// When pages are written to the disk.
+    pub flush: FlushPolicy,
+}
+
+/// A packet's pktid and time: what seeks answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PktRef {
+    /// Packet id.
+    pub pktid: u64,
+    /// Packet time.
+    pub time: Time,
+}
+
+/// What opening the ring found and did (RING-FORMAT.md section 7).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecoveryReport {
+    /// The ring file was created by this open.
+    pub created: bool,
+    /// The previous writer closed the ring cleanly.
+    pub clean: bool,
+    /// Live packets recovered.
+    pub packets: u64,
+    /// Holes in the live window that no valid record covers, skipped.
+    pub corrupt: Vec<CorruptRegion>,
+    /// Valid records dropped because they broke pktid order, or had a bad srcname.
+    pub dropped: u64,
+    /// pktid of a torn record at the head, dropped.
+    pub torn_tail: Option<u64>,
+    /// The pktid the next append gets.
+    pub next_pktid: u64,
+    /// How long open took.
+    pub elapsed: Duration,
+}
+
+/// A summary of the ring.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RingStat {
+    /// The ring file.
+    pub path: PathBuf,
+    /// Data capacity in bytes.
+    pub capacity: u64,
+    /// Bytes the live records span, padding and wrap space included.
+    pub used_bytes: u64,
+    /// Live packets.
+    pub npkts: u64,
+    /// Sources with live packets.
+    pub nsources: u64,
+    /// The oldest live packet.
+    pub oldest: Option<PktRef>,
+    /// The newest live packet.
+    pub newest: Option<PktRef>,
+    /// The pktid the next append gets.
+    pub next_pktid: u64,
+    /// When the ring file was created.
+    pub created: Time,
+    /// The flush policy in force.
+    pub flush: FlushPolicy,
+}
+
+/// What a reader's `read_from` returned besides packets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ReadOutcome {
+    /// Set when the reader's position had been overwritten: the pktids it lost.
+    pub gap: Option<Gap>,
+    /// The pktid to ask for next.
+    pub next: u64,
+    /// Records skipped because they failed their checksum when read.
+    pub corrupt: u64,
+}
+
+/// Packets a lapped reader lost: pktids `first..=last` were overwritten before it read
+/// them (pktids in that range that never existed are included).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Gap {
+    /// First pktid lost.
+    pub first: u64,
+    /// Last pktid lost.
+    pub last: u64,
+}
+
+struct Inner {
+    map: RingMap,
+    path: PathBuf,
+    index: RingIndex,
+    capacity: u64,
+    /// Logical end of the newest record: where the next one goes.
+    head_end: u64,
+    next_pktid: u64,
+    pktid_hwm: u64,
+    poisoned: Option<String>,
+}
+
+/// The ring store. Share it between tasks with `Arc`; every method takes `&self`.
+pub struct RingStore {
+    inner: RwLock<Inner>,
+    path: PathBuf,
+    capacity: u64,
+    created: Time,
+    flush: FlushPolicy,
+    recovery: RecoveryReport,
+    flusher: Option<IntervalFlusher>,
+    /// Cleared by tests that simulate a crash, so drop leaves the ring unclean.
+    close_on_drop: bool,
+}
+
+fn io_err<'a>(
+    action: &'static str,
+    path: &'a Path,
+) -> impl FnOnce(std::io::Error) -> RingError + 'a {
+    move |source| RingError::Io {
+        action,
+        path: path.to_owned(),
+        source,
+    }
+}
+
+fn map_err(path: &Path, e: MapError) -> RingError {
+    match e {
+        MapError::Locked => RingError::Locked {
+            path: path.to_owned(),
+        },
+        MapError::Io(source) => RingError::Io {
+            action: "map",
+            path: path.to_owned(),
+            source,
+        },
+        MapError::TooShort { actual } => RingError::BadLength {
+            path: path.to_owned(),
+            actual,
+            expected: HEADER_SIZE as u64 + layout::MIN_CAPACITY,
+        },
+    }
+}
+
+impl RingStore {
+    /// Opens the ring in directory `dir`, creating the directory and the ring if they do
+    /// not exist, recovering it by scan if it does (RING-FORMAT.md section 7).
+    pub fn open(dir: &Path, opts: &RingOptions) -> Result<RingStore, RingError> {
+        let started = Instant::now();
+        fs::create_dir_all(dir).map_err(io_err("create directory", dir))?;
+        let path = dir.join(RING_FILE);
+        let created = !path.exists();
+        let map = if created {
+            Self::create(dir, &path, opts.size)?
+        } else {
+            Self::open_existing(&path)?
+        };
+        let bytes = map.bytes();
+        let geometry = layout::decode_header(bytes).map_err(|p| RingError::BadHeader {
+            path: path.clone(),
+            problem: p.to_string(),
+        })?;
+        let capacity = geometry.capacity;
+        let expected = HEADER_SIZE as u64 + capacity;
+        if bytes.len() as u64 != expected {
+            return Err(RingError::BadLength {
+                path,
+                actual: bytes.len() as u64,
+                expected,
+            });
+        }
+        if let Some(requested) = opts.size.filter(|&s| s != capacity) {
+            return Err(RingError::SizeMismatch {
+                path,
+                existing: capacity,
+                requested,
+            });
+        }
+        let hint_next = layout::u64_at(bytes, layout::H_NEXT_PKTID).unwrap_or(1);
+        let hwm = layout::u64_at(bytes, layout::H_PKTID_HWM).unwrap_or(1);
+        let clean = layout::u64_at(bytes, layout::H_CLEAN) == Some(1);
+
+        let data = &bytes[HEADER_SIZE..];
+        let scan = if created {
+            recover::Scan::default()
+        } else {
+            recover::scan(data)
+        };
+        let mut index = RingIndex::default();
+        let mut dropped = scan.out_of_order;
+        for h in &scan.live {
+            let off = (h.lpos % capacity) as usize + RECORD_HEADER;
+            let name = std::str::from_utf8(&data[off..off + usize::from(h.srcname_len)])
+                .ok()
+                .and_then(|s| SrcName::with_limit(s, MAX_RECORD_SRCNAME).ok());
+            match name {
+                Some(name) => index.push(h.pktid, h.lpos, h.time_us, h.payload_len, &name),
+                None => dropped += 1,
+            }
+        }
+        let max_seen = index.back().map_or(0, |e| e.pktid);
+        let mut next_pktid = hint_next.max(max_seen + 1);
+        if !clean {
+            // An unclean stop may have acknowledged pktids whose records power loss took
+            // away: continue above everything that may have been handed out.
+            next_pktid = next_pktid.max(hwm);
+        }
+        let mut inner = Inner {
+            map,
+            path: path.clone(),
+            index,
+            capacity,
+            head_end: scan.head_end,
+            next_pktid,
+            pktid_hwm: hwm,
+            poisoned: None,
+        };
+        inner.set_hint(layout::H_CLEAN, 0);
+        inner.set_hint(layout::H_NEXT_PKTID, next_pktid);
+        inner
+            .map
+            .flush_range(0, HEADER_SIZE)
+            .map_err(io_err("msync header of", &path))?;
+
+        let recovery = RecoveryReport {
+            created,
+            clean,
+            packets: inner.index.len() as u64,
+            corrupt: scan.corrupt,
+            dropped,
+            torn_tail: scan.torn_tail,
+            next_pktid,
+            elapsed: started.elapsed(),
+        };
+        log_recovery(&path, &recovery);
+        let flusher = match opts.flush {
+            FlushPolicy::Interval(every) => Some(
+                IntervalFlusher::start(inner.map.flusher(), every, path.display().to_string())
+                    .map_err(io_err("start flusher thread for", &path))?,
+            ),
+            _ => None,
+        };
+        Ok(RingStore {
+            inner: RwLock::new(inner),
+            path,
+            capacity,
+            created: Time::from_micros(geometry.created_us),
+            flush: opts.flush,
+            recovery,
+            flusher,
+            close_on_drop: true,
+        })
+    }
+
+    fn create(dir: &Path, path: &Path, size: Option<u64>) -> Result<RingMap, RingError> {
+        let capacity = size.unwrap_or(DEFAULT_RING_SIZE);
+        if !layout::capacity_ok(capacity) {
+            return Err(RingError::BadSize { size: capacity });
+        }
+        // Build the ring under a temporary name and rename it into place, so that a
+        // crash during creation never leaves a ring file without a header.
+        let tmp = dir.join(format!("{RING_FILE}.new"));
+        let mut map =
+            RingMap::create(&tmp, HEADER_SIZE as u64 + capacity).map_err(|e| map_err(&tmp, e))?;
+        let geometry = layout::Geometry {
+            capacity,
+            created_us: Time::now().as_micros(),
+        };
+        layout::encode_header(&mut map.bytes_mut()[..HEADER_SIZE], geometry);
+        map.flush_range(0, HEADER_SIZE)
+            .map_err(io_err("msync header of", &tmp))?;
+        fs::rename(&tmp, path).map_err(io_err("rename into place", &tmp))?;
+        fs::File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(io_err("sync directory", dir))?;
+        Ok(map)
+    }
+
+    fn open_existing(path: &Path) -> Result<RingMap, RingError> {
+        RingMap::open_existing(path).map_err(|e| map_err(path, e))
+    }
+
+    /// What opening the ring found.
+    pub fn recovery(&self) -> &RecoveryReport {
+        &self.recovery
+    }
+
+    /// The ring file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Data capacity in bytes.
+    pub fn capacity(&self) -> u64 {
+        self.capacity
+    }
+
+    /// The largest payload a packet with a srcname of `srcname_len` bytes may carry.
+    pub fn max_payload(&self, srcname_len: usize) -> usize {
+        let max = layout::max_record(self.capacity) as usize;
+        (max - RECORD_HEADER - srcname_len) & !(layout::RECORD_ALIGN - 1)
+    }
+
+    fn read(&self) -> RwLockReadGuard<'_, Inner> {
+        // A panic while holding the lock cannot leave the file half-updated in a way
+        // readers could see as valid (every record is checked), so poisoning is ignored.
+        self.inner.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn write(&self) -> RwLockWriteGuard<'_, Inner> {
+        self.inner.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Appends one packet and returns its pktid. When the ring is full the oldest
+    /// packets are overwritten. Under `flush = always` the packet is on disk on return.
+    pub fn append(&self, srcname: &SrcName, time: Time, payload: &[u8]) -> Result<u64, RingError> {
+        self.check_size(srcname, payload)?;
+        let mut inner = self.write();
+        inner.check_poison()?;
+        let (pktid, range) = inner.append_one(srcname, time, payload)?;
+        if self.flush == FlushPolicy::Always {
+            inner.sync(range)?;
+        }
+        Ok(pktid)
+    }
+
+    /// Appends packets in order and returns the pktid of each. Sizes are checked before
+    /// anything is written, so an oversized packet leaves the ring unchanged. Under
+    /// `flush = always` one msync covers the whole batch.
+    pub fn append_batch(&self, packets: &[(SrcName, Time, &[u8])]) -> Result<Vec<u64>, RingError> {
+        for (s, _, p) in packets {
+            self.check_size(s, p)?;
+        }
+        let mut inner = self.write();
+        inner.check_poison()?;
+        let mut pktids = Vec::with_capacity(packets.len());
+        let mut dirty: Option<(u64, u64)> = None;
+        for (s, t, p) in packets {
+            let (pktid, (lo, hi)) = inner.append_one(s, *t, p)?;
+            pktids.push(pktid);
+            dirty = Some(dirty.map_or((lo, hi), |(a, _)| (a, hi)));
+        }
+        if let (FlushPolicy::Always, Some(range)) = (self.flush, dirty) {
+            inner.sync(range)?;
+        }
+        Ok(pktids)
+    }
+
+    fn check_size(&self, srcname: &SrcName, payload: &[u8]) -> Result<(), RingError> {
+        let max = self.max_payload(srcname.len());
+        if payload.len() > max || srcname.len() > MAX_RECORD_SRCNAME {
+            return Err(RingError::PacketTooLarge {
+                len: payload.len(),
+                max,
+                srcname: srcname.to_string(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Writes all dirty pages to the disk now, whatever the policy.
+    pub fn flush(&self) -> Result<(), RingError> {
+        let inner = self.read();
+        inner
+            .map
+            .flush_range(0, inner.map.bytes().len())
+            .map_err(io_err("msync", &self.path))
+    }
+
+    /// The packet `pktid`, if it is live.
+    pub fn get(&self, pktid: u64) -> Result<Option<Packet>, RingError> {
+        let inner = self.read();
+        let Ok(pos) = inner.index.find(pktid) else {
+            return Ok(None);
+        };
+        let mut buf = BytesMut::new();
+        inner.copy_out(pos, &mut buf, 0).map(Some)
+    }
+
+    fn at(&self, pos: impl FnOnce(&RingIndex) -> Option<usize>) -> Option<PktRef> {
+        let inner = self.read();
+        let e = inner.index.get(pos(&inner.index)?)?;
+        Some(PktRef {
+            pktid: e.pktid,
+            time: Time::from_micros(e.time),
+        })
+    }
+
+    /// The oldest live packet.
+    pub fn oldest(&self) -> Option<PktRef> {
+        self.at(|_| Some(0))
+    }
+
+    /// The newest live packet.
+    pub fn newest(&self) -> Option<PktRef> {
+        self.at(|ix| ix.len().checked_sub(1))
+    }
+
+    /// The first live packet whose pktid is greater than `pktid` (which need not be live).
+    pub fn next_after(&self, pktid: u64) -> Option<PktRef> {
+        self.at(|ix| Some(ix.first_after(pktid)))
+    }
+
+    /// The last live packet whose pktid is less than `pktid` (which need not be live).
+    pub fn prev_before(&self, pktid: u64) -> Option<PktRef> {
+        self.at(|ix| {
+            let (Ok(p) | Err(p)) = ix.find(pktid);
+            p.checked_sub(1)
+        })
+    }
+
+    /// The first packet in ring order whose time is `>= t`.
+    pub fn after(&self, t: Time) -> Option<PktRef> {
+        self.at(|ix| ix.first_at_or_after_time(t.as_micros()))
+    }
+
+    /// Reads up to `max` packets with pktid `>= from` that `keep` accepts, in ring order,
+    /// appending them to `out`. If `from` is below the oldest live pktid (the reader was
+    /// lapped), the outcome carries the gap and reading continues at the oldest packet.
+    /// `keep` runs under the read lock: keep it cheap.
+    pub fn read_from(
+        &self,
+        from: u64,
+        max: usize,
+        mut keep: impl FnMut(&SrcName) -> bool,
+        out: &mut Vec<Packet>,
+    ) -> ReadOutcome {
+        let inner = self.read();
+        let ix = &inner.index;
+        let mut outcome = ReadOutcome {
+            next: from,
+            ..ReadOutcome::default()
+        };
+        let Some(front) = ix.front() else {
+            return outcome;
+        };
+        if from < front.pktid {
+            outcome.gap = Some(Gap {
+                first: from,
+                last: front.pktid - 1,
+            });
+        }
+        let (Ok(mut pos) | Err(mut pos)) = ix.find(from);
+        let mut buf = BytesMut::new();
+        let mut taken = 0;
+        while let Some(e) = ix.get(pos) {
+            if taken == max {
+                break;
+            }
+            outcome.next = e.pktid + 1;
+            if keep(ix.srcname(e.src)) {
+                match inner.copy_out(pos, &mut buf, READ_CHUNK) {
+                    Ok(p) => {
+                        out.push(p);
+                        taken += 1;
+                    }
+                    Err(e) => {
+                        tracing::warn!("{e}");
+                        outcome.corrupt += 1;
+                    }
+                }
+            }
+            pos += 1;
+        }
+        outcome
+    }
+
+    /// Summaries of every source with live packets, in srcname order.
+    pub fn sources(&self) -> Vec<SourceInfo> {
+        self.read().index.sources()
+    }
+
+    /// The summary of one source, if it has live packets.
+    pub fn source(&self, srcname: &str) -> Option<SourceInfo> {
+        self.read().index.source(srcname)
+    }
+
+    /// A summary of the ring.
+    pub fn stat(&self) -> RingStat {
+        let inner = self.read();
+        let ix = &inner.index;
+        let pref = |e: Option<&index::Entry>| {
+            e.map(|e| PktRef {
+                pktid: e.pktid,
+                time: Time::from_micros(e.time),
+            })
+        };
+        RingStat {
+            path: self.path.clone(),
+            capacity: self.capacity,
+            used_bytes: ix.front().map_or(0, |f| inner.head_end - f.lpos),
+            npkts: ix.len() as u64,
+            nsources: ix.sources().len() as u64,
+            oldest: pref(ix.front()),
+            newest: pref(ix.back()),
+            next_pktid: inner.next_pktid,
+            created: self.created,
+            flush: self.flush,
+        }
+    }
+
+    /// Flushes everything, marks the ring clean and closes it. Dropping the store does
+    /// the same but can only log a failure.
+    pub fn close(mut self) -> Result<(), RingError> {
+        self.close_on_drop = false;
+        self.close_inner()
+    }
+
+    fn close_inner(&mut self) -> Result<(), RingError> {
+        self.flusher.take();
+        let inner = self.inner.get_mut().unwrap_or_else(|p| p.into_inner());
+        let len = inner.map.bytes().len();
+        inner
+            .map
+            .flush_range(0, len)
+            .map_err(io_err("msync", &self.path))?;
+        let next = inner.next_pktid;
+        inner.set_hint(layout::H_NEXT_PKTID, next);
+        inner.set_hint(layout::H_CLEAN, 1);
+        inner
+            .map
+            .flush_range(0, HEADER_SIZE)
+            .map_err(io_err("msync header of", &self.path))
+    }
+}
+
+impl Drop for RingStore {
+    fn drop(&mut self) {
+        if self.close_on_drop {
+            if let Err(e) = self.close_inner() {
+                tracing::error!("closing ring: {e}");
+            }
+        }
+    }
+}
+
+impl Inner {
+    fn set_hint(&mut self, at: usize, v: u64) {
+        layout::put_u64(&mut self.map.bytes_mut()[..HEADER_SIZE], at, v);
+    }
+
+    fn check_poison(&self) -> Result<(), RingError> {
+        match &self.poisoned {
+            Some(why) => Err(RingError::Poisoned(why.clone())),
+            None => Ok(()),
+        }
+    }
+
+    fn poison(&mut self, e: RingError) -> RingError {
+        self.poisoned = Some(e.to_string());
+        e
+    }
+
+    /// Appends one record (RING-FORMAT.md section 6, steps 1 to 4 and 6) and returns its
+    /// pktid and the logical range it dirtied. Sizes were checked by the caller.
+    fn append_one(
+        &mut self,
+        srcname: &SrcName,
+        time: Time,
+        payload: &[u8],
+    ) -> Result<(u64, (u64, u64)), RingError> {
+        let cap = self.capacity;
+        let size = layout::stored_size(srcname.len(), payload.len());
+        let mut lpos = self.head_end;
+        if lpos % cap + size > cap {
+            lpos = (lpos / cap + 1) * cap;
+        }
+        let end = lpos + size;
+        while self
+            .index
+            .front()
+            .is_some_and(|f| f.lpos < end.saturating_sub(cap))
+        {
+            self.index.pop_front();
+        }
+        let pktid = self.next_pktid;
+        if pktid >= self.pktid_hwm {
+            let hwm = pktid + layout::PKTID_HWM_STEP;
+            self.set_hint(layout::H_PKTID_HWM, hwm);
+            if let Err(e) = self.map.flush_range(0, HEADER_SIZE) {
+                let e = RingError::Io {
+                    action: "msync header of",
+                    path: self.path.clone(),
+                    source: e,
+                };
+                return Err(self.poison(e));
+            }
+            self.pktid_hwm = hwm;
+        }
+        let off = HEADER_SIZE + (lpos % cap) as usize;
+        let dst = &mut self.map.bytes_mut()[off..off + size as usize];
+        layout::encode_record(
+            dst,
+            lpos,
+            pktid,
+            time.as_micros(),
+            srcname.as_str().as_bytes(),
+            payload,
+        );
+        self.next_pktid = pktid + 1;
+        self.set_hint(layout::H_NEXT_PKTID, pktid + 1);
+        self.head_end = end;
+        self.index
+            .push(pktid, lpos, time.as_micros(), payload.len() as u32, srcname);
+        Ok((pktid, (lpos, end)))
+    }
+
+    /// msyncs the logical range `lo..hi` and the header page (flush = always).
+    fn sync(&mut self, (lo, hi): (u64, u64)) -> Result<(), RingError> {
+        let cap = self.capacity;
+        let res = if hi - lo >= cap || lo / cap != (hi - 1) / cap {
+            // The range wraps (or covers the ring): sync the whole data area.
+            self.map.flush_range(HEADER_SIZE, cap as usize)
+        } else {
+            self.map
+                .flush_range(HEADER_SIZE + (lo % cap) as usize, (hi - lo) as usize)
+        };
+        res.and_then(|()| self.map.flush_range(0, HEADER_SIZE))
+            .map_err(|e| {
+                let path = self.path.clone();
+                self.poison(RingError::Io {
+                    action: "msync",
+                    path,
+                    source: e,
+                })
+            })
+    }
+
+    /// Checks the record at ring position `pos` and copies it out as a packet.
+    /// Payloads are copied into `buf`, which grows by at least `chunk` bytes at a time,
+    /// so a batch of small packets shares a few allocations.
+    fn copy_out(&self, pos: usize, buf: &mut BytesMut, chunk: usize) -> Result<Packet, RingError> {
+        let e = *self.index.get(pos).expect("position inside the index");
+        let data = &self.map.bytes()[HEADER_SIZE..];
+        let off = (e.lpos % self.capacity) as usize;
+        let corrupt = RingError::Corrupt {
+            pktid: e.pktid,
+            lpos: e.lpos,
+        };
+        let h = layout::check_record(data, off).ok_or(corrupt)?;
+        if h.pktid != e.pktid || h.lpos != e.lpos {
+            return Err(RingError::Corrupt {
+                pktid: e.pktid,
+                lpos: e.lpos,
+            });
+        }
+        let start = off + RECORD_HEADER + usize::from(h.srcname_len);
+        if buf.capacity() < h.payload_len as usize {
+            buf.reserve(chunk.max(h.payload_len as usize));
+        }
+        buf.extend_from_slice(&data[start..start + h.payload_len as usize]);
+        let payload: Bytes = buf.split().freeze();
+        Ok(Packet {
+            pktid: e.pktid,
+            srcname: self.index.srcname(e.src).clone(),
+            time: Time::from_micros(e.time),
+            payload,
+        })
+    }
+}
+
+fn log_recovery(path: &Path, r: &RecoveryReport) {
+    let p = path.display();
+    if r.created {
+        tracing::info!("created ring {p}");
+        return;
+    }
+    tracing::info!(
+        "opened ring {p}: {} packets recovered in {:.3}s, next pktid {}, previous close {}",
+        r.packets,
+        r.elapsed.as_secs_f64(),
+        r.next_pktid,
+        if r.clean {
+            "clean"
+        } else {
+            "unclean (recovered by scan)"
+        }
+    );
+    if let Some(pktid) = r.torn_tail {
+        tracing::warn!("ring {p}: dropped the torn record of pktid {pktid} at the head (its append never returned)");
+    }
+    for c in &r.corrupt {
+        tracing::warn!(
+            "ring {p}: skipped a corrupt region of {} bytes at positions {}..{} between pktids {} and {}",
+            c.end - c.start,
+            c.start,
+            c.end,
+            c.after_pktid,
+            c.before_pktid
+        );
+    }
+    if r.dropped > 0 {
+        tracing::warn!(
+            "ring {p}: dropped {} records that checked but were out of order or unreadable",
+            r.dropped
+        );
+    }
+}
