@@ -102,7 +102,7 @@ pub struct RecordHeader {
 
 impl RecordHeader {
     /// Total length of the record (header, srcname, payload), without padding.
-    pub fn len(&self) -> usize {
+    pub fn record_len(&self) -> usize {
         RECORD_HEADER + usize::from(self.srcname_len) + self.payload_len as usize
     }
 
@@ -164,7 +164,7 @@ pub fn record_crc(rec: &[u8]) -> u32 {
 /// its header if it is valid by the rules of RING-FORMAT.md section 5.
 pub fn check_record(data: &[u8], offset: usize) -> Option<RecordHeader> {
     let h = decode_record_header(data.get(offset..)?)?;
-    let rec = data.get(offset..offset.checked_add(h.len())?)?;
+    let rec = data.get(offset..offset.checked_add(h.record_len())?)?;
     let capacity = data.len() as u64;
     if h.lpos % capacity != offset as u64 || h.stored_size() > max_record(capacity) {
         return None;
@@ -242,7 +242,7 @@ impl std::fmt::Display for HeaderProblem {
 
 /// Checks that a capacity is one this format allows.
 pub fn capacity_ok(capacity: u64) -> bool {
-    (MIN_CAPACITY..=MAX_CAPACITY).contains(&capacity) && capacity % CAPACITY_ALIGN == 0
+    (MIN_CAPACITY..=MAX_CAPACITY).contains(&capacity) && capacity.is_multiple_of(CAPACITY_ALIGN)
 }
 
 /// Writes a fresh header page (geometry, hints, `clean = 1`) into `page`.

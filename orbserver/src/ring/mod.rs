@@ -558,6 +558,12 @@ impl RingStore {
         self.close_inner()
     }
 
+    /// Releases the ring without the clean-close steps (no final msync, `clean` stays 0),
+    /// leaving the file as a crash would: for crash tests and benchmarks.
+    pub fn close_unclean(mut self) {
+        self.close_on_drop = false;
+    }
+
     fn close_inner(&mut self) -> Result<(), RingError> {
         self.flusher.take();
         let inner = self.inner.get_mut().unwrap_or_else(|p| p.into_inner());

@@ -44,7 +44,7 @@ impl TimeIndex {
     /// increasing order with no gaps.
     pub fn push(&mut self, seq: u64, time: i64) {
         let mut i = self.leaf(seq / BLOCK);
-        if seq % BLOCK == 0 {
+        if seq.is_multiple_of(BLOCK) {
             // A new block reuses the leaf of an evicted one: recompute the whole path,
             // since the old maximum may have been what the ancestors held.
             self.tree[i] = time;
