@@ -6,6 +6,7 @@
 //! - [`time`]: [`Time`], UTC microseconds since 1970, with exact ISO 8601,
 //!   epoch and relative (`-10m`) parsing and printing; [`parse_duration`].
 //! - [`packet`]: [`Packet`], pktid + srcname + time + payload.
+//! - [`proto`]: the wire protocol, sans-io: frames, encode, decode (`docs/PROTOCOL.md`).
 //!
 //! Nothing here does I/O or depends on an async runtime, so fuzzers and other
 //! readers can use it directly.
@@ -14,6 +15,7 @@
 #![warn(missing_docs)]
 
 pub mod packet;
+pub mod proto;
 pub mod srcname;
 pub mod time;
 
