@@ -67,6 +67,12 @@ impl SrcName {
         Ok(SrcName(Arc::from(name)))
     }
 
+    /// Checks `name` as [`SrcName::new`] would, without building a `SrcName`: for hot
+    /// paths that validate many names and keep few of them.
+    pub fn check(name: &str) -> Result<(), SrcNameError> {
+        validate(name, MAX_SRCNAME_LEN)
+    }
+
     /// The name as a string slice.
     pub fn as_str(&self) -> &str {
         &self.0

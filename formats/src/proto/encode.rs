@@ -25,15 +25,26 @@ fn finish(out: &mut BytesMut, at: usize) {
     out[at..at + 4].copy_from_slice(&len.to_le_bytes());
 }
 
+/// The longest prefix of `s` that fits in `max` bytes and ends on a character boundary,
+/// so an over-long string still goes out as valid UTF-8 (a peer would refuse a split
+/// character as a malformed frame and close the connection).
+fn prefix(s: &str, max: usize) -> &[u8] {
+    let mut end = s.len().min(max);
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s.as_bytes()[..end]
+}
+
 fn str8(out: &mut BytesMut, s: &str) {
     debug_assert!(s.len() <= 255, "str8 longer than 255 bytes");
-    let s = &s.as_bytes()[..s.len().min(255)];
+    let s = prefix(s, u8::MAX as usize);
     out.put_u8(s.len() as u8);
     out.put_slice(s);
 }
 
 fn str16(out: &mut BytesMut, s: &str) {
-    let s = &s.as_bytes()[..s.len().min(u16::MAX as usize)];
+    let s = prefix(s, u16::MAX as usize);
     out.put_u16_le(s.len() as u16);
     out.put_slice(s);
 }

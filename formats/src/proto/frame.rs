@@ -40,7 +40,7 @@ impl Access {
     }
 }
 
-/// Where SEEK moves the read position (PROTOCOL.md, "Reading").
+/// Where SEEK moves the read position (PROTOCOL.md, "The read position").
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Whence {
     /// To the given pktid.

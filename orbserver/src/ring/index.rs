@@ -103,21 +103,25 @@ impl RingIndex {
     }
 
     /// Adds the newest record. `pktid` and `lpos` must exceed those of every live entry.
-    pub fn push(&mut self, pktid: u64, lpos: u64, time: i64, payload_len: u32, srcname: &SrcName) {
+    pub fn push(&mut self, pktid: u64, lpos: u64, time: i64, payload_len: u32, srcname: &str) {
         debug_assert!(self.back().is_none_or(|b| b.pktid < pktid && b.lpos < lpos));
         let seq = self.head_seq + self.entries.len() as u64;
         let src = match self.by_name.get(srcname) {
             Some(&s) => s,
             None => {
+                // Callers pass names that were validated (or read back from records
+                // that were), so this only fails on a bug; the record limit applies.
+                let name = SrcName::with_limit(srcname, super::MAX_RECORD_SRCNAME)
+                    .expect("validated srcname");
                 let s = self.sources.len() as u32;
                 self.sources.push(Source {
-                    name: srcname.clone(),
+                    name: name.clone(),
                     oldest_seq: NONE,
                     newest_seq: NONE,
                     npkts: 0,
                     nbytes: 0,
                 });
-                self.by_name.insert(srcname.clone(), s);
+                self.by_name.insert(name, s);
                 s
             }
         };
@@ -276,7 +280,7 @@ mod tests {
         let mut ix = RingIndex::default();
         let (a, b) = (name("A/GEN"), name("B/GEN"));
         for (i, n) in [&a, &b, &a, &a, &b].iter().enumerate() {
-            ix.push(i as u64 + 1, i as u64 * 64, 100 + i as i64, 10, n);
+            ix.push(i as u64 + 1, i as u64 * 64, 100 + i as i64, 10, n.as_str());
         }
         let sa = ix.source("A/GEN").unwrap();
         assert_eq!(
@@ -296,7 +300,7 @@ mod tests {
         ix.pop_front();
         assert!(ix.source("A/GEN").is_none());
         assert_eq!(ix.sources().len(), 1);
-        ix.push(9, 1000, 5, 1, &a);
+        ix.push(9, 1000, 5, 1, a.as_str());
         assert_eq!(ix.source("A/GEN").unwrap().oldest_pktid, 9);
     }
 
@@ -305,7 +309,7 @@ mod tests {
         let mut ix = RingIndex::default();
         let a = name("A/GEN");
         for p in [3u64, 4, 5, 9, 10] {
-            ix.push(p, p * 64, 0, 0, &a);
+            ix.push(p, p * 64, 0, 0, a.as_str());
         }
         assert_eq!(ix.find(4), Ok(1));
         assert_eq!(ix.find(9), Ok(3));

@@ -130,6 +130,30 @@ pub struct ReadOutcome {
     pub corrupt: u64,
 }
 
+/// What [`RingStore::visit_from`] shows its visitor.
+#[derive(Debug)]
+pub enum Visit<'a> {
+    /// The reader was lapped: these pktids were overwritten.
+    Gap(Gap),
+    /// A checked record.
+    Record(RecordRef<'a>),
+}
+
+/// A checked record, borrowed from the ring for the duration of a visit.
+#[derive(Debug)]
+pub struct RecordRef<'a> {
+    /// Packet id.
+    pub pktid: u64,
+    /// Packet time.
+    pub time: Time,
+    /// Srcname.
+    pub srcname: &'a SrcName,
+    /// Payload.
+    pub payload: &'a [u8],
+    /// Logical position of the record (for lag and gap accounting).
+    pub lpos: u64,
+}
+
 /// Packets a lapped reader lost: pktids `first..=last` were overwritten before it read
 /// them (pktids in that range that never existed are included).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -242,12 +266,13 @@ impl RingStore {
         let mut dropped = scan.out_of_order;
         for h in &scan.live {
             let off = (h.lpos % capacity) as usize + RECORD_HEADER;
-            let name = std::str::from_utf8(&data[off..off + usize::from(h.srcname_len)])
-                .ok()
-                .and_then(|s| SrcName::with_limit(s, MAX_RECORD_SRCNAME).ok());
-            match name {
-                Some(name) => index.push(h.pktid, h.lpos, h.time_us, h.payload_len, &name),
-                None => dropped += 1,
+            let name = &data[off..off + usize::from(h.srcname_len)];
+            // Validate without allocating: recovery visits every record of the ring.
+            match std::str::from_utf8(name) {
+                Ok(name) if name.bytes().all(|b| (0x21..=0x7e).contains(&b)) => {
+                    index.push(h.pktid, h.lpos, h.time_us, h.payload_len, name)
+                }
+                _ => dropped += 1,
             }
         }
         let max_seen = index.back().map_or(0, |e| e.pktid);
@@ -366,40 +391,45 @@ impl RingStore {
     /// Appends one packet and returns its pktid. When the ring is full the oldest
     /// packets are overwritten. Under `flush = always` the packet is on disk on return.
     pub fn append(&self, srcname: &SrcName, time: Time, payload: &[u8]) -> Result<u64, RingError> {
-        self.check_size(srcname, payload)?;
+        self.check_size(srcname.as_str(), payload)?;
         let mut inner = self.write();
         inner.check_poison()?;
-        let (pktid, range) = inner.append_one(srcname, time, payload)?;
+        let (pktid, range) = inner.append_one(srcname.as_str(), time, payload)?;
         if self.flush == FlushPolicy::Always {
             inner.sync(range)?;
         }
         Ok(pktid)
     }
 
-    /// Appends packets in order and returns the pktid of each. Sizes are checked before
-    /// anything is written, so an oversized packet leaves the ring unchanged. Under
-    /// `flush = always` one msync covers the whole batch.
-    pub fn append_batch(&self, packets: &[(SrcName, Time, &[u8])]) -> Result<Vec<u64>, RingError> {
-        for (s, _, p) in packets {
+    /// Appends packets in order, with consecutive pktids, and returns the first pktid and
+    /// the count. Srcnames must be valid (`SrcName::check`); sizes are checked before
+    /// anything is written, so an oversized packet leaves the ring unchanged. One lock
+    /// and, under `flush = always` or with `durable`, one msync cover the whole batch.
+    pub fn append_batch<'a, I>(&self, packets: I, durable: bool) -> Result<(u64, u32), RingError>
+    where
+        I: IntoIterator<Item = (&'a str, Time, &'a [u8])> + Clone,
+    {
+        for (s, _, p) in packets.clone() {
             self.check_size(s, p)?;
         }
         let mut inner = self.write();
         inner.check_poison()?;
-        let mut pktids = Vec::with_capacity(packets.len());
+        let first = inner.next_pktid;
+        let mut count = 0u32;
         let mut dirty: Option<(u64, u64)> = None;
         for (s, t, p) in packets {
-            let (pktid, (lo, hi)) = inner.append_one(s, *t, p)?;
-            pktids.push(pktid);
+            let (_, (lo, hi)) = inner.append_one(s, t, p)?;
+            count += 1;
             dirty = Some(dirty.map_or((lo, hi), |(a, _)| (a, hi)));
         }
-        if let (FlushPolicy::Always, Some(range)) = (self.flush, dirty) {
+        if let Some(range) = dirty.filter(|_| durable || self.flush == FlushPolicy::Always) {
             inner.sync(range)?;
         }
-        Ok(pktids)
+        Ok((first, count))
     }
 
-    fn check_size(&self, srcname: &SrcName, payload: &[u8]) -> Result<(), RingError> {
-        let max = self.max_payload(srcname.len());
+    fn check_size(&self, srcname: &str, payload: &[u8]) -> Result<(), RingError> {
+        let max = self.max_payload(srcname.len().min(MAX_RECORD_SRCNAME));
         if payload.len() > max || srcname.len() > MAX_RECORD_SRCNAME {
             return Err(RingError::PacketTooLarge {
                 len: payload.len(),
@@ -425,8 +455,10 @@ impl RingStore {
         let Ok(pos) = inner.index.find(pktid) else {
             return Ok(None);
         };
-        let mut buf = BytesMut::new();
-        inner.copy_out(pos, &mut buf, 0).map(Some)
+        let e = *inner.index.get(pos).expect("found position");
+        let payload = Bytes::copy_from_slice(inner.record(pos)?);
+        let srcname = inner.index.srcname(e.src).clone();
+        Ok(Some(Packet { pktid, srcname, time: Time::from_micros(e.time), payload }))
     }
 
     fn at(&self, pos: impl FnOnce(&RingIndex) -> Option<usize>) -> Option<PktRef> {
@@ -477,37 +509,64 @@ impl RingStore {
         mut keep: impl FnMut(&SrcName) -> bool,
         out: &mut Vec<Packet>,
     ) -> ReadOutcome {
+        let mut buf = BytesMut::new();
+        self.visit_from(from, max, usize::MAX, |_, name| keep(name), |v| {
+            if let Visit::Record(r) = v {
+                if buf.capacity() < r.payload.len() {
+                    buf.reserve(READ_CHUNK.max(r.payload.len()));
+                }
+                buf.extend_from_slice(r.payload);
+                let payload = buf.split().freeze();
+                out.push(Packet { pktid: r.pktid, srcname: r.srcname.clone(), time: r.time, payload });
+            }
+        })
+    }
+
+    /// The reader's primitive: visits, in ring order and under one read lock, up to `max`
+    /// checked records with pktid `>= from` that `keep` accepts, stopping early once
+    /// their payloads exceed `max_bytes`. A lapped reader is first shown a
+    /// [`Visit::Gap`]. `keep` gets the source number (stable for the life of the store,
+    /// so callers can cache their decision per source) and the srcname.
+    pub fn visit_from(
+        &self,
+        from: u64,
+        max: usize,
+        max_bytes: usize,
+        mut keep: impl FnMut(u32, &SrcName) -> bool,
+        mut visit: impl FnMut(Visit<'_>),
+    ) -> ReadOutcome {
         let inner = self.read();
         let ix = &inner.index;
-        let mut outcome = ReadOutcome {
-            next: from,
-            ..ReadOutcome::default()
-        };
-        let Some(front) = ix.front() else {
-            return outcome;
-        };
+        let mut outcome = ReadOutcome { next: from, ..ReadOutcome::default() };
+        let Some(front) = ix.front() else { return outcome };
         if from < front.pktid {
-            outcome.gap = Some(Gap {
-                first: from,
-                last: front.pktid - 1,
-            });
+            let gap = Gap { first: from, last: front.pktid - 1 };
+            outcome.gap = Some(gap);
+            visit(Visit::Gap(gap));
         }
         let (Ok(mut pos) | Err(mut pos)) = ix.find(from);
-        let mut buf = BytesMut::new();
-        let mut taken = 0;
+        let (mut taken, mut bytes) = (0, 0);
         while let Some(e) = ix.get(pos) {
-            if taken == max {
+            if taken == max || bytes >= max_bytes {
                 break;
             }
             outcome.next = e.pktid + 1;
-            if keep(ix.srcname(e.src)) {
-                match inner.copy_out(pos, &mut buf, READ_CHUNK) {
-                    Ok(p) => {
-                        out.push(p);
+            let name = ix.srcname(e.src);
+            if keep(e.src, name) {
+                match inner.record(pos) {
+                    Ok(payload) => {
+                        visit(Visit::Record(RecordRef {
+                            pktid: e.pktid,
+                            time: Time::from_micros(e.time),
+                            srcname: name,
+                            payload,
+                            lpos: e.lpos,
+                        }));
                         taken += 1;
+                        bytes += payload.len();
                     }
-                    Err(e) => {
-                        tracing::warn!("{e}");
+                    Err(err) => {
+                        tracing::warn!("{err}");
                         outcome.corrupt += 1;
                     }
                 }
@@ -515,6 +574,28 @@ impl RingStore {
             pos += 1;
         }
         outcome
+    }
+
+    /// Logical position of the first live record with pktid `>= pktid` (or the head, if
+    /// there is none): how far a reader at `pktid` is from the writer.
+    pub fn lpos_of(&self, pktid: u64) -> u64 {
+        let inner = self.read();
+        let (Ok(p) | Err(p)) = inner.index.find(pktid);
+        inner.index.get(p).map_or(inner.head_end, |e| e.lpos)
+    }
+
+    /// How far behind the newest packet a reader at `pktid` is, as a fraction of the
+    /// ring: 0 is caught up, 1 is about to be overwritten.
+    pub fn lag(&self, pktid: u64) -> f64 {
+        let inner = self.read();
+        let (Ok(p) | Err(p)) = inner.index.find(pktid);
+        let lpos = inner.index.get(p).map_or(inner.head_end, |e| e.lpos);
+        (inner.head_end - lpos) as f64 / self.capacity as f64
+    }
+
+    /// Logical end of the newest record.
+    pub fn head_lpos(&self) -> u64 {
+        self.read().head_end
     }
 
     /// Summaries of every source with live packets, in srcname order.
@@ -613,7 +694,7 @@ impl Inner {
     /// pktid and the logical range it dirtied. Sizes were checked by the caller.
     fn append_one(
         &mut self,
-        srcname: &SrcName,
+        srcname: &str,
         time: Time,
         payload: &[u8],
     ) -> Result<(u64, (u64, u64)), RingError> {
@@ -652,7 +733,7 @@ impl Inner {
             lpos,
             pktid,
             time.as_micros(),
-            srcname.as_str().as_bytes(),
+            srcname.as_bytes(),
             payload,
         );
         self.next_pktid = pktid + 1;
@@ -684,36 +765,18 @@ impl Inner {
             })
     }
 
-    /// Checks the record at ring position `pos` and copies it out as a packet.
-    /// Payloads are copied into `buf`, which grows by at least `chunk` bytes at a time,
-    /// so a batch of small packets shares a few allocations.
-    fn copy_out(&self, pos: usize, buf: &mut BytesMut, chunk: usize) -> Result<Packet, RingError> {
+    /// Checks the record at ring position `pos` and returns its payload.
+    fn record(&self, pos: usize) -> Result<&[u8], RingError> {
         let e = *self.index.get(pos).expect("position inside the index");
         let data = &self.map.bytes()[HEADER_SIZE..];
         let off = (e.lpos % self.capacity) as usize;
-        let corrupt = RingError::Corrupt {
-            pktid: e.pktid,
-            lpos: e.lpos,
-        };
+        let corrupt = RingError::Corrupt { pktid: e.pktid, lpos: e.lpos };
         let h = layout::check_record(data, off).ok_or(corrupt)?;
         if h.pktid != e.pktid || h.lpos != e.lpos {
-            return Err(RingError::Corrupt {
-                pktid: e.pktid,
-                lpos: e.lpos,
-            });
+            return Err(RingError::Corrupt { pktid: e.pktid, lpos: e.lpos });
         }
         let start = off + RECORD_HEADER + usize::from(h.srcname_len);
-        if buf.capacity() < h.payload_len as usize {
-            buf.reserve(chunk.max(h.payload_len as usize));
-        }
-        buf.extend_from_slice(&data[start..start + h.payload_len as usize]);
-        let payload: Bytes = buf.split().freeze();
-        Ok(Packet {
-            pktid: e.pktid,
-            srcname: self.index.srcname(e.src).clone(),
-            time: Time::from_micros(e.time),
-            payload,
-        })
+        Ok(&data[start..start + h.payload_len as usize])
     }
 }
 
