@@ -4,9 +4,12 @@
 //!   recovery scan, pktid/time/source indexes and flush policies. The file format is in
 //!   `docs/RING-FORMAT.md`.
 //!
-//! The network server (protocol, sessions, listener) builds on the ring and is not part
-//! of this crate yet.
+//! - [`server`]: the tokio server: listener, connections, sessions (protocol in
+//!   `docs/PROTOCOL.md`).
+//! - [`config`]: [`config::ServerConfig`], from a TOML file and flags.
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod config;
 pub mod ring;
+pub mod server;

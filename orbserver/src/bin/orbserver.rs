@@ -1,57 +1,126 @@
-//! `orbserver`: opens (creating if needed) and recovers the ring, and reports its state.
-//!
-//! The network listener arrives with the protocol; until then this binary is the tool
-//! that creates a ring, verifies one after a crash, and prints what it holds.
+//! `orbserver`: serves the ring to orb clients over TCP (docs/PROTOCOL.md), or, with
+//! `--check`, opens and verifies the ring, reports it and exits.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::Parser;
-use orbserver::ring::{FlushPolicy, RingOptions, RingStore};
+use orbserver::config::{parse_size, ConfigFile, ServerConfig};
+use orbserver::ring::{FlushPolicy, RingStore};
+use orbserver::server::Server;
 
-/// Open (or create) an orb ring, recover it by scan, and report what it holds.
+/// The orb server: a crash-safe ring of packets served over TCP.
 ///
-/// The ring is one preallocated file, ORB-DIR/orb.ring. Opening it checks every record's
-/// checksum, drops a torn record left by a crash, skips (and reports) corrupt regions, and
-/// continues pktids above every pktid ever handed out. The file format is described in
-/// docs/RING-FORMAT.md.
+/// Sensors put packets; readers select, seek and reap them. The ring is one preallocated
+/// file, RING/orb.ring: opening it checks every record, drops a torn record left by a
+/// crash, skips (and reports) corrupt regions and continues pktids above every pktid ever
+/// handed out. SIGINT or SIGTERM stop the server cleanly: clients are told, the ring is
+/// flushed. The protocol is docs/PROTOCOL.md, the file format docs/RING-FORMAT.md.
 #[derive(Debug, Parser)]
 #[command(version, about, long_about)]
 struct Args {
-    /// Directory holding the ring file (created if missing).
-    #[arg(long, value_name = "DIR", default_value = "orb-data")]
-    ring: PathBuf,
+    /// Address to listen on (host:port). Default 127.0.0.1:6510, loopback only.
+    #[arg(long, value_name = "ADDR")]
+    listen: Option<SocketAddr>,
+
+    /// Directory holding the ring file (created if missing). Default ./orb-data.
+    #[arg(long, value_name = "DIR")]
+    ring: Option<PathBuf>,
 
     /// Ring size for a new ring, e.g. 256MiB or 4GiB (multiple of 4 KiB, 1 MiB to 1 TiB).
     /// An existing ring keeps its size; giving a different one is an error.
     #[arg(long, value_name = "SIZE", value_parser = parse_size)]
     ring_size: Option<u64>,
 
-    /// When ring pages reach the disk: none, interval (every second), interval:DURATION
-    /// (e.g. interval:200ms) or always (before each append returns).
-    #[arg(long, value_name = "POLICY", default_value = "interval")]
-    flush: FlushPolicy,
+    /// When ring pages reach the disk: none, interval (every second, the default),
+    /// interval:DURATION (e.g. interval:200ms) or always (before each put is acknowledged).
+    #[arg(long, value_name = "POLICY")]
+    flush: Option<FlushPolicy>,
 
-    /// Print the per-source table as well.
-    #[arg(short = 's', long)]
+    /// TOML file with any of: listen, ring, ring_size, flush and a [limits] table
+    /// (max_packet, max_clients, max_clients_per_address, max_regex, handshake_timeout).
+    /// Flags override it.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+
+    /// Open and verify the ring, print what it holds, and exit without serving.
+    #[arg(long)]
+    check: bool,
+
+    /// With --check, print the per-source table as well.
+    #[arg(short = 's', long, requires = "check")]
     sources: bool,
 }
 
-fn parse_size(s: &str) -> Result<u64, String> {
-    s.trim()
-        .parse::<bytesize::ByteSize>()
-        .map(|b| b.as_u64())
-        .map_err(|_| format!("bad size {s:?}: write bytes or a size such as 256MiB or 4GiB"))
+fn config(args: &Args) -> Result<ServerConfig> {
+    let mut cfg = ServerConfig::default();
+    if let Some(path) = &args.config {
+        ConfigFile::load(path)?.apply(&mut cfg)?;
+    }
+    if let Some(l) = args.listen {
+        cfg.listen = l;
+    }
+    if let Some(r) = &args.ring {
+        cfg.ring_dir = r.clone();
+    }
+    if args.ring_size.is_some() {
+        cfg.ring.size = args.ring_size;
+    }
+    if let Some(f) = args.flush {
+        cfg.ring.flush = f;
+    }
+    Ok(cfg)
+}
+
+async fn serve(cfg: ServerConfig) -> Result<()> {
+    let listen = cfg.listen;
+    let server = Server::bind(cfg).await?;
+    let addr = server
+        .local_addr()
+        .with_context(|| format!("cannot read the address bound for {listen}"))?;
+    let st = server.shared().ring.stat();
+    // Tests and scripts read this line to learn the port when listening on port 0.
+    println!("orbserver: listening on {addr}");
+    tracing::info!(
+        "serving {} ({} packets, next pktid {}) on {addr}",
+        st.path.display(),
+        st.npkts,
+        st.next_pktid
+    );
+    let token = server.shutdown_token();
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        tracing::info!("shutting down");
+        token.cancel();
+    });
+    server
+        .run(Duration::from_secs(5))
+        .await
+        .context("cannot close the ring cleanly")?;
+    tracing::info!("ring closed cleanly");
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
 }
 
 fn run(args: Args) -> Result<()> {
-    let opts = RingOptions {
-        size: args.ring_size,
-        flush: args.flush,
-    };
-    let ring = RingStore::open(&args.ring, &opts)
-        .with_context(|| format!("cannot open the ring in {}", args.ring.display()))?;
+    let cfg = config(&args)?;
+    if !args.check {
+        let rt = tokio::runtime::Runtime::new().context("cannot start the tokio runtime")?;
+        return rt.block_on(serve(cfg));
+    }
+    let ring = RingStore::open(&cfg.ring_dir, &cfg.ring)
+        .with_context(|| format!("cannot open the ring in {}", cfg.ring_dir.display()))?;
     let r = ring.recovery();
     let st = ring.stat();
     println!("ring        {}", st.path.display());
@@ -111,7 +180,6 @@ fn run(args: Args) -> Result<()> {
             );
         }
     }
-    println!("\nThe network listener is not built yet (see the server issue); the ring is closed cleanly.");
     ring.close().context("cannot close the ring cleanly")?;
     Ok(())
 }

@@ -458,7 +458,12 @@ impl RingStore {
         let e = *inner.index.get(pos).expect("found position");
         let payload = Bytes::copy_from_slice(inner.record(pos)?);
         let srcname = inner.index.srcname(e.src).clone();
-        Ok(Some(Packet { pktid, srcname, time: Time::from_micros(e.time), payload }))
+        Ok(Some(Packet {
+            pktid,
+            srcname,
+            time: Time::from_micros(e.time),
+            payload,
+        }))
     }
 
     fn at(&self, pos: impl FnOnce(&RingIndex) -> Option<usize>) -> Option<PktRef> {
@@ -510,16 +515,27 @@ impl RingStore {
         out: &mut Vec<Packet>,
     ) -> ReadOutcome {
         let mut buf = BytesMut::new();
-        self.visit_from(from, max, usize::MAX, |_, name| keep(name), |v| {
-            if let Visit::Record(r) = v {
-                if buf.capacity() < r.payload.len() {
-                    buf.reserve(READ_CHUNK.max(r.payload.len()));
+        self.visit_from(
+            from,
+            max,
+            usize::MAX,
+            |_, name| keep(name),
+            |v| {
+                if let Visit::Record(r) = v {
+                    if buf.capacity() < r.payload.len() {
+                        buf.reserve(READ_CHUNK.max(r.payload.len()));
+                    }
+                    buf.extend_from_slice(r.payload);
+                    let payload = buf.split().freeze();
+                    out.push(Packet {
+                        pktid: r.pktid,
+                        srcname: r.srcname.clone(),
+                        time: r.time,
+                        payload,
+                    });
                 }
-                buf.extend_from_slice(r.payload);
-                let payload = buf.split().freeze();
-                out.push(Packet { pktid: r.pktid, srcname: r.srcname.clone(), time: r.time, payload });
-            }
-        })
+            },
+        )
     }
 
     /// The reader's primitive: visits, in ring order and under one read lock, up to `max`
@@ -537,10 +553,18 @@ impl RingStore {
     ) -> ReadOutcome {
         let inner = self.read();
         let ix = &inner.index;
-        let mut outcome = ReadOutcome { next: from, ..ReadOutcome::default() };
-        let Some(front) = ix.front() else { return outcome };
+        let mut outcome = ReadOutcome {
+            next: from,
+            ..ReadOutcome::default()
+        };
+        let Some(front) = ix.front() else {
+            return outcome;
+        };
         if from < front.pktid {
-            let gap = Gap { first: from, last: front.pktid - 1 };
+            let gap = Gap {
+                first: from,
+                last: front.pktid - 1,
+            };
             outcome.gap = Some(gap);
             visit(Visit::Gap(gap));
         }
@@ -770,10 +794,16 @@ impl Inner {
         let e = *self.index.get(pos).expect("position inside the index");
         let data = &self.map.bytes()[HEADER_SIZE..];
         let off = (e.lpos % self.capacity) as usize;
-        let corrupt = RingError::Corrupt { pktid: e.pktid, lpos: e.lpos };
+        let corrupt = RingError::Corrupt {
+            pktid: e.pktid,
+            lpos: e.lpos,
+        };
         let h = layout::check_record(data, off).ok_or(corrupt)?;
         if h.pktid != e.pktid || h.lpos != e.lpos {
-            return Err(RingError::Corrupt { pktid: e.pktid, lpos: e.lpos });
+            return Err(RingError::Corrupt {
+                pktid: e.pktid,
+                lpos: e.lpos,
+            });
         }
         let start = off + RECORD_HEADER + usize::from(h.srcname_len);
         Ok(&data[start..start + h.payload_len as usize])

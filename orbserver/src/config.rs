@@ -1,0 +1,265 @@
+//! Server configuration: a TOML file (every key optional) overlaid by command-line
+//! flags, validated into a [`ServerConfig`]. Sizes are written `256MiB`, durations
+//! `10s`, as an operator would.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::ring::{FlushPolicy, RingOptions};
+
+/// Antelope's orbserver port.
+pub const DEFAULT_PORT: u16 = 6510;
+/// Default listen address: loopback only, so a fresh server is not open to the network.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:6510";
+/// Default ring directory.
+pub const DEFAULT_RING_DIR: &str = "orb-data";
+
+/// Limits that protect the server from clients.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Limits {
+    /// Largest payload accepted (also capped by the ring: a quarter of its size).
+    pub max_packet: usize,
+    /// Most connections at once.
+    pub max_clients: usize,
+    /// Most connections at once from one IP address.
+    pub max_clients_per_address: usize,
+    /// Longest select/reject expression.
+    pub max_regex: usize,
+    /// Time a new connection has to send HELLO.
+    pub handshake_timeout: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_packet: 1 << 20,
+            max_clients: 10_000,
+            max_clients_per_address: 1_000,
+            max_regex: rules::MAX_REGEX_LEN,
+            handshake_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Everything the server needs to start.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// Ring directory.
+    pub ring_dir: PathBuf,
+    /// Ring size and flush policy.
+    pub ring: RingOptions,
+    /// Client limits.
+    pub limits: Limits,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listen: DEFAULT_LISTEN.parse().expect("valid default"),
+            ring_dir: PathBuf::from(DEFAULT_RING_DIR),
+            ring: RingOptions::default(),
+            limits: Limits::default(),
+        }
+    }
+}
+
+/// Why a configuration was refused.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML for this schema.
+    #[error("bad config file {path}: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// What the TOML parser said, with line and column.
+        message: String,
+    },
+    /// A value is out of range or malformed.
+    #[error("bad config value {key} = {value:?}: {why}")]
+    Value {
+        /// The key.
+        key: &'static str,
+        /// The value as written.
+        value: String,
+        /// What is wrong and what to write instead.
+        why: String,
+    },
+}
+
+/// The config file as written: every key optional.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigFile {
+    /// Listen address, `host:port`.
+    pub listen: Option<String>,
+    /// Ring directory; relative paths are relative to the config file.
+    pub ring: Option<PathBuf>,
+    /// Ring size for a new ring, e.g. `1GiB`.
+    pub ring_size: Option<String>,
+    /// Flush policy.
+    pub flush: Option<String>,
+    /// Limits.
+    #[serde(default)]
+    pub limits: LimitsFile,
+}
+
+/// The `[limits]` table as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsFile {
+    /// Largest payload, e.g. `1MiB`.
+    pub max_packet: Option<String>,
+    /// Most connections.
+    pub max_clients: Option<usize>,
+    /// Most connections per IP address.
+    pub max_clients_per_address: Option<usize>,
+    /// Longest select/reject expression in bytes.
+    pub max_regex: Option<usize>,
+    /// Handshake timeout, e.g. `10s`.
+    pub handshake_timeout: Option<String>,
+}
+
+/// Parses a size such as `256MiB`, `1 GiB` or `1048576`.
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    s.trim()
+        .parse::<bytesize::ByteSize>()
+        .map(|b| b.as_u64())
+        .map_err(|_| format!("bad size {s:?}: write bytes or a size such as 256MiB or 4GiB"))
+}
+
+fn value_err(key: &'static str, value: &str, why: impl Into<String>) -> ConfigError {
+    ConfigError::Value {
+        key,
+        value: value.to_string(),
+        why: why.into(),
+    }
+}
+
+impl ConfigFile {
+    /// Reads and parses a config file.
+    pub fn load(path: &Path) -> Result<ConfigFile, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        let mut file: ConfigFile = toml::from_str(&text).map_err(|e| ConfigError::Parse {
+            path: path.to_owned(),
+            message: e.to_string().trim().replace('\n', " "),
+        })?;
+        if let (Some(ring), Some(dir)) = (&file.ring, path.parent()) {
+            if ring.is_relative() {
+                file.ring = Some(dir.join(ring));
+            }
+        }
+        Ok(file)
+    }
+
+    /// Applies this file's values over `cfg`.
+    pub fn apply(&self, cfg: &mut ServerConfig) -> Result<(), ConfigError> {
+        if let Some(l) = &self.listen {
+            cfg.listen = l
+                .parse()
+                .map_err(|_| value_err("listen", l, "write host:port, e.g. 127.0.0.1:6510"))?;
+        }
+        if let Some(r) = &self.ring {
+            cfg.ring_dir = r.clone();
+        }
+        if let Some(s) = &self.ring_size {
+            cfg.ring.size = Some(parse_size(s).map_err(|e| value_err("ring_size", s, e))?);
+        }
+        if let Some(f) = &self.flush {
+            cfg.ring.flush = f
+                .parse::<FlushPolicy>()
+                .map_err(|e| value_err("flush", f, e))?;
+        }
+        let l = &self.limits;
+        if let Some(s) = &l.max_packet {
+            let n = parse_size(s).map_err(|e| value_err("limits.max_packet", s, e))?;
+            cfg.limits.max_packet =
+                usize::try_from(n).map_err(|_| value_err("limits.max_packet", s, "too large"))?;
+        }
+        if let Some(n) = l.max_clients {
+            cfg.limits.max_clients = n;
+        }
+        if let Some(n) = l.max_clients_per_address {
+            cfg.limits.max_clients_per_address = n;
+        }
+        if let Some(n) = l.max_regex {
+            cfg.limits.max_regex = n;
+        }
+        if let Some(s) = &l.handshake_timeout {
+            cfg.limits.handshake_timeout = humantime::parse_duration(s)
+                .map_err(|e| value_err("limits.handshake_timeout", s, e.to_string()))?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_full_file_applies_and_relative_ring_follows_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("orb.toml");
+        std::fs::write(
+            &path,
+            "listen = \"127.0.0.1:7000\"\nring = \"data\"\nring_size = \"64MiB\"\nflush = \"always\"\n\
+             [limits]\nmax_packet = \"64KiB\"\nmax_clients = 5\nmax_clients_per_address = 2\nmax_regex = 100\nhandshake_timeout = \"2s\"\n",
+        )
+        .unwrap();
+        let mut cfg = ServerConfig::default();
+        ConfigFile::load(&path).unwrap().apply(&mut cfg).unwrap();
+        assert_eq!(cfg.listen.port(), 7000);
+        assert_eq!(cfg.ring_dir, dir.path().join("data"));
+        assert_eq!(cfg.ring.size, Some(64 << 20));
+        assert_eq!(cfg.ring.flush, FlushPolicy::Always);
+        assert_eq!(cfg.limits.max_packet, 64 << 10);
+        assert_eq!(
+            (
+                cfg.limits.max_clients,
+                cfg.limits.max_clients_per_address,
+                cfg.limits.max_regex
+            ),
+            (5, 2, 100)
+        );
+        assert_eq!(cfg.limits.handshake_timeout, Duration::from_secs(2));
+    }
+
+    #[test]
+    fn bad_files_give_one_clear_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("orb.toml");
+        for (text, want) in [
+            ("listen = 5", "bad config file"),
+            ("colour = \"red\"", "unknown field"),
+            ("ring_size = \"huge\"", "ring_size"),
+            ("flush = \"sometimes\"", "flush"),
+            ("listen = \"nowhere\"", "host:port"),
+        ] {
+            std::fs::write(&path, text).unwrap();
+            let e = ConfigFile::load(&path)
+                .and_then(|f| f.apply(&mut ServerConfig::default()))
+                .unwrap_err();
+            let msg = e.to_string();
+            assert!(msg.contains(want) && !msg.contains('\n'), "{text}: {msg}");
+        }
+        let e = ConfigFile::load(&dir.path().join("missing.toml")).unwrap_err();
+        assert!(e.to_string().contains("cannot read config file"));
+    }
+}

@@ -1,0 +1,242 @@
+//! The table of connected clients, for CLIENTS and for the per-address limit. Each
+//! session owns an entry and updates its counters with relaxed atomics: the numbers are
+//! for people, not for synchronisation.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
+
+use formats::proto::info::ClientStat;
+use formats::Time;
+
+/// What HELLO said, and the session's filters.
+#[derive(Debug, Clone, Default)]
+pub struct ClientIdent {
+    /// From HELLO.
+    pub who: String,
+    /// From HELLO.
+    pub what: String,
+    /// From HELLO.
+    pub pid: u32,
+    /// `r`, `w`, `rw` or empty before HELLO.
+    pub access: String,
+    /// Select expression.
+    pub select: String,
+    /// Reject expression.
+    pub reject: String,
+}
+
+/// One connected client.
+#[derive(Debug)]
+pub struct ClientEntry {
+    /// Client id.
+    pub id: u64,
+    /// Peer address.
+    pub addr: SocketAddr,
+    /// When it connected.
+    pub connected: Time,
+    /// Identity and filters.
+    pub ident: Mutex<ClientIdent>,
+    /// Read position.
+    pub pos: AtomicU64,
+    /// A reap is active.
+    pub reaping: AtomicBool,
+    /// The client reads (has read access).
+    pub reads: AtomicBool,
+    /// Packets put.
+    pub packets_in: AtomicU64,
+    /// Payload bytes put.
+    pub bytes_in: AtomicU64,
+    /// Packets sent.
+    pub packets_out: AtomicU64,
+    /// Payload bytes sent.
+    pub bytes_out: AtomicU64,
+    /// Gaps reported.
+    pub gaps: AtomicU64,
+}
+
+impl ClientEntry {
+    /// A row for CLIENTS; `lag` is computed by the caller from the ring.
+    pub fn stat(&self, lag: Option<f64>) -> ClientStat {
+        let ident = self.ident.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        ClientStat {
+            id: self.id,
+            who: ident.who,
+            what: ident.what,
+            pid: ident.pid,
+            address: self.addr.to_string(),
+            access: ident.access,
+            connected: self.connected.to_string(),
+            select: ident.select,
+            reject: ident.reject,
+            pos: self.pos.load(Relaxed),
+            reaping: self.reaping.load(Relaxed),
+            packets_in: self.packets_in.load(Relaxed),
+            bytes_in: self.bytes_in.load(Relaxed),
+            packets_out: self.packets_out.load(Relaxed),
+            bytes_out: self.bytes_out.load(Relaxed),
+            gaps: self.gaps.load(Relaxed),
+            lag,
+        }
+    }
+}
+
+/// All connected clients, and connection counts per IP address.
+#[derive(Debug, Default)]
+pub struct ClientTable {
+    next_id: AtomicU64,
+    inner: Mutex<TableInner>,
+}
+
+#[derive(Debug, Default)]
+struct TableInner {
+    clients: BTreeMap<u64, Arc<ClientEntry>>,
+    per_addr: HashMap<IpAddr, usize>,
+}
+
+/// Why a connection was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    /// The server has `max` clients.
+    TooManyClients {
+        /// The limit.
+        max: usize,
+    },
+    /// This address has `max` clients.
+    TooManyFromAddress {
+        /// The limit.
+        max: usize,
+    },
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Refusal::TooManyClients { max } => write!(
+                f,
+                "the server has its maximum of {max} clients; try again later"
+            ),
+            Refusal::TooManyFromAddress { max } => {
+                write!(
+                    f,
+                    "your address has the maximum of {max} connections; close some and try again"
+                )
+            }
+        }
+    }
+}
+
+/// Removes its client from the table when dropped, however the session ends.
+#[derive(Debug)]
+pub struct Registration {
+    table: Arc<ClientTable>,
+    /// The entry.
+    pub entry: Arc<ClientEntry>,
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        let mut t = self.table.inner.lock().unwrap_or_else(|p| p.into_inner());
+        t.clients.remove(&self.entry.id);
+        let ip = self.entry.addr.ip();
+        if let Some(n) = t.per_addr.get_mut(&ip) {
+            *n -= 1;
+            if *n == 0 {
+                t.per_addr.remove(&ip);
+            }
+        }
+    }
+}
+
+impl ClientTable {
+    /// Registers a new connection, or refuses it by the limits.
+    pub fn register(
+        self: &Arc<Self>,
+        addr: SocketAddr,
+        max_clients: usize,
+        max_per_addr: usize,
+    ) -> Result<Registration, Refusal> {
+        let mut t = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        if t.clients.len() >= max_clients {
+            return Err(Refusal::TooManyClients { max: max_clients });
+        }
+        let n = t.per_addr.entry(addr.ip()).or_insert(0);
+        if *n >= max_per_addr {
+            return Err(Refusal::TooManyFromAddress { max: max_per_addr });
+        }
+        *n += 1;
+        let id = self.next_id.fetch_add(1, Relaxed) + 1;
+        let entry = Arc::new(ClientEntry {
+            id,
+            addr,
+            connected: Time::now(),
+            ident: Mutex::new(ClientIdent::default()),
+            pos: AtomicU64::new(0),
+            reaping: AtomicBool::new(false),
+            reads: AtomicBool::new(false),
+            packets_in: AtomicU64::new(0),
+            bytes_in: AtomicU64::new(0),
+            packets_out: AtomicU64::new(0),
+            bytes_out: AtomicU64::new(0),
+            gaps: AtomicU64::new(0),
+        });
+        t.clients.insert(id, Arc::clone(&entry));
+        Ok(Registration {
+            table: Arc::clone(self),
+            entry,
+        })
+    }
+
+    /// The connected clients, by id.
+    pub fn entries(&self) -> Vec<Arc<ClientEntry>> {
+        self.inner
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clients
+            .values()
+            .cloned()
+            .collect()
+    }
+
+    /// Number of connected clients.
+    pub fn len(&self) -> usize {
+        self.inner
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clients
+            .len()
+    }
+
+    /// True when no client is connected.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn limits_and_deregistration() {
+        let t = Arc::new(ClientTable::default());
+        let a: SocketAddr = "127.0.0.1:1000".parse().unwrap();
+        let b: SocketAddr = "127.0.0.2:1000".parse().unwrap();
+        let r1 = t.register(a, 3, 2).unwrap();
+        let _r2 = t.register(a, 3, 2).unwrap();
+        assert_eq!(
+            t.register(a, 3, 2).unwrap_err(),
+            Refusal::TooManyFromAddress { max: 2 }
+        );
+        let _r3 = t.register(b, 3, 2).unwrap();
+        assert_eq!(
+            t.register(b, 3, 2).unwrap_err(),
+            Refusal::TooManyClients { max: 3 }
+        );
+        drop(r1);
+        assert_eq!(t.len(), 2);
+        assert!(t.register(a, 3, 2).is_ok());
+        assert!(t.entries().windows(2).all(|w| w[0].id < w[1].id));
+    }
+}

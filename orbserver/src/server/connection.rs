@@ -1,0 +1,203 @@
+//! The per-connection task: moves bytes between the socket and the session. It holds
+//! no protocol logic: decode frames, hand them to the session, write what the session
+//! produced, and wait for input, packets, a timeout or shutdown. Output is batched: all
+//! replies to one read and up to `OUT_CHUNK` bytes of stream frames go out in one write.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::{Buf, BytesMut};
+use formats::proto::{
+    decode, Body, DecodeError, Decoded, ErrorCode, Frame, ReapEndReason, DEFAULT_MAX_FRAME,
+};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::TcpStream;
+use tokio_util::sync::CancellationToken;
+
+use super::clients::Registration;
+use super::session::{Fill, Flow, Session};
+use super::Shared;
+
+/// Stream bytes prepared per write.
+const OUT_CHUNK: usize = 256 * 1024;
+/// Initial read buffer; it grows to the largest frame seen.
+const READ_BUF: usize = 16 * 1024;
+
+/// Serves one connection until the client leaves, breaks the protocol, or the server
+/// shuts down. Errors end only this connection.
+pub async fn serve(
+    stream: TcpStream,
+    peer: SocketAddr,
+    shared: Arc<Shared>,
+    reg: Registration,
+    shutdown: CancellationToken,
+) {
+    let _ = stream.set_nodelay(true);
+    let (rd, wr) = stream.into_split();
+    let max_frame = max_frame(&shared);
+    let handshake_deadline = tokio::time::Instant::now() + shared.limits.handshake_timeout;
+    let conn = Conn {
+        rd,
+        wr,
+        rbuf: BytesMut::with_capacity(READ_BUF),
+        wbuf: BytesMut::new(),
+        max_frame,
+    };
+    match conn
+        .run(
+            Session::new(Arc::clone(&shared), reg),
+            &shared,
+            handshake_deadline,
+            &shutdown,
+        )
+        .await
+    {
+        Ok(()) => tracing::debug!("{peer}: closed"),
+        Err(e) => tracing::info!("{peer}: {e}"),
+    }
+}
+
+fn max_frame(shared: &Shared) -> u32 {
+    // Room for a largest packet plus its PUT headers.
+    (shared.limits.max_packet as u32)
+        .saturating_add(4096)
+        .max(DEFAULT_MAX_FRAME.min(1 << 16))
+}
+
+struct Conn {
+    rd: OwnedReadHalf,
+    wr: OwnedWriteHalf,
+    rbuf: BytesMut,
+    wbuf: BytesMut,
+    max_frame: u32,
+}
+
+/// How a connection ended, for the log.
+#[derive(Debug, thiserror::Error)]
+enum ConnEnd {
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    #[error("closed after a protocol error: {0}")]
+    Protocol(String),
+    #[error("no HELLO within the handshake timeout")]
+    Handshake,
+    #[error("closed for shutdown")]
+    Shutdown,
+}
+
+impl Conn {
+    async fn run(
+        mut self,
+        mut session: Session,
+        shared: &Shared,
+        handshake_deadline: tokio::time::Instant,
+        shutdown: &CancellationToken,
+    ) -> Result<(), ConnEnd> {
+        loop {
+            if let Err(end) = self.process_input(&mut session) {
+                let _ = self.flush(shutdown).await;
+                return Err(end);
+            }
+            if session.take_appended() {
+                shared.notify.notify_waiters();
+            }
+            // Register interest before looking at the ring, so a packet appended between
+            // the look and the wait still wakes us.
+            let notified = shared.notify.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            session.check_timeout(Instant::now(), &mut self.wbuf);
+            let fill = session.fill_reap(&mut self.wbuf, OUT_CHUNK);
+            self.flush(shutdown).await?;
+            if fill == Fill::Sent {
+                // More may be ready: pick up any CREDIT or STOP without waiting, then go on.
+                match self.rd.try_read_buf(&mut self.rbuf) {
+                    Ok(0) => return Ok(()),
+                    Ok(_) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                    Err(e) => return Err(e.into()),
+                }
+                continue;
+            }
+            let deadline = session.reap_deadline().map(tokio::time::Instant::from_std);
+            tokio::select! {
+                _ = shutdown.cancelled() => {
+                    let msg = "the server is shutting down";
+                    Frame { tag: 0, body: Body::Error { code: ErrorCode::ShuttingDown, message: msg } }.encode(&mut self.wbuf);
+                    let _ = tokio::time::timeout(std::time::Duration::from_secs(1), self.wr.write_all(&self.wbuf)).await;
+                    return Err(ConnEnd::Shutdown);
+                }
+                r = self.rd.read_buf(&mut self.rbuf) => {
+                    if r? == 0 {
+                        return Ok(());
+                    }
+                }
+                _ = &mut notified, if session.wants_packets() => {}
+                _ = tokio::time::sleep_until(deadline.unwrap_or(handshake_deadline)), if deadline.is_some() => {
+                    session.end_reap(ReapEndReason::Timeout, &mut self.wbuf);
+                }
+                _ = tokio::time::sleep_until(handshake_deadline), if !session.hello_done() => {
+                    let msg = "no HELLO within the handshake timeout";
+                    Frame { tag: 0, body: Body::Error { code: ErrorCode::BadState, message: msg } }.encode(&mut self.wbuf);
+                    let _ = self.flush(shutdown).await;
+                    return Err(ConnEnd::Handshake);
+                }
+            }
+        }
+    }
+
+    /// Decodes and handles every whole frame in the read buffer.
+    fn process_input(&mut self, session: &mut Session) -> Result<(), ConnEnd> {
+        loop {
+            match decode(&self.rbuf, self.max_frame) {
+                Ok(Decoded::NeedMore { needed }) => {
+                    if let Some(n) = needed {
+                        self.rbuf.reserve(n.saturating_sub(self.rbuf.len()));
+                    }
+                    return Ok(());
+                }
+                Ok(Decoded::Frame(frame, len)) => {
+                    let flow = session.handle(frame, &mut self.wbuf);
+                    self.rbuf.advance(len);
+                    if flow == Flow::Close {
+                        return Err(ConnEnd::Protocol(
+                            "the client broke the session rules".into(),
+                        ));
+                    }
+                }
+                Err(e) => {
+                    let code = if matches!(e, DecodeError::TooLarge { .. }) {
+                        ErrorCode::TooLarge
+                    } else {
+                        ErrorCode::Malformed
+                    };
+                    let msg = e.to_string();
+                    Frame {
+                        tag: 0,
+                        body: Body::Error {
+                            code,
+                            message: &msg,
+                        },
+                    }
+                    .encode(&mut self.wbuf);
+                    return Err(ConnEnd::Protocol(msg));
+                }
+            }
+        }
+    }
+
+    /// Writes the output buffer; gives up if the server shuts down meanwhile.
+    async fn flush(&mut self, shutdown: &CancellationToken) -> Result<(), ConnEnd> {
+        if self.wbuf.is_empty() {
+            return Ok(());
+        }
+        tokio::select! {
+            r = self.wr.write_all(&self.wbuf) => r?,
+            _ = shutdown.cancelled() => return Err(ConnEnd::Shutdown),
+        }
+        self.wbuf.clear();
+        Ok(())
+    }
+}

@@ -1,0 +1,116 @@
+//! The JSON documents STAT, SOURCES and CLIENTS answer with, built from the ring and
+//! the server's counters.
+
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::Instant;
+
+use formats::proto::info::{
+    ClientsInfo, PktAt, RingInfo, ServerStat, SourceStat, SourcesInfo, Totals,
+};
+use formats::proto::PROTOCOL_VERSION;
+use formats::Time;
+
+use super::Shared;
+use crate::ring::PktRef;
+
+fn at(p: PktRef) -> PktAt {
+    PktAt {
+        pktid: p.pktid,
+        time: p.time.to_string(),
+    }
+}
+
+/// Seconds as a float, for rates and latencies meant for people.
+fn secs(micros: i64) -> f64 {
+    micros as f64 / 1e6
+}
+
+/// STAT.
+pub fn server_stat(shared: &Shared) -> ServerStat {
+    let st = shared.ring.stat();
+    let t = &shared.totals;
+    let (packet_rate, byte_rate) = shared.rates();
+    ServerStat {
+        server: super::server_name(),
+        protocol: PROTOCOL_VERSION,
+        started: shared.started.to_string(),
+        now: Time::now().to_string(),
+        ring: RingInfo {
+            path: st.path.display().to_string(),
+            capacity: st.capacity,
+            used_bytes: st.used_bytes,
+            npkts: st.npkts,
+            nsources: st.nsources,
+            oldest: st.oldest.map(at),
+            newest: st.newest.map(at),
+            next_pktid: st.next_pktid,
+            flush: st.flush.to_string(),
+        },
+        packet_rate,
+        byte_rate,
+        clients: shared.clients.len() as u64,
+        totals: Totals {
+            packets_in: t.packets_in.load(Relaxed),
+            bytes_in: t.bytes_in.load(Relaxed),
+            packets_out: t.packets_out.load(Relaxed),
+            bytes_out: t.bytes_out.load(Relaxed),
+            gaps: t.gaps.load(Relaxed),
+            gap_packets: t.gap_packets.load(Relaxed),
+            gap_bytes: t.gap_bytes.load(Relaxed),
+        },
+    }
+}
+
+/// SOURCES.
+pub fn sources(shared: &Shared) -> SourcesInfo {
+    let now = Time::now().as_micros();
+    let sources = shared
+        .ring
+        .sources()
+        .into_iter()
+        .map(|s| SourceStat {
+            srcname: s.srcname.to_string(),
+            oldest: PktAt {
+                pktid: s.oldest_pktid,
+                time: s.oldest_time.to_string(),
+            },
+            newest: PktAt {
+                pktid: s.newest_pktid,
+                time: s.newest_time.to_string(),
+            },
+            npkts: s.npkts,
+            nbytes: s.nbytes,
+            latency: secs(now.saturating_sub(s.newest_time.as_micros())),
+        })
+        .collect();
+    SourcesInfo { sources }
+}
+
+/// CLIENTS.
+pub fn clients(shared: &Shared) -> ClientsInfo {
+    let clients = shared
+        .clients
+        .entries()
+        .iter()
+        .map(|c| {
+            let lag = c
+                .reads
+                .load(Relaxed)
+                .then(|| shared.ring.lag(c.pos.load(Relaxed)));
+            c.stat(lag)
+        })
+        .collect();
+    ClientsInfo { clients }
+}
+
+/// Packet and byte rates over the sampling window.
+pub fn rates(oldest: Option<(Instant, u64, u64)>, now: (Instant, u64, u64)) -> (f64, f64) {
+    let Some((t0, p0, b0)) = oldest else {
+        return (0.0, 0.0);
+    };
+    let dt = now.0.duration_since(t0).as_secs_f64();
+    if dt <= 0.0 {
+        return (0.0, 0.0);
+    }
+    ((now.1 - p0) as f64 / dt, (now.2 - b0) as f64 / dt)
+}

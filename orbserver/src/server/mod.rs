@@ -1,0 +1,224 @@
+//! The network server: a tokio listener handing each connection to a task that moves
+//! bytes between its socket and a [`session::Session`], which holds all the protocol
+//! logic. Modules:
+//!
+//! - `listener`: accepts, applies client limits, spawns connections, shuts down
+//! - `connection`: the per-connection task (read, decode, write; wait for packets)
+//! - `session`: one client's protocol state; turns frames into replies and streams
+//! - `clients`: the client table behind CLIENTS and the per-address limit
+//! - `info`: the STAT, SOURCES and CLIENTS documents
+
+pub mod clients;
+mod connection;
+mod info;
+mod listener;
+mod session;
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use formats::Time;
+use tokio::net::TcpListener;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::config::{Limits, ServerConfig};
+use crate::ring::{RingError, RingStore, MAX_RECORD_SRCNAME};
+use clients::ClientTable;
+
+/// Counters since the server started.
+#[derive(Debug, Default)]
+pub struct Totals {
+    /// Packets put.
+    pub packets_in: AtomicU64,
+    /// Payload bytes put.
+    pub bytes_in: AtomicU64,
+    /// Packets sent to readers.
+    pub packets_out: AtomicU64,
+    /// Payload bytes sent to readers.
+    pub bytes_out: AtomicU64,
+    /// Gap events.
+    pub gaps: AtomicU64,
+    /// Packets lost to lapped readers.
+    pub gap_packets: AtomicU64,
+    /// Ring bytes lost to lapped readers.
+    pub gap_bytes: AtomicU64,
+    /// Connections refused by limits.
+    pub refused: AtomicU64,
+}
+
+/// State every connection shares.
+pub struct Shared {
+    /// The ring.
+    pub ring: Arc<RingStore>,
+    /// Woken after every append, so waiting readers never poll.
+    pub notify: Notify,
+    /// Connected clients.
+    pub clients: Arc<ClientTable>,
+    /// Counters.
+    pub totals: Totals,
+    /// Limits, with `max_packet` already capped by the ring.
+    pub limits: Limits,
+    /// When the server started.
+    pub started: Time,
+    samples: Mutex<VecDeque<(Instant, u64, u64)>>,
+}
+
+/// Seconds of history behind the packet and byte rates.
+const RATE_WINDOW: usize = 10;
+
+impl Shared {
+    /// Packet and byte rates over the last [`RATE_WINDOW`] seconds.
+    pub fn rates(&self) -> (f64, f64) {
+        let now = (
+            Instant::now(),
+            self.totals.packets_in.load(Relaxed),
+            self.totals.bytes_in.load(Relaxed),
+        );
+        let oldest = self
+            .samples
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .front()
+            .copied();
+        info::rates(oldest, now)
+    }
+
+    fn sample(&self) {
+        let mut s = self.samples.lock().unwrap_or_else(|p| p.into_inner());
+        s.push_back((
+            Instant::now(),
+            self.totals.packets_in.load(Relaxed),
+            self.totals.bytes_in.load(Relaxed),
+        ));
+        while s.len() > RATE_WINDOW {
+            s.pop_front();
+        }
+    }
+}
+
+/// Software name and version, as WELCOME and STAT report it.
+pub fn server_name() -> String {
+    format!("orbserver {}", env!("CARGO_PKG_VERSION"))
+}
+
+/// A bound, running server.
+pub struct Server {
+    listener: TcpListener,
+    shared: Arc<Shared>,
+    shutdown: CancellationToken,
+}
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServerError {
+    /// The ring could not be opened.
+    #[error(transparent)]
+    Ring(#[from] RingError),
+    /// The listen address could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// The OS error.
+        source: std::io::Error,
+    },
+}
+
+impl Server {
+    /// Opens the ring and binds the listener. Nothing is served until [`Server::run`].
+    pub async fn bind(cfg: ServerConfig) -> Result<Server, ServerError> {
+        let ring_dir = cfg.ring_dir.clone();
+        let ring_opts = cfg.ring.clone();
+        // Opening scans the ring: keep it off the runtime's worker threads.
+        let ring = tokio::task::spawn_blocking(move || RingStore::open(&ring_dir, &ring_opts))
+            .await
+            .expect("ring open task")?;
+        let listener = TcpListener::bind(cfg.listen)
+            .await
+            .map_err(|source| ServerError::Bind {
+                addr: cfg.listen,
+                source,
+            })?;
+        let mut limits = cfg.limits;
+        limits.max_packet = limits
+            .max_packet
+            .min(ring.max_payload(MAX_RECORD_SRCNAME.min(formats::MAX_SRCNAME_LEN)));
+        let shared = Arc::new(Shared {
+            ring: Arc::new(ring),
+            notify: Notify::new(),
+            clients: Arc::new(ClientTable::default()),
+            totals: Totals::default(),
+            limits,
+            started: Time::now(),
+            samples: Mutex::new(VecDeque::new()),
+        });
+        Ok(Server {
+            listener,
+            shared,
+            shutdown: CancellationToken::new(),
+        })
+    }
+
+    /// The address the listener is bound to (useful with port 0).
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// A token that stops the server when cancelled.
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.shutdown.clone()
+    }
+
+    /// The shared state (for tests and the binary's summary).
+    pub fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+
+    /// Serves until the shutdown token is cancelled, then tells every client, waits for
+    /// the connections to finish (at most `grace`) and closes the ring cleanly.
+    pub async fn run(self, grace: Duration) -> Result<(), RingError> {
+        let tracker = TaskTracker::new();
+        let sampler = {
+            let shared = Arc::clone(&self.shared);
+            let shutdown = self.shutdown.clone();
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(Duration::from_secs(1));
+                loop {
+                    tokio::select! {
+                        _ = shutdown.cancelled() => break,
+                        _ = tick.tick() => shared.sample(),
+                    }
+                }
+            })
+        };
+        listener::accept_loop(&self.listener, &self.shared, &self.shutdown, &tracker).await;
+        tracker.close();
+        if tokio::time::timeout(grace, tracker.wait()).await.is_err() {
+            tracing::warn!(
+                "{} connections did not finish within {grace:?}; closing the ring anyway",
+                tracker.len()
+            );
+        }
+        let _ = sampler.await;
+        let Server {
+            shared, listener, ..
+        } = self;
+        drop(listener);
+        let ring = Arc::clone(&shared.ring);
+        drop(shared);
+        tokio::task::spawn_blocking(move || match Arc::try_unwrap(ring) {
+            Ok(ring) => ring.close(),
+            // A connection task is still alive: the ring flushes and closes when the last
+            // reference drops.
+            Err(ring) => ring.flush(),
+        })
+        .await
+        .expect("ring close task")
+    }
+}

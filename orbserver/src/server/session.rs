@@ -1,0 +1,696 @@
+//! One client's protocol state, without sockets: frames in, reply bytes out. The
+//! connection task feeds it decoded frames and asks it to fill the output buffer with
+//! reap stream frames when packets and credit are there. The rules implemented here are
+//! PROTOCOL.md's "Session rules".
+
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::BytesMut;
+use formats::proto::encode::encode_packet;
+use formats::proto::{
+    Access, Body, ErrorCode, Frame, ReapEndReason, Whence, FRAME_HEADER, NO_TIMEOUT,
+    PROTOCOL_VERSION,
+};
+use formats::{SrcName, Time};
+use rules::SrcSelect;
+
+use super::clients::Registration;
+use super::{info, server_name, Shared};
+use crate::ring::{RingError, Visit};
+
+/// Most packets one `fill_reap` call sends, so one reader never holds the ring's read
+/// lock for long.
+const FILL_PACKETS: usize = 1024;
+
+/// What the connection should do after a frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flow {
+    /// Keep going.
+    Continue,
+    /// Send what is in the output buffer, then close.
+    Close,
+}
+
+/// What `fill_reap` did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fill {
+    /// No reap is active.
+    Idle,
+    /// Frames were written; call again soon.
+    Sent,
+    /// Nothing to send now: wait for packets (or credit) or the timeout.
+    Waiting,
+}
+
+struct Reap {
+    tag: u32,
+    /// Packets still allowed by max_packets (`None`: no limit).
+    left: Option<u32>,
+    /// `None`: never time out; `Some(ZERO)`: poll.
+    timeout: Option<Duration>,
+    credit: u32,
+    /// When the stream last sent a packet (or started).
+    last_sent: Instant,
+}
+
+/// The state of one connection's session.
+pub struct Session {
+    shared: Arc<Shared>,
+    reg: Registration,
+    hello: bool,
+    access: Access,
+    select: SrcSelect,
+    /// Per ring source number: 0 not yet decided, 1 matches, 2 does not.
+    verdicts: Vec<u8>,
+    pos: u64,
+    /// Logical ring position of `pos`, for the bytes a gap lost.
+    reader_lpos: u64,
+    reap: Option<Reap>,
+    appended: bool,
+}
+
+fn error(out: &mut BytesMut, tag: u32, code: ErrorCode, message: &str) {
+    Frame {
+        tag,
+        body: Body::Error { code, message },
+    }
+    .encode(out);
+}
+
+impl Session {
+    /// A session for a registered connection.
+    pub fn new(shared: Arc<Shared>, reg: Registration) -> Session {
+        Session {
+            shared,
+            reg,
+            hello: false,
+            access: Access::default(),
+            select: SrcSelect::all(),
+            verdicts: Vec::new(),
+            pos: 0,
+            reader_lpos: 0,
+            reap: None,
+            appended: false,
+        }
+    }
+
+    /// True once HELLO was accepted.
+    pub fn hello_done(&self) -> bool {
+        self.hello
+    }
+
+    /// True (once) if packets were appended since the last call: the connection then
+    /// wakes waiting readers, once per batch of frames rather than per packet.
+    pub fn take_appended(&mut self) -> bool {
+        std::mem::take(&mut self.appended)
+    }
+
+    /// True when a reap could send packets as soon as they arrive.
+    pub fn wants_packets(&self) -> bool {
+        self.reap.as_ref().is_some_and(|r| r.credit > 0)
+    }
+
+    /// When the active reap times out, if it can (not while it has no credit).
+    pub fn reap_deadline(&self) -> Option<Instant> {
+        let r = self.reap.as_ref()?;
+        (r.credit > 0).then_some(())?;
+        r.timeout.map(|t| r.last_sent + t)
+    }
+
+    fn set_pos(&mut self, pos: u64) {
+        self.pos = pos;
+        self.reader_lpos = self.shared.ring.lpos_of(pos);
+        self.reg.entry.pos.store(pos, Relaxed);
+    }
+
+    /// Handles one frame, appending any reply to `out`.
+    pub fn handle(&mut self, frame: Frame<'_>, out: &mut BytesMut) -> Flow {
+        let tag = frame.tag;
+        if !self.hello {
+            return self.handle_hello(frame, out);
+        }
+        let needs_read = matches!(
+            frame.body,
+            Body::Select { .. }
+                | Body::Reject { .. }
+                | Body::Seek { .. }
+                | Body::After { .. }
+                | Body::Tell
+                | Body::Get { .. }
+                | Body::Reap { .. }
+        );
+        if needs_read && !self.access.read {
+            error(
+                out,
+                tag,
+                ErrorCode::NotAllowed,
+                "this session did not ask for read access; reconnect with read access",
+            );
+            return Flow::Continue;
+        }
+        let moves = matches!(
+            frame.body,
+            Body::Select { .. } | Body::Reject { .. } | Body::Seek { .. } | Body::After { .. }
+        );
+        if moves && self.reap.is_some() {
+            error(
+                out,
+                tag,
+                ErrorCode::BadState,
+                "a reap is active: STOP it before changing select, reject or position",
+            );
+            return Flow::Continue;
+        }
+        match frame.body {
+            Body::Hello { .. } => {
+                error(out, tag, ErrorCode::BadState, "HELLO was already accepted")
+            }
+            Body::Put { durable, packets } => self.put(tag, durable, packets, out),
+            Body::Select { expr } => self.set_filter(tag, Some(expr), None, out),
+            Body::Reject { expr } => self.set_filter(tag, None, Some(expr), out),
+            Body::Seek { whence, pktid } => self.seek(tag, whence, pktid, out),
+            Body::After { time } => {
+                let pos = self
+                    .shared
+                    .ring
+                    .after(time)
+                    .map_or_else(|| self.shared.ring.stat().next_pktid, |p| p.pktid);
+                self.set_pos(pos);
+                Frame {
+                    tag,
+                    body: Body::Position { pktid: pos },
+                }
+                .encode(out);
+            }
+            Body::Tell => Frame {
+                tag,
+                body: Body::Position { pktid: self.pos },
+            }
+            .encode(out),
+            Body::Get { current, pktid } => self.get(tag, current, pktid, out),
+            Body::Reap {
+                max_packets,
+                timeout_ms,
+                credit,
+            } => self.start_reap(tag, max_packets, timeout_ms, credit, out),
+            Body::Credit { n } => {
+                if let Some(r) = &mut self.reap {
+                    if r.credit == 0 {
+                        // The idle timeout does not run without credit: restart it.
+                        r.last_sent = Instant::now();
+                    }
+                    r.credit = r.credit.saturating_add(n);
+                }
+            }
+            Body::Stop => self.end_reap(ReapEndReason::Stopped, out),
+            Body::Stat => self.info(tag, &info::server_stat(&self.shared), out),
+            Body::Sources => self.info(tag, &info::sources(&self.shared), out),
+            Body::Clients => self.info(tag, &info::clients(&self.shared), out),
+            Body::Ping { nonce } => Frame {
+                tag,
+                body: Body::Pong {
+                    nonce,
+                    server_time: Time::now(),
+                },
+            }
+            .encode(out),
+            _ => {
+                error(
+                    out,
+                    tag,
+                    ErrorCode::Malformed,
+                    "that frame kind is sent by servers, not clients",
+                );
+                return Flow::Close;
+            }
+        }
+        Flow::Continue
+    }
+
+    fn handle_hello(&mut self, frame: Frame<'_>, out: &mut BytesMut) -> Flow {
+        let Body::Hello {
+            version,
+            access,
+            pid,
+            who,
+            what,
+        } = frame.body
+        else {
+            error(
+                out,
+                frame.tag,
+                ErrorCode::BadState,
+                "the first frame must be HELLO",
+            );
+            return Flow::Close;
+        };
+        if version != PROTOCOL_VERSION {
+            let msg = format!("protocol version {version} is not spoken here; this server speaks {PROTOCOL_VERSION}");
+            error(out, frame.tag, ErrorCode::BadVersion, &msg);
+            return Flow::Close;
+        }
+        self.hello = true;
+        self.access = access;
+        {
+            let mut ident = self
+                .reg
+                .entry
+                .ident
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            ident.who = who.to_string();
+            ident.what = what.to_string();
+            ident.pid = pid;
+            ident.access = format!(
+                "{}{}",
+                if access.read { "r" } else { "" },
+                if access.write { "w" } else { "" }
+            );
+        }
+        self.reg.entry.reads.store(access.read, Relaxed);
+        let next = self.shared.ring.stat().next_pktid;
+        self.set_pos(next);
+        let server = server_name();
+        Frame {
+            tag: frame.tag,
+            body: Body::Welcome {
+                version: PROTOCOL_VERSION,
+                server: &server,
+                ring_capacity: self.shared.ring.capacity(),
+                max_packet: self.shared.limits.max_packet as u32,
+                client_id: self.reg.entry.id,
+            },
+        }
+        .encode(out);
+        Flow::Continue
+    }
+
+    fn put(
+        &mut self,
+        tag: u32,
+        durable: bool,
+        packets: formats::proto::PutPackets<'_>,
+        out: &mut BytesMut,
+    ) {
+        if !self.access.write {
+            error(
+                out,
+                tag,
+                ErrorCode::NotAllowed,
+                "this session did not ask for write access; reconnect with write access",
+            );
+            return;
+        }
+        let max = self.shared.limits.max_packet;
+        let mut bytes = 0u64;
+        for (i, p) in packets.iter().enumerate() {
+            if let Err(e) = SrcName::check(p.srcname) {
+                error(
+                    out,
+                    tag,
+                    ErrorCode::BadSrcname,
+                    &format!("packet {i} of the PUT: {e}; nothing was stored"),
+                );
+                return;
+            }
+            if p.payload.len() > max {
+                let msg = format!(
+                    "packet {i} of the PUT ({}) has {} bytes, the limit is {max}; nothing was stored",
+                    p.srcname,
+                    p.payload.len()
+                );
+                error(out, tag, ErrorCode::PacketTooLarge, &msg);
+                return;
+            }
+            bytes += p.payload.len() as u64;
+        }
+        let items = packets.iter().map(|p| (p.srcname, p.time, p.payload));
+        match self.shared.ring.append_batch(items, durable) {
+            Ok((first_pktid, count)) => {
+                self.appended = true;
+                let (e, t) = (&self.reg.entry, &self.shared.totals);
+                e.packets_in.fetch_add(u64::from(count), Relaxed);
+                e.bytes_in.fetch_add(bytes, Relaxed);
+                t.packets_in.fetch_add(u64::from(count), Relaxed);
+                t.bytes_in.fetch_add(bytes, Relaxed);
+                Frame {
+                    tag,
+                    body: Body::PutOk { first_pktid, count },
+                }
+                .encode(out);
+            }
+            Err(e @ RingError::PacketTooLarge { .. }) => {
+                error(out, tag, ErrorCode::PacketTooLarge, &e.to_string())
+            }
+            Err(e) => {
+                tracing::error!("put failed: {e}");
+                error(out, tag, ErrorCode::RingError, &e.to_string());
+            }
+        }
+    }
+
+    fn set_filter(
+        &mut self,
+        tag: u32,
+        select: Option<&str>,
+        reject: Option<&str>,
+        out: &mut BytesMut,
+    ) {
+        let expr = select.or(reject).unwrap_or_default();
+        let max = self.shared.limits.max_regex;
+        if expr.len() > max {
+            let msg = format!(
+                "expression of {} bytes is longer than the limit of {max}",
+                expr.len()
+            );
+            error(out, tag, ErrorCode::BadRegex, &msg);
+            return;
+        }
+        let empty_to_none = |s: Option<&str>| s.filter(|s| !s.is_empty()).map(str::to_owned);
+        let new_select = if select.is_some() {
+            empty_to_none(select)
+        } else {
+            self.select.select().map(str::to_owned)
+        };
+        let new_reject = if reject.is_some() {
+            empty_to_none(reject)
+        } else {
+            self.select.reject().map(str::to_owned)
+        };
+        match SrcSelect::new(new_select.as_deref(), new_reject.as_deref()) {
+            Ok(sel) => {
+                self.select = sel;
+                self.verdicts.clear();
+                {
+                    let mut ident = self
+                        .reg
+                        .entry
+                        .ident
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner());
+                    ident.select = new_select.unwrap_or_default();
+                    ident.reject = new_reject.unwrap_or_default();
+                }
+                let n = self
+                    .shared
+                    .ring
+                    .sources()
+                    .iter()
+                    .filter(|s| self.select.matches(s.srcname.as_str()))
+                    .count();
+                Frame {
+                    tag,
+                    body: Body::Selected { nsources: n as u32 },
+                }
+                .encode(out);
+            }
+            Err(e) => error(out, tag, ErrorCode::BadRegex, &e.to_string()),
+        }
+    }
+
+    /// The first matching live pktid `>= from`, scanning with the session's filter.
+    fn first_matching(&mut self, from: u64) -> Option<u64> {
+        let mut found = None;
+        let (select, verdicts) = (&self.select, &mut self.verdicts);
+        let mut from = from;
+        // Bounded batches so the read lock is released between them.
+        for _ in 0..1_000_000 {
+            let o = self.shared.ring.visit_from(
+                from,
+                1,
+                usize::MAX,
+                |src, name| keep(select, verdicts, src, name),
+                |v| {
+                    if let Visit::Record(r) = v {
+                        found = Some(r.pktid);
+                    }
+                },
+            );
+            if found.is_some() || o.next == from {
+                return found;
+            }
+            from = o.next;
+        }
+        None
+    }
+
+    fn seek(&mut self, tag: u32, whence: Whence, pktid: u64, out: &mut BytesMut) {
+        let ring = Arc::clone(&self.shared.ring);
+        let st = ring.stat();
+        let next = st.next_pktid;
+        let pos = match whence {
+            Whence::Pktid => {
+                let oldest = st.oldest.map_or(next, |o| o.pktid);
+                if pktid < oldest || pktid > next {
+                    let msg = format!(
+                        "pktid {pktid} is not in the ring: it holds {oldest} to {}",
+                        next - 1
+                    );
+                    error(out, tag, ErrorCode::OutOfRange, &msg);
+                    return;
+                }
+                pktid
+            }
+            Whence::Oldest => st.oldest.map_or(next, |o| o.pktid),
+            Whence::Newest => st.newest.map_or(next, |n| n.pktid),
+            Whence::Current => self.first_matching(self.pos).unwrap_or(self.pos),
+            Whence::Next => self.first_matching(self.pos).map_or(self.pos, |c| c + 1),
+            Whence::Prev => {
+                let mut p = self.pos;
+                let mut found = None;
+                // Walk back over non-matching packets, bounded by the ring's size.
+                for _ in 0..st.npkts {
+                    match ring.prev_before(p) {
+                        Some(prev) => {
+                            let name = ring.get(prev.pktid).ok().flatten().map(|pk| pk.srcname);
+                            if name.is_some_and(|n| self.select.matches(n.as_str())) {
+                                found = Some(prev.pktid);
+                                break;
+                            }
+                            p = prev.pktid;
+                        }
+                        None => break,
+                    }
+                }
+                match found {
+                    Some(f) => f,
+                    None => {
+                        error(
+                            out,
+                            tag,
+                            ErrorCode::OutOfRange,
+                            "no matching packet before the current position",
+                        );
+                        return;
+                    }
+                }
+            }
+        };
+        self.set_pos(pos);
+        Frame {
+            tag,
+            body: Body::Position { pktid: pos },
+        }
+        .encode(out);
+    }
+
+    fn get(&mut self, tag: u32, current: bool, pktid: u64, out: &mut BytesMut) {
+        let pktid = if current {
+            match self.first_matching(self.pos) {
+                Some(p) => p,
+                None => {
+                    error(
+                        out,
+                        tag,
+                        ErrorCode::NotFound,
+                        "there is no current packet yet",
+                    );
+                    return;
+                }
+            }
+        } else {
+            pktid
+        };
+        match self.shared.ring.get(pktid) {
+            Ok(Some(p)) => {
+                encode_packet(out, tag, p.pktid, p.time, p.srcname.as_str(), &p.payload);
+                self.count_out(1, p.payload.len() as u64);
+            }
+            Ok(None) => error(
+                out,
+                tag,
+                ErrorCode::NotFound,
+                &format!("pktid {pktid} is not in the ring"),
+            ),
+            Err(e) => error(out, tag, ErrorCode::RingError, &e.to_string()),
+        }
+    }
+
+    fn count_out(&self, packets: u64, bytes: u64) {
+        self.reg.entry.packets_out.fetch_add(packets, Relaxed);
+        self.reg.entry.bytes_out.fetch_add(bytes, Relaxed);
+        self.shared.totals.packets_out.fetch_add(packets, Relaxed);
+        self.shared.totals.bytes_out.fetch_add(bytes, Relaxed);
+    }
+
+    fn info<T: serde::Serialize>(&self, tag: u32, doc: &T, out: &mut BytesMut) {
+        let json = serde_json::to_string(doc).expect("info documents serialize");
+        Frame {
+            tag,
+            body: Body::Info { json: &json },
+        }
+        .encode(out);
+    }
+
+    fn start_reap(
+        &mut self,
+        tag: u32,
+        max_packets: u32,
+        timeout_ms: u32,
+        credit: u32,
+        out: &mut BytesMut,
+    ) {
+        if self.reap.is_some() {
+            error(
+                out,
+                tag,
+                ErrorCode::BadState,
+                "a reap is already active; STOP it first",
+            );
+            return;
+        }
+        let timeout =
+            (timeout_ms != NO_TIMEOUT).then(|| Duration::from_millis(u64::from(timeout_ms)));
+        self.reap = Some(Reap {
+            tag,
+            left: (max_packets != 0).then_some(max_packets),
+            timeout,
+            credit,
+            last_sent: Instant::now(),
+        });
+        self.reg.entry.reaping.store(true, Relaxed);
+    }
+
+    /// Ends the active reap (if any) with REAP_END.
+    pub fn end_reap(&mut self, reason: ReapEndReason, out: &mut BytesMut) {
+        if let Some(r) = self.reap.take() {
+            Frame {
+                tag: r.tag,
+                body: Body::ReapEnd {
+                    reason,
+                    pos: self.pos,
+                },
+            }
+            .encode(out);
+            self.reg.entry.reaping.store(false, Relaxed);
+        }
+    }
+
+    /// Ends the reap if its timeout has passed.
+    pub fn check_timeout(&mut self, now: Instant, out: &mut BytesMut) {
+        if self.reap_deadline().is_some_and(|d| now >= d) {
+            self.end_reap(ReapEndReason::Timeout, out);
+        }
+    }
+
+    /// Writes reap stream frames (packets, gaps) into `out`, up to about `max_bytes`.
+    pub fn fill_reap(&mut self, out: &mut BytesMut, max_bytes: usize) -> Fill {
+        let Some(r) = &self.reap else {
+            return Fill::Idle;
+        };
+        if r.credit == 0 {
+            return Fill::Waiting;
+        }
+        let want = (r.credit as usize)
+            .min(r.left.map_or(usize::MAX, |l| l as usize))
+            .min(FILL_PACKETS);
+        let tag = r.tag;
+        let (select, verdicts) = (&self.select, &mut self.verdicts);
+        let (mut sent, mut bytes) = (0u32, 0u64);
+        let mut gap_at = None;
+        let outcome = self.shared.ring.visit_from(
+            self.pos,
+            want,
+            max_bytes,
+            |src, name| keep(select, verdicts, src, name),
+            |v| match v {
+                Visit::Gap(g) => {
+                    // The lost byte count is known only after the visit; patched below.
+                    gap_at = Some(out.len());
+                    Frame {
+                        tag,
+                        body: Body::Gap {
+                            first: g.first,
+                            last: g.last,
+                            bytes: 0,
+                        },
+                    }
+                    .encode(out);
+                }
+                Visit::Record(rec) => {
+                    encode_packet(
+                        out,
+                        tag,
+                        rec.pktid,
+                        rec.time,
+                        rec.srcname.as_str(),
+                        rec.payload,
+                    );
+                    sent += 1;
+                    bytes += rec.payload.len() as u64;
+                }
+            },
+        );
+        if let (Some(at), Some(g)) = (gap_at, outcome.gap) {
+            let lost = self
+                .shared
+                .ring
+                .lpos_of(g.last + 1)
+                .saturating_sub(self.reader_lpos);
+            let field = at + FRAME_HEADER + 16;
+            out[field..field + 8].copy_from_slice(&lost.to_le_bytes());
+            let t = &self.shared.totals;
+            t.gaps.fetch_add(1, Relaxed);
+            t.gap_packets.fetch_add(g.last - g.first + 1, Relaxed);
+            t.gap_bytes.fetch_add(lost, Relaxed);
+            self.reg.entry.gaps.fetch_add(1, Relaxed);
+        }
+        self.set_pos(outcome.next.max(self.pos));
+        self.count_out(u64::from(sent), bytes);
+        let r = self.reap.as_mut().expect("reap is active");
+        r.credit -= sent;
+        if sent > 0 {
+            r.last_sent = Instant::now();
+        }
+        if let Some(left) = &mut r.left {
+            *left -= sent;
+            if *left == 0 {
+                self.end_reap(ReapEndReason::Budget, out);
+                return Fill::Sent;
+            }
+        }
+        if sent == 0 && outcome.gap.is_none() {
+            if r.timeout == Some(Duration::ZERO) {
+                self.end_reap(ReapEndReason::Timeout, out);
+                return Fill::Sent;
+            }
+            return Fill::Waiting;
+        }
+        Fill::Sent
+    }
+}
+
+/// The session's verdict on a source, cached per ring source number so the regular
+/// expressions run once per source, not once per packet.
+fn keep(select: &SrcSelect, verdicts: &mut Vec<u8>, src: u32, name: &SrcName) -> bool {
+    let i = src as usize;
+    if verdicts.len() <= i {
+        verdicts.resize(i + 1, 0);
+    }
+    if verdicts[i] == 0 {
+        verdicts[i] = if select.matches(name.as_str()) { 1 } else { 2 };
+    }
+    verdicts[i] == 1
+}
