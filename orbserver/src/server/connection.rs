@@ -8,9 +8,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::{Buf, BytesMut};
-use formats::proto::{
-    decode, Body, DecodeError, Decoded, ErrorCode, Frame, ReapEndReason, DEFAULT_MAX_FRAME,
-};
+use formats::proto::{decode, Body, DecodeError, Decoded, ErrorCode, Frame, ReapEndReason};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
@@ -22,8 +20,12 @@ use super::Shared;
 
 /// Stream bytes prepared per write.
 const OUT_CHUNK: usize = 256 * 1024;
+/// Bytes a frame may carry beyond the largest packet.
+pub const FRAME_SLACK: u32 = 64 * 1024;
 /// Initial read buffer; it grows to the largest frame seen.
-const READ_BUF: usize = 16 * 1024;
+const READ_BUF: usize = 4 * 1024;
+/// Largest read buffer a busy connection grows to.
+const READ_BUF_MAX: usize = 256 * 1024;
 
 /// Serves one connection until the client leaves, breaks the protocol, or the server
 /// shuts down. Errors end only this connection.
@@ -41,7 +43,8 @@ pub async fn serve(
     let conn = Conn {
         rd,
         wr,
-        rbuf: BytesMut::with_capacity(READ_BUF),
+        rbuf: BytesMut::new(),
+        read_hint: READ_BUF,
         wbuf: BytesMut::new(),
         max_frame,
     };
@@ -59,17 +62,22 @@ pub async fn serve(
     }
 }
 
+/// The largest frame accepted: a largest packet plus [`FRAME_SLACK`], so that a PUT whose
+/// packet is somewhat too large gets a PacketTooLarge reply and the connection stays
+/// usable; only frames beyond this are fatal (PROTOCOL.md, "Framing").
 fn max_frame(shared: &Shared) -> u32 {
-    // Room for a largest packet plus its PUT headers.
-    (shared.limits.max_packet as u32)
-        .saturating_add(4096)
-        .max(DEFAULT_MAX_FRAME.min(1 << 16))
+    u32::try_from(shared.limits.max_packet)
+        .unwrap_or(u32::MAX)
+        .saturating_add(FRAME_SLACK)
 }
 
 struct Conn {
     rd: OwnedReadHalf,
     wr: OwnedWriteHalf,
     rbuf: BytesMut,
+    /// How much room to offer the next read: small for idle connections (memory), grown
+    /// while reads fill it (one syscall per many frames).
+    read_hint: usize,
     wbuf: BytesMut,
     max_frame: u32,
 }
@@ -113,15 +121,17 @@ impl Conn {
             self.flush(shutdown).await?;
             if fill == Fill::Sent {
                 // More may be ready: pick up any CREDIT or STOP without waiting, then go on.
+                self.make_room();
                 match self.rd.try_read_buf(&mut self.rbuf) {
                     Ok(0) => return Ok(()),
-                    Ok(_) => {}
+                    Ok(n) => self.grow_if_filled(n),
                     Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
                     Err(e) => return Err(e.into()),
                 }
                 continue;
             }
             let deadline = session.reap_deadline().map(tokio::time::Instant::from_std);
+            self.make_room();
             tokio::select! {
                 _ = shutdown.cancelled() => {
                     let msg = "the server is shutting down";
@@ -130,8 +140,9 @@ impl Conn {
                     return Err(ConnEnd::Shutdown);
                 }
                 r = self.rd.read_buf(&mut self.rbuf) => {
-                    if r? == 0 {
-                        return Ok(());
+                    match r? {
+                        0 => return Ok(()),
+                        n => self.grow_if_filled(n),
                     }
                 }
                 _ = &mut notified, if session.wants_packets() => {}
@@ -145,6 +156,16 @@ impl Conn {
                     return Err(ConnEnd::Handshake);
                 }
             }
+        }
+    }
+
+    fn make_room(&mut self) {
+        self.rbuf.reserve(self.read_hint);
+    }
+
+    fn grow_if_filled(&mut self, n: usize) {
+        if n >= self.read_hint {
+            self.read_hint = (self.read_hint * 2).min(READ_BUF_MAX);
         }
     }
 

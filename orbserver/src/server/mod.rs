@@ -222,3 +222,6 @@ impl Server {
         .expect("ring close task")
     }
 }
+
+#[cfg(test)]
+mod tests;

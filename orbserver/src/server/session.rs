@@ -116,7 +116,8 @@ impl Session {
     pub fn reap_deadline(&self) -> Option<Instant> {
         let r = self.reap.as_ref()?;
         (r.credit > 0).then_some(())?;
-        r.timeout.map(|t| r.last_sent + t)
+        // A poll (timeout 0) ends when `fill_reap` finds nothing, not by the clock.
+        r.timeout.filter(|t| !t.is_zero()).map(|t| r.last_sent + t)
     }
 
     fn set_pos(&mut self, pos: u64) {

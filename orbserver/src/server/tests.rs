@@ -1,0 +1,461 @@
+//! Session tests over real loopback sockets with raw frames: the server's side of the
+//! protocol, independent of the client library.
+
+use std::time::Duration;
+
+use bytes::{Buf, BytesMut};
+use formats::proto::encode::encode_put;
+use formats::proto::{
+    decode, Access, Body, Decoded, ErrorCode, Frame, PutPacket, ReapEndReason, Whence,
+};
+use formats::Time;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use super::*;
+use crate::config::ServerConfig;
+use crate::ring::{FlushPolicy, RingOptions};
+
+/// An owned copy of the frames tests look at.
+#[derive(Debug, Clone, PartialEq)]
+enum Got {
+    Welcome,
+    PutOk(u64, u32),
+    Selected(u32),
+    Position(u64),
+    Packet(u64, String, Vec<u8>),
+    Gap(u64, u64, u64),
+    ReapEnd(ReapEndReason, u64),
+    Info(String),
+    Pong,
+    Error(ErrorCode),
+}
+
+struct Peer {
+    s: TcpStream,
+    buf: BytesMut,
+}
+
+impl Peer {
+    async fn connect(addr: std::net::SocketAddr, access: Access) -> Peer {
+        let mut p = Peer {
+            s: TcpStream::connect(addr).await.unwrap(),
+            buf: BytesMut::new(),
+        };
+        p.send(Body::Hello {
+            version: 1,
+            access,
+            pid: 1,
+            who: "test@host",
+            what: "session-test",
+        })
+        .await;
+        assert_eq!(p.recv().await, Got::Welcome);
+        p
+    }
+
+    async fn send(&mut self, body: Body<'_>) {
+        let mut out = BytesMut::new();
+        Frame { tag: 7, body }.encode(&mut out);
+        self.s.write_all(&out).await.unwrap();
+    }
+
+    async fn put(&mut self, packets: &[(&str, i64, &[u8])]) -> Got {
+        let mut out = BytesMut::new();
+        let ps = packets.iter().map(|&(s, t, p)| PutPacket {
+            srcname: s,
+            time: Time::from_micros(t),
+            payload: p,
+        });
+        encode_put(&mut out, 1, false, ps);
+        self.s.write_all(&out).await.unwrap();
+        self.recv().await
+    }
+
+    async fn recv(&mut self) -> Got {
+        tokio::time::timeout(Duration::from_secs(5), self.recv_inner())
+            .await
+            .expect("a frame within 5 s")
+    }
+
+    async fn recv_inner(&mut self) -> Got {
+        loop {
+            if let Decoded::Frame(f, n) = decode(&self.buf, 1 << 24).unwrap() {
+                let g = match f.body {
+                    Body::Welcome { .. } => Got::Welcome,
+                    Body::PutOk { first_pktid, count } => Got::PutOk(first_pktid, count),
+                    Body::Selected { nsources } => Got::Selected(nsources),
+                    Body::Position { pktid } => Got::Position(pktid),
+                    Body::Packet {
+                        pktid,
+                        srcname,
+                        payload,
+                        ..
+                    } => Got::Packet(pktid, srcname.into(), payload.to_vec()),
+                    Body::Gap { first, last, bytes } => Got::Gap(first, last, bytes),
+                    Body::ReapEnd { reason, pos } => Got::ReapEnd(reason, pos),
+                    Body::Info { json } => Got::Info(json.into()),
+                    Body::Pong { .. } => Got::Pong,
+                    Body::Error { code, .. } => Got::Error(code),
+                    other => panic!("unexpected {other:?}"),
+                };
+                self.buf.advance(n);
+                return g;
+            }
+            if self.s.read_buf(&mut self.buf).await.unwrap() == 0 {
+                panic!("connection closed");
+            }
+        }
+    }
+
+    /// True if the server closed the connection (after any frames already sent).
+    async fn closed(&mut self) -> bool {
+        let mut b = [0u8; 4096];
+        for _ in 0..100 {
+            match tokio::time::timeout(Duration::from_secs(5), self.s.read(&mut b)).await {
+                Ok(Ok(0)) | Ok(Err(_)) => return true,
+                Ok(Ok(_)) => continue,
+                Err(_) => return false,
+            }
+        }
+        false
+    }
+}
+
+const RW: Access = Access {
+    read: true,
+    write: true,
+};
+
+async fn start(
+    size: u64,
+) -> (
+    tempfile::TempDir,
+    std::net::SocketAddr,
+    CancellationToken,
+    tokio::task::JoinHandle<()>,
+) {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = ServerConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        ring_dir: dir.path().to_owned(),
+        ring: RingOptions {
+            size: Some(size),
+            flush: FlushPolicy::None,
+        },
+        limits: Limits {
+            handshake_timeout: Duration::from_millis(300),
+            ..Limits::default()
+        },
+    };
+    let server = Server::bind(cfg).await.unwrap();
+    let addr = server.local_addr().unwrap();
+    let token = server.shutdown_token();
+    let h = tokio::spawn(async move { server.run(Duration::from_secs(2)).await.unwrap() });
+    (dir, addr, token, h)
+}
+
+#[tokio::test]
+async fn put_get_seek_and_select() {
+    let (_d, addr, token, h) = start(1 << 20).await;
+    let mut p = Peer::connect(addr, RW).await;
+    assert_eq!(
+        p.put(&[
+            ("TA_M04C/MGENC/EP40", 10, b"a"),
+            ("AZ_PFO_BHZ/MGENC/M40", 20, b"b")
+        ])
+        .await,
+        Got::PutOk(1, 2)
+    );
+    assert_eq!(
+        p.put(&[("TA_O20A_/MGENC/MSTV", 5, b"c")]).await,
+        Got::PutOk(3, 1)
+    );
+    p.send(Body::Get {
+        current: false,
+        pktid: 2,
+    })
+    .await;
+    assert_eq!(
+        p.recv().await,
+        Got::Packet(2, "AZ_PFO_BHZ/MGENC/M40".into(), b"b".to_vec())
+    );
+    p.send(Body::Get {
+        current: false,
+        pktid: 9,
+    })
+    .await;
+    assert_eq!(p.recv().await, Got::Error(ErrorCode::NotFound));
+    p.send(Body::Select { expr: "TA_.*" }).await;
+    assert_eq!(p.recv().await, Got::Selected(2));
+    p.send(Body::Reject { expr: ".*MSTV" }).await;
+    assert_eq!(p.recv().await, Got::Selected(1));
+    p.send(Body::Select { expr: "TA_(" }).await;
+    assert_eq!(p.recv().await, Got::Error(ErrorCode::BadRegex));
+    // After HELLO the position is the next pktid; seeks per PROTOCOL.md.
+    p.send(Body::Tell).await;
+    assert_eq!(p.recv().await, Got::Position(1));
+    p.send(Body::Seek {
+        whence: Whence::Oldest,
+        pktid: 0,
+    })
+    .await;
+    assert_eq!(p.recv().await, Got::Position(1));
+    p.send(Body::Seek {
+        whence: Whence::Next,
+        pktid: 0,
+    })
+    .await;
+    assert_eq!(p.recv().await, Got::Position(2));
+    p.send(Body::Seek {
+        whence: Whence::Current,
+        pktid: 0,
+    })
+    .await;
+    // Only pktid 1 matches TA_.* minus MSTV: no current packet at or after 2.
+    assert_eq!(p.recv().await, Got::Position(2));
+    p.send(Body::Seek {
+        whence: Whence::Prev,
+        pktid: 0,
+    })
+    .await;
+    assert_eq!(p.recv().await, Got::Position(1));
+    p.send(Body::Seek {
+        whence: Whence::Pktid,
+        pktid: 99,
+    })
+    .await;
+    assert_eq!(p.recv().await, Got::Error(ErrorCode::OutOfRange));
+    p.send(Body::After {
+        time: Time::from_micros(15),
+    })
+    .await;
+    assert_eq!(p.recv().await, Got::Position(2));
+    p.send(Body::Seek {
+        whence: Whence::Newest,
+        pktid: 0,
+    })
+    .await;
+    assert_eq!(p.recv().await, Got::Position(3));
+    p.send(Body::Ping { nonce: 3 }).await;
+    assert_eq!(p.recv().await, Got::Pong);
+    token.cancel();
+    assert_eq!(p.recv().await, Got::Error(ErrorCode::ShuttingDown));
+    h.await.unwrap();
+}
+
+#[tokio::test]
+async fn reap_streams_blocks_for_new_packets_and_reports_gaps() {
+    let (_d, addr, token, h) = start(1 << 20).await;
+    let mut w = Peer::connect(addr, RW).await;
+    let mut r = Peer::connect(
+        addr,
+        Access {
+            read: true,
+            write: false,
+        },
+    )
+    .await;
+    r.send(Body::Seek {
+        whence: Whence::Oldest,
+        pktid: 0,
+    })
+    .await;
+    assert_eq!(r.recv().await, Got::Position(1));
+    r.send(Body::Reap {
+        max_packets: 3,
+        timeout_ms: u32::MAX,
+        credit: 100,
+    })
+    .await;
+    // Nothing in the ring yet: the reap waits, and a put wakes it.
+    assert_eq!(
+        w.put(&[("A/GEN", 1, b"1"), ("B/GEN", 2, b"2")]).await,
+        Got::PutOk(1, 2)
+    );
+    assert_eq!(
+        r.recv().await,
+        Got::Packet(1, "A/GEN".into(), b"1".to_vec())
+    );
+    assert_eq!(
+        r.recv().await,
+        Got::Packet(2, "B/GEN".into(), b"2".to_vec())
+    );
+    assert_eq!(w.put(&[("A/GEN", 3, b"3")]).await, Got::PutOk(3, 1));
+    assert_eq!(
+        r.recv().await,
+        Got::Packet(3, "A/GEN".into(), b"3".to_vec())
+    );
+    assert_eq!(r.recv().await, Got::ReapEnd(ReapEndReason::Budget, 4));
+    // A writer cannot read without read access, a reader cannot write.
+    assert_eq!(
+        r.put(&[("A/GEN", 1, b"x")]).await,
+        Got::Error(ErrorCode::NotAllowed)
+    );
+    // Lap the reader: fill the 1 MiB ring several times over.
+    let big = vec![7u8; 60_000];
+    for _ in 0..60 {
+        assert!(matches!(w.put(&[("A/GEN", 4, &big)]).await, Got::PutOk(..)));
+    }
+    r.send(Body::Reap {
+        max_packets: 0,
+        timeout_ms: 0,
+        credit: 1000,
+    })
+    .await;
+    let got = r.recv().await;
+    let Got::Gap(first, last, bytes) = got else {
+        panic!("expected a gap first, got {got:?}")
+    };
+    assert_eq!(first, 4);
+    assert!(last > 4 && bytes > 0, "{last} {bytes}");
+    let mut n = 0;
+    loop {
+        match r.recv().await {
+            Got::Packet(id, ..) => {
+                assert_eq!(id, last + 1 + n);
+                n += 1;
+            }
+            Got::ReapEnd(ReapEndReason::Timeout, pos) => {
+                assert_eq!(pos, 64);
+                break;
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    assert!(n >= 10);
+    r.send(Body::Stat).await;
+    let Got::Info(json) = r.recv().await else {
+        panic!()
+    };
+    let stat: formats::proto::info::ServerStat = serde_json::from_str(&json).unwrap();
+    assert_eq!(
+        (stat.totals.gaps, stat.totals.packets_in, stat.clients),
+        (1, 63, 2)
+    );
+    token.cancel();
+    h.await.unwrap();
+}
+
+#[tokio::test]
+async fn credit_stop_and_timeout() {
+    let (_d, addr, token, h) = start(1 << 20).await;
+    let mut w = Peer::connect(addr, RW).await;
+    for i in 0..10 {
+        w.put(&[("A/GEN", i, b"p")]).await;
+    }
+    w.send(Body::Seek {
+        whence: Whence::Oldest,
+        pktid: 0,
+    })
+    .await;
+    w.recv().await;
+    w.send(Body::Reap {
+        max_packets: 0,
+        timeout_ms: 200,
+        credit: 2,
+    })
+    .await;
+    assert!(matches!(w.recv().await, Got::Packet(1, ..)));
+    assert!(matches!(w.recv().await, Got::Packet(2, ..)));
+    // No credit: no packets and no timeout, however long we wait.
+    assert!(
+        tokio::time::timeout(Duration::from_millis(400), w.recv_inner())
+            .await
+            .is_err()
+    );
+    w.send(Body::Select { expr: "" }).await;
+    assert_eq!(w.recv().await, Got::Error(ErrorCode::BadState));
+    w.send(Body::Credit { n: 1 }).await;
+    assert!(matches!(w.recv().await, Got::Packet(3, ..)));
+    w.send(Body::Stop).await;
+    assert_eq!(w.recv().await, Got::ReapEnd(ReapEndReason::Stopped, 4));
+    w.send(Body::Reap {
+        max_packets: 0,
+        timeout_ms: 150,
+        credit: 100,
+    })
+    .await;
+    for id in 4..=10 {
+        assert!(matches!(w.recv().await, Got::Packet(i, ..) if i == id));
+    }
+    assert_eq!(w.recv().await, Got::ReapEnd(ReapEndReason::Timeout, 11));
+    token.cancel();
+    h.await.unwrap();
+}
+
+#[tokio::test]
+async fn bad_input_closes_only_that_connection() {
+    let (_d, addr, token, h) = start(1 << 20).await;
+    let mut good = Peer::connect(addr, RW).await;
+    // Garbage: a malformed frame gets an error and the connection is closed.
+    let mut bad = Peer::connect(addr, RW).await;
+    bad.s
+        .write_all(&[6, 0, 0, 0, 0x77, 0, 0, 0, 0, 0])
+        .await
+        .unwrap();
+    assert_eq!(bad.recv().await, Got::Error(ErrorCode::Malformed));
+    assert!(bad.closed().await);
+    // An oversized declared length is refused before the body is read.
+    let mut big = Peer::connect(addr, RW).await;
+    big.s.write_all(&u32::MAX.to_le_bytes()).await.unwrap();
+    assert_eq!(big.recv().await, Got::Error(ErrorCode::TooLarge));
+    assert!(big.closed().await);
+    // No HELLO within the handshake timeout.
+    let mut silent = Peer {
+        s: TcpStream::connect(addr).await.unwrap(),
+        buf: BytesMut::new(),
+    };
+    assert_eq!(silent.recv().await, Got::Error(ErrorCode::BadState));
+    assert!(silent.closed().await);
+    // A frame arriving one byte at a time is fine, however slowly.
+    let mut slow = Peer {
+        s: TcpStream::connect(addr).await.unwrap(),
+        buf: BytesMut::new(),
+    };
+    let mut hello = BytesMut::new();
+    Frame {
+        tag: 1,
+        body: Body::Hello {
+            version: 1,
+            access: RW,
+            pid: 2,
+            who: "w",
+            what: "slow",
+        },
+    }
+    .encode(&mut hello);
+    for b in hello.iter() {
+        slow.s.write_all(&[*b]).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert_eq!(slow.recv().await, Got::Welcome);
+    // Bad srcname and oversized packet: refused, nothing stored, connection usable.
+    assert_eq!(
+        good.put(&[("A/GEN", 1, b"ok"), ("has space", 1, b"x")])
+            .await,
+        Got::Error(ErrorCode::BadSrcname)
+    );
+    let huge = vec![0u8; 300_000];
+    assert_eq!(
+        good.put(&[("A/GEN", 1, &huge)]).await,
+        Got::Error(ErrorCode::PacketTooLarge)
+    );
+    assert_eq!(good.put(&[("A/GEN", 1, b"ok")]).await, Got::PutOk(1, 1));
+    // A wrong protocol version is refused.
+    let mut old = Peer {
+        s: TcpStream::connect(addr).await.unwrap(),
+        buf: BytesMut::new(),
+    };
+    old.send(Body::Hello {
+        version: 9,
+        access: RW,
+        pid: 1,
+        who: "",
+        what: "",
+    })
+    .await;
+    assert_eq!(old.recv().await, Got::Error(ErrorCode::BadVersion));
+    token.cancel();
+    h.await.unwrap();
+}
