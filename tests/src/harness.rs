@@ -1,0 +1,134 @@
+//! Real processes for end-to-end tests: an `orbserver` on 127.0.0.1 port 0 in a temporary
+//! ring directory, killed when dropped, and paths to the workspace's binaries.
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+/// The path of a workspace binary. Cargo sets `CARGO_BIN_EXE_*` only for a package's
+/// own binaries, so look next to the running test executable (`target/<profile>/deps/..`).
+pub fn bin(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target directory");
+    let path = dir.join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: run `cargo build --workspace --bins` (or `cargo test --workspace`) first",
+        path.display()
+    );
+    path
+}
+
+/// A running orbserver, killed (SIGKILL) when dropped.
+pub struct OrbServer {
+    child: Option<Child>,
+    /// The address it listens on.
+    pub addr: SocketAddr,
+    /// Its ring directory.
+    pub ring: PathBuf,
+    /// Lines it wrote to stdout after the listening line, collected by a thread.
+    stdout: Option<std::thread::JoinHandle<Vec<String>>>,
+}
+
+impl OrbServer {
+    /// Starts `orbserver --listen 127.0.0.1:0 --ring RING` plus `args`, and waits (at most
+    /// 30 s) for the line that says where it listens.
+    pub fn start(ring: &Path, args: &[&str]) -> OrbServer {
+        Self::start_on(ring, "127.0.0.1:0", args)
+    }
+
+    /// As [`OrbServer::start`], on a given address (to restart on the same port).
+    pub fn start_on(ring: &Path, listen: &str, args: &[&str]) -> OrbServer {
+        let mut child = Command::new(bin("orbserver"))
+            .args(["--listen", listen, "--ring"])
+            .arg(ring)
+            .args(args)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn orbserver");
+        let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+        let started = Instant::now();
+        let addr = loop {
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "orbserver did not start within 30 s"
+            );
+            match lines.next() {
+                Some(Ok(line)) => {
+                    if let Some(a) = line.strip_prefix("orbserver: listening on ") {
+                        break a.trim().parse().expect("listen address");
+                    }
+                }
+                _ => {
+                    let status = child.wait().expect("wait");
+                    panic!("orbserver exited before listening: {status}");
+                }
+            }
+        };
+        let stdout = std::thread::spawn(move || lines.map_while(Result::ok).collect());
+        OrbServer {
+            child: Some(child),
+            addr,
+            ring: ring.to_owned(),
+            stdout: Some(stdout),
+        }
+    }
+
+    /// `host:port` as the tools take it.
+    pub fn orb(&self) -> String {
+        self.addr.to_string()
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("running").id()
+    }
+
+    /// SIGKILL, and wait for the process to be gone.
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// SIGTERM, and wait (at most 30 s) for a clean exit.
+    pub fn terminate(&mut self) -> ExitStatus {
+        let mut c = self.child.take().expect("running");
+        let _ = Command::new("kill")
+            .args(["-TERM", &c.id().to_string()])
+            .status();
+        let started = Instant::now();
+        loop {
+            if let Some(st) = c.try_wait().expect("try_wait") {
+                return st;
+            }
+            if started.elapsed() > Duration::from_secs(30) {
+                let _ = c.kill();
+                panic!("orbserver did not exit within 30 s of SIGTERM");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// The stdout lines after the listening line (after the process ended).
+    pub fn take_stdout(&mut self) -> Vec<String> {
+        self.stdout
+            .take()
+            .map(|h| h.join().unwrap_or_default())
+            .unwrap_or_default()
+    }
+}
+
+impl Drop for OrbServer {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
