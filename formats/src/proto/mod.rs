@@ -4,7 +4,8 @@
 //! `docs/PROTOCOL.md` specifies every byte; its example frames are test vectors.
 //!
 //! - [`frame`]: [`Frame`], one variant per frame kind, borrowing from the input.
-//! - [`decode`]: [`decode`](decode::decode) -> need more / a frame of N bytes / an error.
+//! - [`decode`](mod@decode): [`decode`](fn@decode::decode) -> need more / a frame of N
+//!   bytes / an error.
 //! - [`encode`]: [`Frame::encode`] and fast paths for the hot frames.
 //! - [`info`]: the JSON documents of INFO frames (STAT, SOURCES, CLIENTS).
 //! - [`error`]: [`DecodeError`] and the [`ErrorCode`]s an ERROR frame carries.
@@ -14,6 +15,9 @@ pub mod encode;
 pub mod error;
 pub mod frame;
 pub mod info;
+
+#[cfg(test)]
+mod tests;
 
 pub use decode::{decode, Decoded};
 pub use error::{DecodeError, ErrorCode};
