@@ -1,14 +1,39 @@
-//! Client side of the orb.
+//! Client side of the orb: the async client library and the operator tools.
 //!
 //! - [`addr`]: [`OrbAddr`], ORB addresses as Antelope writes them (`host:port`,
 //!   `:port`, `host`), defaulting to [`DEFAULT_PORT`].
+//! - [`connection`]: [`Connection`], frames over a `TcpStream` (read buffer in, owned
+//!   frames out; writes batched), and [`Pipeline`] for many requests in flight.
+//! - [`client`]: [`OrbClient`], one session: put, select/reject, seek/after/tell,
+//!   get, stat/sources/clients, ping.
+//! - [`put`]: [`PutSummary`] and the state machine of pipelined puts.
+//! - [`reap`]: [`ReapStream`], a REAP's packets with credit flow control and optional
+//!   reconnection.
+//! - [`error`]: [`ClientError`], what can go wrong, and [`error::Result`].
+//! - [`cli`]: what the binaries in `src/bin/` share (logging, exit codes, broken pipes).
 //!
-//! The async client and the operator tools (orbstat, orbtail, ...) will live
-//! here too.
+//! The protocol itself (frames, encoding, decoding) is `formats::proto`, sans-io; this
+//! crate only moves its bytes. Session rules: `docs/PROTOCOL.md`.
 
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod addr;
+pub mod cli;
+pub mod client;
+pub mod connection;
+pub mod error;
+pub mod put;
+pub mod reap;
+
+#[cfg(test)]
+mod testpeer;
+#[cfg(test)]
+mod tests;
 
 pub use addr::{AddrError, OrbAddr, DEFAULT_PORT};
+pub use client::{ClientOptions, InfoKind, OrbClient, Position};
+pub use connection::{Connection, Incoming, Pipeline, ReapEnd, ServerMsg, Welcome};
+pub use error::ClientError;
+pub use put::PutSummary;
+pub use reap::{ReapEvent, ReapOptions, ReapStream, ReconnectPolicy, DEFAULT_CREDIT_WINDOW};

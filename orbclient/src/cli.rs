@@ -1,0 +1,260 @@
+//! What the operator tools in `src/bin/` share: logging to stderr, one-line errors,
+//! exit codes, quiet exit on a closed stdout (`orbtail | head`), and small table and
+//! number formatting.
+//!
+//! Output to stdout goes through [`Stdout`], whose errors are [`OutputError`]s, so a
+//! broken pipe on stdout (exit 0, silently) is told apart from a broken connection to
+//! the server (an error).
+
+use std::fmt;
+use std::future::Future;
+use std::io::{self, BufWriter, IsTerminal, StdoutLock, Write};
+use std::process::ExitCode;
+use std::time::Duration;
+
+/// How a tool ends; the number is the process exit code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    /// Done (also: stdout was closed by the reader).
+    Success = 0,
+    /// An error, printed as one line on stderr.
+    Failure = 1,
+    /// Bad command line (clap exits with this itself).
+    Usage = 2,
+}
+
+impl From<Exit> for ExitCode {
+    fn from(e: Exit) -> ExitCode {
+        ExitCode::from(e as u8)
+    }
+}
+
+/// Writing to stdout failed.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot write to standard output")]
+pub struct OutputError(#[source] pub io::Error);
+
+/// Buffered, locked stdout. Use `write!`/`writeln!` on it (inherent `write_fmt`) and
+/// [`flush`](Stdout::flush) before waiting for input, so lines appear promptly without
+/// a syscall per line.
+pub struct Stdout {
+    w: BufWriter<StdoutLock<'static>>,
+}
+
+impl Default for Stdout {
+    fn default() -> Stdout {
+        Stdout::new()
+    }
+}
+
+impl Stdout {
+    /// Locks stdout for this process.
+    pub fn new() -> Stdout {
+        Stdout {
+            w: BufWriter::with_capacity(64 * 1024, io::stdout().lock()),
+        }
+    }
+
+    /// What `write!` calls.
+    pub fn write_fmt(&mut self, args: fmt::Arguments<'_>) -> Result<(), OutputError> {
+        self.w.write_fmt(args).map_err(OutputError)
+    }
+
+    /// Sends buffered output.
+    pub fn flush(&mut self) -> Result<(), OutputError> {
+        self.w.flush().map_err(OutputError)
+    }
+}
+
+/// True if `err` is (or was caused by) a broken pipe on stdout.
+pub fn is_stdout_broken_pipe(err: &anyhow::Error) -> bool {
+    err.chain().any(|e| {
+        e.downcast_ref::<OutputError>()
+            .is_some_and(|o| o.0.kind() == io::ErrorKind::BrokenPipe)
+    })
+}
+
+/// Logs to stderr at `warn` (override with `ORB_LOG`, e.g. `ORB_LOG=debug`).
+pub fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("ORB_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(io::stderr)
+        .with_ansi(io::stderr().is_terminal())
+        .without_time()
+        .with_target(false)
+        .try_init();
+}
+
+/// Runs a tool's async body on a single-threaded runtime and turns its outcome into
+/// an exit code: errors print as `tool: error: ...` on one line; a closed stdout ends
+/// quietly with success.
+pub fn run<F>(tool: &str, body: F) -> ExitCode
+where
+    F: Future<Output = anyhow::Result<()>>,
+{
+    init_tracing();
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("{tool}: error: cannot start the async runtime: {e}");
+            return Exit::Failure.into();
+        }
+    };
+    exit_for(tool, rt.block_on(body)).into()
+}
+
+/// The exit for an outcome, printing the error line if there is one.
+pub fn exit_for(tool: &str, outcome: anyhow::Result<()>) -> Exit {
+    match outcome {
+        Ok(()) => Exit::Success,
+        Err(e) if is_stdout_broken_pipe(&e) => Exit::Success,
+        Err(e) => {
+            eprintln!("{tool}: error: {e:#}");
+            Exit::Failure
+        }
+    }
+}
+
+/// Reads `--timeout`-style values: plain seconds (`30`, `0.5`) or a duration with a
+/// unit (`30s`, `10m`, `500ms`).
+pub fn parse_seconds(s: &str) -> Result<Duration, String> {
+    if let Ok(secs) = s.parse::<f64>() {
+        return Duration::try_from_secs_f64(secs)
+            .map_err(|_| format!("{s:?} is not a number of seconds >= 0"));
+    }
+    formats::parse_duration(s).map_err(|e| e.to_string())
+}
+
+/// `1536` -> `1.5 KiB`; exact below 1 KiB.
+pub fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 6] = ["KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
+    if n < 1024 {
+        return format!("{n} B");
+    }
+    let mut v = n as f64 / 1024.0;
+    let mut unit = 0;
+    while v >= 1024.0 && unit < UNITS.len() - 1 {
+        v /= 1024.0;
+        unit += 1;
+    }
+    format!("{v:.1} {}", UNITS[unit])
+}
+
+/// Seconds as `850ms`, `12.3s`, `4m05s`, `3h12m`, `2d04h`.
+pub fn human_secs(secs: f64) -> String {
+    if !secs.is_finite() {
+        return "-".into();
+    }
+    let neg = if secs < 0.0 { "-" } else { "" };
+    let s = secs.abs();
+    let whole = s as u64;
+    let body = if s < 1.0 {
+        format!("{}ms", (s * 1000.0).round() as u64)
+    } else if s < 60.0 {
+        format!("{s:.1}s")
+    } else if s < 3600.0 {
+        format!("{}m{:02}s", whole / 60, whole % 60)
+    } else if s < 86400.0 {
+        format!("{}h{:02}m", whole / 3600, whole % 3600 / 60)
+    } else {
+        format!("{}d{:02}h", whole / 86400, whole % 86400 / 3600)
+    };
+    format!("{neg}{body}")
+}
+
+/// A plain-text table: columns padded to their widest cell, numbers right-aligned.
+#[derive(Debug, Clone)]
+pub struct Table {
+    headers: Vec<&'static str>,
+    right: Vec<bool>,
+    rows: Vec<Vec<String>>,
+}
+
+impl Table {
+    /// A table with these columns; `(name, right_aligned)`.
+    pub fn new(columns: &[(&'static str, bool)]) -> Table {
+        Table {
+            headers: columns.iter().map(|c| c.0).collect(),
+            right: columns.iter().map(|c| c.1).collect(),
+            rows: Vec::new(),
+        }
+    }
+
+    /// Adds a row (missing cells print empty, extra cells are dropped).
+    pub fn row(&mut self, cells: Vec<String>) {
+        self.rows.push(cells);
+    }
+
+    /// Writes header and rows.
+    pub fn write(&self, out: &mut Stdout) -> Result<(), OutputError> {
+        let n = self.headers.len();
+        let mut width: Vec<usize> = self.headers.iter().map(|h| h.len()).collect();
+        for r in &self.rows {
+            for (w, c) in width.iter_mut().zip(r) {
+                *w = (*w).max(c.chars().count());
+            }
+        }
+        let header: Vec<String> = self.headers.iter().map(|h| h.to_string()).collect();
+        for cells in std::iter::once(&header).chain(&self.rows) {
+            let mut line = String::new();
+            for (i, (&w, &right)) in width.iter().zip(&self.right).enumerate() {
+                let c = cells.get(i).map(String::as_str).unwrap_or("");
+                if i > 0 {
+                    line.push_str("  ");
+                }
+                if right {
+                    line.push_str(&format!("{c:>w$}"));
+                } else if i + 1 < n {
+                    line.push_str(&format!("{c:<w$}"));
+                } else {
+                    line.push_str(c);
+                }
+            }
+            writeln!(out, "{}", line.trim_end())?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_stdout_broken_pipes_are_quiet() {
+        let pipe = || io::Error::from(io::ErrorKind::BrokenPipe);
+        let stdout = anyhow::Error::new(OutputError(pipe())).context("printing packets");
+        assert!(is_stdout_broken_pipe(&stdout));
+        let server = anyhow::Error::new(crate::ClientError::Io(pipe()));
+        assert!(!is_stdout_broken_pipe(&server));
+        assert_eq!(exit_for("t", Err(stdout)), Exit::Success);
+        assert_eq!(exit_for("t", Err(server)), Exit::Failure);
+        assert_eq!(exit_for("t", Ok(())), Exit::Success);
+    }
+
+    #[test]
+    fn seconds_parse_plain_or_with_units() {
+        assert_eq!(parse_seconds("30"), Ok(Duration::from_secs(30)));
+        assert_eq!(parse_seconds("0.5"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_seconds("2m"), Ok(Duration::from_secs(120)));
+        assert!(parse_seconds("-1").is_err());
+        assert!(parse_seconds("soon").is_err());
+    }
+
+    #[test]
+    fn numbers_print_for_people() {
+        assert_eq!(human_bytes(512), "512 B");
+        assert_eq!(human_bytes(1536), "1.5 KiB");
+        assert_eq!(human_bytes(256 << 20), "256.0 MiB");
+        assert_eq!(human_secs(0.25), "250ms");
+        assert_eq!(human_secs(12.34), "12.3s");
+        assert_eq!(human_secs(245.0), "4m05s");
+        assert_eq!(human_secs(3.0 * 3600.0 + 720.0), "3h12m");
+        assert_eq!(human_secs(-2.0), "-2.0s");
+    }
+}
