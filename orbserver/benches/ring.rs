@@ -98,7 +98,7 @@ fn rate_line(what: &str, rate: f64, base: &str, base_rate: f64, min: f64) {
 
 /// Appends `n` packets, one by one (`batch == 1`) or with `append_batch`.
 fn append(ring: &RingStore, feed: &mut Feed, n: u64, batch: usize) -> Duration {
-    let mut packets: Vec<(SrcName, Time, &[u8])> = Vec::with_capacity(batch);
+    let mut packets = Vec::with_capacity(batch);
     let start = Instant::now();
     for _ in 0..n / batch as u64 {
         if batch == 1 {
@@ -107,11 +107,12 @@ fn append(ring: &RingStore, feed: &mut Feed, n: u64, batch: usize) -> Duration {
             continue;
         }
         packets.clear();
-        for _ in 0..batch {
-            let (s, t) = feed.next();
-            packets.push((feed.names[s].clone(), t, &PAYLOAD));
-        }
-        black_box(ring.append_batch(&packets).expect("append_batch"));
+        packets.extend((0..batch).map(|_| feed.next()));
+        let names = &feed.names;
+        let items = packets
+            .iter()
+            .map(|&(s, t)| (names[s].as_str(), t, &PAYLOAD[..]));
+        black_box(ring.append_batch(items, false).expect("append_batch"));
     }
     start.elapsed()
 }
