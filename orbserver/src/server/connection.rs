@@ -134,7 +134,7 @@ impl Conn {
             self.make_room();
             tokio::select! {
                 _ = shutdown.cancelled() => {
-                    let msg = "the server is shutting down";
+                    let msg = "orbserver is stopping; reconnect when it is back";
                     Frame { tag: 0, body: Body::Error { code: ErrorCode::ShuttingDown, message: msg } }.encode(&mut self.wbuf);
                     let _ = tokio::time::timeout(std::time::Duration::from_secs(1), self.wr.write_all(&self.wbuf)).await;
                     return Err(ConnEnd::Shutdown);
