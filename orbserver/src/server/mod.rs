@@ -1,5 +1,5 @@
 //! The network server: a tokio listener handing each connection to a task that moves
-//! bytes between its socket and a [`session::Session`], which holds all the protocol
+//! bytes between its socket and a `session::Session`, which holds all the protocol
 //! logic. Modules:
 //!
 //! - `listener`: accepts, applies client limits, spawns connections, shuts down
@@ -72,7 +72,7 @@ pub struct Shared {
 const RATE_WINDOW: usize = 10;
 
 impl Shared {
-    /// Packet and byte rates over the last [`RATE_WINDOW`] seconds.
+    /// Packet and byte rates over the last ten seconds.
     pub fn rates(&self) -> (f64, f64) {
         let now = (
             Instant::now(),
