@@ -128,7 +128,14 @@ pub struct ReadOutcome {
     pub next: u64,
     /// Records skipped because they failed their checksum when read.
     pub corrupt: u64,
+    /// The visit stopped at [`VISIT_SCAN_LIMIT`] records without reaching `max`: call
+    /// again from `next` (after letting others have the lock).
+    pub more: bool,
 }
+
+/// Most index entries one `visit_from` call looks at, matching or not, so that a reader
+/// whose filter matches little never holds the read lock (and the writer) for long.
+pub const VISIT_SCAN_LIMIT: usize = 65_536;
 
 /// What [`RingStore::visit_from`] shows its visitor.
 #[derive(Debug)]
@@ -515,27 +522,40 @@ impl RingStore {
         out: &mut Vec<Packet>,
     ) -> ReadOutcome {
         let mut buf = BytesMut::new();
-        self.visit_from(
-            from,
-            max,
-            usize::MAX,
-            |_, name| keep(name),
-            |v| {
-                if let Visit::Record(r) = v {
-                    if buf.capacity() < r.payload.len() {
-                        buf.reserve(READ_CHUNK.max(r.payload.len()));
+        let mut total = ReadOutcome {
+            next: from,
+            ..ReadOutcome::default()
+        };
+        loop {
+            let left = max - out.len().min(max);
+            let o = self.visit_from(
+                total.next,
+                left,
+                usize::MAX,
+                |_, name| keep(name),
+                |v| {
+                    if let Visit::Record(r) = v {
+                        if buf.capacity() < r.payload.len() {
+                            buf.reserve(READ_CHUNK.max(r.payload.len()));
+                        }
+                        buf.extend_from_slice(r.payload);
+                        let payload = buf.split().freeze();
+                        out.push(Packet {
+                            pktid: r.pktid,
+                            srcname: r.srcname.clone(),
+                            time: r.time,
+                            payload,
+                        });
                     }
-                    buf.extend_from_slice(r.payload);
-                    let payload = buf.split().freeze();
-                    out.push(Packet {
-                        pktid: r.pktid,
-                        srcname: r.srcname.clone(),
-                        time: r.time,
-                        payload,
-                    });
-                }
-            },
-        )
+                },
+            );
+            total.gap = total.gap.or(o.gap);
+            total.corrupt += o.corrupt;
+            total.next = o.next;
+            if !o.more {
+                return total;
+            }
+        }
     }
 
     /// The reader's primitive: visits, in ring order and under one read lock, up to `max`
@@ -569,11 +589,16 @@ impl RingStore {
             visit(Visit::Gap(gap));
         }
         let (Ok(mut pos) | Err(mut pos)) = ix.find(from);
-        let (mut taken, mut bytes) = (0, 0);
+        let (mut taken, mut bytes, mut scanned) = (0, 0, 0);
         while let Some(e) = ix.get(pos) {
             if taken == max || bytes >= max_bytes {
                 break;
             }
+            if scanned == VISIT_SCAN_LIMIT {
+                outcome.more = true;
+                break;
+            }
+            scanned += 1;
             outcome.next = e.pktid + 1;
             let name = ix.srcname(e.src);
             if keep(e.src, name) {

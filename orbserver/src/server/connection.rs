@@ -120,6 +120,8 @@ impl Conn {
             let fill = session.fill_reap(&mut self.wbuf, OUT_CHUNK);
             self.flush(shutdown).await?;
             if fill == Fill::Sent {
+                // Let other connections on this worker run between batches.
+                tokio::task::yield_now().await;
                 // More may be ready: pick up any CREDIT or STOP without waiting, then go on.
                 self.make_room();
                 match self.rd.try_read_buf(&mut self.rbuf) {

@@ -672,7 +672,7 @@ impl Session {
                 return Fill::Sent;
             }
         }
-        if sent == 0 && outcome.gap.is_none() {
+        if sent == 0 && outcome.gap.is_none() && !outcome.more {
             if r.timeout == Some(Duration::ZERO) {
                 self.end_reap(ReapEndReason::Timeout, out);
                 return Fill::Sent;

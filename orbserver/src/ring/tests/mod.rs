@@ -355,3 +355,37 @@ fn readers_in_other_threads_never_see_a_wrong_packet() {
         assert!(r.join().unwrap() > 0);
     }
 }
+
+#[test]
+fn a_visit_looks_at_a_bounded_number_of_records() {
+    let dir = tempfile::tempdir().unwrap();
+    let ring = open(dir.path(), 8 * MIB);
+    let n = VISIT_SCAN_LIMIT as u64 + 10;
+    let a = name("A/GEN");
+    for _ in 0..n {
+        ring.append(&a, Time::from_micros(0), b"").unwrap();
+    }
+    ring.append(&name("B/GEN"), Time::from_micros(0), b"b")
+        .unwrap();
+    let mut seen = 0;
+    let o = ring.visit_from(
+        1,
+        1,
+        usize::MAX,
+        |_, s| s.as_str() == "B/GEN",
+        |_| seen += 1,
+    );
+    assert!(o.more && seen == 0);
+    assert_eq!(o.next, VISIT_SCAN_LIMIT as u64 + 1);
+    let o = ring.visit_from(
+        o.next,
+        1,
+        usize::MAX,
+        |_, s| s.as_str() == "B/GEN",
+        |_| seen += 1,
+    );
+    assert!(!o.more && seen == 1);
+    let mut out = Vec::new();
+    ring.read_from(1, 5, |s| s.as_str() == "B/GEN", &mut out);
+    assert_eq!(out.iter().map(|p| p.pktid).collect::<Vec<_>>(), vec![n + 1]);
+}
