@@ -89,8 +89,10 @@ pub enum ConfigError {
         message: String,
     },
     /// A value is out of range or malformed.
-    #[error("bad config value {key} = {value:?}: {why}")]
+    #[error("bad config value {key} = {value:?}{}: {why}", in_file(file))]
     Value {
+        /// The file it came from, if any.
+        file: Option<PathBuf>,
         /// The key.
         key: &'static str,
         /// The value as written.
@@ -115,6 +117,9 @@ pub struct ConfigFile {
     /// Limits.
     #[serde(default)]
     pub limits: LimitsFile,
+    /// The file this was read from, for error messages.
+    #[serde(skip)]
+    pub path: Option<PathBuf>,
 }
 
 /// The `[limits]` table as written.
@@ -141,12 +146,10 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
         .map_err(|_| format!("bad size {s:?}: write bytes or a size such as 256MiB or 4GiB"))
 }
 
-fn value_err(key: &'static str, value: &str, why: impl Into<String>) -> ConfigError {
-    ConfigError::Value {
-        key,
-        value: value.to_string(),
-        why: why.into(),
-    }
+fn in_file(file: &Option<PathBuf>) -> String {
+    file.as_ref()
+        .map(|f| format!(" in {}", f.display()))
+        .unwrap_or_default()
 }
 
 impl ConfigFile {
@@ -160,6 +163,7 @@ impl ConfigFile {
             path: path.to_owned(),
             message: e.to_string().trim().replace('\n', " "),
         })?;
+        file.path = Some(path.to_owned());
         if let (Some(ring), Some(dir)) = (&file.ring, path.parent()) {
             if ring.is_relative() {
                 file.ring = Some(dir.join(ring));
@@ -170,10 +174,16 @@ impl ConfigFile {
 
     /// Applies this file's values over `cfg`.
     pub fn apply(&self, cfg: &mut ServerConfig) -> Result<(), ConfigError> {
+        let value_err = |key: &'static str, value: &str, why: String| ConfigError::Value {
+            file: self.path.clone(),
+            key,
+            value: value.to_string(),
+            why,
+        };
         if let Some(l) = &self.listen {
-            cfg.listen = l
-                .parse()
-                .map_err(|_| value_err("listen", l, "write host:port, e.g. 127.0.0.1:6510"))?;
+            cfg.listen = l.parse().map_err(|_| {
+                value_err("listen", l, "write host:port, e.g. 127.0.0.1:6510".into())
+            })?;
         }
         if let Some(r) = &self.ring {
             cfg.ring_dir = r.clone();
@@ -189,8 +199,8 @@ impl ConfigFile {
         let l = &self.limits;
         if let Some(s) = &l.max_packet {
             let n = parse_size(s).map_err(|e| value_err("limits.max_packet", s, e))?;
-            cfg.limits.max_packet =
-                usize::try_from(n).map_err(|_| value_err("limits.max_packet", s, "too large"))?;
+            cfg.limits.max_packet = usize::try_from(n)
+                .map_err(|_| value_err("limits.max_packet", s, "too large".into()))?;
         }
         if let Some(n) = l.max_clients {
             cfg.limits.max_clients = n;

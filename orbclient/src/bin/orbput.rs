@@ -27,7 +27,8 @@ Examples:
 struct Args {
     /// The orb: host:port, :port (this machine) or host (port 6510).
     #[arg(value_name = "ORB")]
-    orb: OrbAddr,
+    /// (Parsed after clap, so a bad address gets this tool's one-line error.)
+    orb: String,
 
     /// Source name of the packet, e.g. TA_M04C/MGENC/EP40 (1 to 63 printable ASCII
     /// characters, no spaces).
@@ -53,6 +54,7 @@ fn main() -> ExitCode {
 }
 
 async fn run(args: Args) -> anyhow::Result<()> {
+    let orb: OrbAddr = args.orb.parse()?;
     let now = Time::now();
     let time = match &args.time {
         Some(t) => Time::parse(t, now)?,
@@ -71,8 +73,8 @@ async fn run(args: Args) -> anyhow::Result<()> {
         }
     };
     let opts = ClientOptions::for_program("orbput").with_access(false, true);
-    let mut c = OrbClient::connect(&args.orb, &opts).await?;
-    let put = || format!("putting {} into orb {}", args.srcname, args.orb);
+    let mut c = OrbClient::connect(&orb, &opts).await?;
+    let put = || format!("putting {} into orb {}", args.srcname, orb);
     let pktid = if args.durable {
         let p = Packet::new(args.srcname.clone(), time, payload);
         c.put_batch(std::slice::from_ref(&p), true)

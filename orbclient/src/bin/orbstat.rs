@@ -27,7 +27,8 @@ Examples:
 struct Args {
     /// The orb: host:port, :port (this machine) or host (port 6510).
     #[arg(value_name = "ORB")]
-    orb: OrbAddr,
+    /// (Parsed after clap, so a bad address gets this tool's one-line error.)
+    orb: String,
 
     /// Also list sources: srcname, packets, bytes, oldest/newest pktid, newest time,
     /// latency.
@@ -51,9 +52,10 @@ fn main() -> ExitCode {
 }
 
 async fn run(args: Args) -> anyhow::Result<()> {
+    let orb: OrbAddr = args.orb.parse()?;
     let opts = ClientOptions::for_program("orbstat").with_access(false, false);
-    let mut c = OrbClient::connect(&args.orb, &opts).await?;
-    let ctx = || format!("asking orb {} for its state", args.orb);
+    let mut c = OrbClient::connect(&orb, &opts).await?;
+    let ctx = || format!("asking orb {} for its state", orb);
     let mut out = Stdout::new();
     let mut kinds = vec![InfoKind::Stat];
     if args.sources {
@@ -237,6 +239,9 @@ mod tests {
     fn flags_combine() {
         let a = Args::try_parse_from(["orbstat", "orb.example.org:6580", "-sc", "--json"]).unwrap();
         assert!(a.sources && a.clients && a.json);
-        assert_eq!(a.orb, OrbAddr::new("orb.example.org", 6580));
+        assert_eq!(
+            a.orb.parse::<OrbAddr>().unwrap(),
+            OrbAddr::new("orb.example.org", 6580)
+        );
     }
 }

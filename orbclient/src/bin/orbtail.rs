@@ -37,7 +37,8 @@ Examples:
 struct Args {
     /// The orb: host:port, :port (this machine) or host (port 6510).
     #[arg(value_name = "ORB")]
-    orb: OrbAddr,
+    /// (Parsed after clap, so a bad address gets this tool's one-line error.)
+    orb: String,
 
     /// Show only packets whose srcname matches this regular expression (whole name).
     #[arg(short = 'm', long = "select", value_name = "REGEX")]
@@ -108,6 +109,7 @@ fn main() -> ExitCode {
 }
 
 async fn run(args: Args) -> anyhow::Result<()> {
+    let orb: OrbAddr = args.orb.parse()?;
     let opts = ClientOptions::for_program("orbtail").with_access(true, false);
     let mut reap = ReapOptions {
         max_packets: args.count.unwrap_or(0),
@@ -124,7 +126,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         return Ok(());
     }
     let mut stream = OrbClient::reap_reconnecting(
-        &args.orb,
+        &orb,
         &opts,
         args.select.as_deref().unwrap_or(""),
         args.reject.as_deref().unwrap_or(""),
@@ -148,7 +150,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
             },
             None => stream.next().await,
         };
-        let Some(ev) = next.with_context(|| format!("reading from orb {}", args.orb))? else {
+        let Some(ev) = next.with_context(|| format!("reading from orb {}", orb))? else {
             break;
         };
         match ev {
@@ -212,7 +214,10 @@ mod tests {
         let a = Args::try_parse_from(["orbtail", ":6510", "--start", "-10m", "-n", "3"]).unwrap();
         assert_eq!(a.start.as_deref(), Some("-10m"));
         assert_eq!(a.count, Some(3));
-        assert_eq!(a.orb, OrbAddr::new("127.0.0.1", 6510));
+        assert_eq!(
+            a.orb.parse::<OrbAddr>().unwrap(),
+            OrbAddr::new("127.0.0.1", 6510)
+        );
         assert!(Args::try_parse_from(["orbtail", ":6510", "--start", "yesterday"]).is_err());
     }
 }
