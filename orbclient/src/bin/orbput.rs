@@ -27,7 +27,7 @@ Examples:
 struct Args {
     /// The orb: host:port, :port (this machine) or host (port 6510).
     #[arg(value_name = "ORB")]
-    /// (Parsed after clap, so a bad address gets this tool's one-line error.)
+    // Parsed after clap, so that a bad address gets the tool's one-line error.
     orb: String,
 
     /// Source name of the packet, e.g. TA_M04C/MGENC/EP40 (1 to 63 printable ASCII

@@ -37,7 +37,7 @@ Examples:
 struct Args {
     /// The orb: host:port, :port (this machine) or host (port 6510).
     #[arg(value_name = "ORB")]
-    /// (Parsed after clap, so a bad address gets this tool's one-line error.)
+    // Parsed after clap, so that a bad address gets the tool's one-line error.
     orb: String,
 
     /// Show only packets whose srcname matches this regular expression (whole name).
