@@ -305,9 +305,26 @@ impl Session {
             return;
         }
         let max = self.shared.limits.max_packet;
+        // Decode the PUT body once: the checks below and the ring's append both walk
+        // the packets. A one-packet PUT (the pipelined case) needs no allocation.
+        let one;
+        let many: Vec<(&str, Time, &[u8])>;
+        let items: &[(&str, Time, &[u8])] = if packets.count() == 1 {
+            one = packets
+                .iter()
+                .map(|p| (p.srcname, p.time, p.payload))
+                .next();
+            one.as_slice()
+        } else {
+            many = packets
+                .iter()
+                .map(|p| (p.srcname, p.time, p.payload))
+                .collect();
+            &many
+        };
         let mut bytes = 0u64;
-        for (i, p) in packets.iter().enumerate() {
-            if let Err(e) = SrcName::check(p.srcname) {
+        for (i, &(srcname, _, payload)) in items.iter().enumerate() {
+            if let Err(e) = SrcName::check(srcname) {
                 error(
                     out,
                     tag,
@@ -316,19 +333,21 @@ impl Session {
                 );
                 return;
             }
-            if p.payload.len() > max {
+            if payload.len() > max {
                 let msg = format!(
-                    "packet {i} of the PUT ({}) has {} bytes, the limit is {max}; nothing was stored",
-                    p.srcname,
-                    p.payload.len()
+                    "packet {i} of the PUT ({srcname}) has {} bytes, the limit is {max}; nothing was stored",
+                    payload.len()
                 );
                 error(out, tag, ErrorCode::PacketTooLarge, &msg);
                 return;
             }
-            bytes += p.payload.len() as u64;
+            bytes += payload.len() as u64;
         }
-        let items = packets.iter().map(|p| (p.srcname, p.time, p.payload));
-        match self.shared.ring.append_batch(items, durable) {
+        match self
+            .shared
+            .ring
+            .append_batch(items.iter().copied(), durable)
+        {
             Ok((first_pktid, count)) => {
                 self.appended = true;
                 let (e, t) = (&self.reg.entry, &self.shared.totals);
