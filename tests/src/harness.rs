@@ -132,3 +132,56 @@ impl Drop for OrbServer {
         self.kill9();
     }
 }
+
+/// Deadlock guard for anything a test waits on; never a performance limit.
+pub const GUARD: Duration = Duration::from_secs(60);
+
+/// Awaits `f`, failing the test with `what` if it takes longer than [`GUARD`].
+pub async fn guard<F: std::future::Future>(what: &str, f: F) -> F::Output {
+    match tokio::time::timeout(GUARD, f).await {
+        Ok(v) => v,
+        Err(_) => panic!("{what}: nothing within {GUARD:?}"),
+    }
+}
+
+/// A server on a 1 MiB ring (`--flush none`) in a temporary directory; keep the
+/// directory alive as long as the server.
+pub fn start() -> (tempfile::TempDir, OrbServer) {
+    start_with(&["--ring-size", "1MiB", "--flush", "none"])
+}
+
+/// A server with these extra arguments, in a temporary ring directory.
+pub fn start_with(args: &[&str]) -> (tempfile::TempDir, OrbServer) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let srv = OrbServer::start(dir.path(), args);
+    (dir, srv)
+}
+
+impl OrbServer {
+    /// The server's address as the client library takes it.
+    pub fn orb_addr(&self) -> orbclient::OrbAddr {
+        orbclient::OrbAddr::new("127.0.0.1", self.addr.port())
+    }
+}
+
+/// A client connected to `srv` as program `what`, with read and write access.
+pub async fn connect(srv: &OrbServer, what: &str) -> orbclient::OrbClient {
+    connect_with(srv, orbclient::ClientOptions::for_program(what)).await
+}
+
+/// A client connected to `srv` with these options.
+pub async fn connect_with(srv: &OrbServer, opts: orbclient::ClientOptions) -> orbclient::OrbClient {
+    guard(
+        "connect",
+        orbclient::OrbClient::connect(&srv.orb_addr(), &opts),
+    )
+    .await
+    .expect("connect")
+}
+
+/// One frame's bytes, for tests that speak raw protocol.
+pub fn encode_frame(tag: u32, body: formats::proto::Body<'_>) -> Vec<u8> {
+    let mut out = bytes::BytesMut::new();
+    formats::proto::Frame { tag, body }.encode(&mut out);
+    out.to_vec()
+}

@@ -8,7 +8,6 @@
 //! a bad address or a bad config file as one error line and a non-zero exit
 //! (PROTOCOL.md, "Framing", "Session rules" and "Errors"; STYLE.md on CLI errors).
 
-use std::future::Future;
 use std::io::Read;
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -21,50 +20,18 @@ use formats::proto::{
     decode, Access, Body, Decoded, ErrorCode, Frame, PutPacket, Whence, PROTOCOL_VERSION,
 };
 use formats::{Packet, SrcName, Time};
-use orb_tests::harness::{bin, OrbServer};
+use orb_tests::harness::{bin, connect, encode_frame, guard, start, OrbServer, GUARD};
 use orb_tests::XorShift;
 use orbclient::{ClientError, ClientOptions, OrbAddr, OrbClient, ReapEvent, ReapOptions};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-/// Deadlock guard for anything that waits on the server; never a performance limit.
-const GUARD: Duration = Duration::from_secs(30);
-
-async fn guard<F: Future>(what: &str, f: F) -> F::Output {
-    match tokio::time::timeout(GUARD, f).await {
-        Ok(v) => v,
-        Err(_) => panic!("{what}: no answer within {GUARD:?}"),
-    }
-}
-
-fn start() -> (tempfile::TempDir, OrbServer) {
-    let dir = tempfile::tempdir().unwrap();
-    let srv = OrbServer::start(dir.path(), &["--ring-size", "1MiB", "--flush", "none"]);
-    (dir, srv)
-}
-
-async fn connect(srv: &OrbServer, what: &str) -> OrbClient {
-    let addr = OrbAddr::new("127.0.0.1", srv.addr.port());
-    guard(
-        "connect",
-        OrbClient::connect(&addr, &ClientOptions::for_program(what)),
-    )
-    .await
-    .unwrap()
-}
-
 fn t(secs: i64) -> Time {
     Time::from_micros(1_795_341_600_000_000 + secs * 1_000_000)
 }
 
-fn frame(tag: u32, body: Body<'_>) -> Vec<u8> {
-    let mut b = BytesMut::new();
-    Frame { tag, body }.encode(&mut b);
-    b.to_vec()
-}
-
 fn hello(version: u16) -> Vec<u8> {
-    frame(
+    encode_frame(
         1,
         Body::Hello {
             version,
@@ -164,7 +131,8 @@ impl Raw {
     }
 
     async fn ping(&mut self, tag: u32) {
-        self.send(&frame(tag, Body::Ping { nonce: 42 })).await;
+        self.send(&encode_frame(tag, Body::Ping { nonce: 42 }))
+            .await;
         let f = self.read().await.expect("PONG");
         let f = parse(&f);
         assert_eq!(f.tag, tag);
@@ -352,7 +320,7 @@ async fn fatal_bad_input_closes_only_that_connection() {
         (7, Body::Stat),
     ] {
         let mut c = Raw::connect(&srv).await;
-        c.send(&frame(tag, body)).await;
+        c.send(&encode_frame(tag, body)).await;
         c.fatal(ErrorCode::BadState, None, "frame before HELLO")
             .await;
     }
@@ -412,7 +380,7 @@ async fn fatal_bad_input_closes_only_that_connection() {
     for (tag, body) in server_frames {
         let (mut c, _) = Raw::welcomed(&srv).await;
         let kind = body.kind();
-        c.send(&frame(tag, body)).await;
+        c.send(&encode_frame(tag, body)).await;
         c.fatal(
             ErrorCode::Malformed,
             Some(tag),
@@ -640,8 +608,8 @@ async fn requests_in_the_wrong_state_are_refused_without_closing() {
     let (_dir, srv) = start();
     let (mut c, _) = Raw::welcomed(&srv).await;
     // STOP and CREDIT without a reap are ignored: the next reply is the PONG.
-    c.send(&frame(2, Body::Stop)).await;
-    c.send(&frame(3, Body::Credit { n: 5 })).await;
+    c.send(&encode_frame(2, Body::Stop)).await;
+    c.send(&encode_frame(3, Body::Credit { n: 5 })).await;
     c.ping(4).await;
 
     // An empty ring, so no stream frames interleave with the replies below.
@@ -650,8 +618,8 @@ async fn requests_in_the_wrong_state_are_refused_without_closing() {
         timeout_ms: formats::proto::NO_TIMEOUT,
         credit: 5,
     };
-    c.send(&frame(10, reap.clone())).await;
-    c.send(&frame(11, reap)).await;
+    c.send(&encode_frame(10, reap.clone())).await;
+    c.send(&encode_frame(11, reap)).await;
     assert_eq!(c.error(Some(11), "second REAP").await, ErrorCode::BadState);
     let moves = [
         (12, Body::Select { expr: "X.*" }),
@@ -667,14 +635,14 @@ async fn requests_in_the_wrong_state_are_refused_without_closing() {
     ];
     for (tag, body) in moves {
         let kind = body.kind();
-        c.send(&frame(tag, body)).await;
+        c.send(&encode_frame(tag, body)).await;
         let code = c
             .error(Some(tag), &format!("kind {kind:#04x} while reaping"))
             .await;
         assert_eq!(code, ErrorCode::BadState, "kind {kind:#04x}");
     }
     // TELL, GET, STAT and PING are allowed while reaping.
-    c.send(&frame(16, Body::Tell)).await;
+    c.send(&encode_frame(16, Body::Tell)).await;
     let f = c.read().await.unwrap();
     assert_eq!(
         parse(&f),
@@ -683,7 +651,7 @@ async fn requests_in_the_wrong_state_are_refused_without_closing() {
             body: Body::Position { pktid: 1 }
         }
     );
-    c.send(&frame(17, Body::Stat)).await;
+    c.send(&encode_frame(17, Body::Stat)).await;
     let f = c.read().await.unwrap();
     assert!(matches!(
         parse(&f),
@@ -694,7 +662,7 @@ async fn requests_in_the_wrong_state_are_refused_without_closing() {
     ));
     c.ping(18).await;
     // STOP ends the reap with REAP_END Stopped under the REAP's tag.
-    c.send(&frame(19, Body::Stop)).await;
+    c.send(&encode_frame(19, Body::Stop)).await;
     let f = c.read().await.unwrap();
     assert_eq!(
         parse(&f),
@@ -718,7 +686,7 @@ async fn a_reap_without_credit_neither_sends_nor_times_out() {
         timeout_ms: 100,
         credit: 0,
     };
-    c.send(&frame(10, reap)).await;
+    c.send(&encode_frame(10, reap)).await;
     let mut w = connect(&srv, "e2e-writer").await;
     assert_eq!(
         w.put(&SrcName::new("XX_CREDIT").unwrap(), t(0), b"p")
@@ -731,7 +699,7 @@ async fn a_reap_without_credit_neither_sends_nor_times_out() {
     tokio::time::sleep(Duration::from_millis(500)).await;
     c.ping(11).await;
     // Credit for two packets: one to send, one left so the timeout can run.
-    c.send(&frame(12, Body::Credit { n: 2 })).await;
+    c.send(&encode_frame(12, Body::Credit { n: 2 })).await;
     let f = c.read().await.unwrap();
     assert!(
         matches!(

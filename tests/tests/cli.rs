@@ -11,26 +11,11 @@ use std::time::{Duration, Instant};
 
 use formats::proto::info::{ClientsInfo, ServerStat, SourcesInfo};
 use formats::{Packet, SrcName, Time};
-use orb_tests::harness::{bin, OrbServer};
-use orbclient::{ClientOptions, OrbAddr, OrbClient};
-
-/// Deadlock guard for children and requests; never a performance limit.
-const GUARD: Duration = Duration::from_secs(30);
+use orb_tests::harness::{bin, connect, start_with, OrbServer, GUARD};
+use orbclient::OrbClient;
 
 fn start() -> (tempfile::TempDir, OrbServer) {
-    let dir = tempfile::tempdir().unwrap();
-    let srv = OrbServer::start(dir.path(), &["--ring-size", "4MiB", "--flush", "none"]);
-    (dir, srv)
-}
-
-async fn connect(srv: &OrbServer, what: &str) -> OrbClient {
-    let addr = OrbAddr::new("127.0.0.1", srv.addr.port());
-    let opts = ClientOptions::for_program(what);
-    let c = OrbClient::connect(&addr, &opts);
-    tokio::time::timeout(GUARD, c)
-        .await
-        .expect("connect timed out")
-        .unwrap()
+    start_with(&["--ring-size", "4MiB", "--flush", "none"])
 }
 
 fn t(secs: i64) -> Time {

@@ -6,51 +6,17 @@
 //! from receiving all of it, and dropping it leaves the server answering
 //! (PROTOCOL.md, "The read position", "REAP" and the GAP frame).
 
-use std::future::Future;
 use std::io::Write;
 use std::time::Duration;
 
-use bytes::BytesMut;
-use formats::proto::{Access, Body, Frame, Whence, NO_TIMEOUT};
+use formats::proto::{Access, Body, Whence, NO_TIMEOUT};
 use formats::{Packet, SrcName, Time};
-use orb_tests::harness::OrbServer;
+use orb_tests::harness::{connect, encode_frame, guard, start_with, GUARD};
 use orb_tests::{check_payload, make_payload};
-use orbclient::{ClientOptions, OrbAddr, OrbClient, ReapEvent, ReapOptions, ReapStream};
-
-/// Deadlock guard for anything that waits on the server; never a performance limit.
-const GUARD: Duration = Duration::from_secs(60);
-
-async fn guard<F: Future>(what: &str, f: F) -> F::Output {
-    match tokio::time::timeout(GUARD, f).await {
-        Ok(v) => v,
-        Err(_) => panic!("{what}: no progress within {GUARD:?}"),
-    }
-}
-
-fn start(args: &[&str]) -> (tempfile::TempDir, OrbServer) {
-    let dir = tempfile::tempdir().unwrap();
-    let srv = OrbServer::start(dir.path(), args);
-    (dir, srv)
-}
-
-async fn connect(srv: &OrbServer, what: &str) -> OrbClient {
-    let addr = OrbAddr::new("127.0.0.1", srv.addr.port());
-    guard(
-        "connect",
-        OrbClient::connect(&addr, &ClientOptions::for_program(what)),
-    )
-    .await
-    .unwrap()
-}
+use orbclient::{ReapEvent, ReapOptions, ReapStream};
 
 fn t(secs: u64) -> Time {
     Time::from_micros(1_795_341_600_000_000 + secs as i64 * 1_000)
-}
-
-fn encode(tag: u32, body: Body<'_>) -> Vec<u8> {
-    let mut b = BytesMut::new();
-    Frame { tag, body }.encode(&mut b);
-    b.to_vec()
 }
 
 /// The next event of a stream that must not end yet.
@@ -108,7 +74,7 @@ fn check_lapped(evs: &[ReapEvent], start: u64, oldest: u64, newest: u64, payload
 #[tokio::test]
 async fn a_lapped_reader_gets_an_explicit_gap_then_continues_at_the_oldest_packet() {
     const PAYLOAD: usize = 4000;
-    let (_dir, srv) = start(&["--ring-size", "1MiB", "--flush", "none"]);
+    let (_dir, srv) = start_with(&["--ring-size", "1MiB", "--flush", "none"]);
     let mut w = connect(&srv, "e2e-writer").await;
     let src = SrcName::new("XX_GAP/MGENC").unwrap();
     let first = w.put(&src, t(0), &make_payload(0, PAYLOAD)).await.unwrap();
@@ -195,13 +161,13 @@ async fn a_reader_that_never_reads_stalls_neither_writers_nor_other_readers() {
     const TOTAL: u64 = 20 << 20;
     let n = TOTAL / PAYLOAD as u64;
     // The ring holds everything, so the normal reader can be checked for every packet.
-    let (_dir, srv) = start(&["--ring-size", "32MiB", "--flush", "none"]);
+    let (_dir, srv) = start_with(&["--ring-size", "32MiB", "--flush", "none"]);
     let mut w = connect(&srv, "e2e-writer").await;
 
     // HELLO, SEEK OLDEST and a REAP with a huge credit, then never a read.
     let mut slow = std::net::TcpStream::connect(srv.addr).unwrap();
     slow.set_write_timeout(Some(GUARD)).unwrap();
-    let mut req = encode(
+    let mut req = encode_frame(
         1,
         Body::Hello {
             version: 1,
@@ -214,14 +180,14 @@ async fn a_reader_that_never_reads_stalls_neither_writers_nor_other_readers() {
             what: "e2e-slow-reader",
         },
     );
-    req.extend(encode(
+    req.extend(encode_frame(
         2,
         Body::Seek {
             whence: Whence::Oldest,
             pktid: 0,
         },
     ));
-    req.extend(encode(
+    req.extend(encode_frame(
         3,
         Body::Reap {
             max_packets: 0,

@@ -7,46 +7,14 @@
 //! SOURCES and CLIENTS documents field by field, access rules, and PING
 //! (PROTOCOL.md, "Session rules" and "INFO documents").
 
-use std::future::Future;
 use std::time::Duration;
 
 use formats::proto::{ErrorCode, ReapEndReason, Whence};
 use formats::{Packet, SrcName, Time};
-use orb_tests::harness::OrbServer;
+use orb_tests::harness::{connect, connect_with, guard, start, OrbServer, GUARD};
 use orbclient::{
-    ClientError, ClientOptions, OrbAddr, OrbClient, PutSummary, ReapEvent, ReapOptions, ReapStream,
+    ClientError, ClientOptions, OrbClient, PutSummary, ReapEvent, ReapOptions, ReapStream,
 };
-
-/// Deadlock guard for anything that waits on the server; never a performance limit.
-const GUARD: Duration = Duration::from_secs(30);
-
-async fn guard<F: Future>(what: &str, f: F) -> F::Output {
-    match tokio::time::timeout(GUARD, f).await {
-        Ok(v) => v,
-        Err(_) => panic!("{what}: no answer within {GUARD:?}"),
-    }
-}
-
-/// A server with a small ring in a temporary directory (dropped after the server).
-fn start() -> (tempfile::TempDir, OrbServer) {
-    let dir = tempfile::tempdir().unwrap();
-    let srv = OrbServer::start(dir.path(), &["--ring-size", "1MiB", "--flush", "none"]);
-    (dir, srv)
-}
-
-fn addr(srv: &OrbServer) -> OrbAddr {
-    OrbAddr::new("127.0.0.1", srv.addr.port())
-}
-
-async fn connect_with(srv: &OrbServer, opts: ClientOptions) -> OrbClient {
-    guard("connect", OrbClient::connect(&addr(srv), &opts))
-        .await
-        .unwrap()
-}
-
-async fn connect(srv: &OrbServer, what: &str) -> OrbClient {
-    connect_with(srv, ClientOptions::for_program(what)).await
-}
 
 fn name(s: &str) -> SrcName {
     SrcName::new(s).unwrap()

@@ -7,7 +7,6 @@
 //! times and payloads, and new pktids are above them (RING-FORMAT.md sections 6 and 7;
 //! orbclient `reap` module docs on reconnection).
 
-use std::future::Future;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -16,23 +15,14 @@ use std::time::Duration;
 
 use formats::proto::Whence;
 use formats::{Packet, SrcName, Time};
-use orb_tests::harness::OrbServer;
+use orb_tests::harness::{guard, OrbServer};
 use orb_tests::{check_payload, make_payload};
 use orbclient::{ClientOptions, OrbAddr, OrbClient, ReapEvent, ReapOptions, ReconnectPolicy};
 
-/// Deadlock guard for anything that waits on the server; never a performance limit.
-const GUARD: Duration = Duration::from_secs(60);
 const ARGS: &[&str] = &["--ring-size", "4MiB", "--flush", "none"];
 const PAYLOAD: usize = 512;
 /// Acknowledged puts to wait for before the restart, and again after it.
 const PHASE: u64 = 100;
-
-async fn guard<F: Future>(what: &str, f: F) -> F::Output {
-    match tokio::time::timeout(GUARD, f).await {
-        Ok(v) => v,
-        Err(_) => panic!("{what}: no progress within {GUARD:?}"),
-    }
-}
 
 fn orb_addr(addr: SocketAddr) -> OrbAddr {
     OrbAddr::new("127.0.0.1", addr.port())
