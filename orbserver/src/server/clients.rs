@@ -57,9 +57,15 @@ pub struct ClientEntry {
 }
 
 impl ClientEntry {
+    /// The identity and filters, locked for an update.
+    pub fn ident(&self) -> std::sync::MutexGuard<'_, ClientIdent> {
+        // Only plain field stores happen under this lock: a panic cannot leave it torn.
+        self.ident.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     /// A row for CLIENTS; `lag` is computed by the caller from the ring.
     pub fn stat(&self, lag: Option<f64>) -> ClientStat {
-        let ident = self.ident.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let ident = self.ident().clone();
         ClientStat {
             id: self.id,
             who: ident.who,

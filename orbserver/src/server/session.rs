@@ -255,12 +255,7 @@ impl Session {
         self.hello = true;
         self.access = access;
         {
-            let mut ident = self
-                .reg
-                .entry
-                .ident
-                .lock()
-                .unwrap_or_else(|p| p.into_inner());
+            let mut ident = self.reg.entry.ident();
             ident.who = who.to_string();
             ident.what = what.to_string();
             ident.pid = pid;
@@ -404,12 +399,7 @@ impl Session {
                 self.select = sel;
                 self.verdicts.clear();
                 {
-                    let mut ident = self
-                        .reg
-                        .entry
-                        .ident
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner());
+                    let mut ident = self.reg.entry.ident();
                     ident.select = new_select.unwrap_or_default();
                     ident.reject = new_reject.unwrap_or_default();
                 }
