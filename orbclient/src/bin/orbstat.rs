@@ -209,7 +209,11 @@ fn print_clients(out: &mut Stdout, s: &ClientsInfo) -> Result<(), OutputError> {
             c.who.clone(),
             c.what.clone(),
             c.address.clone(),
-            c.access.clone(),
+            if c.access.is_empty() {
+                "-".to_string()
+            } else {
+                c.access.clone()
+            },
             c.pos.to_string(),
             or_dash(&c.select),
             or_dash(&c.reject),
