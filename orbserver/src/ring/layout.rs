@@ -35,8 +35,11 @@ pub const H_NEXT_PKTID: usize = 64;
 pub const H_PKTID_HWM: usize = H_NEXT_PKTID + size_of::<u64>();
 /// Header field: clean-close flag (u64).
 pub const H_CLEAN: usize = H_PKTID_HWM + size_of::<u64>();
+/// Header field: scan limit (u64): no record was ever written at or beyond this data
+/// offset; 0 means unknown (scan everything).
+pub const H_SCAN_LIMIT: usize = H_CLEAN + size_of::<u64>();
 /// End of the fields in use; the rest of the page is reserved.
-pub const H_END: usize = H_CLEAN + size_of::<u64>();
+pub const H_END: usize = H_SCAN_LIMIT + size_of::<u64>();
 
 /// First 4 bytes of every record (`ORBR` read as little-endian).
 pub const RECORD_MAGIC: u32 = u32::from_le_bytes(*b"ORBR");
@@ -60,6 +63,8 @@ pub const R_FLAGS: usize = R_SRCNAME_LEN + size_of::<u16>();
 pub const RECORD_HEADER: usize = R_FLAGS + size_of::<u16>();
 /// Records start on multiples of this.
 pub const RECORD_ALIGN: usize = 8;
+/// How far the scan limit is raised each time the writer reaches it.
+pub const SCAN_LIMIT_STEP: u64 = 64 << 20;
 /// How far `pktid_hwm` is raised each time the writer reaches it.
 pub const PKTID_HWM_STEP: u64 = 65_536;
 
@@ -307,8 +312,8 @@ mod tests {
             [0, 8, 12, 16, 24, 32]
         );
         assert_eq!(
-            [H_NEXT_PKTID, H_PKTID_HWM, H_CLEAN, H_END],
-            [64, 72, 80, 88]
+            [H_NEXT_PKTID, H_PKTID_HWM, H_CLEAN, H_SCAN_LIMIT, H_END],
+            [64, 72, 80, 88, 96]
         );
         assert_eq!(
             [

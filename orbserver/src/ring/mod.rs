@@ -180,6 +180,9 @@ struct Inner {
     head_end: u64,
     next_pktid: u64,
     pktid_hwm: u64,
+    /// No record was ever written at or beyond this data offset (`>= capacity`: the
+    /// ring has wrapped, every byte may hold records).
+    scan_limit: u64,
     poisoned: Option<String>,
 }
 
@@ -264,10 +267,13 @@ impl RingStore {
         let clean = layout::u64_at(bytes, layout::H_CLEAN) == Some(1);
 
         let data = &bytes[HEADER_SIZE..];
+        let scan_limit = layout::u64_at(bytes, layout::H_SCAN_LIMIT).unwrap_or(0);
         let scan = if created {
             recover::Scan::default()
-        } else {
+        } else if scan_limit == 0 || scan_limit >= capacity {
             recover::scan(data)
+        } else {
+            recover::scan_to(data, scan_limit as usize)
         };
         let mut index = RingIndex::default();
         let mut dropped = scan.out_of_order;
@@ -297,6 +303,12 @@ impl RingStore {
             head_end: scan.head_end,
             next_pktid,
             pktid_hwm: hwm,
+            // A ring from before the scan limit existed (0) has no limit to keep.
+            scan_limit: if scan_limit == 0 {
+                capacity
+            } else {
+                scan_limit
+            },
             poisoned: None,
         };
         inner.set_hint(layout::H_CLEAN, 0);
@@ -351,6 +363,14 @@ impl RingStore {
             created_us: Time::now().as_micros(),
         };
         layout::encode_header(&mut map.bytes_mut()[..HEADER_SIZE], geometry);
+        // Nothing is written yet: a reopen scans only the first step until records go
+        // further (RING-FORMAT.md section 4).
+        let limit = layout::SCAN_LIMIT_STEP.min(capacity);
+        layout::put_u64(
+            &mut map.bytes_mut()[..HEADER_SIZE],
+            layout::H_SCAN_LIMIT,
+            limit,
+        );
         map.flush_range(0, HEADER_SIZE)
             .map_err(io_err("msync header of", &tmp))?;
         fs::rename(&tmp, path).map_err(io_err("rename into place", &tmp))?;
@@ -774,6 +794,21 @@ impl Inner {
                 return Err(self.poison(e));
             }
             self.pktid_hwm = hwm;
+        }
+        if end > self.scan_limit && self.scan_limit < cap {
+            // Raise the scan limit (durably) before any record goes beyond it, so a scan
+            // on reopen that stops at the limit misses nothing.
+            let limit = (end + layout::SCAN_LIMIT_STEP).min(cap);
+            self.set_hint(layout::H_SCAN_LIMIT, limit);
+            if let Err(e) = self.map.flush_range(0, HEADER_SIZE) {
+                let e = RingError::Io {
+                    action: "msync header of",
+                    path: self.path.clone(),
+                    source: e,
+                };
+                return Err(self.poison(e));
+            }
+            self.scan_limit = limit;
         }
         let off = HEADER_SIZE + (lpos % cap) as usize;
         let dst = &mut self.map.bytes_mut()[off..off + size as usize];

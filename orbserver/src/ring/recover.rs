@@ -37,10 +37,18 @@ pub struct Scan {
 
 /// Scans a data area (the file minus its header page) and returns the live records.
 pub fn scan(data: &[u8]) -> Scan {
+    scan_to(data, data.len())
+}
+
+/// As [`scan`], looking for records only below data offset `limit` (the header's scan
+/// limit: nothing was ever written beyond it, so a fresh or lightly used ring reopens
+/// without reading its untouched tail).
+pub fn scan_to(data: &[u8], limit: usize) -> Scan {
     let capacity = data.len() as u64;
+    let limit = limit.min(data.len());
     let mut found: Vec<RecordHeader> = Vec::new();
     let mut off = 0usize;
-    while off + RECORD_HEADER <= data.len() {
+    while off + RECORD_HEADER <= limit {
         match check_record(data, off) {
             Some(h) => {
                 found.push(h);

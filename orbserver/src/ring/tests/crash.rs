@@ -358,3 +358,44 @@ fn pktids_never_reused_after_unclean_stop() {
         2
     );
 }
+
+#[test]
+fn reopen_scans_only_below_the_scan_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let size = 128 * MIB;
+    let ring = open(dir.path(), size);
+    for i in 1..=10u64 {
+        ring.append(&name("A/GEN"), Time::from_micros(0), &payload(i, 1000))
+            .unwrap();
+    }
+    ring.drop_unclean();
+    let path = ring_file(dir.path());
+    let mut image = fs::read(&path).unwrap();
+    let limit = layout::u64_at(&image, layout::H_SCAN_LIMIT).unwrap();
+    assert!(
+        limit > 10 * 1000 && limit < size,
+        "a fresh ring's limit follows its writer: {limit}"
+    );
+    // A record planted beyond the limit, as no writer of this ring could have put it.
+    let at = 100 * MIB as usize;
+    let rec = layout::stored_size(5, 3) as usize;
+    let off = HEADER_SIZE + at;
+    layout::encode_record(
+        &mut image[off..off + rec],
+        at as u64,
+        999_999,
+        0,
+        b"B/GEN",
+        b"far",
+    );
+    let (_d, ring) = open_image(&image);
+    assert_eq!(
+        ring.unwrap().stat().npkts,
+        10,
+        "the scan must stop at the limit"
+    );
+    // With the limit unknown (a ring written before it existed), everything is scanned.
+    layout::put_u64(&mut image, layout::H_SCAN_LIMIT, 0);
+    let (_d, ring) = open_image(&image);
+    assert_eq!(ring.unwrap().newest().unwrap().pktid, 999_999);
+}
