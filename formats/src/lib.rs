@@ -7,6 +7,8 @@
 //!   epoch and relative (`-10m`) parsing and printing; [`parse_duration`].
 //! - [`packet`]: [`Packet`], pktid + srcname + time + payload.
 //! - [`proto`]: the wire protocol, sans-io: frames, encode, decode (`docs/PROTOCOL.md`).
+//! - [`payload`]: sensor payload codecs (GEN, GENC, MGENC, SEED with Steim1/2) and the
+//!   registry that decodes a packet by its srcname suffix (`docs/FORMATS.md`).
 //!
 //! Nothing here does I/O or depends on an async runtime, so fuzzers and other
 //! readers can use it directly.
@@ -15,6 +17,7 @@
 #![warn(missing_docs)]
 
 pub mod packet;
+pub mod payload;
 pub mod proto;
 pub mod srcname;
 pub mod time;

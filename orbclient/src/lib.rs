@@ -10,6 +10,7 @@
 //! - [`reap`]: [`ReapStream`], a REAP's packets with credit flow control and optional
 //!   reconnection.
 //! - [`error`]: [`ClientError`], what can go wrong, and [`error::Result`].
+//! - [`sim`]: the sensor network simulator behind `orbsim`, deterministic from a seed.
 //! - [`cli`]: what the binaries in `src/bin/` share (logging, exit codes, broken pipes).
 //!
 //! The protocol itself (frames, encoding, decoding) is `formats::proto`, sans-io; this
@@ -25,6 +26,7 @@ pub mod connection;
 pub mod error;
 pub mod put;
 pub mod reap;
+pub mod sim;
 
 #[cfg(test)]
 mod testpeer;

@@ -266,7 +266,12 @@ async fn orbtail_exits_quietly_when_its_reader_goes_away() {
         .read_to_string(&mut err)
         .unwrap();
     assert!(st.success(), "orbtail | head -1 exited with {st}: {err}");
-    assert_eq!(err, "", "a closed stdout is not an error");
+    // The once-per-source note about the undecoded EXP payload type is not an error.
+    let err: Vec<&str> = err
+        .lines()
+        .filter(|l| !l.contains("payload type not decoded"))
+        .collect();
+    assert!(err.is_empty(), "a closed stdout is not an error: {err:?}");
 }
 
 #[tokio::test]

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Parser;
+use formats::payload::{self, Channel, PayloadError, SuffixWarnings};
 use formats::Time;
 use orbclient::cli::{self, Stdout};
 use orbclient::{
@@ -19,7 +20,13 @@ Print packets from an orb as they arrive, one line each:
 
     #PKTID SRCNAME TIME NBYTES
 
-with TIME in ISO 8601 UTC. By default only packets put after orbtail connects are
+with TIME in ISO 8601 UTC, followed by one line per channel when the payload type is
+known (GEN, GENC, MGENC, SEED):
+
+      NET STA CHAN LOC RATE NSAMP START..END
+
+(LOC `-` when empty; END is just after the last sample). Unknown payload types are
+reported once per source on stderr. By default only packets put after orbtail connects are
 shown; --start reads from an earlier point. If the connection is lost, orbtail
 reconnects and goes on after the last packet it printed, so no packet is printed
 twice. Packets the orb overwrote before orbtail could read them are reported on
@@ -62,7 +69,8 @@ struct Args {
     #[arg(long, value_name = "SECS", value_parser = cli::parse_seconds)]
     timeout: Option<Duration>,
 
-    /// Print one JSON object per line: {"pktid","srcname","time","nbytes"}; gaps as
+    /// Print one JSON object per line: {"pktid","srcname","time","nbytes","channels"}
+    /// (channels with their samples, for known payload types); gaps as
     /// {"gap":{"first","last","bytes"}} on stdout too.
     #[arg(long)]
     json: bool,
@@ -79,6 +87,70 @@ struct PacketLine<'a> {
     srcname: &'a str,
     time: String,
     nbytes: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    channels: Option<Vec<ChannelLine<'a>>>,
+}
+
+/// One decoded channel in --json output.
+#[derive(Serialize)]
+struct ChannelLine<'a> {
+    net: &'a str,
+    sta: &'a str,
+    chan: &'a str,
+    loc: &'a str,
+    samprate: f64,
+    calib: f64,
+    calper: f64,
+    segtype: String,
+    start_time: String,
+    samples: &'a [i32],
+}
+
+impl<'a> ChannelLine<'a> {
+    fn new(c: &'a Channel) -> ChannelLine<'a> {
+        ChannelLine {
+            net: &c.net,
+            sta: &c.sta,
+            chan: &c.chan,
+            loc: &c.loc,
+            samprate: c.samprate,
+            calib: c.calib,
+            calper: c.calper,
+            segtype: c.segtype.to_string(),
+            start_time: c.start.to_string(),
+            samples: &c.samples,
+        }
+    }
+}
+
+/// Decodes a packet's payload; problems go to stderr once per source.
+fn decode_channels(
+    p: &formats::Packet,
+    unknown: &mut SuffixWarnings,
+    broken: &mut SuffixWarnings,
+) -> Option<Vec<Channel>> {
+    match payload::decode(&p.srcname, p.time, &p.payload) {
+        Ok(ch) => Some(ch),
+        Err(PayloadError::UnknownSuffix { .. } | PayloadError::NoSuffix { .. }) => {
+            if unknown.first_time(&p.srcname) {
+                eprintln!(
+                    "orbtail: {}: payload type not decoded (known: {})",
+                    p.srcname,
+                    payload::KNOWN_SUFFIXES.join(", ")
+                );
+            }
+            None
+        }
+        Err(e) => {
+            if broken.first_time(&p.srcname) {
+                eprintln!(
+                    "orbtail: {}: cannot decode pktid {} (reported once per source): {e}",
+                    p.srcname, p.pktid
+                );
+            }
+            None
+        }
+    }
 }
 
 /// A gap in --json output: `{"gap":{...}}`, so it cannot be mistaken for a packet.
@@ -136,6 +208,8 @@ async fn run(args: Args) -> anyhow::Result<()> {
     .await?;
     let mut out = Stdout::new();
     let mut printed = 0u32;
+    let mut unknown = SuffixWarnings::new();
+    let mut broken = SuffixWarnings::new();
     // Ends at the count, the timeout, or REAP_END; each turn takes one event.
     loop {
         if !stream.is_ready() {
@@ -155,12 +229,16 @@ async fn run(args: Args) -> anyhow::Result<()> {
         };
         match ev {
             ReapEvent::Packet(p) => {
+                let channels = decode_channels(&p, &mut unknown, &mut broken);
                 if args.json {
                     let line = PacketLine {
                         pktid: p.pktid,
                         srcname: p.srcname.as_str(),
                         time: p.time.to_string(),
                         nbytes: p.payload.len(),
+                        channels: channels
+                            .as_ref()
+                            .map(|cs| cs.iter().map(ChannelLine::new).collect()),
                     };
                     writeln!(out, "{}", serde_json::to_string(&line)?)?;
                 } else {
@@ -172,6 +250,9 @@ async fn run(args: Args) -> anyhow::Result<()> {
                         p.time,
                         p.payload.len()
                     )?;
+                    for c in channels.iter().flatten() {
+                        writeln!(out, "  {}", channel_line(c))?;
+                    }
                 }
                 printed += 1;
                 if args.count.is_some_and(|n| printed >= n) {
@@ -199,6 +280,28 @@ async fn run(args: Args) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `NET STA CHAN LOC RATE NSAMP START..END`, with `-` for empty names.
+fn channel_line(c: &Channel) -> String {
+    let dash = |s: &str| {
+        if s.is_empty() {
+            "-".to_owned()
+        } else {
+            s.to_owned()
+        }
+    };
+    format!(
+        "{} {} {} {} {} {} {}..{}",
+        dash(&c.net),
+        dash(&c.sta),
+        dash(&c.chan),
+        dash(&c.loc),
+        c.samprate,
+        c.samples.len(),
+        c.start,
+        c.end()
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -207,6 +310,31 @@ mod tests {
     #[test]
     fn cli_is_consistent() {
         Args::command().debug_assert();
+    }
+
+    #[test]
+    fn channel_lines() {
+        let c = Channel {
+            net: "XX".into(),
+            sta: "STA01".into(),
+            chan: "BHZ".into(),
+            loc: String::new(),
+            start: Time::from_micros(1_795_341_600_000_000),
+            samprate: 40.0,
+            calib: 1.0,
+            calper: 1.0,
+            segtype: 'V',
+            samples: vec![0; 40],
+        };
+        assert_eq!(
+            channel_line(&c),
+            "XX STA01 BHZ - 40 40 2026-11-22T10:00:00Z..2026-11-22T10:00:01Z"
+        );
+        let json = serde_json::to_string(&ChannelLine::new(&c)).unwrap();
+        assert!(
+            json.contains(r#""segtype":"V","start_time":"2026-11-22T10:00:00Z""#),
+            "{json}"
+        );
     }
 
     #[test]
