@@ -115,7 +115,11 @@ impl Conn {
             // the look and the wait still wakes us.
             let notified = shared.notify.notified();
             tokio::pin!(notified);
-            notified.as_mut().enable();
+            // Only readers wait for packets; enabling takes the Notify's lock, which a
+            // writer's every round trip should not pay.
+            if session.wants_packets() {
+                notified.as_mut().enable();
+            }
             session.check_timeout(Instant::now(), &mut self.wbuf);
             let fill = session.fill_reap(&mut self.wbuf, OUT_CHUNK);
             self.flush(shutdown).await?;
