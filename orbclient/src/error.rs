@@ -86,7 +86,8 @@ impl ClientError {
             // The fatal codes a new connection may not repeat: the server restarted,
             // or a client limit that may have freed up.
             ClientError::Server { code, .. } => {
-                matches!(code, ErrorCode::ShuttingDown | ErrorCode::Refused)
+                let retry = matches!(code, ErrorCode::ShuttingDown | ErrorCode::Refused);
+                retry
             }
             _ => false,
         }

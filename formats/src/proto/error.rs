@@ -116,14 +116,15 @@ impl ErrorCode {
 
     /// True for codes after which the server closes the connection.
     pub fn is_fatal(self) -> bool {
-        matches!(
+        let fatal = matches!(
             self,
             ErrorCode::Malformed
                 | ErrorCode::TooLarge
                 | ErrorCode::ShuttingDown
                 | ErrorCode::BadVersion
                 | ErrorCode::Refused
-        )
+        );
+        fatal
     }
 }
 

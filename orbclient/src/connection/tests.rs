@@ -148,9 +148,9 @@ async fn end_of_stream_inside_a_frame_is_an_io_error() {
     let e = tokio::time::timeout(LIMIT, conn.read_frame())
         .await
         .unwrap();
-    assert!(
-        matches!(e, Err(ClientError::Io(ref e)) if e.kind() == std::io::ErrorKind::UnexpectedEof)
-    );
+    let eof =
+        matches!(e, Err(ClientError::Io(ref e)) if e.kind() == std::io::ErrorKind::UnexpectedEof);
+    assert!(eof);
     assert!(!conn.is_usable());
 }
 

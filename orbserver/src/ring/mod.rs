@@ -747,6 +747,20 @@ impl Inner {
         layout::put_u64(&mut self.map.bytes_mut()[..HEADER_SIZE], at, v);
     }
 
+    /// Stores a header hint and msyncs the header page before returning; a failure
+    /// poisons the writer, since the promise the hint makes could not be kept.
+    fn set_hint_durably(&mut self, at: usize, v: u64) -> Result<(), RingError> {
+        self.set_hint(at, v);
+        self.map.flush_range(0, HEADER_SIZE).map_err(|source| {
+            let path = self.path.clone();
+            self.poison(RingError::Io {
+                action: "msync header of",
+                path,
+                source,
+            })
+        })
+    }
+
     fn check_poison(&self) -> Result<(), RingError> {
         match &self.poisoned {
             Some(why) => Err(RingError::Poisoned(why.clone())),
@@ -784,30 +798,14 @@ impl Inner {
         let pktid = self.next_pktid;
         if pktid >= self.pktid_hwm {
             let hwm = pktid + layout::PKTID_HWM_STEP;
-            self.set_hint(layout::H_PKTID_HWM, hwm);
-            if let Err(e) = self.map.flush_range(0, HEADER_SIZE) {
-                let e = RingError::Io {
-                    action: "msync header of",
-                    path: self.path.clone(),
-                    source: e,
-                };
-                return Err(self.poison(e));
-            }
+            self.set_hint_durably(layout::H_PKTID_HWM, hwm)?;
             self.pktid_hwm = hwm;
         }
         if end > self.scan_limit && self.scan_limit < cap {
             // Raise the scan limit (durably) before any record goes beyond it, so a scan
             // on reopen that stops at the limit misses nothing.
             let limit = (end + layout::SCAN_LIMIT_STEP).min(cap);
-            self.set_hint(layout::H_SCAN_LIMIT, limit);
-            if let Err(e) = self.map.flush_range(0, HEADER_SIZE) {
-                let e = RingError::Io {
-                    action: "msync header of",
-                    path: self.path.clone(),
-                    source: e,
-                };
-                return Err(self.poison(e));
-            }
+            self.set_hint_durably(layout::H_SCAN_LIMIT, limit)?;
             self.scan_limit = limit;
         }
         let off = HEADER_SIZE + (lpos % cap) as usize;
