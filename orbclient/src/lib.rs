@@ -24,6 +24,7 @@ pub mod cli;
 pub mod client;
 pub mod connection;
 pub mod error;
+pub mod federation;
 pub mod put;
 pub mod reap;
 pub mod sim;

@@ -1,0 +1,574 @@
+//! Federation: the links behind `orb2orb`, each forwarding packets from one orb (IN)
+//! to another (OUT). The rules are in docs/FEDERATION.md; in short:
+//!
+//! - A reader task reaps IN with [`OrbClient::reap_reconnecting`] (which resumes by
+//!   pktid, falls back to time, and reports overwritten pktids as gaps) and hands the
+//!   events to the writer through a bounded channel, so reading never waits for OUT's
+//!   acknowledgements.
+//! - The writer takes what has arrived as one batch, drops the packets OUT already
+//!   has by the duplicate rule ([`newest`]), and puts the rest pipelined (many PUTs in
+//!   flight). When every PUT_OK has come back, the batch is committed: the rule's
+//!   table and the [`state`] advance.
+//! - A lost OUT is reconnected with exponential backoff (100 ms to 5 s) and the batch
+//!   retried; the rule, refreshed from OUT's SOURCES, drops what did arrive.
+
+pub mod newest;
+pub mod put;
+pub mod state;
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use formats::proto::{ErrorCode, Whence};
+use formats::{Packet, Time};
+use tokio::sync::{mpsc, watch};
+
+use crate::{ClientError, ClientOptions, OrbAddr, OrbClient, Position, ReapEvent, ReapOptions};
+use newest::NewestTimes;
+use state::LinkState;
+
+/// Packets at most per batch.
+const BATCH_PACKETS: usize = 16 * 1024;
+/// Payload bytes at most per batch (a batch may exceed it by one packet).
+const BATCH_BYTES: usize = 16 << 20;
+/// PUT frames (of up to 64 packets) in flight on OUT.
+const PUT_WINDOW: usize = 256;
+/// Events buffered between the reader and the writer.
+const CHANNEL: usize = 64 * 1024;
+/// Shortest and longest wait between reconnection attempts.
+const MIN_BACKOFF: Duration = Duration::from_millis(100);
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+/// How often the state file is written when it changed.
+const SAVE_EVERY: Duration = Duration::from_secs(1);
+
+/// When a link stops on its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EndSpec {
+    /// After the last packet with a time at or before this one.
+    Time(Time),
+    /// This long after the start time (START if it is a time, else the first
+    /// packet's time).
+    Period(Duration),
+    /// After the newest packet present in IN when the link started.
+    Last,
+}
+
+impl EndSpec {
+    /// `last`, a period (`10m`, `1h 30m`) or a time ([`Time::parse`]).
+    pub fn parse(s: &str, now: Time) -> Result<EndSpec, String> {
+        let s = s.trim();
+        if s == "last" {
+            return Ok(EndSpec::Last);
+        }
+        if let Ok(d) = formats::parse_duration(s) {
+            return Ok(EndSpec::Period(d));
+        }
+        Time::parse(s, now)
+            .map(EndSpec::Time)
+            .map_err(|e| format!("end {s:?} is not `last`, a period like 10m, or a time: {e}"))
+    }
+}
+
+/// One link: what to read, where to put it, and how to remember progress.
+#[derive(Debug, Clone)]
+pub struct LinkConfig {
+    /// The input orb as the user wrote it (used in names and the state file).
+    pub input_name: String,
+    /// The output orb as the user wrote it.
+    pub output_name: String,
+    /// The input orb.
+    pub input: OrbAddr,
+    /// The output orb.
+    pub output: OrbAddr,
+    /// Select expression on IN (empty: all).
+    pub select: String,
+    /// Reject expression on IN (empty: none).
+    pub reject: String,
+    /// State file; `None`: progress is not remembered.
+    pub state: Option<PathBuf>,
+    /// Where to start without a state file ([`OrbClient::position`] syntax; `None`:
+    /// packets that arrive from now on).
+    pub start: Option<String>,
+    /// When to stop (`None`: never).
+    pub end: Option<EndSpec>,
+    /// Log counts every `report_every`.
+    pub verbose: bool,
+    /// Interval of the verbose log lines.
+    pub report_every: Duration,
+}
+
+impl LinkConfig {
+    /// `IN->OUT`, the link's name in logs and in HELLO's `who`.
+    pub fn label(&self) -> String {
+        format!("{}->{}", self.input_name, self.output_name)
+    }
+}
+
+/// What a link did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LinkSummary {
+    /// Packets put into OUT and acknowledged.
+    pub forwarded: u64,
+    /// Packets not forwarded because OUT already had their srcname at that time or
+    /// later (retransmissions, echoes, out-of-order times).
+    pub suppressed: u64,
+    /// Gaps in IN: stretches of pktids overwritten before the link read them.
+    pub gaps: u64,
+    /// pktids lost in those gaps.
+    pub lost: u64,
+    /// pktid at IN of the last packet handled.
+    pub last_pktid: Option<u64>,
+}
+
+impl std::fmt::Display for LinkSummary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "forwarded {}, suppressed {}, gaps {} ({} pktids lost)",
+            self.forwarded, self.suppressed, self.gaps, self.lost
+        )?;
+        match self.last_pktid {
+            Some(p) => write!(f, ", last input pktid {p}"),
+            None => write!(f, ", nothing handled"),
+        }
+    }
+}
+
+fn options(label: &str, read: bool, write: bool) -> ClientOptions {
+    ClientOptions {
+        who: Some(label.to_owned()),
+        what: Some("orb2orb".to_owned()),
+        connect_timeout: Duration::from_secs(10),
+        request_timeout: Some(Duration::from_secs(60)),
+        ..ClientOptions::default()
+    }
+    .with_access(read, write)
+}
+
+/// Runs one link until its END, or until `shutdown` turns true; writes the state
+/// file at exit and returns the counts.
+pub async fn run_link(
+    cfg: LinkConfig,
+    mut shutdown: watch::Receiver<bool>,
+) -> anyhow::Result<LinkSummary> {
+    let label = cfg.label();
+    let mut link = Link {
+        summary: LinkSummary::default(),
+        state: match &cfg.state {
+            Some(p) => LinkState::load(p)?,
+            None => None,
+        },
+        dirty: false,
+        label: label.clone(),
+        cfg,
+    };
+    if let Some(s) = &link.state {
+        link.summary.last_pktid = Some(s.pktid);
+    }
+    let in_opts = options(&label, true, false);
+    let Some((stream, last)) = link.open_input(&in_opts, &mut shutdown).await? else {
+        return link.finish();
+    };
+    let (tx, rx) = mpsc::channel(CHANNEL);
+    let reader = tokio::spawn(read_input(stream, tx));
+    let r = link.forward(rx, last, &mut shutdown).await;
+    reader.abort();
+    let saved = link.save();
+    r?;
+    saved?;
+    Ok(link.summary)
+}
+
+/// Reads IN into `tx` until the stream ends or fails (the error is sent on).
+async fn read_input(
+    mut stream: crate::ReapStream,
+    tx: mpsc::Sender<Result<ReapEvent, ClientError>>,
+) {
+    loop {
+        let ev = match stream.next().await {
+            Ok(Some(ev)) => Ok(ev),
+            Ok(None) => return,
+            Err(e) => Err(e),
+        };
+        let failed = ev.is_err();
+        if tx.send(ev).await.is_err() || failed {
+            return;
+        }
+    }
+}
+
+struct Link {
+    cfg: LinkConfig,
+    label: String,
+    summary: LinkSummary,
+    state: Option<LinkState>,
+    /// The state changed since it was last written.
+    dirty: bool,
+}
+
+/// Waits `delay`, or returns false if `shutdown` turned true first.
+async fn sleep_or_stop(delay: Duration, shutdown: &mut watch::Receiver<bool>) -> bool {
+    if *shutdown.borrow() {
+        return false;
+    }
+    tokio::select! {
+        _ = tokio::time::sleep(delay) => true,
+        _ = shutdown.changed() => false,
+    }
+}
+
+impl Link {
+    fn finish(&mut self) -> anyhow::Result<LinkSummary> {
+        self.save()?;
+        Ok(self.summary)
+    }
+
+    fn save(&mut self) -> anyhow::Result<()> {
+        if let (true, Some(path), Some(s)) = (self.dirty, &self.cfg.state, &self.state) {
+            s.save(path)?;
+            self.dirty = false;
+        }
+        Ok(())
+    }
+
+    fn gap(&mut self, first: u64, last: u64) {
+        self.summary.gaps += 1;
+        self.summary.lost += last.saturating_sub(first) + 1;
+        eprintln!(
+            "orb2orb: {}: gap: input pktids {first}..={last} were overwritten before they \
+             could be forwarded",
+            self.label
+        );
+    }
+
+    /// Opens the reconnecting reap on IN (retrying while IN is unreachable); returns
+    /// it and, for END `last`, the newest pktid at IN. `None`: shut down meanwhile.
+    async fn open_input(
+        &mut self,
+        opts: &ClientOptions,
+        shutdown: &mut watch::Receiver<bool>,
+    ) -> anyhow::Result<Option<(crate::ReapStream, Option<u64>)>> {
+        let mut delay = MIN_BACKOFF;
+        loop {
+            match self.try_open_input(opts).await {
+                Ok(v) => return Ok(Some(v)),
+                Err(e) if e.is_connection_lost() => {
+                    eprintln!(
+                        "orb2orb: {}: cannot open {}: {}; retrying in {delay:?}",
+                        self.label,
+                        self.cfg.input_name,
+                        anyhow::Error::new(e)
+                            .chain()
+                            .map(|c| c.to_string())
+                            .collect::<Vec<_>>()
+                            .join(": ")
+                    );
+                    if !sleep_or_stop(delay, shutdown).await {
+                        return Ok(None);
+                    }
+                    delay = (delay * 2).min(MAX_BACKOFF);
+                }
+                Err(e) => {
+                    return Err(e).with_context(|| format!("cannot read {}", self.cfg.input_name))
+                }
+            }
+        }
+    }
+
+    async fn try_open_input(
+        &mut self,
+        opts: &ClientOptions,
+    ) -> Result<(crate::ReapStream, Option<u64>), ClientError> {
+        let mut probe = OrbClient::connect(&self.cfg.input, opts).await?;
+        if !self.cfg.select.is_empty() {
+            probe.select(&self.cfg.select).await?;
+        }
+        if !self.cfg.reject.is_empty() {
+            probe.reject(&self.cfg.reject).await?;
+        }
+        let start = match &self.state {
+            Some(s) => {
+                let next = s.pktid.saturating_add(1);
+                match probe.seek(Whence::Pktid, next).await {
+                    Ok(_) => Some(next.to_string()),
+                    Err(e) if e.code() == Some(ErrorCode::OutOfRange) => {
+                        let oldest = probe.seek(Whence::Oldest, 0).await?;
+                        if oldest > next {
+                            self.gap(next, oldest - 1);
+                            Some("oldest".to_owned())
+                        } else {
+                            // IN's pktids restarted (a new ring): resume by time; the
+                            // duplicate rule drops what OUT already has.
+                            Some(s.time.clone())
+                        }
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+            None => self.cfg.start.clone(),
+        };
+        let last = match self.cfg.end {
+            Some(EndSpec::Last) => Some(probe.seek(Whence::Newest, 0).await?),
+            _ => None,
+        };
+        drop(probe);
+        let reap = ReapOptions {
+            // END `last`: the reap ends once it has sent what the ring holds.
+            timeout: (self.cfg.end == Some(EndSpec::Last)).then_some(Duration::ZERO),
+            credit_window: 16 * 1024,
+            ..ReapOptions::default()
+        };
+        let stream = OrbClient::reap_reconnecting(
+            &self.cfg.input,
+            opts,
+            &self.cfg.select,
+            &self.cfg.reject,
+            start.as_deref(),
+            reap,
+        )
+        .await?;
+        Ok((stream, last))
+    }
+
+    /// The writer: batches, filters, puts and commits until END, the end of the
+    /// input, or shutdown.
+    async fn forward(
+        &mut self,
+        mut rx: mpsc::Receiver<Result<ReapEvent, ClientError>>,
+        last_pktid: Option<u64>,
+        shutdown: &mut watch::Receiver<bool>,
+    ) -> anyhow::Result<()> {
+        let out_opts = options(&self.label, true, true);
+        let mut out: Option<OrbClient> = None;
+        let mut newest = NewestTimes::default();
+        let mut end_time = match self.cfg.end {
+            Some(EndSpec::Time(t)) => Some(t),
+            Some(EndSpec::Period(d)) => match self
+                .cfg
+                .start
+                .as_deref()
+                .filter(|_| self.state.is_none())
+                .map(|s| Position::parse(s, Time::now()))
+            {
+                Some(Ok(Position::After(t))) => Some(add(t, d)),
+                _ => None,
+            },
+            _ => None,
+        };
+        let mut batch: Vec<Packet> = Vec::new();
+        let mut input_done = false;
+        let mut last_save = Instant::now();
+        let mut last_report = Instant::now();
+        let mut reported = LinkSummary::default();
+        let mut tick = tokio::time::interval(Duration::from_millis(250));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        while !input_done {
+            // Gather: wait for one event, then take what else is ready.
+            let mut first = None;
+            tokio::select! {
+                ev = rx.recv() => match ev {
+                    Some(ev) => first = Some(ev),
+                    None => input_done = true,
+                },
+                _ = shutdown.changed() => return Ok(()),
+                _ = tick.tick() => {}
+            }
+            let mut bytes = 0;
+            let mut next = first;
+            while let Some(ev) = next.take() {
+                match ev.with_context(|| format!("cannot read {}", self.cfg.input_name))? {
+                    ReapEvent::Gap { first, last, .. } => self.gap(first, last),
+                    ReapEvent::Packet(p) => {
+                        if end_time.is_none() {
+                            if let Some(EndSpec::Period(d)) = self.cfg.end {
+                                end_time = Some(add(p.time, d));
+                            }
+                        }
+                        let past_time = end_time.is_some_and(|t| p.time > t);
+                        let past_pktid = last_pktid.is_some_and(|l| p.pktid > l);
+                        if past_time || past_pktid {
+                            input_done = true;
+                            break;
+                        }
+                        let at_last = last_pktid == Some(p.pktid);
+                        bytes += p.payload.len();
+                        batch.push(p);
+                        if at_last {
+                            input_done = true;
+                            break;
+                        }
+                    }
+                }
+                if batch.len() >= BATCH_PACKETS || bytes >= BATCH_BYTES {
+                    break;
+                }
+                match rx.try_recv() {
+                    Ok(ev) => next = Some(ev),
+                    Err(mpsc::error::TryRecvError::Empty) => {}
+                    Err(mpsc::error::TryRecvError::Disconnected) => input_done = true,
+                }
+            }
+            if !batch.is_empty() {
+                let put = self.deliver(&mut out, &out_opts, &mut newest, &batch);
+                tokio::select! {
+                    r = put => r?,
+                    _ = shutdown.changed() => return Ok(()),
+                }
+                let p = batch.last().expect("non-empty batch");
+                self.state = Some(LinkState::new(
+                    &self.cfg.input_name,
+                    &self.cfg.output_name,
+                    p.pktid,
+                    p.time,
+                ));
+                self.summary.last_pktid = Some(p.pktid);
+                self.dirty = true;
+                batch.clear();
+            }
+            if last_save.elapsed() >= SAVE_EVERY {
+                self.save()?;
+                last_save = Instant::now();
+            }
+            if self.cfg.verbose && last_report.elapsed() >= self.cfg.report_every {
+                self.report(&reported);
+                reported = self.summary;
+                last_report = Instant::now();
+            }
+        }
+        Ok(())
+    }
+
+    fn report(&self, before: &LinkSummary) {
+        let s = &self.summary;
+        let lag = match &self.state {
+            Some(st) => match st.time() {
+                Ok(t) => {
+                    crate::cli::human_secs((Time::now().as_micros() - t.as_micros()) as f64 / 1e6)
+                }
+                Err(_) => "-".into(),
+            },
+            None => "-".into(),
+        };
+        eprintln!(
+            "orb2orb: {}: +{} forwarded, +{} suppressed, +{} gaps; totals {}; lag {lag}",
+            self.label,
+            s.forwarded - before.forwarded,
+            s.suppressed - before.suppressed,
+            s.gaps - before.gaps,
+            s
+        );
+    }
+
+    /// Puts the packets of `batch` that pass the duplicate rule, reconnecting to OUT
+    /// as often as needed (with backoff; the caller races it against shutdown).
+    /// Returns once OUT acknowledged every packet put.
+    async fn deliver(
+        &mut self,
+        out: &mut Option<OrbClient>,
+        opts: &ClientOptions,
+        newest: &mut NewestTimes,
+        batch: &[Packet],
+    ) -> anyhow::Result<()> {
+        let mut delay = MIN_BACKOFF;
+        let mut attempt = 0u32;
+        loop {
+            if out.is_none() {
+                if attempt > 0 {
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(MAX_BACKOFF);
+                }
+                attempt += 1;
+                match connect_out(&self.cfg.output, opts, newest).await {
+                    Ok(c) => {
+                        if attempt > 1 {
+                            eprintln!(
+                                "orb2orb: {}: reconnected to {}",
+                                self.label, self.cfg.output_name
+                            );
+                        }
+                        *out = Some(c);
+                    }
+                    Err(e) if e.is_connection_lost() => {
+                        self.warn_out(&e, delay);
+                        continue;
+                    }
+                    Err(e) => {
+                        return Err(e)
+                            .with_context(|| format!("cannot use {}", self.cfg.output_name))
+                    }
+                }
+            }
+            let c = out.as_mut().expect("connected");
+            match put_batch(c, newest, batch).await {
+                Ok((forwarded, suppressed)) => {
+                    self.summary.forwarded += forwarded;
+                    self.summary.suppressed += suppressed;
+                    return Ok(());
+                }
+                Err(e) if e.is_connection_lost() => {
+                    *out = None;
+                    self.warn_out(&e, delay);
+                    attempt = attempt.max(1);
+                }
+                Err(e) => {
+                    return Err(e)
+                        .with_context(|| format!("cannot put into {}", self.cfg.output_name))
+                }
+            }
+        }
+    }
+
+    fn warn_out(&self, e: &ClientError, delay: Duration) {
+        let chain: Vec<String> =
+            std::iter::successors(Some(e as &dyn std::error::Error), |e| e.source())
+                .map(|e| e.to_string())
+                .collect();
+        eprintln!(
+            "orb2orb: {}: {} is unavailable ({}); retrying in {delay:?}",
+            self.label,
+            self.cfg.output_name,
+            chain.join(": ")
+        );
+    }
+}
+
+fn add(t: Time, d: Duration) -> Time {
+    let us = i64::try_from(d.as_micros()).unwrap_or(i64::MAX);
+    t.checked_add_micros(us).unwrap_or(Time::MAX)
+}
+
+/// Connects to OUT and takes its SOURCES as the duplicate rule's table.
+async fn connect_out(
+    addr: &OrbAddr,
+    opts: &ClientOptions,
+    newest: &mut NewestTimes,
+) -> Result<OrbClient, ClientError> {
+    let mut c = OrbClient::connect(addr, opts).await?;
+    newest.replace_from(&c.sources().await?);
+    Ok(c)
+}
+
+/// Refreshes the table from OUT's SOURCES (so a packet that came from OUT and
+/// returned by another path is recognised), puts what passes, and commits it.
+/// Returns (forwarded, suppressed).
+async fn put_batch(
+    c: &mut OrbClient,
+    newest: &mut NewestTimes,
+    batch: &[Packet],
+) -> Result<(u64, u64), ClientError> {
+    newest.merge(&c.sources().await?);
+    let (keep, suppressed) = newest.admit(batch);
+    if !keep.is_empty() {
+        let n = keep.len() as u64;
+        let acked = put::put_all(c, &keep, PUT_WINDOW).await?;
+        if acked != n {
+            return Err(ClientError::Protocol(format!(
+                "{n} packets put but {acked} acknowledged"
+            )));
+        }
+        newest.commit(keep.iter().copied());
+        return Ok((n, suppressed));
+    }
+    Ok((0, suppressed))
+}
