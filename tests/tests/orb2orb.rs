@@ -20,8 +20,16 @@ const BIG: &[&str] = &["--ring-size", "16MiB", "--flush", "none"];
 /// The `seq`-th packet of a source family `fam` (`AA`, `BB`): four srcnames, time
 /// increasing per srcname, payload carrying `seq`.
 fn packet(fam: &str, seq: u64) -> Packet {
+    packet_every(fam, seq, 1_000)
+}
+
+/// Packet times start here.
+const BASE_US: i64 = 1_795_341_600_000_000;
+
+/// As [`packet`], with `step_us` between consecutive packets' times.
+fn packet_every(fam: &str, seq: u64, step_us: i64) -> Packet {
     let name = SrcName::new(&format!("{fam}_S{}/MGENC", seq % 4)).unwrap();
-    let t = Time::from_micros(1_795_341_600_000_000 + seq as i64 * 1_000);
+    let t = Time::from_micros(BASE_US + seq as i64 * step_us);
     Packet::new(name, t, make_payload(seq, PAYLOAD))
 }
 
@@ -164,6 +172,33 @@ impl Link {
             let _ = c.kill();
             let _ = c.wait();
         }
+    }
+
+    /// Waits (deadlock guard: 60 s) for orb2orb to exit by itself; asserts success
+    /// and returns what it wrote on stderr.
+    fn wait_exit(&mut self) -> String {
+        let mut c = self.child.take().expect("running");
+        let started = Instant::now();
+        let status = loop {
+            if let Some(st) = c.try_wait().unwrap() {
+                break st;
+            }
+            if started.elapsed() > Duration::from_secs(60) {
+                let _ = c.kill();
+                let log = std::fs::read_to_string(&self.stderr).unwrap_or_default();
+                panic!("orb2orb did not exit by itself within 60 s\n{log}");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let log = std::fs::read_to_string(&self.stderr).unwrap_or_default();
+        assert!(status.success(), "orb2orb failed: {status}\n{log}");
+        log
+    }
+
+    /// True once the process has exited (it stays reaped for `wait_exit`).
+    fn exited(&mut self) -> bool {
+        let c = self.child.as_mut().expect("running");
+        c.try_wait().unwrap().is_some()
     }
 
     /// SIGTERM; waits for a clean exit and returns what it wrote on stderr.
@@ -339,4 +374,146 @@ async fn outage_longer_than_the_input_ring_reports_a_gap() {
     let mut want = all("AA", FIRST);
     want.extend(left);
     assert_same(&contents(&b).await, &want, "B");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn input_restart_loses_and_repeats_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let (da, mut a) = start_with(BIG);
+    let (_db, b) = start_with(BIG);
+    let listen = a.addr.to_string();
+    let mut link = Link::start(dir.path(), "ab", &args(&[&a.orb(), &b.orb(), "oldest"]));
+    const N: u64 = 6000;
+    // IN stops while the first half streams in (nothing is put while it is down) and
+    // comes back on the same port and ring for the second half.
+    let mut c = client(&a).await;
+    let stopper = async {
+        wait_count(&b, N / 8, "B before the restart").await;
+        a.terminate();
+    };
+    let putter = async {
+        // Puts until IN goes away; returns how many packets IN acknowledged.
+        let mut done = 0;
+        while done < N / 2 {
+            let ps: Vec<Packet> = (done..done + 100).map(|s| packet("AA", s)).collect();
+            match c.put_pipelined(ps, 64).await {
+                Ok(_) => done += 100,
+                Err(_) => break,
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        done
+    };
+    let (done, ()) = tokio::join!(putter, stopper);
+    drop(c);
+    let a = OrbServer::start_on(da.path(), &listen, BIG);
+    // A slice cut short by the stop may be partly in the ring: count what is there.
+    let before = contents(&a).await;
+    let held = before.len() as u64;
+    assert!(held >= done, "A lost acknowledged packets: {held} < {done}");
+    assert_same(&before, &all("AA", held), "A after its restart");
+    let done = held;
+    put(&a, "AA", done..N).await;
+    wait_count(&b, N, "B").await;
+    assert_same(&contents(&b).await, &all("AA", N), "B");
+    let log = link.terminate();
+    assert!(log.contains(&format!("forwarded {N},")), "{log}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn end_last_stops_at_the_newest_packet_present_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_da, a) = start_with(BIG);
+    let (_db, b) = start_with(BIG);
+    const N: u64 = 10_000;
+    put(&a, "AA", 0..N).await;
+    let mut link = Link::start(
+        dir.path(),
+        "ab",
+        &args(&[&a.orb(), &b.orb(), "oldest", "last"]),
+    );
+    // Once B holds a packet the link has read IN's newest pktid; what is put from
+    // now on is after END (if the link is still running, all the better).
+    let started = Instant::now();
+    while count(&b).await == 0 && !link.exited() {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "link never forwarded"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    put(&a, "AA", N..N + 2000).await;
+    let log = link.wait_exit();
+    assert!(log.contains(&format!("forwarded {N},")), "{log}");
+    assert_same(&contents(&b).await, &all("AA", N), "B");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn end_period_forwards_start_to_start_plus_period_inclusive() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_da, a) = start_with(BIG);
+    let (_db, b) = start_with(BIG);
+    // One packet every 100 ms of packet time, 30 s in all.
+    const STEP: i64 = 100_000;
+    let every = |s: u64| packet_every("PP", s, STEP);
+    let mut c = client(&a).await;
+    let ps: Vec<Packet> = (0..300).map(every).collect();
+    guard("put", c.put_pipelined(ps, 64)).await.unwrap();
+    // START is packet 50's time (AFTER: the first packet at or after it); END is 10 s
+    // later, packet 150's time, which is still forwarded ("stop at the first packet
+    // with a later time").
+    let start = every(50).time.to_iso8601().unwrap();
+    let mut link = Link::start(
+        dir.path(),
+        "ab",
+        &args(&[&a.orb(), &b.orb(), &start, "10s"]),
+    );
+    let log = link.wait_exit();
+    assert!(log.contains("forwarded 101,"), "{log}");
+    let want: Vec<Packet> = (50..=150).map(every).collect();
+    assert_same(&contents(&b).await, &want, "B");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn link_file_runs_two_links_concurrently() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_da, a) = start_with(BIG);
+    let (_db, b) = start_with(BIG);
+    let (_dc, c) = start_with(BIG);
+    let file = dir.path().join("links.toml");
+    let text = format!(
+        "[[link]]\nin = \"{a}\"\nout = \"{b}\"\nselect = \"AA_S[01]/.*\"\nstart = \"oldest\"\n\n\
+         [[link]]\nin = \"{a}\"\nout = \"{c}\"\nselect = \"AA_S[23]/.*\"\nstart = \"oldest\"\n\
+         state = \"{state}\"\n",
+        a = a.orb(),
+        b = b.orb(),
+        c = c.orb(),
+        state = dir.path().join("ac.state").display(),
+    );
+    std::fs::write(&file, text).unwrap();
+    let mut link = Link::start(
+        dir.path(),
+        "links",
+        &args(&["-p", &file.display().to_string()]),
+    );
+    const N: u64 = 4000;
+    put(&a, "AA", 0..N).await;
+    wait_count(&b, N / 2, "B").await;
+    wait_count(&c, N / 2, "C").await;
+    let want = |r: &[u64]| -> Vec<Packet> {
+        all("AA", N)
+            .into_iter()
+            .enumerate()
+            .filter(|(i, _)| r.contains(&(*i as u64 % 4)))
+            .map(|(_, p)| p)
+            .collect()
+    };
+    assert_same(&contents(&b).await, &want(&[0, 1]), "B");
+    assert_same(&contents(&c).await, &want(&[2, 3]), "C");
+    let log = link.terminate();
+    let lines = log
+        .lines()
+        .filter(|l| l.contains("forwarded 2000,"))
+        .count();
+    assert_eq!(lines, 2, "one summary per link: {log}");
 }

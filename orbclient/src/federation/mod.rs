@@ -32,8 +32,8 @@ use state::LinkState;
 const BATCH_PACKETS: usize = 16 * 1024;
 /// Payload bytes at most per batch (a batch may exceed it by one packet).
 const BATCH_BYTES: usize = 16 << 20;
-/// PUT frames (of up to 64 packets) in flight on OUT.
-const PUT_WINDOW: usize = 256;
+/// PUT frames (of up to 256 packets) in flight on OUT.
+const PUT_WINDOW: usize = 64;
 /// Events buffered between the reader and the writer.
 const CHANNEL: usize = 64 * 1024;
 /// Shortest and longest wait between reconnection attempts.
@@ -299,8 +299,15 @@ impl Link {
                             Some("oldest".to_owned())
                         } else {
                             // IN's pktids restarted (a new ring): resume by time; the
-                            // duplicate rule drops what OUT already has.
-                            Some(s.time.clone())
+                            // duplicate rule drops what OUT already has. A whole
+                            // number of epoch seconds needs a `.` to read as a time,
+                            // not a pktid.
+                            let t = &s.time;
+                            Some(if t.contains('.') {
+                                t.clone()
+                            } else {
+                                format!("{t}.0")
+                            })
                         }
                     }
                     Err(e) => return Err(e),
@@ -545,29 +552,52 @@ async fn connect_out(
     newest: &mut NewestTimes,
 ) -> Result<OrbClient, ClientError> {
     let mut c = OrbClient::connect(addr, opts).await?;
-    newest.replace_from(&c.sources().await?);
+    let through = out_newest(&mut c).await?;
+    let sources = c.sources().await?;
+    newest.replace_from(&sources);
+    newest.set_through(through.filter(|_| !sources.sources.is_empty()));
     Ok(c)
 }
 
-/// Refreshes the table from OUT's SOURCES (so a packet that came from OUT and
-/// returned by another path is recognised), puts what passes, and commits it.
-/// Returns (forwarded, suppressed).
+/// OUT's newest pktid (for an empty ring, the pktid its next packet will get).
+async fn out_newest(c: &mut OrbClient) -> Result<Option<u64>, ClientError> {
+    match c.seek(Whence::Newest, 0).await {
+        Ok(p) => Ok(Some(p)),
+        Err(e) if e.code() == Some(ErrorCode::OutOfRange) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// Makes the table reflect every packet OUT holds now (so a packet that came from
+/// OUT and returned by another path is recognised): if OUT's newest pktid is still
+/// the one the table is complete through, nothing was put at OUT but our own
+/// acknowledged packets and the table is current; otherwise SOURCES is read again.
+/// Then puts what passes, and commits it. Returns (forwarded, suppressed).
 async fn put_batch(
     c: &mut OrbClient,
     newest: &mut NewestTimes,
     batch: &[Packet],
 ) -> Result<(u64, u64), ClientError> {
-    newest.merge(&c.sources().await?);
+    let now = out_newest(c).await?;
+    if now.is_none() || now != newest.through() {
+        // The newest pktid is read before SOURCES, so SOURCES reflects every packet
+        // up to it. An empty ring (no sources) says nothing about the pktid its
+        // next packet gets, so the table is then complete through nothing.
+        let sources = c.sources().await?;
+        newest.merge(&sources);
+        newest.set_through(now.filter(|_| !sources.sources.is_empty()));
+    }
     let (keep, suppressed) = newest.admit(batch);
     if !keep.is_empty() {
         let n = keep.len() as u64;
-        let acked = put::put_all(c, &keep, PUT_WINDOW).await?;
-        if acked != n {
+        let ack = put::put_all(c, &keep, PUT_WINDOW).await?;
+        if ack.acked != n {
             return Err(ClientError::Protocol(format!(
-                "{n} packets put but {acked} acknowledged"
+                "{n} packets put but {} acknowledged",
+                ack.acked
             )));
         }
-        newest.commit(keep.iter().copied());
+        newest.commit(keep.iter().copied(), ack.pktids, ack.contiguous);
         return Ok((n, suppressed));
     }
     Ok((0, suppressed))

@@ -2,8 +2,9 @@
 //!
 //! A packet is forwarded only if its time is strictly greater than the newest time
 //! OUT is known to hold for its srcname. The table is replaced from OUT's SOURCES at
-//! every (re)connect, raised from SOURCES before each batch is put, and raised again
-//! from the batch once OUT acknowledged it. See docs/FEDERATION.md.
+//! every (re)connect, raised from SOURCES before a batch is put unless OUT provably
+//! holds nothing the table does not reflect ([`NewestTimes::through`]), and raised
+//! again from the batch once OUT acknowledged it. See docs/FEDERATION.md.
 
 use std::collections::HashMap;
 
@@ -14,6 +15,9 @@ use formats::{Packet, Time};
 #[derive(Debug, Default, Clone)]
 pub struct NewestTimes {
     newest: HashMap<String, Time>,
+    /// An OUT pktid such that every packet OUT holds with this pktid or a lower one
+    /// is reflected in the table; `None`: unknown.
+    through: Option<u64>,
 }
 
 impl NewestTimes {
@@ -21,7 +25,21 @@ impl NewestTimes {
     /// may be a new ring that lost what it had).
     pub fn replace_from(&mut self, sources: &SourcesInfo) {
         self.newest.clear();
+        self.through = None;
         self.merge(sources);
+    }
+
+    /// The OUT pktid up to which the table is complete (see [`set_through`]).
+    ///
+    /// [`set_through`]: Self::set_through
+    pub fn through(&self) -> Option<u64> {
+        self.through
+    }
+
+    /// Records that every packet OUT holds up to pktid `p` is reflected in the table:
+    /// `p` is OUT's newest pktid read *before* the SOURCES that was just merged.
+    pub fn set_through(&mut self, p: Option<u64>) {
+        self.through = p;
     }
 
     /// Raises entries to what SOURCES reports (never lowers them).
@@ -67,11 +85,24 @@ impl NewestTimes {
         (keep, suppressed)
     }
 
-    /// Records packets OUT acknowledged.
-    pub fn commit<'a>(&mut self, forwarded: impl IntoIterator<Item = &'a Packet>) {
+    /// Records packets OUT acknowledged, and that they got OUT's pktids `pktids`
+    /// (first, last) with no other packet among them (`contiguous`). If they directly
+    /// follow [`through`](Self::through), it advances to the last; otherwise it is
+    /// forgotten (another writer may have put packets the table does not reflect).
+    pub fn commit<'a>(
+        &mut self,
+        forwarded: impl IntoIterator<Item = &'a Packet>,
+        pktids: Option<(u64, u64)>,
+        contiguous: bool,
+    ) {
         for p in forwarded {
             self.raise(p.srcname.as_str(), p.time);
         }
+        self.through = match (self.through, pktids) {
+            (t, None) => t,
+            (Some(t), Some((first, last))) if contiguous && first == t + 1 => Some(last),
+            _ => None,
+        };
     }
 
     /// Srcnames known.
@@ -130,7 +161,7 @@ mod tests {
         let (keep, sup) = n.admit(&ps);
         assert_eq!(sup, 2);
         assert_eq!(keep.len(), 2);
-        n.commit(keep);
+        n.commit(keep, None, true);
         let more = [pkt("AA_X", 101), pkt("BB_Y", 5), pkt("BB_Y", 6)];
         let (keep, sup) = n.admit(&more);
         assert_eq!((keep.len(), sup), (1, 2));
@@ -148,11 +179,31 @@ mod tests {
     #[test]
     fn merge_raises_and_replace_forgets() {
         let mut n = NewestTimes::default();
-        n.commit(&[pkt("AA_X", 50)]);
+        n.commit(&[pkt("AA_X", 50)], None, true);
         n.merge(&sources(&[("AA_X", 10)]));
         assert_eq!(n.admit(&[pkt("AA_X", 20)]).1, 1);
         n.replace_from(&sources(&[("AA_X", 10)]));
         assert_eq!(n.admit(&[pkt("AA_X", 20)]).1, 0);
         assert_eq!(n.len(), 1);
+    }
+
+    #[test]
+    fn through_advances_only_over_our_own_contiguous_pktids() {
+        let mut n = NewestTimes::default();
+        n.replace_from(&sources(&[("AA_X", 10)]));
+        assert_eq!(n.through(), None);
+        n.set_through(Some(7));
+        n.commit(&[pkt("AA_X", 20)], Some((8, 9)), true);
+        assert_eq!(n.through(), Some(9));
+        n.commit(&[], None, true);
+        assert_eq!(n.through(), Some(9), "nothing put, nothing learnt");
+        n.commit(&[pkt("AA_X", 30)], Some((11, 12)), true);
+        assert_eq!(n.through(), None, "pktid 10 was someone else's");
+        n.set_through(Some(12));
+        n.commit(&[pkt("AA_X", 40)], Some((13, 20)), false);
+        assert_eq!(n.through(), None, "interleaved frames");
+        n.set_through(Some(20));
+        n.replace_from(&sources(&[]));
+        assert_eq!(n.through(), None, "a reconnect forgets it");
     }
 }
