@@ -9,8 +9,11 @@
 //! - [`proto`]: the wire protocol, sans-io: frames, encode, decode (`docs/PROTOCOL.md`).
 //! - [`payload`]: sensor payload codecs (GEN, GENC, MGENC, SEED with Steim1/2) and the
 //!   registry that decodes a packet by its srcname suffix (`docs/FORMATS.md`).
+//! - [`write`]: archive writers (netCDF, CDL, JSON Lines, raw) behind
+//!   [`write::PacketWriter`].
 //!
-//! Nothing here does I/O or depends on an async runtime, so fuzzers and other
+//! Nothing here opens files or depends on an async runtime (writers take any
+//! `std::io::Write`), so fuzzers and other
 //! readers can use it directly.
 
 #![deny(unsafe_code)]
@@ -21,6 +24,7 @@ pub mod payload;
 pub mod proto;
 pub mod srcname;
 pub mod time;
+pub mod write;
 
 pub use packet::Packet;
 pub use srcname::{SrcName, SrcNameError, SrcNameParts, MAX_SRCNAME_LEN};

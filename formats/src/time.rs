@@ -512,6 +512,25 @@ impl FromStr for Time {
     }
 }
 
+/// Written as its ISO 8601 text (`Display`), so sidecars and catalogs read well and
+/// other languages parse them without knowing our epoch.
+impl serde::Serialize for Time {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+/// Read from ISO 8601 or epoch seconds, never relative (a stored time must not depend
+/// on when it is read).
+impl<'de> serde::Deserialize<'de> for Time {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Time, D::Error> {
+        let text = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        Time::parse_iso8601(&text)
+            .or_else(|_| Time::parse_epoch(&text))
+            .map_err(serde::de::Error::custom)
+    }
+}
+
 /// Reads a command-line duration such as `30s`, `10m`, `500ms` or `1h 30m`
 /// (humantime syntax, no sign).
 pub fn parse_duration(s: &str) -> Result<std::time::Duration, TimeError> {

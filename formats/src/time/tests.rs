@@ -279,3 +279,12 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn serde_uses_iso8601_text() {
+    let t = Time::parse_iso8601("2026-11-22T10:00:00.25Z").unwrap();
+    let json = serde_json::to_string(&t).unwrap();
+    assert_eq!(json, "\"2026-11-22T10:00:00.25Z\"");
+    assert_eq!(serde_json::from_str::<Time>(&json).unwrap(), t);
+    assert!(serde_json::from_str::<Time>("\"-10m\"").is_err());
+}
