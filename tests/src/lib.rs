@@ -3,12 +3,15 @@
 //!
 //! - [`harness`]: start a real `orbserver` on 127.0.0.1 port 0 (killed on drop) and find
 //!   the workspace's binaries.
+//! - [`oracle`]: reference tools (Python packages, `ncdump`) that check our output,
+//!   skipping locally but failing under CI when missing.
 //! - `ring-appender` (src/bin/ring_appender.rs): appends to a ring at full speed and
 //!   reports each returned pktid, so a test can kill it with SIGKILL and check the ring.
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod harness;
+pub mod oracle;
 
 /// Builds a payload of `len` bytes (at least 12) that carries `seq` and a CRC-32 of its
 /// body, so a reader can tell a whole, right payload from a torn or foreign one.

@@ -7,92 +7,17 @@
 //! and records libmseed packs are decoded by us and compared with the samples it was
 //! given.
 //!
-//! The interpreter is `$ORB_PYTHON`, else `target/ci-venv/bin/python` in the workspace
-//! (`.ci/run` creates that venv and installs `pymseed` into it). Without an interpreter
-//! that can `import pymseed` the tests print a note and pass locally, but fail when `CI`
-//! is set (to anything but `false`), so CI cannot silently skip the oracle.
-
-use std::fs::File;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+//! The interpreter is found by [`orb_tests::oracle::python`]: without one that can
+//! `import pymseed` the tests print a note and pass locally, but fail under CI.
 
 use formats::payload::{self, seed, Channel, Steim};
 use formats::{SrcName, Time};
-use orb_tests::XorShift;
+use orb_tests::{oracle, XorShift};
 use serde_json::Value;
 
 /// Steim2 differences are 30-bit two's complement.
 const S2_MIN: i32 = -(1 << 29);
 const S2_MAX: i32 = (1 << 29) - 1;
-/// How long one Python run may take.
-const CHILD_LIMIT: Duration = Duration::from_secs(120);
-
-/// The Python interpreter with `pymseed`, or `None` (after a note) when the test should
-/// skip. Panics under CI instead of skipping.
-fn python() -> Option<PathBuf> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let (py, from) = match std::env::var_os("ORB_PYTHON").filter(|v| !v.is_empty()) {
-        Some(p) => (PathBuf::from(p), "$ORB_PYTHON"),
-        None => (root.join("target/ci-venv/bin/python"), "the default"),
-    };
-    let ok = Command::new(&py)
-        .args(["-c", "import pymseed"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if ok {
-        return Some(py);
-    }
-    let why = format!(
-        "the libmseed oracle needs a Python with the `pymseed` package, but {from} \
-         interpreter {} is missing or cannot `import pymseed`. Install it with \
-         `python3 -m venv target/ci-venv && target/ci-venv/bin/pip install pymseed` \
-         (which `bash .ci/run` does), or point ORB_PYTHON at a Python that has it",
-        py.display()
-    );
-    let ci = std::env::var("CI").unwrap_or_default();
-    if !ci.is_empty() && ci != "false" {
-        panic!("CI={ci}: {why}");
-    }
-    eprintln!("note: skipping the libmseed oracle test: {why}");
-    None
-}
-
-/// Runs `py -c script args...` in `dir`, waits for it (at most [`CHILD_LIMIT`]) and
-/// returns its stdout; panics with its stderr if it fails.
-fn run_python(py: &Path, script: &str, args: &[&Path], dir: &Path) -> String {
-    let out_path = dir.join("python.stdout");
-    let err_path = dir.join("python.stderr");
-    let mut child = Command::new(py)
-        .arg("-c")
-        .arg(script)
-        .args(args)
-        .current_dir(dir)
-        .stdin(Stdio::null())
-        .stdout(File::create(&out_path).unwrap())
-        .stderr(File::create(&err_path).unwrap())
-        .spawn()
-        .expect("start python");
-    let deadline = Instant::now() + CHILD_LIMIT;
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait for python") {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("python did not finish within {CHILD_LIMIT:?}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let stderr = std::fs::read_to_string(&err_path).unwrap_or_default();
-    assert!(status.success(), "python failed ({status}):\n{stderr}");
-    std::fs::read_to_string(&out_path).expect("read python output")
-}
-
 fn channel(net: &str, sta: &str, loc: &str, chan: &str, start: Time, rate: f64) -> Channel {
     Channel {
         net: net.into(),
@@ -277,7 +202,9 @@ print(json.dumps(records))
 /// Rust -> libmseed: libmseed reads what we encode, record by record.
 #[test]
 fn libmseed_reads_our_records() {
-    let Some(py) = python() else { return };
+    let Some(py) = oracle::python(&["pymseed"]) else {
+        return;
+    };
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("ours.mseed");
     let mut file = Vec::new();
@@ -295,7 +222,7 @@ fn libmseed_reads_our_records() {
         }
     }
     std::fs::write(&path, &file).unwrap();
-    let out = run_python(&py, READ_SCRIPT, &[&path], dir.path());
+    let out = oracle::run_python(&py, READ_SCRIPT, &[&path], dir.path());
     let records: Vec<Value> = serde_json::from_str(&out).expect("python output is JSON");
     assert_eq!(
         records.len(),
@@ -417,7 +344,9 @@ print(json.dumps(out))
 /// libmseed -> Rust: we decode what libmseed packs.
 #[test]
 fn we_read_libmseed_records() {
-    let Some(py) = python() else { return };
+    let Some(py) = oracle::python(&["pymseed"]) else {
+        return;
+    };
     let dir = tempfile::tempdir().unwrap();
     let mut cases: Vec<(Channel, Steim)> = Vec::new();
     for (ch, encodings) in test_channels() {
@@ -439,7 +368,7 @@ fn we_read_libmseed_records() {
         .collect();
     let spec_path = dir.path().join("spec.json");
     std::fs::write(&spec_path, serde_json::to_vec(&spec).unwrap()).unwrap();
-    let out = run_python(&py, PACK_SCRIPT, &[&spec_path], dir.path());
+    let out = oracle::run_python(&py, PACK_SCRIPT, &[&spec_path], dir.path());
     let packed: Vec<Value> = serde_json::from_str(&out).expect("python output is JSON");
     assert_eq!(packed.len(), cases.len());
 
