@@ -86,7 +86,6 @@ pub fn read<R: Read + Seek>(r: &mut R) -> Result<Contents, WriteError> {
     let mut channels = Vec::new();
     let mut station = None;
     for (i, v) in ds.vars.iter().enumerate() {
-        let off = (layout.begins[i] - layout.rec_begin) as usize;
         if !ds.is_record(v) {
             if v.ty == NcType::Char {
                 let mut text = vec![0u8; layout.vsizes[i] as usize];
@@ -97,7 +96,8 @@ pub fn read<R: Read + Seek>(r: &mut R) -> Result<Contents, WriteError> {
             }
             continue;
         }
-        let slices = data.chunks_exact(layout.recsize as usize);
+        let off = (layout.begins[i] - layout.rec_begin) as usize;
+        let slices = data.chunks_exact(layout.recsize.max(1) as usize);
         match v.ty {
             NcType::Double => {
                 let col: Vec<f64> = slices
