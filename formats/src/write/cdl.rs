@@ -389,7 +389,7 @@ fn micro_decimal(out: &mut String, x: f64) -> bool {
     let mut frac = us % 1_000_000;
     if frac != 0 {
         let mut digits = 6;
-        while frac % 10 == 0 {
+        while frac.is_multiple_of(10) {
             frac /= 10;
             digits -= 1;
         }

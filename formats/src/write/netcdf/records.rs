@@ -53,7 +53,7 @@ pub fn encode(buf: &mut Vec<u8>, base: Time, channels: &[Channel], order: &[usiz
 /// sample times drift from whole steps) is left out.
 fn whole_micros_step(rate: f64) -> Option<i64> {
     let step = (1e6 / rate).round();
-    (step >= 1.0 && step <= 1e6 && step * rate == 1e6).then_some(step as i64)
+    ((1.0..=1e6).contains(&step) && step * rate == 1e6).then_some(step as i64)
 }
 
 /// Reads the header at the start of `r` (at most [`MAX_HEADER`] bytes).
