@@ -9,7 +9,7 @@
 use std::fmt::Write as _;
 use std::io::Write;
 
-use super::netcdf::model::{AttrValue, Dataset, NcType};
+use super::netcdf::model::{AttrValue, Dataset};
 use super::netcdf::station::{self, seconds_since, StationFile};
 use super::{FileSummary, PacketWriter, WriteError};
 use crate::payload::Channel;
