@@ -303,10 +303,6 @@ fn attr_value(out: &mut String, v: &AttrValue) {
             }
         }
     }
-    debug_assert!(matches!(
-        v.nc_type(),
-        NcType::Char | NcType::Int | NcType::Double
-    ));
 }
 
 /// ncdump's escapes for text in double quotes.
