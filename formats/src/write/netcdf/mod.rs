@@ -92,7 +92,8 @@ impl<W: Read + Write + Seek> NetcdfWriter<W> {
 
     /// Continues a file this writer wrote (after a restart or crash): reads its header,
     /// rebuilds the summary from it and appends after its counted records. Records
-    /// beyond the count (written before a crash, never counted) are overwritten.
+    /// beyond the count (written before a crash, never counted) are written over; any
+    /// such bytes past what it then writes stay uncounted, and readers ignore them.
     pub fn resume(mut w: W) -> Result<NetcdfWriter<W>, WriteError> {
         let h = records::read_header(&mut w)?;
         let mut writer = NetcdfWriter::create(w, NetcdfOptions { version: h.version });
