@@ -205,7 +205,7 @@ async fn garbage_from_many_connections_harms_no_one_and_changes_nothing_stored()
         .await;
     let normal = client_count(&srv).await;
 
-    let mut rng = XorShift::new(0x6a2b_a6e);
+    let mut rng = XorShift::new(0x06a2_ba6e);
     let addr = srv.addr;
     let mut replies = 0;
     for _ in 0..CONNS / BATCH {

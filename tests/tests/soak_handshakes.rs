@@ -68,7 +68,7 @@ async fn handshake_floods_leave_sessions_working_and_the_client_count_recovers()
     assert_eq!(normal, 3, "writer, reader and the counting connection");
 
     let addr = srv.addr;
-    let mut rng = XorShift::new(0xf1_00d);
+    let mut rng = XorShift::new(0x000f_100d);
     let mut kinds: Vec<u8> = std::iter::repeat_n(0u8, CONNECT_CLOSE)
         .chain(std::iter::repeat_n(1, SILENT))
         .chain(std::iter::repeat_n(2, HALF_HELLO))
