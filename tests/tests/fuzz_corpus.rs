@@ -8,8 +8,10 @@
 //! committed files are what the encoders make today. After a format change, rewrite
 //! them with `ORB_WRITE_CORPUS=1 cargo test -p orb-tests --test fuzz_corpus`.
 //!
-//! Adding a target: give it a body in `fuzz/bodies/`, a binary in `fuzz/fuzz_targets/`
-//! that calls it, seeds in [`seeds`], and its name in the `targets!` line below.
+//! Adding a target: give it a body in `fuzz/bodies/` and a binary in
+//! `fuzz/fuzz_targets/` that calls it, commit a few seeds under `fuzz/corpus/<target>/`,
+//! and add its name to the `targets!` line below. Seeds are best made by an arm in
+//! [`seeds::of`], which keeps them in step with the encoders; hand-made ones work too.
 
 use std::collections::BTreeMap;
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
@@ -21,8 +23,6 @@ use orb_tests::XorShift;
 const MUTATIONS: usize = 10_000;
 /// Longest mutated input: the bodies are linear, larger inputs only cost time.
 const MAX_INPUT: usize = 16 * 1024;
-/// Most a target's seed corpus may weigh: seeds are for variety, not volume.
-const MAX_CORPUS_BYTES: usize = 8 * 1024;
 
 /// Pulls in each named body from `fuzz/bodies/` as a module and lists them in
 /// `TARGETS`, so adding a target here is one name on one line.
@@ -92,14 +92,11 @@ fn every_fuzz_target_is_run_here_and_has_a_seed_corpus() {
             file!()
         );
     }
+    // No size limit here: a local `cargo fuzz run` may have added its finds (which git
+    // ignores), and running them too does no harm.
     for (target, _) in TARGETS {
         let files = corpus(target);
-        let bytes: usize = files.values().map(Vec::len).sum();
         assert!(files.len() >= 3, "{target}: only {} seeds", files.len());
-        assert!(
-            bytes <= MAX_CORPUS_BYTES,
-            "{target}: the seed corpus holds {bytes} bytes; keep it under {MAX_CORPUS_BYTES}"
-        );
     }
 }
 
@@ -108,8 +105,10 @@ fn the_seed_corpus_is_what_our_encoders_make() {
     let write = std::env::var_os("ORB_WRITE_CORPUS").is_some();
     for (target, _) in TARGETS {
         let dir = fuzz_dir().join("corpus").join(target);
-        let want = seeds::of(target);
-        assert!(!want.is_empty(), "{target}: no seeds in seeds::of");
+        // Targets without a generator keep hand-made seeds, checked only for existence.
+        let Some(want) = seeds::of(target) else {
+            continue;
+        };
         if write {
             std::fs::create_dir_all(&dir).unwrap();
             for (name, bytes) in &want {
@@ -240,8 +239,9 @@ mod seeds {
     use orb_tests::make_payload;
     use orbserver::ring::{FlushPolicy, RingOptions, RingStore};
 
-    /// File name and bytes of each seed of `target`.
-    pub fn of(target: &str) -> Vec<(String, Vec<u8>)> {
+    /// File name and bytes of each seed of `target`, or `None` for a target whose seeds
+    /// are not made here.
+    pub fn of(target: &str) -> Option<Vec<(String, Vec<u8>)>> {
         let seeds = match target {
             "frame" => frame(),
             "payload_decode" => payload_decode(),
@@ -259,12 +259,14 @@ mod seeds {
             ]),
             "time" => time(),
             "steim" => steim(),
-            other => panic!("no seeds for fuzz target {other}: add them to seeds::of"),
+            _ => return None,
         };
-        seeds
-            .into_iter()
-            .map(|(name, bytes)| (name.to_string(), bytes))
-            .collect()
+        Some(
+            seeds
+                .into_iter()
+                .map(|(name, bytes)| (name.to_string(), bytes))
+                .collect(),
+        )
     }
 
     fn text(cases: &[(&'static str, &str)]) -> Vec<(&'static str, Vec<u8>)> {
