@@ -1,42 +1,9 @@
-//! The payload registry on arbitrary bytes under every known suffix (the first byte
-//! picks it): decoding must never panic, and whatever an Antelope format decodes must
-//! re-encode and decode to the same channels.
+//! The payload registry on arbitrary bytes under every known suffix.
+//! The body, and the invariants it asserts, live in `fuzz/bodies/payload_decode.rs`, which `cargo
+//! test` also runs over the committed corpus and mutations of it (`tests/tests/fuzz_corpus.rs`).
 #![no_main]
 
-use formats::payload::{self, gen, genc, mgenc};
-use formats::{SrcName, Time};
-use libfuzzer_sys::fuzz_target;
+#[path = "../bodies/payload_decode.rs"]
+mod body;
 
-const NAMES: [&str; 5] = [
-    "XX_STA01_BHZ/GEN",
-    "XX_STA01_BHZ/GENC",
-    "XX_STA01/MGENC/M40",
-    "XX_STA01_BHZ_00/SEED",
-    "XX_STA01/EXP",
-];
-
-fuzz_target!(|data: &[u8]| {
-    let Some((&pick, payload)) = data.split_first() else {
-        return;
-    };
-    let name = NAMES[usize::from(pick) % NAMES.len()];
-    let sn = SrcName::new(name).expect("valid srcname");
-    let t = Time::from_micros(1_700_000_000_000_000);
-    let Ok(channels) = payload::decode(&sn, t, payload) else {
-        return;
-    };
-    // Re-encoding needs finite header values and printable names; NaN never compares equal.
-    let reencoded = match sn.suffix() {
-        Some("GEN") => gen::encode(&channels[0]),
-        Some("GENC") => genc::encode(&channels[0]),
-        Some("MGENC") => mgenc::encode(&channels),
-        _ => return,
-    };
-    if let Ok(bytes) = reencoded {
-        if channels
-            .iter()
-            .all(|c| !(c.samprate.is_nan() || c.calib.is_nan() || c.calper.is_nan())) {
-            assert_eq!(payload::decode(&sn, t, &bytes).unwrap(), channels);
-        }
-    }
-});
+libfuzzer_sys::fuzz_target!(|data: &[u8]| body::check(data));

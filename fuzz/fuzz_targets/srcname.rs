@@ -1,13 +1,9 @@
-//! SrcName::new must never panic, and every name it accepts must survive
-//! parts() -> join() byte for byte, since readers re-select on the joined text.
+//! SrcName::new on arbitrary text.
+//! The body, and the invariants it asserts, live in `fuzz/bodies/srcname.rs`, which `cargo
+//! test` also runs over the committed corpus and mutations of it (`tests/tests/fuzz_corpus.rs`).
 #![no_main]
 
-use formats::SrcName;
-use libfuzzer_sys::fuzz_target;
+#[path = "../bodies/srcname.rs"]
+mod body;
 
-fuzz_target!(|name: &str| {
-    if let Ok(sn) = SrcName::new(name) {
-        assert_eq!(sn.as_str(), name);
-        assert_eq!(sn.parts().join(), name);
-    }
-});
+libfuzzer_sys::fuzz_target!(|data: &[u8]| body::check(data));

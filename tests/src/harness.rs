@@ -185,3 +185,272 @@ pub fn encode_frame(tag: u32, body: formats::proto::Body<'_>) -> Vec<u8> {
     formats::proto::Frame { tag, body }.encode(&mut out);
     out.to_vec()
 }
+
+// ---- Soak and fault tests (tests/tests/soak_*.rs) ----
+
+/// A server started with `--config` (TOML, e.g. a `[limits]` table) and these extra
+/// arguments, its ring in `dir/ring`, the file written to `dir/orb.toml`.
+pub fn start_with_config(dir: &Path, toml: &str, args: &[&str]) -> OrbServer {
+    let config = dir.join("orb.toml");
+    std::fs::write(&config, toml).expect("write the config file");
+    let mut all = vec!["--config", config.to_str().expect("UTF-8 temp path")];
+    all.extend_from_slice(args);
+    OrbServer::start(&dir.join("ring"), &all)
+}
+
+impl OrbServer {
+    /// True while the process runs (it has neither exited nor been killed).
+    pub fn is_running(&mut self) -> bool {
+        match self.child.as_mut() {
+            Some(c) => c.try_wait().expect("try_wait").is_none(),
+            None => false,
+        }
+    }
+}
+
+/// Polls `check` every 20 ms until it is true, failing the test with `what` after
+/// [`GUARD`]. For states a server reaches on its own (a timeout firing, a closed socket
+/// noticed); never a performance limit.
+pub async fn wait_until<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let started = Instant::now();
+    while !check().await {
+        assert!(started.elapsed() < GUARD, "{what}: not within {GUARD:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// The server's count of connected clients (STAT `clients`), asked on a connection of
+/// its own, which is counted too.
+pub async fn client_count(srv: &OrbServer) -> u64 {
+    let mut c = connect(srv, "e2e-count").await;
+    guard("STAT", c.stat()).await.expect("STAT").clients
+}
+
+/// A raw TCP connection that speaks frames by hand, for clients the library would never
+/// be: silent, half-finished or garbage-sending ones.
+pub struct RawClient(pub tokio::net::TcpStream);
+
+impl RawClient {
+    /// Connects (bounded by [`GUARD`]).
+    pub async fn connect(addr: SocketAddr) -> std::io::Result<RawClient> {
+        guard("connect", tokio::net::TcpStream::connect(addr))
+            .await
+            .map(RawClient)
+    }
+
+    /// Connects and completes HELLO/WELCOME with read and write access.
+    pub async fn welcomed(addr: SocketAddr, what: &str) -> std::io::Result<RawClient> {
+        let mut c = RawClient::connect(addr).await?;
+        c.send(&hello_frame(1, what)).await?;
+        match c.read_frame().await? {
+            Some(f) if frame_kind(&f) == Some(0x41) => Ok(c),
+            other => Err(std::io::Error::other(format!(
+                "expected WELCOME, got {other:02x?}"
+            ))),
+        }
+    }
+
+    /// Writes all of `bytes`.
+    pub async fn send(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        use tokio::io::AsyncWriteExt;
+        guard("send", self.0.write_all(bytes)).await
+    }
+
+    /// The next whole frame (length prefix included), or `None` once the server has
+    /// closed the connection (also by reset).
+    pub async fn read_frame(&mut self) -> std::io::Result<Option<Vec<u8>>> {
+        use std::io::ErrorKind::{ConnectionAborted, ConnectionReset, UnexpectedEof};
+        use tokio::io::AsyncReadExt;
+        let mut len = [0u8; 4];
+        match guard("read", self.0.read_exact(&mut len)).await {
+            Ok(_) => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    UnexpectedEof | ConnectionReset | ConnectionAborted
+                ) =>
+            {
+                return Ok(None)
+            }
+            Err(e) => return Err(e),
+        }
+        let n = u32::from_le_bytes(len) as usize;
+        assert!(n <= 16 << 20, "the server sent a {n} byte frame");
+        let mut buf = len.to_vec();
+        buf.resize(4 + n, 0);
+        guard("read", self.0.read_exact(&mut buf[4..])).await?;
+        Ok(Some(buf))
+    }
+}
+
+/// A HELLO frame asking for read and write access, as program `what`.
+pub fn hello_frame(tag: u32, what: &str) -> Vec<u8> {
+    encode_frame(
+        tag,
+        formats::proto::Body::Hello {
+            version: formats::proto::PROTOCOL_VERSION,
+            access: formats::proto::Access {
+                read: true,
+                write: true,
+            },
+            pid: std::process::id(),
+            who: "soak@e2e",
+            what,
+        },
+    )
+}
+
+/// The kind byte of a whole frame (`len`, then kind), if it has one.
+pub fn frame_kind(frame: &[u8]) -> Option<u8> {
+    frame.get(4).copied()
+}
+
+/// A well-behaved writer and reader working in the background while a test does
+/// something rude to the server: the writer puts one small numbered packet at a time
+/// (sleeping 2 ms between puts), the reader reaps them. [`Steady::finish`] checks that
+/// the reader got exactly what the writer put, in order.
+pub struct Steady {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    put: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    read: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    writer: tokio::task::JoinHandle<Vec<u64>>,
+    reader: tokio::task::JoinHandle<Vec<u64>>,
+}
+
+/// The srcname the [`Steady`] writer puts under.
+pub const STEADY_SRCNAME: &str = "XX_STEADY/MGENC";
+const STEADY_END: &str = "XX_STEADY_END";
+
+impl Steady {
+    /// Connects both clients and starts them.
+    pub async fn start(srv: &OrbServer) -> Steady {
+        use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+        use std::sync::Arc;
+        let mut w = connect(srv, "e2e-steady-writer").await;
+        let r = connect(srv, "e2e-steady-reader").await;
+        let mut reap = guard("REAP", r.reap(orbclient::ReapOptions::default()))
+            .await
+            .expect("REAP");
+        let (stop, put, read) = (
+            Arc::new(AtomicBool::new(false)),
+            Arc::new(AtomicU64::new(0)),
+            Arc::new(AtomicU64::new(0)),
+        );
+        let read2 = Arc::clone(&read);
+        let reader = tokio::spawn(async move {
+            let mut got = Vec::new();
+            for _ in 0..10_000_000 {
+                match guard("steady reader", reap.next())
+                    .await
+                    .expect("steady reap")
+                {
+                    Some(orbclient::ReapEvent::Packet(p)) if p.srcname.as_str() == STEADY_END => {
+                        return got
+                    }
+                    Some(orbclient::ReapEvent::Packet(p))
+                        if p.srcname.as_str() == STEADY_SRCNAME =>
+                    {
+                        assert_eq!(
+                            crate::check_payload(&p.payload),
+                            Some(got.len() as u64),
+                            "the steady reader got a wrong payload at pktid {}",
+                            p.pktid
+                        );
+                        got.push(p.pktid);
+                        read2.fetch_add(1, Ordering::SeqCst);
+                    }
+                    // Other clients' packets (a test's own puts) are not ours to check.
+                    Some(orbclient::ReapEvent::Packet(_)) => {}
+                    other => panic!("the steady reader got {other:?}"),
+                }
+            }
+            panic!("the steady reader saw no end marker");
+        });
+        let (stop2, put2) = (Arc::clone(&stop), Arc::clone(&put));
+        let writer = tokio::spawn(async move {
+            let src = formats::SrcName::new(STEADY_SRCNAME).expect("srcname");
+            let t = formats::Time::from_micros(1_795_341_600_000_000);
+            let mut acked = Vec::new();
+            while !stop2.load(Ordering::SeqCst) {
+                assert!(
+                    acked.len() < 1_000_000,
+                    "the test never stopped the steady writer"
+                );
+                let payload = crate::make_payload(acked.len() as u64, 64);
+                let pktid = guard("steady put", w.put(&src, t, &payload))
+                    .await
+                    .expect("the steady writer's put failed");
+                acked.push(pktid);
+                put2.fetch_add(1, Ordering::SeqCst);
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+            let end = formats::SrcName::new(STEADY_END).expect("srcname");
+            guard("steady end", w.put(&end, t, b"end"))
+                .await
+                .expect("the steady writer's end marker");
+            acked
+        });
+        Steady {
+            stop,
+            put,
+            read,
+            writer,
+            reader,
+        }
+    }
+
+    /// Packets put and packets read so far.
+    pub fn progress(&self) -> (u64, u64) {
+        use std::sync::atomic::Ordering;
+        (
+            self.put.load(Ordering::SeqCst),
+            self.read.load(Ordering::SeqCst),
+        )
+    }
+
+    /// Waits (bounded by [`GUARD`]) until both the writer and the reader have moved at
+    /// least `n` packets past where they are now.
+    pub async fn advance(&self, n: u64, what: &str) {
+        let (p0, r0) = self.progress();
+        wait_until(what, || {
+            let (p, r) = self.progress();
+            async move { p >= p0 + n && r >= r0 + n }
+        })
+        .await;
+    }
+
+    /// Stops the writer; the reader must have got exactly what it put, in order.
+    /// Returns the pktids put.
+    pub async fn finish(self) -> Vec<u64> {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        let put = guard("steady writer", self.writer)
+            .await
+            .expect("steady writer");
+        let read = guard("steady reader", self.reader)
+            .await
+            .expect("steady reader");
+        assert!(!put.is_empty(), "the steady writer put nothing");
+        assert_eq!(read, put, "the steady reader missed or repeated packets");
+        put
+    }
+}
+
+/// Raises this process's soft limit on open files to `want` (children such as an
+/// orbserver started afterwards inherit it). Returns the limit now in force, which is
+/// lower than `want` only if the hard limit is.
+pub fn raise_nofile_limit(want: u64) -> u64 {
+    use rustix::process::{getrlimit, setrlimit, Resource};
+    let mut lim = getrlimit(Resource::Nofile);
+    let current = lim.current.unwrap_or(u64::MAX);
+    if current >= want {
+        return current;
+    }
+    let target = lim.maximum.map_or(want, |hard| hard.min(want));
+    lim.current = Some(target);
+    setrlimit(Resource::Nofile, lim).expect("raise the soft open-file limit");
+    target
+}
