@@ -43,7 +43,15 @@ macro_rules! targets {
     };
 }
 
-targets!(frame, payload_decode, ring_scan, srcname, steim, time);
+targets!(
+    frame,
+    payload_decode,
+    raw_file,
+    ring_scan,
+    srcname,
+    steim,
+    time
+);
 
 fn fuzz_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz")
@@ -245,6 +253,7 @@ mod seeds {
         let seeds = match target {
             "frame" => frame(),
             "payload_decode" => payload_decode(),
+            "raw_file" => raw_file(),
             "ring_scan" => ring_scan(),
             "srcname" => text(&[
                 ("valid-full", "TA_M04C_BHZ_00/MGENC/EP40"),
@@ -287,6 +296,42 @@ mod seeds {
         });
         encode_put(&mut b, tag, durable, ps);
         b.to_vec()
+    }
+
+    fn raw_file() -> Vec<(&'static str, Vec<u8>)> {
+        use formats::write::raw::RawWriter;
+        use formats::write::PacketWriter;
+        let packets: Vec<formats::Packet> = (0..3u64)
+            .map(|i| formats::Packet {
+                pktid: 10 + i,
+                srcname: SrcName::new(if i == 1 {
+                    "XX_STA02/GENC/BHZ"
+                } else {
+                    "XX_STA01/EXP"
+                })
+                .unwrap(),
+                time: T0,
+                payload: make_payload(i, 40 + 10 * i as usize).into(),
+            })
+            .collect();
+        let mut w = RawWriter::new(Vec::new());
+        for p in &packets {
+            w.append(p, &[]).unwrap();
+        }
+        w.finish().unwrap();
+        let whole = w.into_inner();
+        let mut flipped = whole.clone();
+        let mid = flipped.len() / 2;
+        flipped[mid] ^= 0x40;
+        let mut empty = RawWriter::new(Vec::new());
+        empty.finish().unwrap();
+        vec![
+            ("valid-three-packets", whole.clone()),
+            ("valid-empty", empty.into_inner()),
+            ("malformed-torn-tail", whole[..whole.len() - 5].to_vec()),
+            ("malformed-bit-flip", flipped),
+            ("malformed-no-header", whole[whole.len() / 3..].to_vec()),
+        ]
     }
 
     fn frame() -> Vec<(&'static str, Vec<u8>)> {
