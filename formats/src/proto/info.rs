@@ -65,7 +65,7 @@ pub struct Refusals {
     pub connects_limit: u64,
     /// Connections that sent no HELLO within the handshake timeout.
     pub handshake_timeouts: u64,
-    /// HELLOs with a token the server does not know, or without the read token it needs.
+    /// HELLOs with a token the server does not know.
     pub auth_failures: u64,
     /// PUTs from a session that may not write (its address is not in `write` and it
     /// has no write token).
