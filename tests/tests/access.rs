@@ -405,9 +405,26 @@ async fn sighup_changes_the_rules_without_dropping_a_reader() {
         Some(ReapEvent::Packet(p)) => assert_eq!(p.pktid, p3),
         other => panic!("expected packet {p3}, got {other:?}"),
     }
+
+    // Narrowing the token applies to the station's next PUT, even for a srcname it has
+    // already put on this connection.
+    std::fs::write(
+        dir.path().join("orbserver.toml"),
+        format!(
+            "[access]\nwrite = [\"127.0.0.0/8\"]\n\
+             [[access.token]]\nname = \"XX_STA01\"\n{token}\nwrite = \"XX_STA01_BHZ\"\n"
+        ),
+    )
+    .unwrap();
+    hangup(&srv);
+    wait_for_log(dir.path(), "access rules reloaded", 2);
+    let (code, _) = refusal(t.put(&name("XX_STA01_BHN"), Time::now(), b"no").await);
+    assert_eq!(code, ErrorCode::NotAllowed);
     let st = stat(&srv).await;
     assert_eq!(st.refused.connects_denied, 1);
     assert_eq!(st.refused.writes_not_allowed, 1);
+    assert_eq!(st.refused.writes_foreign_srcname, 1);
+    assert_eq!(st.ring.npkts, 3);
 }
 
 #[test]

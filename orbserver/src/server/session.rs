@@ -19,7 +19,7 @@ use rules::SrcSelect;
 use super::clients::Registration;
 use super::policy::RefusalCounters;
 use super::{info, server_name, Shared};
-use crate::access::{Grant, WriteRefusal};
+use crate::access::{Grant, WriteGrant, WriteRefusal};
 use crate::ring::{RingError, Visit};
 
 /// Most packets one `fill_reap` call sends, so one reader never holds the ring's read
@@ -76,10 +76,17 @@ pub struct Session {
     /// What the access rules of generation `grant_gen` allow this session.
     grant: Grant,
     grant_gen: u64,
+    /// Srcnames the token's expression already allowed, so the expression runs once
+    /// per srcname rather than once per packet (a station puts a few srcnames over and
+    /// over). Cleared when the rules change.
+    write_ok: ahash::AHashSet<Box<str>>,
     /// Refusals already logged for this session: one line per reason, then only the
     /// counters, so a misconfigured station cannot flood the log.
     logged: u8,
 }
+
+/// Most srcnames `Session::write_ok` remembers; past it, it starts over.
+const WRITE_OK_MAX: usize = 4096;
 
 /// Bits of `Session::logged`.
 const LOGGED_WRITE: u8 = 1;
@@ -113,6 +120,7 @@ impl Session {
             token: None,
             grant: Grant::default(),
             grant_gen: 0,
+            write_ok: ahash::AHashSet::new(),
             logged: 0,
         }
     }
@@ -124,6 +132,7 @@ impl Session {
             let (generation, rules) = self.shared.policy.current();
             self.grant = rules.grant(self.reg.entry.addr.ip(), self.token.as_ref());
             self.grant_gen = generation;
+            self.write_ok.clear();
         }
     }
 
@@ -424,8 +433,20 @@ impl Session {
         self.refresh_grant();
         let mut bytes = 0u64;
         for (i, &(srcname, _, payload)) in items.iter().enumerate() {
-            match self.grant.write.check(srcname) {
-                Ok(()) => {}
+            let known =
+                matches!(self.grant.write, WriteGrant::Any) || self.write_ok.contains(srcname);
+            match if known {
+                Ok(())
+            } else {
+                self.grant.write.check(srcname)
+            } {
+                Ok(()) if known => {}
+                Ok(()) => {
+                    if self.write_ok.len() >= WRITE_OK_MAX {
+                        self.write_ok.clear();
+                    }
+                    self.write_ok.insert(srcname.into());
+                }
                 Err(WriteRefusal::NotAllowed) => {
                     self.refused(
                         |r| &r.writes_not_allowed,

@@ -312,7 +312,7 @@ impl Bench {
         );
         if figures.iter().any(|f| *f != Figure::Idle) {
             println!(
-                "figures 1-5: in-process orbserver on a tokio multi-thread runtime with {} worker(s), \
+                "figures 1-5 and 7: in-process orbserver(s) on a tokio multi-thread runtime with {} worker(s), \
                  ring {} MiB in a temp dir, flush none, filled once before measuring; \
                  client on a current-thread runtime on the main thread",
                 self.args.server_threads,
@@ -615,16 +615,25 @@ impl Bench {
         let lap = (ring / PAYLOAD as u64) as usize;
         self.put_pipelined(&mut cp, lap)?;
         self.put_pipelined(&mut cg, lap)?;
-        let per_round = 2 * lap / ROUNDS;
+        // Short rounds in adjacent pairs: a burst of load from the shared machine hits
+        // one pair, and the median of the pairs' ratios ignores it.
+        const PAIRS: usize = 2 * ROUNDS;
+        let per_round = 2 * lap / PAIRS;
         let (mut fp, mut fg) = (Tally::default(), Tally::default());
-        for round in 0..ROUNDS {
+        let mut ratios = Vec::with_capacity(PAIRS);
+        for round in 0..PAIRS {
+            let (mut tp, mut tg) = (Duration::ZERO, Duration::ZERO);
             for guarded_turn in [round % 2 == 1, round % 2 == 0] {
                 let c = if guarded_turn { &mut cg } else { &mut cp };
                 let t = self.put_pipelined(c, per_round)?;
-                let tally = if guarded_turn { &mut fg } else { &mut fp };
-                tally.add(per_round as u64, t);
+                *if guarded_turn { &mut tg } else { &mut tp } = t;
             }
+            fp.add(per_round as u64, tp);
+            fg.add(per_round as u64, tg);
+            ratios.push(tp.as_secs_f64() / tg.as_secs_f64());
         }
+        ratios.sort_by(f64::total_cmp);
+        let median = ratios[PAIRS / 2];
         let n = self.sizes.single_puts;
         let name = self.names[0].clone();
         let payload = self.payload.clone();
@@ -646,13 +655,12 @@ impl Bench {
         self.stop_inproc(guarded)?;
         let ratio = fg.per_sec() / fp.per_sec();
         let ratio1 = sg.per_sec() / sp.per_sec();
-        let met = ratio >= 0.95;
+        let met = median >= 0.95;
         println!(
-            "{:<36}{:>12}   (no access rules {}, ratio {:.3}; one at a time {} vs {}, ratio {:.3})   target ratio >= 0.95   {}",
+            "{:<36}{:>12}   (no access rules {}; median of {PAIRS} paired rounds {median:.3}, overall {ratio:.3}; one at a time {} vs {}, ratio {:.3})   target median ratio >= 0.95   {}",
             "7 puts with access rules + token",
             rate(fg.per_sec()),
             rate(fp.per_sec()),
-            ratio,
             rate(sg.per_sec()),
             rate(sp.per_sec()),
             ratio1,
