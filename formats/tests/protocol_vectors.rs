@@ -69,6 +69,7 @@ fn table() -> Vec<(&'static str, Frame<'static>)> {
                     pid: 4242,
                     who: "alice@host",
                     what: "orbtail",
+                    token: None,
                 },
             ),
         ),
@@ -82,6 +83,24 @@ fn table() -> Vec<(&'static str, Frame<'static>)> {
                     pid: 1,
                     who: "",
                     what: "",
+                    token: None,
+                },
+            ),
+        ),
+        (
+            "hello-token",
+            f(
+                2,
+                Body::Hello {
+                    version: 1,
+                    access: Access {
+                        read: false,
+                        write: true,
+                    },
+                    pid: 7,
+                    who: "seis@sta01",
+                    what: "orbput",
+                    token: Some("k7Qm2xTz9LpW4vRb"),
                 },
             ),
         ),

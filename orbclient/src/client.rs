@@ -39,6 +39,17 @@ pub struct ClientOptions {
     pub request_timeout: Option<Duration>,
     /// Largest frame accepted from the server.
     pub max_frame: u32,
+    /// Access token sent in HELLO (docs/SECURITY.md); `None`: send none.
+    /// [`ClientOptions::for_program`] takes it from `$ORB_TOKEN`.
+    pub token: Option<String>,
+}
+
+/// The environment variable every tool takes its access token from.
+pub const TOKEN_ENV: &str = "ORB_TOKEN";
+
+/// The token in the environment variable `var`, if set and not empty.
+pub fn token_from_env(var: &str) -> Option<String> {
+    std::env::var(var).ok().filter(|t| !t.is_empty())
 }
 
 impl Default for ClientOptions {
@@ -54,15 +65,18 @@ impl Default for ClientOptions {
             connect_timeout: Duration::from_secs(10),
             request_timeout: Some(Duration::from_secs(60)),
             max_frame: DEFAULT_CLIENT_MAX_FRAME,
+            token: None,
         }
     }
 }
 
 impl ClientOptions {
-    /// Defaults with the given program name as `what`.
+    /// Defaults with the given program name as `what` and the token from `$ORB_TOKEN`,
+    /// so that every tool authenticates without a flag of its own.
     pub fn for_program(what: &str) -> ClientOptions {
         ClientOptions {
             what: Some(what.to_owned()),
+            token: token_from_env(TOKEN_ENV),
             ..ClientOptions::default()
         }
     }
@@ -131,6 +145,8 @@ impl OrbClient {
                 pid: std::process::id(),
                 who: truncate(&who, 255),
                 what: truncate(&what, 255),
+                // Not truncated: a cut token would only fail as an unknown one.
+                token: opts.token.as_deref(),
             },
         });
         conn.flush().await?;

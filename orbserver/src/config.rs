@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::access::{AccessError, AccessFile, AccessRules};
 use crate::ring::{FlushPolicy, RingOptions};
 
 /// Antelope's orbserver port.
@@ -30,6 +31,13 @@ pub struct Limits {
     pub max_regex: usize,
     /// Time a new connection has to send HELLO.
     pub handshake_timeout: Duration,
+    /// Stream bytes prepared for one client before the server waits for its socket to
+    /// take them: with the one frame that may cross it, the most output one client
+    /// holds in the server's memory (a slow reader waits, it is not buffered for).
+    pub output_buffer: usize,
+    /// Addresses in `access.write` are not counted against `max_clients_per_address`,
+    /// so a data logger behind one address can open many writing connections.
+    pub writers_exempt: bool,
 }
 
 impl Default for Limits {
@@ -40,6 +48,8 @@ impl Default for Limits {
             max_clients_per_address: 1_000,
             max_regex: rules::MAX_REGEX_LEN,
             handshake_timeout: Duration::from_secs(10),
+            output_buffer: 256 * 1024,
+            writers_exempt: false,
         }
     }
 }
@@ -55,6 +65,8 @@ pub struct ServerConfig {
     pub ring: RingOptions,
     /// Client limits.
     pub limits: Limits,
+    /// Who may connect, read, write and administer.
+    pub access: AccessRules,
 }
 
 impl Default for ServerConfig {
@@ -64,6 +76,7 @@ impl Default for ServerConfig {
             ring_dir: PathBuf::from(DEFAULT_RING_DIR),
             ring: RingOptions::default(),
             limits: Limits::default(),
+            access: AccessRules::default(),
         }
     }
 }
@@ -100,6 +113,14 @@ pub enum ConfigError {
         /// What is wrong and what to write instead.
         why: String,
     },
+    /// The `[access]` table is wrong.
+    #[error("bad config value {source}{}", in_file(file))]
+    Access {
+        /// The file it came from, if any.
+        file: Option<PathBuf>,
+        /// What is wrong.
+        source: AccessError,
+    },
 }
 
 /// The config file as written: every key optional.
@@ -117,6 +138,9 @@ pub struct ConfigFile {
     /// Limits.
     #[serde(default)]
     pub limits: LimitsFile,
+    /// Access rules (docs/SECURITY.md).
+    #[serde(default)]
+    pub access: AccessFile,
     /// The file this was read from, for error messages.
     #[serde(skip)]
     pub path: Option<PathBuf>,
@@ -136,6 +160,10 @@ pub struct LimitsFile {
     pub max_regex: Option<usize>,
     /// Handshake timeout, e.g. `10s`.
     pub handshake_timeout: Option<String>,
+    /// Output held per client, e.g. `256KiB`.
+    pub output_buffer: Option<String>,
+    /// Exempt writing addresses from `max_clients_per_address`.
+    pub writers_exempt: Option<bool>,
 }
 
 /// Parses a size such as `256MiB`, `1 GiB` or `1048576`.
@@ -215,7 +243,30 @@ impl ConfigFile {
             cfg.limits.handshake_timeout = humantime::parse_duration(s)
                 .map_err(|e| value_err("limits.handshake_timeout", s, e.to_string()))?;
         }
+        if let Some(s) = &l.output_buffer {
+            let n = parse_size(s).map_err(|e| value_err("limits.output_buffer", s, e))?;
+            if !(4096..=64 << 20).contains(&n) {
+                return Err(value_err(
+                    "limits.output_buffer",
+                    s,
+                    "write a size from 4KiB to 64MiB".into(),
+                ));
+            }
+            cfg.limits.output_buffer = n as usize;
+        }
+        if let Some(b) = l.writers_exempt {
+            cfg.limits.writers_exempt = b;
+        }
+        cfg.access = self.access_rules()?;
         Ok(())
+    }
+
+    /// The `[access]` table, checked and compiled (what a reload applies).
+    pub fn access_rules(&self) -> Result<AccessRules, ConfigError> {
+        AccessRules::from_file(&self.access).map_err(|source| ConfigError::Access {
+            file: self.path.clone(),
+            source,
+        })
     }
 }
 
@@ -230,7 +281,9 @@ mod tests {
         std::fs::write(
             &path,
             "listen = \"127.0.0.1:7000\"\nring = \"data\"\nring_size = \"64MiB\"\nflush = \"always\"\n\
-             [limits]\nmax_packet = \"64KiB\"\nmax_clients = 5\nmax_clients_per_address = 2\nmax_regex = 100\nhandshake_timeout = \"2s\"\n",
+             [limits]\nmax_packet = \"64KiB\"\nmax_clients = 5\nmax_clients_per_address = 2\nmax_regex = 100\nhandshake_timeout = \"2s\"\n\
+             output_buffer = \"64KiB\"\nwriters_exempt = true\n\
+             [access]\nconnect_deny = [\"10.0.0.0/8\"]\nwrite = []\n",
         )
         .unwrap();
         let mut cfg = ServerConfig::default();
@@ -249,6 +302,11 @@ mod tests {
             (5, 2, 100)
         );
         assert_eq!(cfg.limits.handshake_timeout, Duration::from_secs(2));
+        assert_eq!(cfg.limits.output_buffer, 64 << 10);
+        assert!(cfg.limits.writers_exempt);
+        let local = "127.0.0.1".parse().unwrap();
+        assert!(cfg.access.admits("10.1.1.1".parse().unwrap()).is_err());
+        assert!(!cfg.access.grant(local, None).write.any());
     }
 
     #[test]
@@ -261,6 +319,16 @@ mod tests {
             ("ring_size = \"huge\"", "ring_size"),
             ("flush = \"sometimes\"", "flush"),
             ("listen = \"nowhere\"", "host:port"),
+            (
+                "[access]\nconnect_deny = [\"10.0.0.0/99\"]",
+                "access.connect_deny",
+            ),
+            (
+                "[access]\n[[access.token]]\nname = \"a\"\nsha256 = \"00\"\nread = true",
+                "token[0].sha256",
+            ),
+            ("[access]\ncolour = 1", "unknown field"),
+            ("[limits]\noutput_buffer = \"1KiB\"", "4KiB"),
         ] {
             std::fs::write(&path, text).unwrap();
             let e = ConfigFile::load(&path)

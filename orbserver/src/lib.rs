@@ -6,10 +6,12 @@
 //!
 //! - [`server`]: the tokio server: listener, connections, sessions (protocol in
 //!   `docs/PROTOCOL.md`).
+//! - [`access`]: who may connect, read, write and administer (docs/SECURITY.md).
 //! - [`config`]: [`config::ServerConfig`], from a TOML file and flags.
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod access;
 pub mod config;
 pub mod ring;
 pub mod server;

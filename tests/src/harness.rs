@@ -300,6 +300,7 @@ pub fn hello_frame(tag: u32, what: &str) -> Vec<u8> {
             pid: std::process::id(),
             who: "soak@e2e",
             what,
+            token: None,
         },
     )
 }
@@ -453,4 +454,84 @@ pub fn raise_nofile_limit(want: u64) -> u64 {
     lim.current = Some(target);
     setrlimit(Resource::Nofile, lim).expect("raise the soft open-file limit");
     target
+}
+
+// ---- Access-control tests (tests/tests/access.rs) ----
+
+/// Starts `orbserver --config DIR/orbserver.toml --listen 127.0.0.1:0 --ring DIR/ring`
+/// with `config` as the file's text and its log (stderr, at level info) going to
+/// DIR/orbserver.log, for tests of access rules, reloads and log lines.
+pub fn start_logged(dir: &Path, config: &str) -> OrbServer {
+    let config_path = dir.join("orbserver.toml");
+    std::fs::write(&config_path, config).expect("write the config file");
+    let log = std::fs::File::create(dir.join("orbserver.log")).expect("create the log file");
+    let ring = dir.join("ring");
+    let mut child = Command::new(bin("orbserver"))
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--ring-size",
+            "1MiB",
+            "--flush",
+            "none",
+        ])
+        .arg("--ring")
+        .arg(&ring)
+        .arg("--config")
+        .arg(&config_path)
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::piped())
+        .stderr(log)
+        .spawn()
+        .expect("spawn orbserver");
+    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let addr = match lines.next() {
+        Some(Ok(line)) => match line.strip_prefix("orbserver: listening on ") {
+            Some(a) => a.trim().parse().expect("listen address"),
+            None => panic!("orbserver printed {line:?} instead of its address"),
+        },
+        _ => {
+            let status = child.wait().expect("wait");
+            let log = std::fs::read_to_string(dir.join("orbserver.log")).unwrap_or_default();
+            panic!("orbserver exited before listening: {status}; log:\n{log}");
+        }
+    };
+    let stdout = std::thread::spawn(move || lines.map_while(Result::ok).collect());
+    OrbServer {
+        child: Some(child),
+        addr,
+        ring,
+        stdout: Some(stdout),
+    }
+}
+
+/// The log of a server from [`start_logged`] in `dir`.
+pub fn server_log(dir: &Path) -> String {
+    std::fs::read_to_string(dir.join("orbserver.log")).unwrap_or_default()
+}
+
+/// Waits (at most [`GUARD`]) until the log of the server in `dir` has at least `n` lines
+/// containing `needle`; returns the log.
+pub fn wait_for_log(dir: &Path, needle: &str, n: usize) -> String {
+    let started = Instant::now();
+    loop {
+        let log = server_log(dir);
+        if log.lines().filter(|l| l.contains(needle)).count() >= n {
+            return log;
+        }
+        assert!(
+            started.elapsed() < GUARD,
+            "no {n} log lines with {needle:?} within {GUARD:?}; log:\n{log}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Sends SIGHUP to `srv` (reload its config's access rules).
+pub fn hangup(srv: &OrbServer) {
+    let status = Command::new("kill")
+        .args(["-HUP", &srv.pid().to_string()])
+        .status()
+        .expect("run kill");
+    assert!(status.success(), "kill -HUP failed");
 }

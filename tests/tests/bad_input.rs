@@ -42,6 +42,7 @@ fn hello(version: u16) -> Vec<u8> {
             pid: std::process::id(),
             who: "raw@e2e",
             what: "e2e-raw",
+            token: None,
         },
     )
 }

@@ -346,6 +346,7 @@ mod seeds {
                 pid: 4242,
                 who: "seis@digitizer1",
                 what: "orbput",
+                token: None,
             },
         );
         let put = put(

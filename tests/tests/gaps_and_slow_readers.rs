@@ -178,6 +178,7 @@ async fn a_reader_that_never_reads_stalls_neither_writers_nor_other_readers() {
             pid: std::process::id(),
             who: "slow@e2e",
             what: "e2e-slow-reader",
+            token: None,
         },
     );
     req.extend(encode_frame(

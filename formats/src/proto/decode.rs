@@ -168,6 +168,12 @@ fn decode_body(k: u8, body: &[u8]) -> Result<Body<'_>, DecodeError> {
             pid: r.u32("truncated pid")?,
             who: r.str8("truncated who")?,
             what: r.str8("truncated what")?,
+            // The token is optional: present exactly when bytes follow `what`.
+            token: if r.at < r.buf.len() {
+                Some(r.str8("truncated token")?)
+            } else {
+                None
+            },
         },
         kind::PUT => {
             let flags = r.u8("truncated flags")?;

@@ -64,12 +64,16 @@ impl Frame<'_> {
                 pid,
                 who,
                 what,
+                token,
             } => {
                 out.put_u16_le(*version);
                 out.put_u8(access.to_byte());
                 out.put_u32_le(*pid);
                 str8(out, who);
                 str8(out, what);
+                if let Some(token) = token {
+                    str8(out, token);
+                }
             }
             Body::Put { durable, packets } => {
                 out.put_u8(u8::from(*durable));

@@ -206,6 +206,9 @@ pub enum Body<'a> {
         who: &'a str,
         /// What program it is.
         what: &'a str,
+        /// Access token, present only when the client has one (an optional trailing
+        /// str8, so a HELLO without it is byte for byte the version-1 HELLO).
+        token: Option<&'a str>,
     },
     /// Client: store packets.
     Put {

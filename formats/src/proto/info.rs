@@ -55,6 +55,31 @@ pub struct Totals {
     pub gap_bytes: u64,
 }
 
+/// What the server refused since it started, by reason (docs/SECURITY.md, "Counters").
+/// Every refusal also gets an ERROR reply and a log line naming the address.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Refusals {
+    /// Connections from addresses the `connect` rules do not admit.
+    pub connects_denied: u64,
+    /// Connections over `max_clients` or `max_clients_per_address`.
+    pub connects_limit: u64,
+    /// Connections that sent no HELLO within the handshake timeout.
+    pub handshake_timeouts: u64,
+    /// HELLOs with a token the server does not know.
+    pub auth_failures: u64,
+    /// PUTs from a session that may not write (its address is not in `write` and it
+    /// has no write token).
+    pub writes_not_allowed: u64,
+    /// PUTs carrying a srcname the session's token does not cover.
+    pub writes_foreign_srcname: u64,
+    /// PUTs with a packet over `max_packet`, and frames over the frame limit.
+    pub writes_too_large: u64,
+    /// Read requests (SELECT, SEEK, REAP ...) from a session that may not read.
+    pub reads_not_allowed: u64,
+    /// CLIENTS requests from a session without admin access.
+    pub admin_not_allowed: u64,
+}
+
 /// Answer to STAT.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ServerStat {
@@ -76,6 +101,10 @@ pub struct ServerStat {
     pub clients: u64,
     /// Counters since start.
     pub totals: Totals,
+    /// Refusals since start. Absent from servers that predate access control; then
+    /// all zero.
+    #[serde(default)]
+    pub refused: Refusals,
 }
 
 /// One row of SOURCES.

@@ -88,13 +88,21 @@ fn body(long: bool) -> BoxedStrategy<Body<'static>> {
     let access = (0..4u8).prop_map(|b| Access::from_byte(b).expect("access 0..4"));
     let json = vec(any::<char>(), 0..64).prop_map(|cs| leak_str(cs.into_iter().collect()));
     Union::new(vec![
-        (any::<u16>(), access, any::<u32>(), str8(), str8())
-            .prop_map(|(version, access, pid, who, what)| Body::Hello {
+        (
+            any::<u16>(),
+            access,
+            any::<u32>(),
+            str8(),
+            str8(),
+            proptest::option::of(str8()),
+        )
+            .prop_map(|(version, access, pid, who, what, token)| Body::Hello {
                 version,
                 access,
                 pid,
                 who,
                 what,
+                token,
             })
             .boxed(),
         (any::<bool>(), vec(put_packet(), 1..4))

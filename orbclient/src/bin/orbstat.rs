@@ -12,9 +12,11 @@ const ABOUT: &str = "Show what an orb server holds: ring, rates, sources and cli
 
 const LONG_ABOUT: &str = "\
 Show what an orb server holds: its ring (size, use, oldest and newest packet),
-packet and byte rates, connected clients and gap totals. -s adds a table of
-sources, -c a table of clients. --json prints the server's JSON documents
-unchanged, one per line, for scripts and jq.";
+packet and byte rates, connected clients, gap totals and what its access rules
+refused. -s adds a table of sources, -c a table of clients (needs admin access:
+an address in the server's access.admin list, or an admin token in ORB_TOKEN).
+--json prints the server's JSON documents unchanged, one per line, for scripts
+and jq.";
 
 const AFTER_HELP: &str = "\
 Examples:
@@ -153,6 +155,21 @@ fn print_stat(out: &mut Stdout, s: &ServerStat) -> Result<(), OutputError> {
         t.gaps,
         t.gap_packets,
         human_bytes(t.gap_bytes)
+    )?;
+    let f = &s.refused;
+    writeln!(
+        out,
+        "refused   connects {} denied, {} over limits, {} without HELLO; {} bad tokens",
+        f.connects_denied, f.connects_limit, f.handshake_timeouts, f.auth_failures
+    )?;
+    writeln!(
+        out,
+        "          writes {} not allowed, {} foreign srcname, {} too large; reads {}, admin {}",
+        f.writes_not_allowed,
+        f.writes_foreign_srcname,
+        f.writes_too_large,
+        f.reads_not_allowed,
+        f.admin_not_allowed
     )
 }
 

@@ -135,12 +135,16 @@ impl std::fmt::Display for LinkSummary {
     }
 }
 
-fn options(label: &str, read: bool, write: bool) -> ClientOptions {
+/// Options for one side of a link. `token_var` names the side's own token variable
+/// (`ORB_TOKEN_IN` or `ORB_TOKEN_OUT`); without it the side uses `ORB_TOKEN`.
+fn options(label: &str, read: bool, write: bool, token_var: &str) -> ClientOptions {
     ClientOptions {
         who: Some(label.to_owned()),
         what: Some("orb2orb".to_owned()),
         connect_timeout: Duration::from_secs(10),
         request_timeout: Some(Duration::from_secs(60)),
+        token: crate::client::token_from_env(token_var)
+            .or_else(|| crate::client::token_from_env(crate::client::TOKEN_ENV)),
         ..ClientOptions::default()
     }
     .with_access(read, write)
@@ -166,7 +170,7 @@ pub async fn run_link(
     if let Some(s) = &link.state {
         link.summary.last_pktid = Some(s.pktid);
     }
-    let in_opts = options(&label, true, false);
+    let in_opts = options(&label, true, false, "ORB_TOKEN_IN");
     let Some((stream, last)) = link.open_input(&in_opts, &mut shutdown).await? else {
         return link.finish();
     };
@@ -346,7 +350,7 @@ impl Link {
         last_pktid: Option<u64>,
         shutdown: &mut watch::Receiver<bool>,
     ) -> anyhow::Result<()> {
-        let out_opts = options(&self.label, true, true);
+        let out_opts = options(&self.label, true, true, "ORB_TOKEN_OUT");
         let mut out: Option<OrbClient> = None;
         let mut newest = NewestTimes::default();
         let mut end_time = match self.cfg.end {

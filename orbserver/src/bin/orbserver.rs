@@ -1,5 +1,6 @@
 //! `orbserver`: serves the ring to orb clients over TCP (docs/PROTOCOL.md), or, with
-//! `--check`, opens and verifies the ring, reports it and exits.
+//! `--check`, checks the config, opens and verifies the ring, reports it and exits; or,
+//! with `--hash-token`, prints the config line for a token read from stdin.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -8,9 +9,14 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::Parser;
-use orbserver::config::{parse_size, ConfigFile, ServerConfig};
+use std::io::BufRead;
+use std::sync::Arc;
+
+use orbserver::access::{token_hash_line, MAX_TOKEN_LEN, MIN_TOKEN_LEN};
+use orbserver::config::{parse_size, ConfigFile, Limits, ServerConfig};
 use orbserver::ring::{FlushPolicy, RingStore};
-use orbserver::server::Server;
+use orbserver::server::{Server, Shared};
+use tokio::signal::unix::{signal, Signal, SignalKind};
 
 /// The orb server: a crash-safe ring of packets served over TCP.
 ///
@@ -18,7 +24,9 @@ use orbserver::server::Server;
 /// file, RING/orb.ring: opening it checks every record, drops a torn record left by a
 /// crash, skips (and reports) corrupt regions and continues pktids above every pktid ever
 /// handed out. SIGINT or SIGTERM stop the server cleanly: clients are told, the ring is
-/// flushed. The protocol is docs/PROTOCOL.md, the file format docs/RING-FORMAT.md.
+/// flushed. SIGHUP reloads the [access] rules of the --config file without dropping
+/// anyone. The protocol is docs/PROTOCOL.md, the file format docs/RING-FORMAT.md, access
+/// control docs/SECURITY.md.
 #[derive(Debug, Parser)]
 #[command(version, about, long_about)]
 struct Args {
@@ -40,15 +48,24 @@ struct Args {
     #[arg(long, value_name = "POLICY")]
     flush: Option<FlushPolicy>,
 
-    /// TOML file with any of: listen, ring, ring_size, flush and a [limits] table
-    /// (max_packet, max_clients, max_clients_per_address, max_regex, handshake_timeout).
-    /// Flags override it.
+    /// TOML file with any of: listen, ring, ring_size, flush, a [limits] table
+    /// (max_packet, max_clients, max_clients_per_address, max_regex, handshake_timeout,
+    /// output_buffer, writers_exempt) and an [access] table (connect_allow, connect_deny,
+    /// write, read, admin, [[access.token]]; see docs/SECURITY.md). Flags override it.
+    /// SIGHUP re-reads its [access] table.
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
 
-    /// Open and verify the ring, print what it holds, and exit without serving.
-    #[arg(long)]
+    /// Check the config, open and verify the ring, print what it holds, and exit
+    /// without serving.
+    #[arg(long, conflicts_with = "hash_token")]
     check: bool,
+
+    /// Read a token from stdin (one line) and print the `sha256 = "..."` line to paste
+    /// into an [[access.token]] entry; then exit. Make tokens long and random, e.g.
+    /// `head -c 24 /dev/urandom | base64`.
+    #[arg(long)]
+    hash_token: bool,
 
     /// With --check, print the per-source table as well.
     #[arg(short = 's', long, requires = "check")]
@@ -75,8 +92,12 @@ fn config(args: &Args) -> Result<ServerConfig> {
     Ok(cfg)
 }
 
-async fn serve(cfg: ServerConfig) -> Result<()> {
+async fn serve(cfg: ServerConfig, config_file: Option<PathBuf>) -> Result<()> {
     let listen = cfg.listen;
+    let limits = cfg.limits.clone();
+    // Install the SIGHUP handler before announcing the port: SIGHUP's default action
+    // would end the process.
+    let hangups = signal(SignalKind::hangup()).context("cannot install the SIGHUP handler")?;
     let server = Server::bind(cfg).await?;
     let addr = server
         .local_addr()
@@ -90,6 +111,12 @@ async fn serve(cfg: ServerConfig) -> Result<()> {
         st.npkts,
         st.next_pktid
     );
+    tokio::spawn(reload_on_hangup(
+        hangups,
+        config_file,
+        limits,
+        Arc::clone(server.shared()),
+    ));
     let token = server.shutdown_token();
     tokio::spawn(async move {
         wait_for_signal().await;
@@ -104,8 +131,49 @@ async fn serve(cfg: ServerConfig) -> Result<()> {
     Ok(())
 }
 
+/// Re-reads the config file's [access] table on every SIGHUP. New rules apply to new
+/// connections and to every later request of existing ones; a bad file keeps the old
+/// rules. Other keys need a restart, which the log says if they changed.
+async fn reload_on_hangup(
+    mut hangups: Signal,
+    config_file: Option<PathBuf>,
+    limits: Limits,
+    shared: Arc<Shared>,
+) {
+    while hangups.recv().await.is_some() {
+        let Some(path) = &config_file else {
+            tracing::warn!("SIGHUP: no --config file to reload; nothing changed");
+            continue;
+        };
+        let loaded = ConfigFile::load(path).and_then(|f| {
+            let rules = f.access_rules()?;
+            let mut cfg = ServerConfig::default();
+            f.apply(&mut cfg)?;
+            Ok((rules, cfg))
+        });
+        match loaded {
+            Ok((rules, cfg)) => {
+                let n = rules.ntokens();
+                shared.policy.replace(rules);
+                tracing::info!(
+                    "SIGHUP: access rules reloaded from {} ({n} tokens)",
+                    path.display()
+                );
+                if cfg.limits != limits {
+                    tracing::warn!(
+                        "SIGHUP: [limits] in {} changed, but limits apply only after a restart",
+                        path.display()
+                    );
+                }
+            }
+            Err(e) => tracing::error!(
+                "SIGHUP: reload failed, the previous access rules stay in force: {e}"
+            ),
+        }
+    }
+}
+
 async fn wait_for_signal() {
-    use tokio::signal::unix::{signal, SignalKind};
     let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
@@ -113,12 +181,44 @@ async fn wait_for_signal() {
     }
 }
 
+/// Reads one line from stdin and returns the config line for it.
+fn hash_token() -> Result<String> {
+    let mut line = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .context("cannot read the token from stdin")?;
+    let token = line.trim_end_matches(['\r', '\n']);
+    if token.len() < MIN_TOKEN_LEN || token.len() > MAX_TOKEN_LEN {
+        anyhow::bail!(
+            "the token has {} bytes; use {MIN_TOKEN_LEN} to {MAX_TOKEN_LEN} bytes of random text, e.g. from `head -c 24 /dev/urandom | base64`",
+            token.len()
+        );
+    }
+    Ok(token_hash_line(token))
+}
+
 fn run(args: Args) -> Result<()> {
+    if args.hash_token {
+        println!("{}", hash_token()?);
+        return Ok(());
+    }
     let cfg = config(&args)?;
     if !args.check {
         let rt = tokio::runtime::Runtime::new().context("cannot start the tokio runtime")?;
-        return rt.block_on(serve(cfg));
+        return rt.block_on(serve(cfg, args.config.clone()));
     }
+    println!(
+        "config      {}",
+        match &args.config {
+            Some(p) => format!(
+                "{} is valid ({} access tokens)",
+                p.display(),
+                cfg.access.ntokens()
+            ),
+            None => "defaults (no --config)".to_string(),
+        }
+    );
     let ring = RingStore::open(&cfg.ring_dir, &cfg.ring)
         .with_context(|| format!("cannot open the ring in {}", cfg.ring_dir.display()))?;
     let r = ring.recovery();

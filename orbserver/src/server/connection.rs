@@ -1,7 +1,9 @@
 //! The per-connection task: moves bytes between the socket and the session. It holds
 //! no protocol logic: decode frames, hand them to the session, write what the session
 //! produced, and wait for input, packets, a timeout or shutdown. Output is batched: all
-//! replies to one read and up to `OUT_CHUNK` bytes of stream frames go out in one write.
+//! replies to one read and up to `limits.output_buffer` bytes of stream frames go out in
+//! one write; the task waits for the socket before it prepares more, so that is the most
+//! output one client holds.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -18,8 +20,6 @@ use super::clients::Registration;
 use super::session::{Fill, Flow, Session};
 use super::Shared;
 
-/// Stream bytes prepared per write.
-const OUT_CHUNK: usize = 256 * 1024;
 /// Bytes a frame may carry beyond the largest packet.
 pub const FRAME_SLACK: u32 = 64 * 1024;
 /// Initial read buffer; it grows to the largest frame seen.
@@ -58,6 +58,7 @@ pub async fn serve(
         .await
     {
         Ok(()) => tracing::debug!("{peer}: closed"),
+        Err(e @ ConnEnd::Handshake) => tracing::warn!("{peer}: refused: {e}"),
         Err(e) => tracing::info!("{peer}: {e}"),
     }
 }
@@ -104,7 +105,7 @@ impl Conn {
         shutdown: &CancellationToken,
     ) -> Result<(), ConnEnd> {
         loop {
-            if let Err(end) = self.process_input(&mut session) {
+            if let Err(end) = self.process_input(&mut session, shared) {
                 let _ = self.flush(shutdown).await;
                 return Err(end);
             }
@@ -121,7 +122,7 @@ impl Conn {
                 notified.as_mut().enable();
             }
             session.check_timeout(Instant::now(), &mut self.wbuf);
-            let fill = session.fill_reap(&mut self.wbuf, OUT_CHUNK);
+            let fill = session.fill_reap(&mut self.wbuf, shared.limits.output_buffer);
             self.flush(shutdown).await?;
             if fill == Fill::Sent {
                 // Let other connections on this worker run between batches.
@@ -156,7 +157,8 @@ impl Conn {
                     session.end_reap(ReapEndReason::Timeout, &mut self.wbuf);
                 }
                 _ = tokio::time::sleep_until(handshake_deadline), if !session.hello_done() => {
-                    let msg = "no HELLO within the handshake timeout";
+                    shared.refused.handshake_timeouts.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let msg = "no HELLO within the handshake timeout; a client must send HELLO as soon as it connects";
                     Frame { tag: 0, body: Body::Error { code: ErrorCode::BadState, message: msg } }.encode(&mut self.wbuf);
                     let _ = self.flush(shutdown).await;
                     return Err(ConnEnd::Handshake);
@@ -176,7 +178,7 @@ impl Conn {
     }
 
     /// Decodes and handles every whole frame in the read buffer.
-    fn process_input(&mut self, session: &mut Session) -> Result<(), ConnEnd> {
+    fn process_input(&mut self, session: &mut Session, shared: &Shared) -> Result<(), ConnEnd> {
         loop {
             match decode(&self.rbuf, self.max_frame) {
                 Ok(Decoded::NeedMore { needed }) => {
@@ -195,12 +197,19 @@ impl Conn {
                     }
                 }
                 Err(e) => {
-                    let code = if matches!(e, DecodeError::TooLarge { .. }) {
-                        ErrorCode::TooLarge
+                    let (code, msg) = if matches!(e, DecodeError::TooLarge { .. }) {
+                        shared
+                            .refused
+                            .writes_too_large
+                            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let msg = format!(
+                            "{e}; keep each frame within max_packet ({} bytes) plus 64 KiB",
+                            shared.limits.max_packet
+                        );
+                        (ErrorCode::TooLarge, msg)
                     } else {
-                        ErrorCode::Malformed
+                        (ErrorCode::Malformed, e.to_string())
                     };
-                    let msg = e.to_string();
                     Frame {
                         tag: 0,
                         body: Body::Error {

@@ -58,6 +58,7 @@ pub fn server_stat(shared: &Shared) -> ServerStat {
             gap_packets: t.gap_packets.load(Relaxed),
             gap_bytes: t.gap_bytes.load(Relaxed),
         },
+        refused: shared.refused.snapshot(),
     }
 }
 

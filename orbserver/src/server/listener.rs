@@ -1,5 +1,6 @@
-//! The accept loop: applies the client limits, refuses politely (an ERROR frame, then
-//! close) and hands every accepted connection to its own task. An accept error never
+//! The accept loop: applies the `connect` access rules and the client limits, refuses
+//! politely (an ERROR frame, then close; a counter; a log line with the address) and
+//! hands every accepted connection to its own task. An accept error never
 //! stops the loop; only shutdown does.
 
 use std::sync::atomic::Ordering::Relaxed;
@@ -8,7 +9,7 @@ use std::time::Duration;
 
 use bytes::BytesMut;
 use formats::proto::{Body, ErrorCode, Frame};
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -27,7 +28,7 @@ pub async fn accept_loop(
             _ = shutdown.cancelled() => return,
             a = listener.accept() => a,
         };
-        let (mut stream, peer) = match accepted {
+        let (stream, peer) = match accepted {
             Ok(a) => a,
             Err(e) => {
                 // Typically out of file descriptors: back off instead of spinning.
@@ -37,9 +38,21 @@ pub async fn accept_loop(
             }
         };
         let limits = &shared.limits;
+        let (_, rules) = shared.policy.current();
+        if let Err(msg) = rules.admits(peer.ip()) {
+            shared.refused.connects_denied.fetch_add(1, Relaxed);
+            tracing::warn!("{peer}: refused connection: address not admitted by access.connect_allow/connect_deny");
+            tracker.spawn(refuse(stream, msg));
+            continue;
+        }
+        let per_address = if limits.writers_exempt && rules.writes_by_address(peer.ip()) {
+            usize::MAX
+        } else {
+            limits.max_clients_per_address
+        };
         match shared
             .clients
-            .register(peer, limits.max_clients, limits.max_clients_per_address)
+            .register(peer, limits.max_clients, per_address)
         {
             Ok(reg) => {
                 tracker.spawn(connection::serve(
@@ -51,23 +64,34 @@ pub async fn accept_loop(
                 ));
             }
             Err(refusal) => {
-                shared.totals.refused.fetch_add(1, Relaxed);
-                tracing::warn!("{peer}: refused: {refusal}");
-                tracker.spawn(async move {
-                    let mut out = BytesMut::new();
-                    let msg = refusal.to_string();
-                    Frame {
-                        tag: 0,
-                        body: Body::Error {
-                            code: ErrorCode::Refused,
-                            message: &msg,
-                        },
-                    }
-                    .encode(&mut out);
-                    let _ =
-                        tokio::time::timeout(Duration::from_secs(1), stream.write_all(&out)).await;
-                });
+                shared.refused.connects_limit.fetch_add(1, Relaxed);
+                tracing::warn!("{peer}: refused connection: {refusal}");
+                tracker.spawn(refuse(stream, refusal.to_string()));
             }
         }
     }
+}
+
+/// Sends ERROR `Refused` with `msg` and closes, giving the client a second at most.
+async fn refuse(mut stream: tokio::net::TcpStream, msg: String) {
+    let mut out = BytesMut::new();
+    Frame {
+        tag: 0,
+        body: Body::Error {
+            code: ErrorCode::Refused,
+            message: &msg,
+        },
+    }
+    .encode(&mut out);
+    let _ = tokio::time::timeout(Duration::from_secs(1), async {
+        stream.write_all(&out).await?;
+        stream.shutdown().await?;
+        // Read what the client already sent (its HELLO) before closing: closing with
+        // unread input makes the kernel send a reset, which can destroy the ERROR
+        // frame before the client reads it.
+        let mut sink = [0u8; 1024];
+        while stream.read(&mut sink).await? > 0 {}
+        Ok::<_, std::io::Error>(())
+    })
+    .await;
 }

@@ -7,11 +7,13 @@
 //! - `session`: one client's protocol state; turns frames into replies and streams
 //! - `clients`: the client table behind CLIENTS and the per-address limit
 //! - `info`: the STAT, SOURCES and CLIENTS documents
+//! - `policy`: the access rules in force (reloadable) and the refusal counters
 
 pub mod clients;
 mod connection;
 mod info;
 mod listener;
+pub mod policy;
 mod session;
 
 use std::collections::VecDeque;
@@ -29,6 +31,7 @@ use tokio_util::task::TaskTracker;
 use crate::config::{Limits, ServerConfig};
 use crate::ring::{RingError, RingStore, MAX_RECORD_SRCNAME};
 use clients::ClientTable;
+use policy::{Policy, RefusalCounters};
 
 /// Counters since the server started.
 #[derive(Debug, Default)]
@@ -47,8 +50,6 @@ pub struct Totals {
     pub gap_packets: AtomicU64,
     /// Ring bytes lost to lapped readers.
     pub gap_bytes: AtomicU64,
-    /// Connections refused by limits.
-    pub refused: AtomicU64,
 }
 
 /// State every connection shares.
@@ -63,6 +64,10 @@ pub struct Shared {
     pub totals: Totals,
     /// Limits, with `max_packet` already capped by the ring.
     pub limits: Limits,
+    /// Access rules in force.
+    pub policy: Policy,
+    /// Refusals by reason.
+    pub refused: RefusalCounters,
     /// When the server started.
     pub started: Time,
     samples: Mutex<VecDeque<(Instant, u64, u64)>>,
@@ -155,6 +160,8 @@ impl Server {
             clients: Arc::new(ClientTable::default()),
             totals: Totals::default(),
             limits,
+            policy: Policy::new(cfg.access),
+            refused: RefusalCounters::default(),
             started: Time::now(),
             samples: Mutex::new(VecDeque::new()),
         });

@@ -17,7 +17,9 @@ use formats::{SrcName, Time};
 use rules::SrcSelect;
 
 use super::clients::Registration;
+use super::policy::RefusalCounters;
 use super::{info, server_name, Shared};
+use crate::access::{Grant, WriteGrant, WriteRefusal};
 use crate::ring::{RingError, Visit};
 
 /// Most packets one `fill_reap` call sends, so one reader never holds the ring's read
@@ -69,7 +71,29 @@ pub struct Session {
     reader_lpos: u64,
     reap: Option<Reap>,
     appended: bool,
+    /// Hash of the token HELLO carried, if it carried a known one.
+    token: Option<[u8; 32]>,
+    /// What the access rules of generation `grant_gen` allow this session.
+    grant: Grant,
+    grant_gen: u64,
+    /// Srcnames the token's expression already allowed, so the expression runs once
+    /// per srcname rather than once per packet (a station puts a few srcnames over and
+    /// over). Cleared when the rules change.
+    write_ok: ahash::AHashSet<Box<str>>,
+    /// Refusals already logged for this session: one line per reason, then only the
+    /// counters, so a misconfigured station cannot flood the log.
+    logged: u8,
 }
+
+/// Most srcnames `Session::write_ok` remembers; past it, it starts over.
+const WRITE_OK_MAX: usize = 4096;
+
+/// Bits of `Session::logged`.
+const LOGGED_WRITE: u8 = 1;
+const LOGGED_SRCNAME: u8 = 2;
+const LOGGED_READ: u8 = 4;
+const LOGGED_ADMIN: u8 = 8;
+const LOGGED_TOO_LARGE: u8 = 16;
 
 fn error(out: &mut BytesMut, tag: u32, code: ErrorCode, message: &str) {
     Frame {
@@ -93,6 +117,40 @@ impl Session {
             reader_lpos: 0,
             reap: None,
             appended: false,
+            token: None,
+            grant: Grant::default(),
+            grant_gen: 0,
+            write_ok: ahash::AHashSet::new(),
+            logged: 0,
+        }
+    }
+
+    /// Re-decides the session's rights if the rules were reloaded since it last looked:
+    /// one relaxed load otherwise.
+    fn refresh_grant(&mut self) {
+        if self.shared.policy.generation() != self.grant_gen {
+            let (generation, rules) = self.shared.policy.current();
+            self.grant = rules.grant(self.reg.entry.addr.ip(), self.token.as_ref());
+            self.grant_gen = generation;
+            self.write_ok.clear();
+        }
+    }
+
+    /// Counts a refusal, and logs it with the peer's address the first time this
+    /// session meets it.
+    fn refused(
+        &mut self,
+        counter: fn(&RefusalCounters) -> &std::sync::atomic::AtomicU64,
+        bit: u8,
+        what: &str,
+    ) {
+        RefusalCounters::bump(counter(&self.shared.refused));
+        if self.logged & bit == 0 {
+            self.logged |= bit;
+            tracing::warn!(
+                "{}: refused {what} (further refusals of this kind for this client are only counted)",
+                self.reg.entry.addr
+            );
         }
     }
 
@@ -149,6 +207,35 @@ impl Session {
                 ErrorCode::NotAllowed,
                 "this session did not ask for read access; reconnect with read access",
             );
+            return Flow::Continue;
+        }
+        if needs_read || matches!(frame.body, Body::Clients) {
+            self.refresh_grant();
+        }
+        if needs_read && !self.grant.read {
+            self.refused(
+                |r| &r.reads_not_allowed,
+                LOGGED_READ,
+                "a read: address not in access.read and no read token",
+            );
+            let msg = format!(
+                "address {} may not read this orb without a read token; set ORB_TOKEN to one, or ask the operator to add your address to access.read",
+                self.reg.entry.addr.ip()
+            );
+            error(out, tag, ErrorCode::NotAllowed, &msg);
+            return Flow::Continue;
+        }
+        if matches!(frame.body, Body::Clients) && !self.grant.admin {
+            self.refused(
+                |r| &r.admin_not_allowed,
+                LOGGED_ADMIN,
+                "CLIENTS: no admin access",
+            );
+            let msg = format!(
+                "CLIENTS needs admin access: address {} is not in access.admin and the session has no admin token",
+                self.reg.entry.addr.ip()
+            );
+            error(out, tag, ErrorCode::NotAllowed, &msg);
             return Flow::Continue;
         }
         let moves = matches!(
@@ -237,6 +324,7 @@ impl Session {
             pid,
             who,
             what,
+            token,
         } = frame.body
         else {
             error(
@@ -252,6 +340,22 @@ impl Session {
             error(out, frame.tag, ErrorCode::BadVersion, &msg);
             return Flow::Close;
         }
+        let (generation, rules) = self.shared.policy.current();
+        let peer = self.reg.entry.addr;
+        match rules.authenticate(token) {
+            Ok(hash) => self.token = hash,
+            Err(msg) => {
+                RefusalCounters::bump(&self.shared.refused.auth_failures);
+                tracing::warn!("{peer}: refused HELLO from {what:?}: unknown token");
+                error(out, frame.tag, ErrorCode::NotAllowed, &msg);
+                return Flow::Close;
+            }
+        }
+        self.grant = rules.grant(peer.ip(), self.token.as_ref());
+        self.grant_gen = generation;
+        if let Some(name) = self.token.as_ref().and_then(|h| rules.token_name(h)) {
+            tracing::info!("{peer}: {what:?} authenticated with token {name:?}");
+        }
         self.hello = true;
         self.access = access;
         {
@@ -259,10 +363,19 @@ impl Session {
             ident.who = who.to_string();
             ident.what = what.to_string();
             ident.pid = pid;
+            // What the session asked for and the rules granted at HELLO.
             ident.access = format!(
                 "{}{}",
-                if access.read { "r" } else { "" },
-                if access.write { "w" } else { "" }
+                if access.read && self.grant.read {
+                    "r"
+                } else {
+                    ""
+                },
+                if access.write && self.grant.write.any() {
+                    "w"
+                } else {
+                    ""
+                }
             );
         }
         self.reg.entry.reads.store(access.read, Relaxed);
@@ -317,8 +430,47 @@ impl Session {
                 .collect();
             &many
         };
+        self.refresh_grant();
         let mut bytes = 0u64;
         for (i, &(srcname, _, payload)) in items.iter().enumerate() {
+            let known =
+                matches!(self.grant.write, WriteGrant::Any) || self.write_ok.contains(srcname);
+            match if known {
+                Ok(())
+            } else {
+                self.grant.write.check(srcname)
+            } {
+                Ok(()) if known => {}
+                Ok(()) => {
+                    if self.write_ok.len() >= WRITE_OK_MAX {
+                        self.write_ok.clear();
+                    }
+                    self.write_ok.insert(srcname.into());
+                }
+                Err(WriteRefusal::NotAllowed) => {
+                    self.refused(
+                        |r| &r.writes_not_allowed,
+                        LOGGED_WRITE,
+                        "a PUT: address not in access.write and no write token",
+                    );
+                    let msg = format!(
+                        "address {} may not write to this orb without a write token; set ORB_TOKEN to your station's token, or ask the operator to add your address to access.write; nothing was stored",
+                        self.reg.entry.addr.ip()
+                    );
+                    error(out, tag, ErrorCode::NotAllowed, &msg);
+                    return;
+                }
+                Err(WriteRefusal::ForeignSrcname(why)) => {
+                    self.refused(
+                        |r| &r.writes_foreign_srcname,
+                        LOGGED_SRCNAME,
+                        &format!("a PUT: {why}"),
+                    );
+                    let msg = format!("packet {i} of the PUT: {why}; nothing was stored");
+                    error(out, tag, ErrorCode::NotAllowed, &msg);
+                    return;
+                }
+            }
             if let Err(e) = SrcName::check(srcname) {
                 error(
                     out,
@@ -329,6 +481,14 @@ impl Session {
                 return;
             }
             if payload.len() > max {
+                self.refused(
+                    |r| &r.writes_too_large,
+                    LOGGED_TOO_LARGE,
+                    &format!(
+                        "a PUT: a packet of {} bytes is over max_packet",
+                        payload.len()
+                    ),
+                );
                 let msg = format!(
                     "packet {i} of the PUT ({srcname}) has {} bytes, the limit is {max}; nothing was stored",
                     payload.len()
@@ -357,6 +517,7 @@ impl Session {
                 .encode(out);
             }
             Err(e @ RingError::PacketTooLarge { .. }) => {
+                RefusalCounters::bump(&self.shared.refused.writes_too_large);
                 error(out, tag, ErrorCode::PacketTooLarge, &e.to_string())
             }
             Err(e) => {

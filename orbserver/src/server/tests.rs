@@ -48,6 +48,7 @@ impl Peer {
             pid: 1,
             who: "test@host",
             what: "session-test",
+            token: None,
         })
         .await;
         assert_eq!(p.recv().await, Got::Welcome);
@@ -147,6 +148,7 @@ async fn start(
             handshake_timeout: Duration::from_millis(300),
             ..Limits::default()
         },
+        access: crate::access::AccessRules::default(),
     };
     let server = Server::bind(cfg).await.unwrap();
     let addr = server.local_addr().unwrap();
@@ -422,6 +424,7 @@ async fn bad_input_closes_only_that_connection() {
             pid: 2,
             who: "w",
             what: "slow",
+            token: None,
         },
     }
     .encode(&mut hello);
@@ -453,6 +456,7 @@ async fn bad_input_closes_only_that_connection() {
         pid: 1,
         who: "",
         what: "",
+        token: None,
     })
     .await;
     assert_eq!(old.recv().await, Got::Error(ErrorCode::BadVersion));

@@ -34,6 +34,7 @@ use clap::Parser;
 use formats::proto::{decode, Access, Body, Decoded, Frame, Whence, PROTOCOL_VERSION};
 use formats::{Packet, SrcName, Time};
 use orbclient::{ClientOptions, OrbAddr, OrbClient, ReapEvent, ReapOptions};
+use orbserver::access::{token_hash, AccessFile, AccessRules, TokenFile};
 use orbserver::config::{Limits, ServerConfig};
 use orbserver::ring::{FlushPolicy, RingError, RingOptions};
 use orbserver::server::Server;
@@ -61,7 +62,8 @@ const IDLE_CONNS: usize = 5000;
 /// time), 3 `reap` (one reaper reading a full ring from oldest), 4 `reap64` (64
 /// concurrent reapers with their own select), 5 `latency` (put-to-reap latency at
 /// 1000 packets/s), 6 `idle` (memory and CPU of 5000 idle connections, against a
-/// spawned release orbserver). Baselines B1 (echo round trips) and B2 (one-way framed
+/// spawned release orbserver), 7 `access` (puts against a server with access rules and
+/// tokens, as a ratio to the same puts against a server without, in alternating rounds). Baselines B1 (echo round trips) and B2 (one-way framed
 /// stream) run whenever a figure needs them. Packets carry 512-byte payloads.
 #[derive(Debug, Parser)]
 #[command(about, long_about)]
@@ -70,8 +72,8 @@ struct Args {
     #[arg(long)]
     quick: bool,
 
-    /// Run only this figure (and its baselines): 1-6 or pipelined, put, reap, reap64,
-    /// latency, idle.
+    /// Run only this figure (and its baselines): 1-7 or pipelined, put, reap, reap64,
+    /// latency, idle, access.
     #[arg(long, value_name = "NAME")]
     only: Option<String>,
 
@@ -93,16 +95,18 @@ enum Figure {
     Reap64,
     Latency,
     Idle,
+    Access,
 }
 
 impl Figure {
-    const ALL: [Figure; 6] = [
+    const ALL: [Figure; 7] = [
         Figure::Pipelined,
         Figure::Put,
         Figure::Reap,
         Figure::Reap64,
         Figure::Latency,
         Figure::Idle,
+        Figure::Access,
     ];
 
     fn names(self) -> [&'static str; 2] {
@@ -113,6 +117,7 @@ impl Figure {
             Figure::Reap64 => ["4", "reap64"],
             Figure::Latency => ["5", "latency"],
             Figure::Idle => ["6", "idle"],
+            Figure::Access => ["7", "access"],
         }
     }
 
@@ -122,7 +127,7 @@ impl Figure {
             .find(|f| f.names().contains(&s))
             .with_context(|| {
                 format!(
-                    "unknown figure {s:?}: use 1-6 or pipelined, put, reap, reap64, latency, idle"
+                    "unknown figure {s:?}: use 1-7 or pipelined, put, reap, reap64, latency, idle, access"
                 )
             })
     }
@@ -256,6 +261,7 @@ fn run(args: Args) -> Result<()> {
             Figure::Reap64 => b.reap_many()?,
             Figure::Latency => b.latency()?,
             Figure::Idle => b.idle()?,
+            Figure::Access => b.access()?,
         }
     }
     b.stop_server()?;
@@ -306,7 +312,7 @@ impl Bench {
         );
         if figures.iter().any(|f| *f != Figure::Idle) {
             println!(
-                "figures 1-5: in-process orbserver on a tokio multi-thread runtime with {} worker(s), \
+                "figures 1-5 and 7: in-process orbserver(s) on a tokio multi-thread runtime with {} worker(s), \
                  ring {} MiB in a temp dir, flush none, filled once before measuring; \
                  client on a current-thread runtime on the main thread",
                 self.args.server_threads,
@@ -327,6 +333,15 @@ impl Bench {
         if let Some(s) = &self.server {
             return Ok(s.addr.clone());
         }
+        let s = self.bind_inproc(self.sizes.ring_bytes, AccessRules::default())?;
+        let addr = s.addr.clone();
+        self.server = Some(s);
+        Ok(addr)
+    }
+
+    /// Starts an orbserver on the server runtime with a fresh ring of `ring_bytes` and
+    /// these access rules.
+    fn bind_inproc(&self, ring_bytes: u64, access: AccessRules) -> Result<InProcServer> {
         let dir = tempfile::Builder::new()
             .prefix("orbbench-")
             .tempdir()
@@ -335,13 +350,14 @@ impl Bench {
             listen: "127.0.0.1:0".parse().expect("valid address"),
             ring_dir: dir.path().join("ring"),
             ring: RingOptions {
-                size: Some(self.sizes.ring_bytes),
+                size: Some(ring_bytes),
                 flush: FlushPolicy::None,
             },
             limits: Limits {
                 max_clients_per_address: 10_000,
                 ..Limits::default()
             },
+            access,
         };
         let server = self
             .server_rt
@@ -354,22 +370,25 @@ impl Bench {
             host: local.ip().to_string(),
             port: local.port(),
         };
-        self.server = Some(InProcServer {
-            addr: addr.clone(),
+        Ok(InProcServer {
+            addr,
             token,
             run,
             _dir: dir,
-        });
-        Ok(addr)
+        })
+    }
+
+    fn stop_inproc(&self, s: InProcServer) -> Result<()> {
+        s.token.cancel();
+        self.server_rt
+            .block_on(s.run)
+            .context("server task")?
+            .context("the in-process server did not close its ring cleanly")
     }
 
     fn stop_server(&mut self) -> Result<()> {
         if let Some(s) = self.server.take() {
-            s.token.cancel();
-            self.server_rt
-                .block_on(s.run)
-                .context("server task")?
-                .context("the in-process server did not close its ring cleanly")?;
+            self.stop_inproc(s)?;
         }
         Ok(())
     }
@@ -542,6 +561,113 @@ impl Bench {
             fig.add(per_round as u64, t);
         }
         self.throughput_line("1 pipelined puts, 1 writer", fig, base, "")
+    }
+
+    /// Figure 7: the cost of access control. Two fresh servers with equal rings, one
+    /// with default rules, one with connect allow/deny lists, `write = []` and 100
+    /// tokens, the writer holding one bound to `XX_STA[0-9]{2}` (so every packet's
+    /// srcname is checked). Pipelined puts, then one-at-a-time puts, alternate between
+    /// the two in rounds (order swapped each round); the figure is the ratio.
+    fn access(&mut self) -> Result<()> {
+        const TOKEN: &str = "orbbench-station-token-0123456789";
+        let ring = self.sizes.ring_bytes.min(256 << 20);
+        let mut tokens: Vec<TokenFile> = (0..99)
+            .map(|i| TokenFile {
+                name: format!("other{i}"),
+                sha256: hex_string(&token_hash(&format!("orbbench-other-token-{i:04}"))),
+                write: Some(format!("YY_S{i:02}_.*")),
+                read: false,
+                admin: false,
+            })
+            .collect();
+        tokens.push(TokenFile {
+            name: "bench".into(),
+            sha256: hex_string(&token_hash(TOKEN)),
+            write: Some("XX_STA[0-9]{2}".into()),
+            read: true,
+            admin: false,
+        });
+        let guarded_rules = AccessRules::from_file(&AccessFile {
+            connect_allow: Some(vec!["127.0.0.0/8".into(), "::1/128".into()]),
+            connect_deny: vec!["10.0.0.0/8".into(), "192.168.0.0/16".into()],
+            write: Some(vec![]),
+            read: Some(vec!["127.0.0.0/8".into()]),
+            admin: None,
+            tokens,
+        })?;
+        let plain = self.bind_inproc(ring, AccessRules::default())?;
+        let guarded = self.bind_inproc(ring, guarded_rules)?;
+        let opts_plain = ClientOptions {
+            token: None,
+            ..client_opts("orbbench-plain")
+        };
+        let opts_guarded = ClientOptions {
+            token: Some(TOKEN.into()),
+            ..client_opts("orbbench-token")
+        };
+        let mut cp = self
+            .client_rt
+            .block_on(OrbClient::connect(&plain.addr, &opts_plain))?;
+        let mut cg = self
+            .client_rt
+            .block_on(OrbClient::connect(&guarded.addr, &opts_guarded))?;
+        // Warm both rings with one lap each, as figure 0 does for the main server.
+        let lap = (ring / PAYLOAD as u64) as usize;
+        self.put_pipelined(&mut cp, lap)?;
+        self.put_pipelined(&mut cg, lap)?;
+        // Short rounds in adjacent pairs: a burst of load from the shared machine hits
+        // one pair, and the median of the pairs' ratios ignores it.
+        const PAIRS: usize = 2 * ROUNDS;
+        let per_round = 2 * lap / PAIRS;
+        let (mut fp, mut fg) = (Tally::default(), Tally::default());
+        let mut ratios = Vec::with_capacity(PAIRS);
+        for round in 0..PAIRS {
+            let (mut tp, mut tg) = (Duration::ZERO, Duration::ZERO);
+            for guarded_turn in [round % 2 == 1, round % 2 == 0] {
+                let c = if guarded_turn { &mut cg } else { &mut cp };
+                let t = self.put_pipelined(c, per_round)?;
+                *if guarded_turn { &mut tg } else { &mut tp } = t;
+            }
+            fp.add(per_round as u64, tp);
+            fg.add(per_round as u64, tg);
+            ratios.push(tp.as_secs_f64() / tg.as_secs_f64());
+        }
+        ratios.sort_by(f64::total_cmp);
+        let median = ratios[PAIRS / 2];
+        let n = self.sizes.single_puts;
+        let name = self.names[0].clone();
+        let payload = self.payload.clone();
+        let (sp, sg) = self.client_rt.block_on(async {
+            let (mut sp, mut sg) = (Tally::default(), Tally::default());
+            for i in 0..n {
+                for guarded_turn in [i % 2 == 1, i % 2 == 0] {
+                    let c = if guarded_turn { &mut cg } else { &mut cp };
+                    let t = Instant::now();
+                    c.put(&name, Time::now(), &payload).await?;
+                    let tally = if guarded_turn { &mut sg } else { &mut sp };
+                    tally.add(1, t.elapsed());
+                }
+            }
+            anyhow::Ok((sp, sg))
+        })?;
+        drop((cp, cg));
+        self.stop_inproc(plain)?;
+        self.stop_inproc(guarded)?;
+        let ratio = fg.per_sec() / fp.per_sec();
+        let ratio1 = sg.per_sec() / sp.per_sec();
+        let met = median >= 0.95;
+        println!(
+            "{:<36}{:>12}   (no access rules {}; median of {PAIRS} paired rounds {median:.3}, overall {ratio:.3}; one at a time {} vs {}, ratio {:.3})   target median ratio >= 0.95   {}",
+            "7 puts with access rules + token",
+            rate(fg.per_sec()),
+            rate(fp.per_sec()),
+            rate(sg.per_sec()),
+            rate(sp.per_sec()),
+            ratio1,
+            mark(met)
+        );
+        self.record("7 puts with access rules + token", Some(met));
+        Ok(())
     }
 
     /// Prints a throughput figure against the stream baseline and the 2 M/s target.
@@ -878,6 +1004,11 @@ fn client_opts(what: &str) -> ClientOptions {
     }
 }
 
+/// Lower-case hex, as the config takes token hashes.
+fn hex_string(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 /// Reaps (poll mode) until the ring has nothing more; returns the packets received.
 async fn reap_all(c: OrbClient) -> Result<u64> {
     let opts = ReapOptions {
@@ -930,6 +1061,7 @@ async fn hello(addr: SocketAddr) -> Result<TcpStream> {
             pid: std::process::id(),
             who: "bench@localhost",
             what: "orbbench-idle",
+            token: None,
         },
     }
     .encode(&mut out);
@@ -1144,6 +1276,7 @@ mod tests {
     fn figures_parse_by_number_and_name() {
         assert_eq!(Figure::parse("3").unwrap(), Figure::Reap);
         assert_eq!(Figure::parse("latency").unwrap(), Figure::Latency);
+        assert_eq!(Figure::parse("7").unwrap(), Figure::Access);
         assert!(Figure::parse("nope").is_err());
     }
 

@@ -1,0 +1,114 @@
+//! The access rules in force, replaceable while the server runs (SIGHUP), and the
+//! refusal counters STAT reports. Sessions cache the rules and look at the generation
+//! number, one relaxed load, before each request that needs a right; only after a
+//! reload do they take the lock and re-decide (docs/SECURITY.md, "Reloading").
+
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, RwLock};
+
+use formats::proto::info::Refusals;
+
+use crate::access::AccessRules;
+
+/// The rules in force and their generation.
+#[derive(Debug)]
+pub struct Policy {
+    rules: RwLock<Arc<AccessRules>>,
+    generation: AtomicU64,
+}
+
+impl Policy {
+    /// Rules to start with.
+    pub fn new(rules: AccessRules) -> Policy {
+        Policy {
+            rules: RwLock::new(Arc::new(rules)),
+            generation: AtomicU64::new(0),
+        }
+    }
+
+    /// The rules in force and their generation.
+    pub fn current(&self) -> (u64, Arc<AccessRules>) {
+        // Read the generation under the lock so that the pair is consistent.
+        let r = self.rules.read().unwrap_or_else(|p| p.into_inner());
+        (self.generation.load(Relaxed), Arc::clone(&r))
+    }
+
+    /// The generation number; it changes with every [`Policy::replace`].
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Relaxed)
+    }
+
+    /// Puts new rules in force for new connections and for later requests of existing
+    /// ones.
+    pub fn replace(&self, rules: AccessRules) {
+        let mut r = self.rules.write().unwrap_or_else(|p| p.into_inner());
+        *r = Arc::new(rules);
+        self.generation.fetch_add(1, Relaxed);
+    }
+}
+
+/// Refusals since start, by reason; [`Refusals`] is their STAT form.
+#[derive(Debug, Default)]
+pub struct RefusalCounters {
+    /// Connections the `connect` rules refused.
+    pub connects_denied: AtomicU64,
+    /// Connections over the client limits.
+    pub connects_limit: AtomicU64,
+    /// No HELLO in time.
+    pub handshake_timeouts: AtomicU64,
+    /// Unknown tokens.
+    pub auth_failures: AtomicU64,
+    /// PUTs from sessions that may not write.
+    pub writes_not_allowed: AtomicU64,
+    /// PUTs outside the token's srcnames.
+    pub writes_foreign_srcname: AtomicU64,
+    /// Oversized packets and frames.
+    pub writes_too_large: AtomicU64,
+    /// Read requests from sessions that may not read.
+    pub reads_not_allowed: AtomicU64,
+    /// Admin requests from sessions without admin access.
+    pub admin_not_allowed: AtomicU64,
+}
+
+impl RefusalCounters {
+    /// Adds one.
+    pub fn bump(counter: &AtomicU64) {
+        counter.fetch_add(1, Relaxed);
+    }
+
+    /// The STAT form.
+    pub fn snapshot(&self) -> Refusals {
+        Refusals {
+            connects_denied: self.connects_denied.load(Relaxed),
+            connects_limit: self.connects_limit.load(Relaxed),
+            handshake_timeouts: self.handshake_timeouts.load(Relaxed),
+            auth_failures: self.auth_failures.load(Relaxed),
+            writes_not_allowed: self.writes_not_allowed.load(Relaxed),
+            writes_foreign_srcname: self.writes_foreign_srcname.load(Relaxed),
+            writes_too_large: self.writes_too_large.load(Relaxed),
+            reads_not_allowed: self.reads_not_allowed.load(Relaxed),
+            admin_not_allowed: self.admin_not_allowed.load(Relaxed),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replace_bumps_the_generation_and_swaps_the_rules() {
+        let p = Policy::new(AccessRules::default());
+        let (g0, r0) = p.current();
+        let ip = "127.0.0.1".parse().unwrap();
+        assert!(r0.grant(ip, None).write.any());
+        let f: crate::access::AccessFile = toml::from_str("write = []").unwrap();
+        p.replace(AccessRules::from_file(&f).unwrap());
+        let (g1, r1) = p.current();
+        assert_ne!(g0, g1);
+        assert_eq!(p.generation(), g1);
+        assert!(!r1.grant(ip, None).write.any());
+        // A session holding the old rules keeps them until it looks again.
+        assert!(r0.grant(ip, None).write.any());
+    }
+}

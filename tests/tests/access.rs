@@ -1,0 +1,473 @@
+//! Access control end to end (docs/SECURITY.md), with real orbserver processes reading a
+//! config file in a temporary directory: writers without write rights, tokens bound to
+//! srcnames, unknown tokens, oversized packets, the connect deny list, admin-only
+//! CLIENTS, and SIGHUP reloads (good and bad). Every refusal must come back as an ERROR
+//! with advice, be counted in STAT and leave nothing in the ring, while other clients
+//! keep being served. Addresses other than 127.0.0.1 are reached by binding the client
+//! socket to 127.0.0.2 (Linux routes all of 127/8 to loopback).
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use bytes::BytesMut;
+use formats::proto::info::ServerStat;
+use formats::proto::{decode, Body, Decoded, ErrorCode};
+use formats::{Packet, SrcName, Time};
+use orb_tests::harness::{bin, encode_frame, guard, hangup, start_logged, wait_for_log, OrbServer};
+use orbclient::{ClientError, ClientOptions, OrbClient, ReapEvent, ReapOptions};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpSocket, TcpStream};
+
+const STA01_TOKEN: &str = "sta01-Zq8w3Rk2Lm9Xv4Tn";
+
+/// The config line `orbserver --hash-token` prints for `token`.
+fn hash_line(token: &str) -> String {
+    let mut child = Command::new(bin("orbserver"))
+        .arg("--hash-token")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("spawn orbserver --hash-token");
+    writeln!(child.stdin.take().expect("stdin"), "{token}").expect("write the token");
+    let out = child.wait_with_output().expect("wait");
+    assert!(out.status.success(), "--hash-token failed");
+    let line = String::from_utf8(out.stdout)
+        .expect("UTF-8")
+        .trim()
+        .to_string();
+    assert!(line.starts_with("sha256 = \""), "{line}");
+    line
+}
+
+/// Options with an explicit token (never the environment's).
+fn opts(what: &str, token: Option<&str>) -> ClientOptions {
+    ClientOptions {
+        token: token.map(str::to_owned),
+        request_timeout: Some(Duration::from_secs(30)),
+        ..ClientOptions::for_program(what)
+    }
+}
+
+async fn client(srv: &OrbServer, what: &str, token: Option<&str>) -> OrbClient {
+    guard(
+        "connect",
+        OrbClient::connect(&srv.orb_addr(), &opts(what, token)),
+    )
+    .await
+    .expect("connect")
+}
+
+async fn stat(srv: &OrbServer) -> ServerStat {
+    let mut c = client(srv, "e2e-stat", None).await;
+    guard("stat", c.stat()).await.expect("stat")
+}
+
+fn name(s: &str) -> SrcName {
+    SrcName::new(s).expect("valid srcname")
+}
+
+/// The server's refusal of a request: its code and message.
+fn refusal<T: std::fmt::Debug>(r: Result<T, ClientError>) -> (ErrorCode, String) {
+    match r {
+        Err(ClientError::Server { code, message }) => (code, message),
+        other => panic!("expected an ERROR from the server, got {other:?}"),
+    }
+}
+
+/// A raw connection from `local` (e.g. 127.0.0.2) that sends HELLO and returns the
+/// first frame's kind and, for ERROR, code and message.
+async fn raw_hello_from(local: &str, srv: SocketAddr) -> (u8, Option<(ErrorCode, String)>) {
+    let sock = TcpSocket::new_v4().expect("socket");
+    sock.bind(format!("{local}:0").parse().expect("address"))
+        .expect("bind the client address");
+    let mut s = guard("connect", sock.connect(srv)).await.expect("connect");
+    let hello = encode_frame(
+        1,
+        Body::Hello {
+            version: 1,
+            access: formats::proto::Access {
+                read: true,
+                write: false,
+            },
+            pid: 1,
+            who: "e2e@host",
+            what: "e2e-raw",
+            token: None,
+        },
+    );
+    s.write_all(&hello).await.expect("send HELLO");
+    let mut buf = BytesMut::new();
+    loop {
+        if let Decoded::Frame(f, _) = decode(&buf, 1 << 20).expect("a valid frame") {
+            let kind = f.body.kind();
+            let err = match f.body {
+                Body::Error { code, message } => Some((code, message.to_string())),
+                _ => None,
+            };
+            return (kind, err);
+        }
+        let n = guard("reply", s.read_buf(&mut buf)).await.expect("read");
+        assert!(n > 0, "closed without a reply");
+    }
+}
+
+fn config(dir: &Path, text: &str) -> OrbServer {
+    start_logged(dir, text)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_writer_without_write_rights_is_refused_counted_and_nothing_is_stored() {
+    let dir = tempfile::tempdir().unwrap();
+    let srv = config(dir.path(), "[access]\nwrite = []\n");
+    let mut w = client(&srv, "e2e-writer", None).await;
+    let (code, msg) = refusal(w.put(&name("XX_STA01_BHZ"), Time::now(), b"x").await);
+    assert_eq!(code, ErrorCode::NotAllowed);
+    assert!(
+        msg.contains("ORB_TOKEN") && msg.contains("nothing was stored"),
+        "{msg}"
+    );
+    // The session stays usable, and reading is still allowed.
+    let pos = guard("tell", w.tell()).await.expect("tell");
+    assert_eq!(pos, 1);
+    let st = stat(&srv).await;
+    assert_eq!(st.refused.writes_not_allowed, 1);
+    assert_eq!(st.ring.npkts, 0);
+    let log = wait_for_log(dir.path(), "refused a PUT", 1);
+    assert!(
+        log.contains("127.0.0.1:"),
+        "the log names the address: {log}"
+    );
+    // orbstat shows the counters.
+    let out = Command::new(bin("orbstat"))
+        .arg(srv.orb())
+        .env_remove("ORB_TOKEN")
+        .output()
+        .expect("run orbstat");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "orbstat failed: {text}");
+    assert!(
+        text.contains("writes 1 not allowed, 0 foreign srcname"),
+        "{text}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_writes_its_own_srcnames_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let srv = config(
+        dir.path(),
+        &format!(
+            "[access]\nwrite = []\n[[access.token]]\nname = \"XX_STA01\"\n{}\nwrite = \"XX_STA01_.*\"\n",
+            hash_line(STA01_TOKEN)
+        ),
+    );
+    let mut w = client(&srv, "e2e-station", Some(STA01_TOKEN)).await;
+    let first = guard("put", w.put(&name("XX_STA01_BHZ"), Time::now(), b"ok"))
+        .await
+        .expect("the token's own srcname is stored");
+    // A foreign srcname, alone or in a batch with good ones: refused, nothing stored.
+    let (code, msg) = refusal(w.put(&name("YY_STA01_BHZ"), Time::now(), b"no").await);
+    assert_eq!(code, ErrorCode::NotAllowed);
+    assert!(
+        msg.contains("XX_STA01") && msg.contains("YY_STA01_BHZ"),
+        "{msg}"
+    );
+    let batch = [
+        Packet::new(name("XX_STA01_BHN"), Time::now(), &b"a"[..]),
+        Packet::new(name("XX_STA02_BHN"), Time::now(), &b"b"[..]),
+    ];
+    let (code, _) = refusal(w.put_batch(&batch, false).await);
+    assert_eq!(code, ErrorCode::NotAllowed);
+    // The session goes on.
+    let next = guard("put", w.put(&name("XX_STA01_BHE"), Time::now(), b"ok"))
+        .await
+        .expect("put after a refusal");
+    assert_eq!(next, first + 1, "nothing was stored in between");
+    let st = stat(&srv).await;
+    assert_eq!(st.refused.writes_foreign_srcname, 2);
+    assert_eq!(st.ring.npkts, 2);
+    let mut c = client(&srv, "e2e-sources", None).await;
+    let names: Vec<String> = guard("sources", c.sources())
+        .await
+        .unwrap()
+        .sources
+        .into_iter()
+        .map(|s| s.srcname)
+        .collect();
+    assert_eq!(names, ["XX_STA01_BHE", "XX_STA01_BHZ"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unknown_token_is_refused_at_hello_and_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    let srv = config(
+        dir.path(),
+        &format!(
+            "[access]\n[[access.token]]\nname = \"XX_STA01\"\n{}\nwrite = \"XX_STA01_.*\"\n",
+            hash_line(STA01_TOKEN)
+        ),
+    );
+    let wrong = format!("{STA01_TOKEN}x");
+    let r = guard(
+        "connect",
+        OrbClient::connect(&srv.orb_addr(), &opts("e2e-wrong", Some(&wrong))),
+    )
+    .await;
+    let (code, msg) = refusal(r);
+    assert_eq!(code, ErrorCode::NotAllowed);
+    assert!(msg.contains("ORB_TOKEN"), "{msg}");
+    assert_eq!(stat(&srv).await.refused.auth_failures, 1);
+    wait_for_log(dir.path(), "unknown token", 1);
+    // The right token still works.
+    let mut ok = client(&srv, "e2e-right", Some(STA01_TOKEN)).await;
+    guard("put", ok.put(&name("XX_STA01_BHZ"), Time::now(), b"ok"))
+        .await
+        .expect("put with the right token");
+}
+
+/// A raw PUT frame of one packet.
+fn put_frame(tag: u32, srcname: &str, payload: &[u8]) -> Vec<u8> {
+    let mut out = BytesMut::new();
+    let p = formats::proto::PutPacket {
+        srcname,
+        time: Time::now(),
+        payload,
+    };
+    formats::proto::encode::encode_put(&mut out, tag, false, std::iter::once(p));
+    out.to_vec()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversized_packets_and_frames_are_refused_and_others_are_served() {
+    let dir = tempfile::tempdir().unwrap();
+    let srv = config(dir.path(), "[limits]\nmax_packet = \"4KiB\"\n");
+    let mut other = client(&srv, "e2e-other", None).await;
+    // Over raw TCP, since the client library refuses oversized packets itself: a packet
+    // over max_packet (refused, the session goes on), one at the limit (stored), then a
+    // frame far over the frame limit (refused, only this connection closed).
+    let mut raw = TcpStream::connect(srv.addr).await.unwrap();
+    let hello = encode_frame(
+        1,
+        Body::Hello {
+            version: 1,
+            access: formats::proto::Access {
+                read: false,
+                write: true,
+            },
+            pid: 1,
+            who: "e2e",
+            what: "e2e-huge",
+            token: None,
+        },
+    );
+    raw.write_all(&hello).await.unwrap();
+    raw.write_all(&put_frame(2, "XX_STA01_BHZ", &[0u8; 8192]))
+        .await
+        .unwrap();
+    raw.write_all(&put_frame(3, "XX_STA01_BHZ", &[0u8; 4096]))
+        .await
+        .unwrap();
+    raw.write_all(&(16u32 << 20).to_le_bytes()).await.unwrap();
+    let mut buf = Vec::new();
+    guard("close", raw.read_to_end(&mut buf)).await.unwrap();
+    let mut frames = Vec::new();
+    let mut at = 0;
+    while let Ok(Decoded::Frame(f, n)) = decode(&buf[at..], 1 << 20) {
+        match f.body {
+            Body::Welcome { .. } => frames.push("WELCOME".to_string()),
+            Body::PutOk { .. } => frames.push(format!("PUT_OK {}", f.tag)),
+            Body::Error { code, message } => {
+                assert!(
+                    message.contains("max_packet") || message.contains("nothing was stored"),
+                    "{message}"
+                );
+                frames.push(format!("{code:?} {}", f.tag));
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        at += n;
+    }
+    assert_eq!(
+        frames,
+        ["WELCOME", "PacketTooLarge 2", "PUT_OK 3", "TooLarge 0"]
+    );
+    guard(
+        "put",
+        other.put(&name("XX_STA01_BHZ"), Time::now(), b"still"),
+    )
+    .await
+    .expect("the other connection is still served");
+    let st = stat(&srv).await;
+    assert_eq!(st.refused.writes_too_large, 2);
+    assert_eq!(st.ring.npkts, 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_deny_list_refuses_a_connection_and_admin_gates_clients() {
+    let dir = tempfile::tempdir().unwrap();
+    let srv = config(
+        dir.path(),
+        "[access]\nconnect_deny = [\"127.0.0.2/32\"]\nadmin = [\"127.0.0.3\"]\n",
+    );
+    let (kind, err) = raw_hello_from("127.0.0.2", srv.addr).await;
+    assert_eq!(kind, formats::proto::kind::ERROR);
+    let (code, msg) = err.unwrap();
+    assert_eq!(code, ErrorCode::Refused);
+    assert!(
+        msg.contains("127.0.0.2") && msg.contains("connect_allow"),
+        "{msg}"
+    );
+    let (kind, _) = raw_hello_from("127.0.0.4", srv.addr).await;
+    assert_eq!(kind, formats::proto::kind::WELCOME);
+    // 127.0.0.1 is not in the admin list: CLIENTS is refused, STAT is not.
+    let mut c = client(&srv, "e2e-admin", None).await;
+    let (code, msg) = refusal(c.clients().await);
+    assert_eq!(code, ErrorCode::NotAllowed);
+    assert!(msg.contains("access.admin"), "{msg}");
+    let st = guard("stat", c.stat()).await.unwrap();
+    assert_eq!(st.refused.connects_denied, 1);
+    assert_eq!(st.refused.admin_not_allowed, 1);
+    let log = wait_for_log(dir.path(), "refused connection", 1);
+    assert!(log.contains("127.0.0.2:"), "{log}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sighup_changes_the_rules_without_dropping_a_reader() {
+    let dir = tempfile::tempdir().unwrap();
+    let before = "[access]\nwrite = []\n";
+    let srv = config(dir.path(), before);
+    let token = hash_line(STA01_TOKEN);
+    // A reader streaming from the start, and a writer that may not write yet.
+    let reader = client(&srv, "e2e-reader", None).await;
+    let mut stream = guard("reap", reader.reap(ReapOptions::default()))
+        .await
+        .expect("reap");
+    let mut w = client(&srv, "e2e-writer", None).await;
+    let (code, _) = refusal(w.put(&name("XX_STA01_BHZ"), Time::now(), b"no").await);
+    assert_eq!(code, ErrorCode::NotAllowed);
+    assert_eq!(
+        raw_hello_from("127.0.0.2", srv.addr).await.0,
+        formats::proto::kind::WELCOME
+    );
+
+    // Reload: loopback may write, 127.0.0.2 may no longer connect, a token appears.
+    std::fs::write(
+        dir.path().join("orbserver.toml"),
+        format!(
+            "[access]\nwrite = [\"127.0.0.0/8\"]\nconnect_deny = [\"127.0.0.2\"]\n\
+             [[access.token]]\nname = \"XX_STA01\"\n{token}\nwrite = \"XX_STA01_.*\"\n"
+        ),
+    )
+    .unwrap();
+    hangup(&srv);
+    wait_for_log(dir.path(), "access rules reloaded", 1);
+    // The existing writer's next PUT follows the new rules; so does a new connection.
+    let p1 = guard("put", w.put(&name("XX_STA01_BHZ"), Time::now(), b"1"))
+        .await
+        .expect("the same session may write after the reload");
+    let (code, _) = raw_hello_from("127.0.0.2", srv.addr).await.1.unwrap();
+    assert_eq!(code, ErrorCode::Refused);
+    let mut t = client(&srv, "e2e-token", Some(STA01_TOKEN)).await;
+    let p2 = guard("put", t.put(&name("XX_STA01_BHN"), Time::now(), b"2"))
+        .await
+        .expect("the new token works");
+    // The reader got both, in order, with no gap and no reconnect.
+    for want in [p1, p2] {
+        match guard("packet", stream.next()).await.expect("reap") {
+            Some(ReapEvent::Packet(p)) => assert_eq!(p.pktid, want),
+            other => panic!("expected packet {want}, got {other:?}"),
+        }
+    }
+    assert!(stream.end().is_none(), "the reap is still running");
+
+    // A broken file on SIGHUP: logged, the rules in force stay.
+    std::fs::write(
+        dir.path().join("orbserver.toml"),
+        "[access]\nwrite = []\nconnect_deny = [\"300.0.0.0/8\"]\n",
+    )
+    .unwrap();
+    hangup(&srv);
+    let log = wait_for_log(dir.path(), "reload failed", 1);
+    let line = log.lines().find(|l| l.contains("reload failed")).unwrap();
+    assert!(
+        line.contains("previous access rules stay") && line.contains("access.connect_deny"),
+        "{line}"
+    );
+    let p3 = guard("put", w.put(&name("XX_STA01_BHE"), Time::now(), b"3"))
+        .await
+        .expect("the previous rules (loopback writes) are still in force");
+    match guard("packet", stream.next()).await.expect("reap") {
+        Some(ReapEvent::Packet(p)) => assert_eq!(p.pktid, p3),
+        other => panic!("expected packet {p3}, got {other:?}"),
+    }
+
+    // Narrowing the token applies to the station's next PUT, even for a srcname it has
+    // already put on this connection.
+    std::fs::write(
+        dir.path().join("orbserver.toml"),
+        format!(
+            "[access]\nwrite = [\"127.0.0.0/8\"]\n\
+             [[access.token]]\nname = \"XX_STA01\"\n{token}\nwrite = \"XX_STA01_BHZ\"\n"
+        ),
+    )
+    .unwrap();
+    hangup(&srv);
+    wait_for_log(dir.path(), "access rules reloaded", 2);
+    let (code, _) = refusal(t.put(&name("XX_STA01_BHN"), Time::now(), b"no").await);
+    assert_eq!(code, ErrorCode::NotAllowed);
+    let st = stat(&srv).await;
+    assert_eq!(st.refused.connects_denied, 1);
+    assert_eq!(st.refused.writes_not_allowed, 1);
+    assert_eq!(st.refused.writes_foreign_srcname, 1);
+    assert_eq!(st.ring.npkts, 3);
+}
+
+#[test]
+fn check_reports_a_bad_access_table_in_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("orbserver.toml");
+    for (text, want) in [
+        ("[access]\nwrite = [\"10.0.0.0/40\"]\n", "access.write"),
+        (
+            "[access]\n[[access.token]]\nname = \"a\"\nsha256 = \"1234\"\nread = true\n",
+            "access.token[0].sha256",
+        ),
+        (
+            &format!(
+                "[access]\n[[access.token]]\nname = \"a\"\n{}\nwrite = \"XX_(\"\n",
+                hash_line(STA01_TOKEN)
+            ),
+            "access.token[0].write",
+        ),
+    ] {
+        std::fs::write(&cfg, text).unwrap();
+        let out = Command::new(bin("orbserver"))
+            .arg("--check")
+            .arg("--ring")
+            .arg(dir.path().join("ring"))
+            .arg("--config")
+            .arg(&cfg)
+            .output()
+            .expect("run orbserver --check");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{text}: --check passed");
+        let lines: Vec<&str> = err.lines().filter(|l| l.contains("error")).collect();
+        assert_eq!(lines.len(), 1, "{err}");
+        assert!(lines[0].contains(want), "{text}: {err}");
+    }
+    // A token too short to be safe is refused by --hash-token.
+    let mut child = Command::new(bin("orbserver"))
+        .arg("--hash-token")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    writeln!(child.stdin.take().unwrap(), "short").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("random"));
+}
