@@ -2,11 +2,11 @@
 //!
 //! One module per format, all behind [`PacketWriter`]:
 //!
-//! - `netcdf`: netCDF classic (CDF-2 by default, CDF-1 on request), CF-1.8
+//! - [`netcdf`]: netCDF classic (CDF-2 by default, CDF-1 on request), CF-1.8
 //!   `timeSeries`, appendable while a stream runs.
-//! - `cdl`: the same dataset as `ncdump` prints it.
-//! - `jsonl`: JSON Lines, one packet per line.
-//! - `raw`: complete orb packets with a CRC each, for replay with `orbput --from`.
+//! - [`cdl`]: the same dataset as `ncdump` prints it.
+//! - [`jsonl`]: JSON Lines, one packet per line.
+//! - [`raw`]: complete orb packets with a CRC each, for replay with `orbput --from`.
 //! - `resume`: [`Truncate`] and [`Resumed`], for reopening a file after a crash.
 //!
 //! Writers are generic over `std::io` traits and never open files themselves, so tests
@@ -39,8 +39,9 @@ pub mod netcdf;
 /// shifts samples to make a packet fit.
 pub trait PacketWriter {
     /// Adds one packet. `channels` is its decoded payload
-    /// ([`payload::decode`](crate::payload::decode)); formats that store the payload
-    /// bytes (raw) ignore it, formats that store samples refuse a packet without any.
+    /// ([`payload::decode`](crate::payload::decode)); raw files store the payload
+    /// bytes and ignore it, netCDF and CDL store only samples and refuse a packet
+    /// without any, JSON Lines writes such a packet's payload as base64.
     ///
     /// What is appended may stay buffered until [`flush`](PacketWriter::flush).
     fn append(&mut self, packet: &Packet, channels: &[Channel]) -> Result<(), WriteError>;
