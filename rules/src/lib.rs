@@ -6,17 +6,22 @@
 //!   [`RuleError`]s ([`error`]) naming file, line and field.
 //! - [`reap_rule`], [`ingest_rule`]: the checked rules.
 //! - [`template`]: path templates and the safe-name rule for srcnames in paths.
+//! - [`state`], [`catalog`], [`atomic`]: what orbreaper keeps on disk to resume
+//!   exactly once and to find files again.
 //!
 //! The rules and their guarantees are documented in `docs/RULES.md`.
 
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod atomic;
+pub mod catalog;
 pub mod error;
 pub mod file;
 pub mod ingest_rule;
 pub mod reap_rule;
 pub mod select;
+pub mod state;
 pub mod template;
 
 pub use error::RuleError;
