@@ -18,6 +18,7 @@ pub mod atomic;
 pub mod catalog;
 pub mod error;
 pub mod file;
+pub mod output;
 pub mod ingest_rule;
 pub mod reap_rule;
 pub mod select;

@@ -210,7 +210,7 @@ impl PathTemplate {
 
     /// Whether the template uses this placeholder.
     pub fn uses(&self, p: Placeholder) -> bool {
-        self.pieces.iter().any(|x| *x == Piece::Var(p))
+        self.pieces.contains(&Piece::Var(p))
     }
 
     /// Whether the template names files by pktid (`{first_pktid}` or `{last_pktid}`).
