@@ -21,6 +21,9 @@ use serde::{Deserialize, Serialize};
 use crate::payload::Channel;
 use crate::{Packet, Time};
 
+pub mod cdl;
+pub mod netcdf;
+
 /// An archive file being written, one packet at a time.
 ///
 /// A writer either takes a packet whole or refuses it with

@@ -1,0 +1,125 @@
+//! Record data: encoding packets into records, and reading records back.
+
+use std::io::{Read, Seek, SeekFrom};
+
+use super::header::{self, Header, HeaderError, MAX_HEADER};
+use super::model::NcType;
+use super::station::seconds_since;
+use crate::payload::Channel;
+use crate::write::WriteError;
+use crate::Time;
+
+/// Appends one record per sample instant to `buf`: the sample's time in seconds since
+/// `base` (double), then each channel's sample (int), in the order `order` gives,
+/// big-endian. The caller checked that the channels share start and length.
+pub fn encode(buf: &mut Vec<u8>, base: Time, channels: &[Channel], order: &[usize]) {
+    let Some(&lead) = order.first() else { return };
+    let n = channels[lead].samples.len();
+    let recsize = 8 + 4 * order.len();
+    let old = buf.len();
+    buf.resize(old + n * recsize, 0);
+    let lead = &channels[lead];
+    for (i, rec) in buf[old..].chunks_exact_mut(recsize).enumerate() {
+        let t = seconds_since(base, lead.sample_time(i));
+        let (time, mut rest) = rec.split_at_mut(8);
+        time.copy_from_slice(&t.to_be_bytes());
+        for &c in order {
+            let (slot, tail) = rest.split_at_mut(4);
+            slot.copy_from_slice(&channels[c].samples[i].to_be_bytes());
+            rest = tail;
+        }
+    }
+}
+
+/// Reads the header at the start of `r` (at most [`MAX_HEADER`] bytes).
+pub fn read_header<R: Read + Seek>(r: &mut R) -> Result<Header, WriteError> {
+    r.seek(SeekFrom::Start(0))?;
+    let mut bytes = Vec::new();
+    r.take(MAX_HEADER as u64).read_to_end(&mut bytes)?;
+    match header::decode(&bytes) {
+        Ok(h) => Ok(h),
+        Err(HeaderError::Incomplete) if bytes.is_empty() => Err(WriteError::Corrupt(
+            "the file is empty (nothing was ever flushed): start a new file".into(),
+        )),
+        Err(HeaderError::Incomplete) => Err(WriteError::Corrupt(format!(
+            "the netCDF header is cut short after {} bytes: the first header write did \
+             not complete; start a new file",
+            bytes.len()
+        ))),
+        Err(HeaderError::Invalid(why)) => Err(WriteError::Corrupt(why)),
+    }
+}
+
+/// A file's contents as orb wrote them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Contents {
+    /// The header.
+    pub header: Header,
+    /// The `time` values, seconds since the epoch in its units.
+    pub time: Vec<f64>,
+    /// Each int record variable's name and values, in file order.
+    pub channels: Vec<(String, Vec<i32>)>,
+    /// The `station` variable's text, if any.
+    pub station: Option<String>,
+}
+
+/// Reads every counted record of a file orb wrote (for resume checks, tests and
+/// tools): the header, `time` and every channel.
+pub fn read<R: Read + Seek>(r: &mut R) -> Result<Contents, WriteError> {
+    let header = read_header(r)?;
+    let ds = &header.dataset;
+    let layout = ds.layout(header.len as u64);
+    let numrecs = u64::from(header.numrecs);
+    let mut data = vec![
+        0u8;
+        usize::try_from(numrecs * layout.recsize).map_err(|_| {
+            WriteError::Corrupt("the record count does not fit in memory".into())
+        })?
+    ];
+    r.seek(SeekFrom::Start(layout.rec_begin))?;
+    r.read_exact(&mut data).map_err(|e| {
+        WriteError::Corrupt(format!(
+            "the file holds fewer records than its header counts: {e}"
+        ))
+    })?;
+    let mut time = Vec::new();
+    let mut channels = Vec::new();
+    let mut station = None;
+    for (i, v) in ds.vars.iter().enumerate() {
+        if !ds.is_record(v) {
+            if v.ty == NcType::Char {
+                let mut text = vec![0u8; layout.vsizes[i] as usize];
+                r.seek(SeekFrom::Start(layout.begins[i]))?;
+                r.read_exact(&mut text)?;
+                let end = text.iter().position(|&b| b == 0).unwrap_or(text.len());
+                station = Some(String::from_utf8_lossy(&text[..end]).into_owned());
+            }
+            continue;
+        }
+        let off = (layout.begins[i] - layout.rec_begin) as usize;
+        let slices = data.chunks_exact(layout.recsize.max(1) as usize);
+        match v.ty {
+            NcType::Double => {
+                let col: Vec<f64> = slices
+                    .map(|rec| f64::from_be_bytes(rec[off..off + 8].try_into().unwrap_or([0; 8])))
+                    .collect();
+                if v.name == "time" {
+                    time = col;
+                }
+            }
+            NcType::Int => channels.push((
+                v.name.clone(),
+                slices
+                    .map(|rec| i32::from_be_bytes(rec[off..off + 4].try_into().unwrap_or([0; 4])))
+                    .collect(),
+            )),
+            NcType::Char => {}
+        }
+    }
+    Ok(Contents {
+        header,
+        time,
+        channels,
+        station,
+    })
+}

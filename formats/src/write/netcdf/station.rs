@@ -1,0 +1,473 @@
+//! orb's dataset layout: one station at one sample rate per file, as a CF-1.8
+//! `timeSeries` (docs/FORMATS.md, "Archive files: netCDF and CDL"). Decides whether a
+//! packet fits, builds the [`Dataset`] for the netCDF and CDL writers, and reads the
+//! state back from a header to resume.
+
+use chrono::{DateTime, Datelike, Timelike};
+
+use super::model::{find_attr, Attr, AttrValue, Dataset, Dim, NcType, Var};
+use crate::payload::Channel;
+use crate::write::FileSummary;
+use crate::{Packet, Time};
+
+/// `source` and the start of `history`: the software that wrote the file.
+pub const SOFTWARE: &str = concat!("orb ", env!("CARGO_PKG_VERSION"));
+
+/// Index of the `time` variable; channel variables follow it.
+pub const TIME_VAR: usize = 1;
+/// Index of the first channel variable.
+pub const FIRST_CHANNEL_VAR: usize = 2;
+
+/// One channel's fixed metadata, as its variable records it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChannelMeta {
+    /// Channel code.
+    pub chan: String,
+    /// Location code.
+    pub loc: String,
+    /// Variable name: `chan`, or `chan_loc` with a location code.
+    pub var: String,
+    /// Physical units per count.
+    pub calib: f64,
+    /// Period of `calib`, seconds.
+    pub calper: f64,
+    /// Antelope segtype.
+    pub segtype: char,
+}
+
+/// What every packet of one file shares.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StationFile {
+    /// Network code.
+    pub net: String,
+    /// Station code.
+    pub sta: String,
+    /// The srcname of every packet.
+    pub srcname: String,
+    /// Samples per second.
+    pub samprate: f64,
+    /// The channels, in variable order (the first packet's order).
+    pub channels: Vec<ChannelMeta>,
+    /// Whole second of the first sample: `time` counts seconds from here.
+    pub base: Time,
+}
+
+fn var_name(c: &Channel) -> String {
+    if c.loc.is_empty() {
+        c.chan.clone()
+    } else {
+        format!("{}_{}", c.chan, c.loc)
+    }
+}
+
+/// Names CDL can print unescaped and that cannot collide with ours.
+fn valid_var_name(name: &str) -> bool {
+    let mut bytes = name.bytes();
+    bytes.next().is_some_and(|b| b.is_ascii_alphabetic())
+        && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        && name != "time"
+        && name != "station"
+}
+
+fn valid_code(code: &str) -> bool {
+    !code.is_empty()
+        && code
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// Checks what a packet's channels must share among themselves.
+fn check_shape(channels: &[Channel]) -> Result<&Channel, String> {
+    let first = channels
+        .first()
+        .ok_or("it has no decoded channels (netCDF stores samples)")?;
+    if first.samples.is_empty() {
+        return Err("it has no samples".into());
+    }
+    if !(first.samprate.is_finite() && first.samprate > 0.0) {
+        return Err(format!("sample rate {} is not positive", first.samprate));
+    }
+    for c in channels {
+        if c.net != first.net || c.sta != first.sta {
+            return Err(format!(
+                "channels of several stations ({}_{} and {}_{})",
+                first.net, first.sta, c.net, c.sta
+            ));
+        }
+        if c.start != first.start || c.samples.len() != first.samples.len() {
+            return Err(format!(
+                "channel {} does not share the start and length of {}",
+                c.chan, first.chan
+            ));
+        }
+        if c.samprate.to_bits() != first.samprate.to_bits() {
+            return Err(format!("channel {} has another sample rate", c.chan));
+        }
+        if !(c.calib.is_finite() && c.calper.is_finite()) {
+            return Err(format!(
+                "channel {} has a non-finite calib or calper",
+                c.chan
+            ));
+        }
+        if !valid_var_name(&var_name(c)) {
+            return Err(format!(
+                "channel code {:?} location {:?} does not make a netCDF variable name \
+                 (letters, digits, _ starting with a letter)",
+                c.chan, c.loc
+            ));
+        }
+    }
+    for (i, c) in channels.iter().enumerate() {
+        if channels[..i].iter().any(|o| var_name(o) == var_name(c)) {
+            return Err(format!("channel {} appears twice", var_name(c)));
+        }
+    }
+    Ok(first)
+}
+
+/// `YYYY-MM-DDTHH:MM:SS.ffffffZ`: the same width for every time, so rewriting the
+/// header never changes its size. `None` outside years 0000-9999.
+pub fn fixed_iso(t: Time) -> Option<String> {
+    let dt = DateTime::from_timestamp(t.as_micros().div_euclid(1_000_000), 0)?;
+    if !(0..=9999).contains(&dt.year()) {
+        return None;
+    }
+    Some(format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}Z",
+        dt.year(),
+        dt.month(),
+        dt.day(),
+        dt.hour(),
+        dt.minute(),
+        dt.second(),
+        t.as_micros().rem_euclid(1_000_000)
+    ))
+}
+
+/// Seconds from `base` to `t`, as the `time` variable stores them (exact to the
+/// microsecond for spans below about 280 years).
+pub fn seconds_since(base: Time, t: Time) -> f64 {
+    (t.as_micros() - base.as_micros()) as f64 / 1e6
+}
+
+/// Physical units and CF standard name for pressure segtypes (docs/FORMATS.md):
+/// such channels carry `scale_factor = calib` so CF readers unpack counts to them.
+fn pressure(segtype: char) -> Option<(&'static str, &'static str)> {
+    match segtype {
+        'P' => Some(("hPa", "air_pressure")),
+        'K' => Some(("kPa", "air_pressure")),
+        'I' => Some(("Pa", "air_pressure_anomaly")),
+        _ => None,
+    }
+}
+
+impl StationFile {
+    /// The file the first packet starts.
+    pub fn first(packet: &Packet, channels: &[Channel]) -> Result<StationFile, String> {
+        let first = check_shape(channels)?;
+        if !valid_code(&first.net) || !valid_code(&first.sta) {
+            return Err(format!(
+                "network {:?} or station {:?} is empty or not letters, digits, - and _",
+                first.net, first.sta
+            ));
+        }
+        let base = Time::from_micros(first.start.as_micros().div_euclid(1_000_000) * 1_000_000);
+        if fixed_iso(first.start).is_none() || fixed_iso(first.end()).is_none() {
+            return Err("its samples lie outside the years 0000-9999".into());
+        }
+        if !packet.srcname.as_str().is_ascii() || packet.srcname.as_str().contains('"') {
+            return Err("its srcname is not plain ASCII".into());
+        }
+        Ok(StationFile {
+            net: first.net.clone(),
+            sta: first.sta.clone(),
+            srcname: packet.srcname.as_str().to_owned(),
+            samprate: first.samprate,
+            channels: channels
+                .iter()
+                .map(|c| ChannelMeta {
+                    chan: c.chan.clone(),
+                    loc: c.loc.clone(),
+                    var: var_name(c),
+                    calib: c.calib,
+                    calper: c.calper,
+                    segtype: c.segtype,
+                })
+                .collect(),
+            base,
+        })
+    }
+
+    /// Whether a later packet fits after data ending at `end`; fills `order` with, per
+    /// channel variable, the index of the packet's channel that feeds it.
+    pub fn check(
+        &self,
+        packet: &Packet,
+        channels: &[Channel],
+        end: Option<Time>,
+        order: &mut Vec<usize>,
+    ) -> Result<(), String> {
+        let first = check_shape(channels)?;
+        if packet.srcname.as_str() != self.srcname {
+            return Err(format!(
+                "srcname {} is not {}",
+                packet.srcname, self.srcname
+            ));
+        }
+        if first.net != self.net || first.sta != self.sta {
+            return Err(format!(
+                "station {}_{} is not {}_{}",
+                first.net, first.sta, self.net, self.sta
+            ));
+        }
+        if first.samprate.to_bits() != self.samprate.to_bits() {
+            return Err(format!(
+                "sample rate {} is not the file's {}",
+                first.samprate, self.samprate
+            ));
+        }
+        if channels.len() != self.channels.len() {
+            return Err(format!(
+                "{} channels, the file has {}",
+                channels.len(),
+                self.channels.len()
+            ));
+        }
+        order.clear();
+        for meta in &self.channels {
+            let i = channels
+                .iter()
+                .position(|c| c.chan == meta.chan && c.loc == meta.loc)
+                .ok_or_else(|| format!("channel {} is missing", meta.var))?;
+            let c = &channels[i];
+            if c.calib.to_bits() != meta.calib.to_bits()
+                || c.calper.to_bits() != meta.calper.to_bits()
+                || c.segtype != meta.segtype
+            {
+                return Err(format!(
+                    "channel {} changed calib, calper or segtype",
+                    meta.var
+                ));
+            }
+            order.push(i);
+        }
+        if let Some(end) = end {
+            // One microsecond of slack: sample times are rounded to the microsecond.
+            if first.start.as_micros() + 1 < end.as_micros() {
+                return Err(format!(
+                    "its first sample {} overlaps the file, which ends at {}",
+                    first.start, end
+                ));
+            }
+        }
+        if fixed_iso(first.end()).is_none() {
+            return Err("its samples lie outside the years 0000-9999".into());
+        }
+        Ok(())
+    }
+
+    /// The dataset describing this file after `summary`.
+    pub fn dataset(&self, summary: &FileSummary) -> Dataset {
+        let strlen = self.station_id().len() as u32;
+        let mut vars = vec![
+            Var {
+                name: "station".into(),
+                dims: vec![1],
+                attrs: vec![
+                    Attr::text("long_name", "station"),
+                    Attr::text("cf_role", "timeseries_id"),
+                ],
+                ty: NcType::Char,
+            },
+            time_var(self.base),
+        ];
+        for c in &self.channels {
+            let mut attrs = vec![Attr::text(
+                "long_name",
+                format!(
+                    "{} {} {}{}{} raw counts",
+                    self.net,
+                    self.sta,
+                    c.chan,
+                    if c.loc.is_empty() { "" } else { " " },
+                    c.loc
+                ),
+            )];
+            match pressure(c.segtype).filter(|_| c.calib != 0.0) {
+                Some((units, standard_name)) => {
+                    attrs.push(Attr::text("units", units));
+                    attrs.push(Attr::text("standard_name", standard_name));
+                    attrs.push(Attr::double("scale_factor", c.calib));
+                }
+                None => attrs.push(Attr::text("units", "counts")),
+            }
+            attrs.push(Attr::double("calib", c.calib));
+            attrs.push(Attr::double("calper", c.calper));
+            attrs.push(Attr::text("segtype", c.segtype.to_string()));
+            attrs.push(Attr::text("coordinates", "time station"));
+            vars.push(Var {
+                name: c.var.clone(),
+                dims: vec![0],
+                attrs,
+                ty: NcType::Int,
+            });
+        }
+        let pktid = |p: Option<u64>| p.map_or(-1.0, |p| p as f64);
+        let iso = |t: Option<Time>| t.and_then(fixed_iso).unwrap_or_else(|| "-".repeat(27));
+        Dataset {
+            dims: vec![
+                Dim {
+                    name: "time".into(),
+                    len: 0,
+                },
+                Dim {
+                    name: "name_strlen".into(),
+                    len: strlen,
+                },
+            ],
+            attrs: vec![
+                Attr::text("Conventions", "CF-1.8"),
+                Attr::text("featureType", "timeSeries"),
+                Attr::text("network", self.net.clone()),
+                Attr::text("station", self.sta.clone()),
+                Attr::text("srcname", self.srcname.clone()),
+                Attr::double("sample_rate", self.samprate),
+                Attr::double("first_pktid", pktid(summary.first_pktid)),
+                Attr::double("last_pktid", pktid(summary.last_pktid)),
+                Attr::double("packet_count", summary.packets as f64),
+                Attr::text("time_coverage_start", iso(summary.start)),
+                Attr::text("time_coverage_end", iso(summary.end)),
+                Attr::text("source", SOFTWARE),
+                Attr::text("history", format!("written by {SOFTWARE} from orb packets")),
+            ],
+            vars,
+        }
+    }
+
+    /// The `station` variable's text: `NET_STA`, as srcnames name a station.
+    pub fn station_id(&self) -> String {
+        format!("{}_{}", self.net, self.sta)
+    }
+
+    /// Reads the state and summary back from a header that [`StationFile::dataset`]
+    /// built, with `numrecs` records.
+    pub fn from_dataset(ds: &Dataset, numrecs: u64) -> Result<(StationFile, FileSummary), String> {
+        let text = |name: &str| match ds.attr(name) {
+            Some(AttrValue::Text(s)) => Ok(s.clone()),
+            _ => Err(format!("global attribute {name} is missing or not text")),
+        };
+        let double = |name: &str| match ds.attr(name) {
+            Some(AttrValue::Double(v)) if v.len() == 1 => Ok(v[0]),
+            _ => Err(format!(
+                "global attribute {name} is missing or not one double"
+            )),
+        };
+        let pktid = |name: &str| -> Result<Option<u64>, String> {
+            let v = double(name)?;
+            if v == -1.0 {
+                Ok(None)
+            } else if v >= 0.0 && v.fract() == 0.0 && v < 2f64.powi(53) {
+                Ok(Some(v as u64))
+            } else {
+                Err(format!("{name} {v} is not a pktid"))
+            }
+        };
+        let time = |name: &str| -> Result<Time, String> {
+            let s = text(name)?;
+            Time::parse_iso8601(&s).map_err(|e| format!("{name}: {e}"))
+        };
+        let time_units = match ds.vars.get(TIME_VAR).map(|v| find_attr(&v.attrs, "units")) {
+            Some(Some(AttrValue::Text(s))) => s.clone(),
+            _ => return Err("the time variable has no units".into()),
+        };
+        let base = time_units
+            .strip_prefix("seconds since ")
+            .ok_or("time units are not seconds since a time")
+            .and_then(|s| Time::parse_iso8601(s).map_err(|_| "time units have a bad epoch"))?;
+        let mut channels = Vec::new();
+        for v in ds.vars.iter().skip(FIRST_CHANNEL_VAR) {
+            let d = |name: &str| match find_attr(&v.attrs, name) {
+                Some(AttrValue::Double(x)) if x.len() == 1 => Ok(x[0]),
+                _ => Err(format!("variable {} has no {name}", v.name)),
+            };
+            let segtype = match find_attr(&v.attrs, "segtype") {
+                Some(AttrValue::Text(s)) if s.chars().count() == 1 => {
+                    s.chars().next().unwrap_or('-')
+                }
+                _ => return Err(format!("variable {} has no segtype", v.name)),
+            };
+            let (chan, loc) = match v.name.split_once('_') {
+                Some((c, l)) => (c.to_owned(), l.to_owned()),
+                None => (v.name.clone(), String::new()),
+            };
+            channels.push(ChannelMeta {
+                chan,
+                loc,
+                var: v.name.clone(),
+                calib: d("calib")?,
+                calper: d("calper")?,
+                segtype,
+            });
+        }
+        let station = StationFile {
+            net: text("network")?,
+            sta: text("station")?,
+            srcname: text("srcname")?,
+            samprate: double("sample_rate")?,
+            channels,
+            base,
+        };
+        let packets = double("packet_count")?;
+        let summary = FileSummary {
+            first_pktid: pktid("first_pktid")?,
+            last_pktid: pktid("last_pktid")?,
+            packets: packets as u64,
+            srcnames: [station.srcname.clone()].into_iter().collect(),
+            start: Some(time("time_coverage_start")?),
+            end: Some(time("time_coverage_end")?),
+            samples: numrecs * station.channels.len() as u64,
+        };
+        Ok((station, summary))
+    }
+}
+
+fn time_var(base: Time) -> Var {
+    let epoch = fixed_iso(base)
+        .map(|s| format!("{}Z", &s[..19]))
+        .unwrap_or_else(|| "1970-01-01T00:00:00Z".into());
+    Var {
+        name: "time".into(),
+        dims: vec![0],
+        attrs: vec![
+            Attr::text("standard_name", "time"),
+            Attr::text("long_name", "time of sample"),
+            Attr::text("units", format!("seconds since {epoch}")),
+            Attr::text("calendar", "standard"),
+            Attr::text("axis", "T"),
+        ],
+        ty: NcType::Double,
+    }
+}
+
+/// What a file finished without packets holds: the `time` dimension and variable with
+/// no records, and the attributes naming the conventions and software.
+pub fn empty_dataset() -> Dataset {
+    Dataset {
+        dims: vec![Dim {
+            name: "time".into(),
+            len: 0,
+        }],
+        attrs: vec![
+            Attr::text("Conventions", "CF-1.8"),
+            Attr::double("packet_count", 0.0),
+            Attr::text("source", SOFTWARE),
+            Attr::text("history", format!("written by {SOFTWARE} from orb packets")),
+        ],
+        vars: vec![time_var(Time::UNIX_EPOCH)],
+    }
+}
+
+/// Whether `ds` is the layout [`empty_dataset`] describes.
+pub fn is_empty_dataset(ds: &Dataset) -> bool {
+    *ds == empty_dataset()
+}
