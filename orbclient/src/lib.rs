@@ -10,6 +10,7 @@
 //! - [`reap`]: [`ReapStream`], a REAP's packets with credit flow control and optional
 //!   reconnection.
 //! - [`error`]: [`ClientError`], what can go wrong, and [`error::Result`].
+//! - [`replay`]: raw packet files merged by time and paced, behind `orbput --from`.
 //! - [`sim`]: the sensor network simulator behind `orbsim`, deterministic from a seed.
 //! - [`cli`]: what the binaries in `src/bin/` share (logging, exit codes, broken pipes).
 //!
@@ -27,6 +28,7 @@ pub mod error;
 pub mod federation;
 pub mod put;
 pub mod reap;
+pub mod replay;
 pub mod sim;
 
 #[cfg(test)]

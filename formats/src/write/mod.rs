@@ -19,7 +19,13 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 use crate::payload::Channel;
+
+pub mod jsonl;
+pub mod raw;
+pub mod resume;
+
 use crate::{Packet, Time};
+pub use resume::{Resumed, Truncate};
 
 pub mod cdl;
 pub mod netcdf;

@@ -1,26 +1,51 @@
-//! orbput: put one packet into an orb.
+//! orbput: put one packet into an orb, or replay raw packet files (`--from`).
 
-use std::io::Read;
+use std::fs::File;
+use std::io::{BufReader, Read};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use anyhow::Context;
 use clap::Parser;
 use formats::{Packet, SrcName, Time};
 use orbclient::cli::{self, Stdout};
-use orbclient::{ClientOptions, OrbAddr, OrbClient};
+use orbclient::replay::{Merge, Pacer, Progress};
+use orbclient::{ClientOptions, OrbAddr, OrbClient, PutSummary};
 
-const ABOUT: &str = "Put one packet into an orb; print its pktid";
+const ABOUT: &str = "Put one packet into an orb and print its pktid, or replay raw packet files";
 
 const LONG_ABOUT: &str = "\
 Put one packet into an orb and print the pktid the server gave it. The payload
 is the content of FILE, or of standard input when FILE is absent or '-'; it is
-stored as it is, byte for byte.";
+stored as it is, byte for byte.
+
+With --from, replay raw packet files (.orb, as orbreaper's raw format writes
+them) instead: every packet keeps its srcname, time and payload, and gets a new
+pktid from the server. Several files are merged into packet-time order (ties go
+to the file named first). By default packets go as fast as the server takes
+them; --realtime keeps the recorded gaps between packet times. A progress line
+goes to stderr every second, and a summary line to stdout at the end.
+
+A file that ends inside a record (its writer crashed) is replayed up to that
+record, with a warning. A corrupt record stops the replay: the packets merged
+before it are in the orb, nothing after is, and orbput exits with status 1 and
+one line naming the file and the byte offset of the bad record.";
 
 const AFTER_HELP: &str = "\
 Examples:
     echo hello | orbput :6510 --srcname TEST_STA/EXP
-    orbput orb.example.org --srcname AK_ANM/MGENC/M40 --time 2026-11-22T10:00:00Z data.bin";
+    orbput orb.example.org --srcname AK_ANM/MGENC/M40 --time 2026-11-22T10:00:00Z data.bin
+    orbput :6510 --from day1.orb day2.orb           (replay two files, merged by time)
+    orbput :6510 --from quake.orb --realtime        (at the recorded pace)
+    orbput :6510 --from quake.orb --realtime --speed 10   (ten times faster)";
+
+/// Frames kept unacknowledged when replaying as fast as possible.
+const WINDOW: usize = 256;
+/// At most this many due packets go in one pipelined put of a real-time replay.
+const REALTIME_BATCH: usize = 4096;
+/// How often a long replay reports progress.
+const PROGRESS_EVERY: Duration = Duration::from_secs(1);
 
 #[derive(Debug, Parser)]
 #[command(name = "orbput", version, about = ABOUT, long_about = LONG_ABOUT, after_help = AFTER_HELP)]
@@ -31,21 +56,50 @@ struct Args {
     orb: String,
 
     /// Source name of the packet, e.g. TA_M04C/MGENC/EP40 (1 to 63 printable ASCII
-    /// characters, no spaces).
-    #[arg(long, value_name = "NAME")]
-    srcname: SrcName,
+    /// characters, no spaces). Required unless --from is given.
+    #[arg(long, value_name = "NAME", required_unless_present = "from")]
+    srcname: Option<SrcName>,
 
     /// Packet time: ISO 8601, epoch seconds, or relative like -10m [default: now].
-    #[arg(long, value_name = "T", allow_hyphen_values = true)]
+    #[arg(
+        long,
+        value_name = "T",
+        allow_hyphen_values = true,
+        conflicts_with = "from"
+    )]
     time: Option<String>,
 
     /// Answer only once the packet is on the server's disk.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "from")]
     durable: bool,
 
     /// File holding the payload [default: standard input].
-    #[arg(value_name = "FILE")]
+    #[arg(value_name = "FILE", conflicts_with = "from")]
     file: Option<PathBuf>,
+
+    /// Replay these raw packet files (merged by packet time) instead of putting one
+    /// packet.
+    #[arg(long, value_name = "FILE", num_args = 1.., conflicts_with = "srcname")]
+    from: Vec<PathBuf>,
+
+    /// With --from: keep the recorded gaps between packet times as wall-clock waits.
+    // clap counts a requirement as met when it conflicts with a present argument,
+    // so `requires = "from"` alone would let `--srcname X --realtime` through.
+    #[arg(long, requires = "from", conflicts_with = "srcname")]
+    realtime: bool,
+
+    /// With --realtime: play this many times faster than recorded (0.5: half as fast).
+    #[arg(long, value_name = "X", requires = "realtime", conflicts_with = "srcname", default_value = "1", value_parser = parse_speed)]
+    speed: f64,
+}
+
+fn parse_speed(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(x) if x.is_finite() && x > 0.0 => Ok(x),
+        _ => Err(format!(
+            "{s:?} is not a speed: give a number above 0, like 2 or 0.5"
+        )),
+    }
 }
 
 fn main() -> ExitCode {
@@ -55,6 +109,13 @@ fn main() -> ExitCode {
 
 async fn run(args: Args) -> anyhow::Result<()> {
     let orb: OrbAddr = args.orb.parse()?;
+    if !args.from.is_empty() {
+        return replay(&orb, &args).await;
+    }
+    let srcname = args
+        .srcname
+        .clone()
+        .context("give --srcname NAME for the packet, or --from FILE... to replay files")?;
     let now = Time::now();
     let time = match &args.time {
         Some(t) => Time::parse(t, now)?,
@@ -74,21 +135,143 @@ async fn run(args: Args) -> anyhow::Result<()> {
     };
     let opts = ClientOptions::for_program("orbput").with_access(false, true);
     let mut c = OrbClient::connect(&orb, &opts).await?;
-    let put = || format!("putting {} into orb {}", args.srcname, orb);
+    let put = || format!("putting {} into orb {}", srcname, orb);
     let pktid = if args.durable {
-        let p = Packet::new(args.srcname.clone(), time, payload);
+        let p = Packet::new(srcname.clone(), time, payload);
         c.put_batch(std::slice::from_ref(&p), true)
             .await
             .with_context(put)?
     } else {
-        c.put(&args.srcname, time, &payload)
-            .await
-            .with_context(put)?
+        c.put(&srcname, time, &payload).await.with_context(put)?
     };
     let mut out = Stdout::new();
     writeln!(out, "{pktid}")?;
     out.flush()?;
     Ok(())
+}
+
+/// `orbput --from`: merge the files, put their packets, report.
+async fn replay(orb: &OrbAddr, args: &Args) -> anyhow::Result<()> {
+    let mut files = Vec::with_capacity(args.from.len());
+    for path in &args.from {
+        let f = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+        files.push((
+            path.display().to_string(),
+            BufReader::with_capacity(256 * 1024, f),
+        ));
+    }
+    let mut merge = Merge::new(files)?;
+    let opts = ClientOptions::for_program("orbput").with_access(false, true);
+    let mut c = OrbClient::connect(orb, &opts).await?;
+    let mut progress = Progress::new(std::time::Instant::now(), PROGRESS_EVERY);
+    let put = if args.realtime {
+        put_paced(&mut c, &mut merge, args.speed, &mut progress).await
+    } else {
+        let mut sent = Reporting {
+            merge: &mut merge,
+            progress: &mut progress,
+        };
+        c.put_pipelined(&mut sent, WINDOW).await
+    };
+    let summary = put.with_context(|| format!("replaying into orb {orb}"))?;
+    for t in merge.torn_tails() {
+        eprintln!(
+            "orbput: warning: {} ends inside a record at byte offset {} ({} bytes not replayed; its writer was probably cut off)",
+            t.file, t.offset, t.len
+        );
+    }
+    let mut out = Stdout::new();
+    let ids = if summary.count == 0 {
+        "no pktids".to_owned()
+    } else {
+        format!("pktids {}..{}", summary.first, summary.last)
+    };
+    writeln!(
+        out,
+        "orbput: put {} packets from {} files into {orb}, {ids}",
+        summary.count,
+        merge.files()
+    )?;
+    out.flush()?;
+    if let Some(e) = merge.take_error() {
+        anyhow::bail!(
+            "{e}; the {} packets merged before it were put",
+            summary.count
+        );
+    }
+    Ok(())
+}
+
+/// The merge as the pipelined put pulls it, printing progress as it goes.
+struct Reporting<'a, R: Read> {
+    merge: &'a mut Merge<R>,
+    progress: &'a mut Progress,
+}
+
+impl<R: Read> Iterator for Reporting<'_, R> {
+    type Item = Packet;
+
+    fn next(&mut self) -> Option<Packet> {
+        let p = self.merge.next()?;
+        if let Some(line) = self
+            .progress
+            .tick(std::time::Instant::now(), self.merge.handed_out())
+        {
+            eprintln!("orbput: {line}");
+        }
+        Some(p)
+    }
+}
+
+/// Puts the merge's packets at the recorded pace: waits until the next packet is
+/// due, then puts every packet due by then in one pipelined batch.
+async fn put_paced<R: Read>(
+    c: &mut OrbClient,
+    merge: &mut Merge<R>,
+    speed: f64,
+    progress: &mut Progress,
+) -> orbclient::error::Result<PutSummary> {
+    let mut total = PutSummary::default();
+    let Some(origin) = merge.peek_time() else {
+        return Ok(total);
+    };
+    let pacer = Pacer::new(origin, speed);
+    let start = tokio::time::Instant::now();
+    while let Some(t) = merge.peek_time() {
+        let due = start
+            .checked_add(pacer.offset(t))
+            .unwrap_or_else(far_future);
+        tokio::time::sleep_until(due).await;
+        let now = tokio::time::Instant::now();
+        let mut batch = Vec::new();
+        while batch.len() < REALTIME_BATCH {
+            match merge.peek_time() {
+                Some(t) if start.checked_add(pacer.offset(t)).is_some_and(|d| d <= now) => {}
+                _ => break,
+            }
+            match merge.next() {
+                Some(p) => batch.push(p),
+                None => break,
+            }
+        }
+        let s = c.put_pipelined(batch, WINDOW).await?;
+        if s.count > 0 {
+            if total.count == 0 {
+                total.first = s.first;
+            }
+            total.last = s.last;
+            total.count += s.count;
+        }
+        if let Some(line) = progress.tick(std::time::Instant::now(), total.count) {
+            eprintln!("orbput: {line}");
+        }
+    }
+    Ok(total)
+}
+
+/// A wait that never ends in practice, for a packet due beyond `Instant`'s range.
+fn far_future() -> tokio::time::Instant {
+    tokio::time::Instant::now() + Duration::from_secs(100 * 365 * 86400)
 }
 
 #[cfg(test)]
@@ -108,5 +291,33 @@ mod tests {
             .unwrap();
         assert_eq!(a.time.as_deref(), Some("-1m"));
         assert_eq!(a.file, Some(PathBuf::from("f")));
+    }
+
+    #[test]
+    fn from_replaces_srcname_and_takes_several_files() {
+        let a = Args::try_parse_from(["orbput", ":1", "--from", "a.orb", "b.orb"]).unwrap();
+        assert_eq!(a.from, [PathBuf::from("a.orb"), PathBuf::from("b.orb")]);
+        assert!(a.srcname.is_none());
+        assert!(
+            Args::try_parse_from(["orbput", ":1"]).is_err(),
+            "srcname or from"
+        );
+        assert!(Args::try_parse_from(["orbput", ":1", "--from", "a", "--srcname", "A_B"]).is_err());
+        assert!(Args::try_parse_from(["orbput", ":1", "--srcname", "A_B", "--realtime"]).is_err());
+        assert!(
+            Args::try_parse_from(["orbput", ":1", "--srcname", "A_B", "--speed", "2"]).is_err()
+        );
+        assert!(Args::try_parse_from(["orbput", ":1", "--from", "a", "--speed", "2"]).is_err());
+        let a = Args::try_parse_from(["orbput", ":1", "--from", "a", "--realtime", "--speed", "8"])
+            .unwrap();
+        assert!(a.realtime);
+        assert_eq!(a.speed, 8.0);
+        for bad in ["0", "-1", "inf", "fast"] {
+            assert!(
+                Args::try_parse_from(["orbput", ":1", "--from", "a", "--realtime", "--speed", bad])
+                    .is_err(),
+                "{bad}"
+            );
+        }
     }
 }
