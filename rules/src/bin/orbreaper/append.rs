@@ -163,8 +163,10 @@ impl AppendSink {
             .open(&path)
             .with_context(|| format!("cannot create {}", path.display()))?;
         let handle = file.try_clone()?;
-        let writer = output::create(self.ctx.rule.format, file)
-            .with_context(|| format!("cannot start {}", path.display()))?;
+        let stem = path
+            .file_stem()
+            .map_or_else(String::new, |s| s.to_string_lossy().into_owned());
+        let writer = output::create(self.ctx.rule.format, file, &stem);
         Ok(AppendFile {
             path,
             number,

@@ -106,8 +106,10 @@ impl BatchSink {
         let temp = dir.join(format!(".orbreaper-{}-{}.tmp", self.ctx.rule.name, p.pktid));
         let file = File::create(&temp).with_context(|| format!("cannot create {}", temp.display()))?;
         let handle = file.try_clone()?;
-        let writer = output::create(self.ctx.rule.format, file)
-            .with_context(|| format!("cannot start {}", temp.display()))?;
+        let stem = provisional
+            .file_stem()
+            .map_or_else(|| self.ctx.rule.name.clone(), |s| s.to_string_lossy().into_owned());
+        let writer = output::create(self.ctx.rule.format, file, &stem);
         Ok(BatchFile {
             key,
             writer,
