@@ -168,13 +168,33 @@ fn field_in_message(m: &str) -> Option<String> {
 }
 
 impl RuleFile {
-    /// Reads and checks the rule file at `path`.
+    /// Reads and checks the rule file at `path`. Paths in it are resolved against
+    /// its directory made absolute, so the catalog and sidecars name files that
+    /// `orbreaper find` can report from anywhere.
     pub fn load(path: &Path) -> Result<RuleFile, RuleError> {
-        let text = std::fs::read_to_string(path).map_err(|source| RuleError::Read {
+        let read_err = |source| RuleError::Read {
             path: path.to_owned(),
             source,
-        })?;
-        RuleFile::parse(&text, path)
+        };
+        let text = std::fs::read_to_string(path).map_err(read_err)?;
+        let origin = std::path::absolute(path).map_err(read_err)?;
+        RuleFile::parse(&text, &origin).map_err(|e| match e {
+            // Errors name the file as the user gave it.
+            RuleError::Invalid {
+                line,
+                column,
+                field,
+                message,
+                ..
+            } => RuleError::Invalid {
+                file: path.to_owned(),
+                line,
+                column,
+                field,
+                message,
+            },
+            other => other,
+        })
     }
 
     /// Checks rule-file `text` read from `origin`; relative paths in it are relative

@@ -38,6 +38,8 @@ struct AppendFile {
     writer: BoxWriter,
     file: File,
     dirty: bool,
+    /// Created by this session (not resumed).
+    created: bool,
     used: Instant,
 }
 
@@ -88,6 +90,11 @@ impl AppendSink {
                 Err(WriteError::DoesNotFit { reason, .. }) => {
                     if f.writer.summary().packets == 0 || fresh_tries > 0 {
                         self.skips.skip(&self.ctx, p, self.ctx.rule.format, &reason);
+                        if f.writer.summary().packets == 0 && !f.dirty && f.created {
+                            // Leave no empty file behind for a source this format refuses.
+                            let f = self.open.remove(&base).expect("open");
+                            let _ = std::fs::remove_file(&f.path);
+                        }
                         break;
                     }
                     fresh_tries += 1;
@@ -147,6 +154,7 @@ impl AppendSink {
             writer: r.writer,
             file: handle,
             dirty: false,
+            created: false,
             used: Instant::now(),
         })
     }
@@ -173,6 +181,7 @@ impl AppendSink {
             writer,
             file: handle,
             dirty: false,
+            created: true,
             used: Instant::now(),
         })
     }

@@ -34,6 +34,10 @@ pub async fn run_ingest(
             state,
             archive: _,
         } => {
+            // The link writes its state file but does not create its directory.
+            let dir = rules::atomic::parent(&state);
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("cannot create directory {}", dir.display()))?;
             let cfg = LinkConfig {
                 input_name: from,
                 output_name: to,

@@ -74,7 +74,7 @@ impl RuleCtx {
             _ => "no pktids".to_owned(),
         };
         self.log(format_args!(
-            "{verb} {} ({} packets, {pktids}, {} samples)",
+            "{verb} {} (packets: {}, {pktids}, samples: {})",
             path.display(),
             summary.packets,
             summary.samples
