@@ -118,7 +118,8 @@ impl Ctx<'_> {
             line,
             column,
             field: field.to_owned(),
-            message: message.into(),
+            // Values quoted from the file may hold line breaks; errors stay one line.
+            message: message.into().replace('\r', "\\r").replace('\n', "\\n"),
         }
     }
 
@@ -222,16 +223,16 @@ impl RuleFile {
             }
             names.insert(name.get_ref().clone(), name.span());
             for state in rule_states {
-            if !states.insert(state.to_path_buf()) {
-                return Err(ctx.err(
-                    span,
-                    "state",
-                    format!(
-                        "state file {} is used by two rules; give each rule its own",
-                        state.display()
-                    ),
-                ));
-            }
+                if !states.insert(state.to_path_buf()) {
+                    return Err(ctx.err(
+                        span,
+                        "state",
+                        format!(
+                            "state file {} is used by two rules; give each rule its own",
+                            state.display()
+                        ),
+                    ));
+                }
             }
             Ok(())
         };
@@ -294,8 +295,7 @@ fn check_name(ctx: &Ctx<'_>, name: &Spanned<String>) -> Result<String, RuleError
     let ok = !n.is_empty()
         && !n.starts_with('.')
         && n.len() <= 64
-        && n
-            .bytes()
+        && n.bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'));
     if !ok {
         return Err(ctx.at(
@@ -380,7 +380,11 @@ fn check_count(ctx: &Ctx<'_>, field: &str, v: &Spanned<i64>) -> Result<u32, Rule
             ctx.at(
                 v,
                 field,
-                format!("{} is not allowed; use a whole number from 1 to {}", v.get_ref(), u32::MAX),
+                format!(
+                    "{} is not allowed; use a whole number from 1 to {}",
+                    v.get_ref(),
+                    u32::MAX
+                ),
             )
         })
 }
@@ -398,7 +402,8 @@ fn check_output(
     o: &Output<'_>,
 ) -> Result<(Format, PathTemplate, Mode, Option<Duration>), RuleError> {
     let format = *o.format.get_ref();
-    let path = PathTemplate::parse(o.path.get_ref()).map_err(|e| ctx.at(o.path, "path", e.to_string()))?;
+    let path =
+        PathTemplate::parse(o.path.get_ref()).map_err(|e| ctx.at(o.path, "path", e.to_string()))?;
     let mode = o.mode.map_or(Mode::Batch, |m| *m.get_ref());
     let roll = match o.roll {
         Some(r) => Some(check_duration(ctx, "roll", r, false)?),
@@ -414,7 +419,11 @@ fn check_output(
                 ));
             }
             if let Some(r) = o.roll {
-                return Err(ctx.at(r, "roll", "roll applies only to mode = \"append\"; remove it or set mode = \"append\""));
+                return Err(ctx.at(
+                    r,
+                    "roll",
+                    "roll applies only to mode = \"append\"; remove it or set mode = \"append\"",
+                ));
             }
         }
         Mode::Append => {
@@ -468,13 +477,16 @@ fn reap_rule(ctx: &Ctx<'_>, r: &RawReap) -> Result<ReapRule, RuleError> {
         Some(n) => check_count(ctx, "packets_per_read", n)?,
         None => DEFAULT_PACKETS_PER_READ,
     };
-    let reads_per_run = match &r.reads_per_run {
-        Some(n) if schedule == Schedule::Continuous => {
-            return Err(ctx.at(n, "reads_per_run", "reads_per_run applies only to scheduled rules; add every = \"10m\" or remove it"))
-        }
-        Some(n) => Some(check_count(ctx, "reads_per_run", n)?),
-        None => None,
-    };
+    let reads_per_run =
+        match &r.reads_per_run {
+            Some(n) if schedule == Schedule::Continuous => return Err(ctx.at(
+                n,
+                "reads_per_run",
+                "reads_per_run applies only to scheduled rules; add every = \"10m\" or remove it",
+            )),
+            Some(n) => Some(check_count(ctx, "reads_per_run", n)?),
+            None => None,
+        };
     let flush = match &r.flush {
         Some(f) => check_duration(ctx, "flush", f, false)?,
         None => DEFAULT_FLUSH,
@@ -490,7 +502,11 @@ fn reap_rule(ctx: &Ctx<'_>, r: &RawReap) -> Result<ReapRule, RuleError> {
     )?;
     let collection = match &r.collection {
         Some(c) if c.get_ref().is_empty() => {
-            return Err(ctx.at(c, "collection", "empty; name the collection, or remove the field to use the rule name"))
+            return Err(ctx.at(
+                c,
+                "collection",
+                "empty; name the collection, or remove the field to use the rule name",
+            ))
         }
         Some(c) => c.get_ref().clone(),
         None => name.clone(),
@@ -524,7 +540,11 @@ fn state_path(
     suffix: &str,
 ) -> Result<PathBuf, RuleError> {
     match state {
-        Some(s) if s.get_ref().is_empty() => Err(ctx.at(s, "state", "empty; name a file, like \"state/rule.json\", or remove the field")),
+        Some(s) if s.get_ref().is_empty() => Err(ctx.at(
+            s,
+            "state",
+            "empty; name a file, like \"state/rule.json\", or remove the field",
+        )),
         Some(s) if suffix.is_empty() => Ok(ctx.resolve(s.get_ref())),
         Some(s) => Ok(ctx.resolve(&format!("{}{suffix}", s.get_ref()))),
         None => Ok(ctx.resolve(&format!("state/{name}{suffix}.json"))),
@@ -536,7 +556,11 @@ fn ingest_rule(ctx: &Ctx<'_>, r: &RawIngest) -> Result<IngestRule, RuleError> {
     let to_addr = check_orb(ctx, "to", &r.to)?;
     let action = match &r.from {
         Some(from) => {
-            for (field, v) in [("srcname", &r.srcname), ("time", &r.time), ("payload", &r.payload)] {
+            for (field, v) in [
+                ("srcname", &r.srcname),
+                ("time", &r.time),
+                ("payload", &r.payload),
+            ] {
                 if let Some(v) = v {
                     return Err(ctx.at(v, field, format!("{field} belongs to a put rule (without from); remove it or remove from")));
                 }
@@ -546,9 +570,16 @@ fn ingest_rule(ctx: &Ctx<'_>, r: &RawIngest) -> Result<IngestRule, RuleError> {
             let start = r.start.as_ref().map(|s| check_start(ctx, s)).transpose()?;
             let archive = match (&r.format, &r.path) {
                 (None, None) => {
-                    for (field, v) in [("mode", r.mode.as_ref().map(Spanned::span)), ("roll", r.roll.as_ref().map(Spanned::span))] {
+                    for (field, v) in [
+                        ("mode", r.mode.as_ref().map(Spanned::span)),
+                        ("roll", r.roll.as_ref().map(Spanned::span)),
+                    ] {
                         if let Some(span) = v {
-                            return Err(ctx.err(span, field, format!("{field} needs format and path (the archive to write)")));
+                            return Err(ctx.err(
+                                span,
+                                field,
+                                format!("{field} needs format and path (the archive to write)"),
+                            ));
                         }
                     }
                     None
@@ -579,8 +610,12 @@ fn ingest_rule(ctx: &Ctx<'_>, r: &RawIngest) -> Result<IngestRule, RuleError> {
                     }
                     Some(Box::new(rule))
                 }
-                (Some(f), None) => return Err(ctx.at(f, "format", "format needs path (where to write the files)")),
-                (None, Some(p)) => return Err(ctx.at(p, "path", "path needs format (netcdf, cdl, json or raw)")),
+                (Some(f), None) => {
+                    return Err(ctx.at(f, "format", "format needs path (where to write the files)"))
+                }
+                (None, Some(p)) => {
+                    return Err(ctx.at(p, "path", "path needs format (netcdf, cdl, json or raw)"))
+                }
             };
             IngestAction::Forward {
                 from: from.get_ref().clone(),
@@ -611,8 +646,15 @@ fn ingest_rule(ctx: &Ctx<'_>, r: &RawIngest) -> Result<IngestRule, RuleError> {
             let payload = r.payload.as_ref().ok_or_else(|| {
                 ctx.at(&r.name, "payload", "an ingest rule needs from (to forward from another orb) or payload and srcname (to put one packet)")
             })?;
-            let srcname = r.srcname.as_ref().ok_or_else(|| ctx.at(payload, "srcname", "a put rule needs srcname, like \"XX_STA/GENC/LOG\""))?;
-            let srcname_v = SrcName::new(srcname.get_ref()).map_err(|e| ctx.at(srcname, "srcname", e.to_string()))?;
+            let srcname = r.srcname.as_ref().ok_or_else(|| {
+                ctx.at(
+                    payload,
+                    "srcname",
+                    "a put rule needs srcname, like \"XX_STA/GENC/LOG\"",
+                )
+            })?;
+            let srcname_v = SrcName::new(srcname.get_ref())
+                .map_err(|e| ctx.at(srcname, "srcname", e.to_string()))?;
             let time = match &r.time {
                 Some(t) => Some(
                     Time::parse_iso8601(t.get_ref())

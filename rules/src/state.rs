@@ -99,10 +99,16 @@ impl ReapState {
         };
         let s: ReapState = serde_json::from_slice(&bytes).map_err(|e| invalid(e.to_string()))?;
         if s.version != STATE_VERSION {
-            return Err(invalid(format!("version {}, expected {STATE_VERSION}", s.version)));
+            return Err(invalid(format!(
+                "version {}, expected {STATE_VERSION}",
+                s.version
+            )));
         }
         if s.rule != rule {
-            return Err(invalid(format!("it belongs to rule {:?}, not {rule:?}", s.rule)));
+            return Err(invalid(format!(
+                "it belongs to rule {:?}, not {rule:?}",
+                s.rule
+            )));
         }
         Ok(s)
     }

@@ -180,7 +180,9 @@ impl PathTemplate {
             }
             lit.push_str(&rest[..i]);
             let after = &rest[i + 1..];
-            let close = after.find('}').ok_or(TemplateError::Brace { at: offset + i })?;
+            let close = after
+                .find('}')
+                .ok_or(TemplateError::Brace { at: offset + i })?;
             let name = &after[..close];
             let var = Placeholder::from_name(name).ok_or_else(|| TemplateError::Unknown {
                 name: name.to_owned(),

@@ -39,15 +39,23 @@ fn testdata_cases() {
             "{name}: bad_ cases must fail and others parse; got {got}"
         );
         if bad {
-            assert_eq!(got.lines().count(), 1, "{name}: error is not one line: {got}");
+            assert_eq!(
+                got.lines().count(),
+                1,
+                "{name}: error is not one line: {got}"
+            );
         }
         let expected_path = case.with_extension("expected");
         if update {
             std::fs::write(&expected_path, &got).expect("write expected");
             continue;
         }
-        let expected = std::fs::read_to_string(&expected_path)
-            .unwrap_or_else(|_| panic!("{} is missing; run with UPDATE_EXPECT=1", expected_path.display()));
+        let expected = std::fs::read_to_string(&expected_path).unwrap_or_else(|_| {
+            panic!(
+                "{} is missing; run with UPDATE_EXPECT=1",
+                expected_path.display()
+            )
+        });
         if expected != got {
             failures.push(format!("{name}:\n--- expected\n{expected}--- got\n{got}"));
         }

@@ -267,7 +267,12 @@ fn check_netcdf(dir: &Path, packets: &[Packet]) {
                 .filter(|(c, _)| c == name)
                 .flat_map(|(_, s)| s)
                 .collect();
-            assert_eq!(values.len(), want.len(), "{}: {name}: sample count", f.display());
+            assert_eq!(
+                values.len(),
+                want.len(),
+                "{}: {name}: sample count",
+                f.display()
+            );
             assert!(values == &want, "{}: {name}: samples differ", f.display());
         }
         let first = decode(&mine[0].srcname, mine[0].time, &mine[0].payload).unwrap();
@@ -357,11 +362,18 @@ path = "C/{{net}}_{{sta}}/{{date}}.orb"
     // Scheduled batches: at most 4 packets each, named by their pktids.
     let sched = dir.path().join("S");
     for f in files(&sched, "jsonl") {
-        let side: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(format!("{}.json", f.display())).unwrap())
-                .unwrap();
-        let (first, last) = (side["first_pktid"].as_u64().unwrap(), side["last_pktid"].as_u64().unwrap());
-        assert_eq!(f.file_name().unwrap().to_string_lossy(), format!("{first}_{last}.jsonl"));
+        let side: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(format!("{}.json", f.display())).unwrap(),
+        )
+        .unwrap();
+        let (first, last) = (
+            side["first_pktid"].as_u64().unwrap(),
+            side["last_pktid"].as_u64().unwrap(),
+        );
+        assert_eq!(
+            f.file_name().unwrap().to_string_lossy(),
+            format!("{first}_{last}.jsonl")
+        );
         assert!(side["packets"].as_u64().unwrap() <= 4);
         assert_eq!(side["rule"], "sched");
         assert_eq!(side["format"], "json");
@@ -378,11 +390,15 @@ path = "C/{{net}}_{{sta}}/{{date}}.orb"
         .iter()
         .map(|p| p.strip_prefix(&cont).unwrap().display().to_string())
         .collect();
-    assert_eq!(names, ["XX_STA01/2026-11-22.orb", "XX_STA02/2026-11-22.orb"]);
+    assert_eq!(
+        names,
+        ["XX_STA01/2026-11-22.orb", "XX_STA02/2026-11-22.orb"]
+    );
     for f in &raws {
-        let side: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(format!("{}.json", f.display())).unwrap())
-                .unwrap();
+        let side: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(format!("{}.json", f.display())).unwrap(),
+        )
+        .unwrap();
         assert_eq!(side["packets"], 10);
         assert_eq!(side["path"], f.display().to_string());
     }
@@ -394,8 +410,16 @@ path = "C/{{net}}_{{sta}}/{{date}}.orb"
             .args(["find", "--catalog"])
             .arg(dir.path().join("catalog"))
             .args(args));
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-        String::from_utf8(out.stdout).unwrap().lines().map(str::to_owned).collect()
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .map(str::to_owned)
+            .collect()
     };
     let sta1 = find(&["-m", "XX_STA01/.*"]);
     let want: Vec<String> = files(&sched.join("XX_STA01_MGENC_M40"), "jsonl")
@@ -409,7 +433,12 @@ path = "C/{{net}}_{{sta}}/{{date}}.orb"
     // Packets are 1 s long; JSON files end after their last sample (10:00:10 for the
     // last round), raw files at their last packet's time (10:00:09), so after
     // 10:00:08.5 come the two last JSON batches and both raw files.
-    let late = find(&["--from", "2026-11-22T10:00:08.5Z", "--to", "2026-11-22T10:00:20Z"]);
+    let late = find(&[
+        "--from",
+        "2026-11-22T10:00:08.5Z",
+        "--to",
+        "2026-11-22T10:00:20Z",
+    ]);
     assert_eq!(late.len(), 4, "{late:?}");
     for p in &late {
         let side: serde_json::Value =
@@ -483,7 +512,11 @@ path = "N/{{net}}_{{sta}}/waveform.nc"
     let packets = all_packets(&srv);
     assert_eq!(packets.len(), 5 * 60 * 3);
     let want = expected(&packets);
-    assert_eq!(json_samples(&dir.path().join("J")), want, "JSON Lines batches");
+    assert_eq!(
+        json_samples(&dir.path().join("J")),
+        want,
+        "JSON Lines batches"
+    );
     assert_eq!(raw_samples(&dir.path().join("R")), want, "raw append");
     check_netcdf(&dir.path().join("N"), &packets);
     // No temporary file is left once the run ended cleanly.
@@ -514,10 +547,17 @@ start = "oldest"
     )
     .unwrap();
     let out = run(Command::new(bin("orbreaper")).arg(&rules).arg("--once"));
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let sent: Vec<(String, Time, Vec<u8>)> = all_packets(&a)
         .into_iter()
-        .filter(|p| p.srcname.as_str().starts_with("XX_STA01/") || p.srcname.as_str().starts_with("XX_STA02/"))
+        .filter(|p| {
+            p.srcname.as_str().starts_with("XX_STA01/")
+                || p.srcname.as_str().starts_with("XX_STA02/")
+        })
         .map(|p| (p.srcname.to_string(), p.time, p.payload.to_vec()))
         .collect();
     let got: Vec<(String, Time, Vec<u8>)> = all_packets(&b)

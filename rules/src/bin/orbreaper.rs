@@ -70,9 +70,7 @@ fn main() -> ExitCode {
     match args.command {
         Some(Command::Find(f)) => cli::exit_for("orbreaper", find::run(&f)).into(),
         None => match args.run.rules.clone() {
-            Some(path) if args.run.check => {
-                cli::exit_for("orbreaper", check(&path)).into()
-            }
+            Some(path) if args.run.check => cli::exit_for("orbreaper", check(&path)).into(),
             Some(path) => cli::run("orbreaper", run(path, args.run.once)),
             None => {
                 eprintln!("orbreaper: error: give a rule file (orbreaper RULES.toml) or a command (orbreaper find); see --help");

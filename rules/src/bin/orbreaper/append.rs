@@ -195,7 +195,8 @@ impl AppendSink {
             f.file
                 .sync_data()
                 .with_context(|| format!("cannot sync {}", f.path.display()))?;
-            self.ctx.publish(&f.path, f.writer.summary(), "appended to")?;
+            self.ctx
+                .publish(&f.path, f.writer.summary(), "appended to")?;
             f.dirty = false;
         }
         Ok(f)

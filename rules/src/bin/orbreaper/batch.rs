@@ -104,11 +104,13 @@ impl BatchSink {
         std::fs::create_dir_all(dir)
             .with_context(|| format!("cannot create directory {}", dir.display()))?;
         let temp = dir.join(format!(".orbreaper-{}-{}.tmp", self.ctx.rule.name, p.pktid));
-        let file = File::create(&temp).with_context(|| format!("cannot create {}", temp.display()))?;
+        let file =
+            File::create(&temp).with_context(|| format!("cannot create {}", temp.display()))?;
         let handle = file.try_clone()?;
-        let stem = provisional
-            .file_stem()
-            .map_or_else(|| self.ctx.rule.name.clone(), |s| s.to_string_lossy().into_owned());
+        let stem = provisional.file_stem().map_or_else(
+            || self.ctx.rule.name.clone(),
+            |s| s.to_string_lossy().into_owned(),
+        );
         let writer = output::create(self.ctx.rule.format, file, &stem);
         Ok(BatchFile {
             key,
@@ -133,7 +135,9 @@ impl BatchSink {
                 .sync_all()
                 .with_context(|| format!("cannot sync {}", f.temp.display()))?;
             let s = f.writer.summary().clone();
-            let path = self.ctx.path(&f.first.0, f.first.1, s.first_pktid, s.last_pktid);
+            let path = self
+                .ctx
+                .path(&f.first.0, f.first.1, s.first_pktid, s.last_pktid);
             pending.push(Pending {
                 temp: f.temp,
                 path,

@@ -83,7 +83,10 @@ pub async fn run_ingest(
             })?;
             rules::atomic::write_atomic(&state, &record)
                 .with_context(|| format!("cannot write {}", state.display()))?;
-            eprintln!("orbreaper: {}: put {srcname} into {to} as pktid {pktid}", rule.name);
+            eprintln!(
+                "orbreaper: {}: put {srcname} into {to} as pktid {pktid}",
+                rule.name
+            );
             Ok(())
         }
     }

@@ -41,19 +41,28 @@ pub async fn run_rule(
 ) -> anyhow::Result<()> {
     let rule = &ctx.rule;
     if once {
-        let read = Read { drain: true, max_packets: 0 };
+        let read = Read {
+            drain: true,
+            max_packets: 0,
+        };
         return retrying(&ctx, read, &mut stop, Some(ONCE_ATTEMPTS)).await;
     }
     match rule.schedule {
         Schedule::Continuous => {
-            let read = Read { drain: false, max_packets: 0 };
+            let read = Read {
+                drain: false,
+                max_packets: 0,
+            };
             retrying(&ctx, read, &mut stop, None).await
         }
         Schedule::Every { delay, every } => {
             let max_packets = rule
                 .reads_per_run
                 .map_or(0, |r| r.saturating_mul(rule.packets_per_read));
-            let read = Read { drain: true, max_packets };
+            let read = Read {
+                drain: true,
+                max_packets,
+            };
             let mut next = Instant::now() + delay;
             // One run per period until shutdown.
             loop {
@@ -85,7 +94,10 @@ async fn retrying(
         match session(ctx, read, stop).await {
             Ok(()) => return Ok(()),
             Err(e) if attempts.is_some_and(|a| tried >= a) => {
-                return Err(e.context(format!("rule {} gave up after {tried} attempts", ctx.rule.name)))
+                return Err(e.context(format!(
+                    "rule {} gave up after {tried} attempts",
+                    ctx.rule.name
+                )))
             }
             Err(e) => {
                 ctx.log(format_args!("{e:#}; retrying in {delay:?}"));
@@ -106,7 +118,10 @@ async fn session(
     let rule = &ctx.rule;
     let mut state = ReapState::load(&rule.state, &rule.name)?;
     if !state.pending.is_empty() {
-        ctx.log(format_args!("finishing {} files written before a stop", state.pending.len()));
+        ctx.log(format_args!(
+            "finishing {} files written before a stop",
+            state.pending.len()
+        ));
         finish_pending(ctx, &mut state)?;
     }
     let stream = open(ctx, &state, read)
