@@ -463,6 +463,20 @@ mod tests {
         );
     }
 
+    /// The example line in docs/FORMATS.md is what the writer produces.
+    #[test]
+    fn docs_example_line_is_exact() {
+        let p = packet(42, "XX_STA01/GENC", 1_795_341_600_250_000, b"");
+        let mut ch = channel("BHZ", 1_795_341_600_250_000, vec![12, -3, 7, 0, -15]);
+        ch.calib = 0.25;
+        let got = line(&p, &[ch]);
+        let docs = include_str!("../../../docs/FORMATS.md");
+        assert!(
+            docs.lines().any(|l| l == got.trim_end()),
+            "docs/FORMATS.md lacks the example line {got}"
+        );
+    }
+
     #[test]
     fn golden_line_of_a_packet_without_channels() {
         let p = packet(7, "XX_ODD/\"Q\"", -1, b"\x00\xffhi");
