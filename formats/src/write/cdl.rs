@@ -343,6 +343,14 @@ pub fn format_g(out: &mut String, x: f64, prec: usize, alt: bool) {
         });
         return;
     }
+    if prec == 15 && !alt && micro_decimal(out, x) {
+        return;
+    }
+    general_g(out, x, prec, alt);
+}
+
+/// [`format_g`] for every finite value.
+fn general_g(out: &mut String, x: f64, prec: usize, alt: bool) {
     let prec = prec.max(1);
     let e_form = format!("{:.*e}", prec - 1, x);
     let (mantissa, exp) = e_form.split_once('e').unwrap_or((&e_form, "0"));
@@ -356,6 +364,38 @@ pub fn format_g(out: &mut String, x: f64, prec: usize, alt: bool) {
         trim_fraction(&format!("{x:.digits$}"), alt)
     };
     out.push_str(&body);
+}
+
+/// `%.15g` of a whole number of microseconds below 10^9 (every `time` value orb
+/// writes), without formatting through the general path; `false` for other values.
+///
+/// Exact because such a value has at most 15 significant decimal digits and the double
+/// nearest to it is closer than half a unit of the 15th digit, so `%.15g` rounds it back
+/// to those digits; values below 1e-4 take `%g`'s exponent form and are left out.
+fn micro_decimal(out: &mut String, x: f64) -> bool {
+    let a = x.abs();
+    if !(a < 1e9 && (a >= 1e-4 || (a == 0.0 && x.is_sign_positive()))) {
+        return false;
+    }
+    let us = (a * 1e6).round();
+    if us / 1e6 != a {
+        return false;
+    }
+    let us = us as u64;
+    if x < 0.0 {
+        out.push('-');
+    }
+    let _ = write!(out, "{}", us / 1_000_000);
+    let mut frac = us % 1_000_000;
+    if frac != 0 {
+        let mut digits = 6;
+        while frac.is_multiple_of(10) {
+            frac /= 10;
+            digits -= 1;
+        }
+        let _ = write!(out, ".{frac:0digits$}");
+    }
+    true
 }
 
 /// Drops trailing fraction zeros; the point too unless `keep_point` (then a number
@@ -398,6 +438,28 @@ mod tests {
         assert_eq!(g(0.0001, false), "0.0001");
         assert_eq!(g(40.0, true), "40.");
         assert_eq!(g(0.1 + 0.2, false), "0.3");
+    }
+
+    #[test]
+    fn the_microsecond_fast_path_agrees_with_the_general_one() {
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        let mut checked = 0;
+        for i in 0..200_000u64 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let us = (x % 2_000_000_000_000_000) as i64 - 1_000_000_000_000_000;
+            let us = if i % 2 == 0 { us / 1_000_000_000 } else { us };
+            let v = us as f64 / 1e6;
+            let mut fast = String::new();
+            if micro_decimal(&mut fast, v) {
+                let mut general = String::new();
+                general_g(&mut general, v, 15, false);
+                assert_eq!(fast, general, "{v}");
+                checked += 1;
+            }
+        }
+        assert!(checked > 100_000);
     }
 
     #[test]

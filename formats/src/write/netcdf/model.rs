@@ -205,7 +205,7 @@ impl Dataset {
             .is_some_and(|&d| self.dims.get(d).is_some_and(|d| d.len == 0))
     }
 
-    /// Number of records... of data in one slice of `var`, unpadded bytes.
+    /// Bytes of `var`'s data (of one record's slice, for a record variable), unpadded.
     fn slice_bytes(&self, var: &Var) -> u64 {
         let skip = usize::from(self.is_record(var));
         var.dims[skip..]

@@ -109,7 +109,8 @@ fn check_shape(channels: &[Channel]) -> Result<&Channel, String> {
                 c.chan
             ));
         }
-        if !valid_var_name(&var_name(c)) {
+        // Resume splits a variable name at its first `_` into channel and location.
+        if c.chan.contains('_') || !valid_var_name(&var_name(c)) {
             return Err(format!(
                 "channel code {:?} location {:?} does not make a netCDF variable name \
                  (letters, digits, _ starting with a letter)",

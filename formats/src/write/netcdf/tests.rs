@@ -560,8 +560,11 @@ fn nothing_is_appended_after_finish() {
     assert!(matches!(w.append(p, c), Err(WriteError::Finished)));
 }
 
-/// Random packets of one station: `(samples per packet, gap after it in samples)`.
-fn stream() -> impl Strategy<Value = (usize, Vec<(Vec<Vec<i32>>, u32)>)> {
+/// One random packet: its channels' samples and the gap after it, in samples.
+type PacketSpec = (Vec<Vec<i32>>, u32);
+
+/// Random packets of one station: the channel count and the packets.
+fn stream() -> impl Strategy<Value = (usize, Vec<PacketSpec>)> {
     (1usize..4).prop_flat_map(|nchan| {
         let packet = (1usize..40).prop_flat_map(move |n| {
             (
@@ -575,7 +578,7 @@ fn stream() -> impl Strategy<Value = (usize, Vec<(Vec<Vec<i32>>, u32)>)> {
 
 const NAMES: [(&str, char, f64); 3] = [("BHZ", 'V', 1.0), ("LDO", 'P', 0.01), ("BDF", 'I', 0.001)];
 
-fn build(nchan: usize, spec: &[(Vec<Vec<i32>>, u32)]) -> Vec<(Packet, Vec<Channel>)> {
+fn build(nchan: usize, spec: &[PacketSpec]) -> Vec<(Packet, Vec<Channel>)> {
     let mut at = T0;
     spec.iter()
         .enumerate()
