@@ -91,6 +91,7 @@ struct RawIngest {
     srcname: Option<Spanned<String>>,
     time: Option<Spanned<String>>,
     payload: Option<Spanned<String>>,
+    file: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize, Clone)]
@@ -253,7 +254,9 @@ impl RuleFile {
                     v.extend(archive.iter().map(|a| a.state.as_path()));
                     v
                 }
-                IngestAction::Put { state, .. } => vec![state.as_path()],
+                IngestAction::Put { state, .. } | IngestAction::File { state, .. } => {
+                    vec![state.as_path()]
+                }
             };
             claim(&r.get_ref().name, &rule_states, span)?;
             ingest.push(rule);
@@ -630,6 +633,25 @@ fn ingest_rule(ctx: &Ctx<'_>, r: &RawIngest) -> Result<IngestRule, RuleError> {
             }
         }
         None => {
+            let file_rule = r.file.is_some();
+            for (field, v) in [
+                (
+                    "srcname",
+                    r.srcname.as_ref().map(Spanned::span).filter(|_| file_rule),
+                ),
+                (
+                    "time",
+                    r.time.as_ref().map(Spanned::span).filter(|_| file_rule),
+                ),
+                (
+                    "payload",
+                    r.payload.as_ref().map(Spanned::span).filter(|_| file_rule),
+                ),
+            ] {
+                if let Some(span) = v {
+                    return Err(ctx.err(span, field, format!("{field} belongs to a literal put rule, not to one with file; remove one of them")));
+                }
+            }
             for (field, v) in [
                 ("select", r.select.as_ref().map(Spanned::span)),
                 ("reject", r.reject.as_ref().map(Spanned::span)),
@@ -643,8 +665,22 @@ fn ingest_rule(ctx: &Ctx<'_>, r: &RawIngest) -> Result<IngestRule, RuleError> {
                     return Err(ctx.err(span, field, format!("{field} belongs to a forwarding rule; add from = \"host:port\" or remove it")));
                 }
             }
+            if let Some(file) = &r.file {
+                if file.get_ref().is_empty() {
+                    return Err(ctx.at(file, "file", "empty; name a raw packet file (written by a reap rule with format = \"raw\")"));
+                }
+                return Ok(IngestRule {
+                    action: IngestAction::File {
+                        to: r.to.get_ref().clone(),
+                        to_addr,
+                        file: ctx.resolve(file.get_ref()),
+                        state: state_path(ctx, &r.state, &name, "")?,
+                    },
+                    name,
+                });
+            }
             let payload = r.payload.as_ref().ok_or_else(|| {
-                ctx.at(&r.name, "payload", "an ingest rule needs from (to forward from another orb) or payload and srcname (to put one packet)")
+                ctx.at(&r.name, "payload", "an ingest rule needs from (to forward from another orb), file (to put a raw file's packets) or payload and srcname (to put one packet)")
             })?;
             let srcname = r.srcname.as_ref().ok_or_else(|| {
                 ctx.at(

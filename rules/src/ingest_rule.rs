@@ -44,6 +44,18 @@ pub enum IngestAction {
         /// Also archive what is read, as this reap rule does.
         archive: Option<Box<ReapRule>>,
     },
+    /// Put the packets of a raw archive file (`orbput --from`'s replay), once.
+    File {
+        /// Destination orb as written.
+        to: String,
+        /// Its address.
+        #[serde(skip)]
+        to_addr: OrbAddr,
+        /// The raw packet file (resolved).
+        file: PathBuf,
+        /// State file: packets of the file put so far.
+        state: PathBuf,
+    },
     /// Put one literal packet, once (remembered in the state file).
     Put {
         /// Destination orb as written.

@@ -589,3 +589,75 @@ fn bad_rule_file_exits_1_with_one_line() {
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(String::from_utf8(out.stderr).unwrap().lines().count(), 1);
 }
+
+#[test]
+fn put_and_file_rules_put_once_across_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = server(&dir.path().join("a"));
+    let b = server(&dir.path().join("b"));
+    sim(&a.orb(), 2, 0, 6, 0);
+    // Archive A as raw files, then replay one of them into B with a file rule, next
+    // to a literal put; a second run must put nothing again.
+    let reap = dir.path().join("reap.toml");
+    std::fs::write(
+        &reap,
+        format!(
+            "[[reap]]\nname = \"raw\"\norb = \"{}\"\nformat = \"raw\"\nmode = \"append\"\npath = \"R/{{sta}}.orb\"\n",
+            a.orb()
+        ),
+    )
+    .unwrap();
+    let out = run(Command::new(bin("orbreaper")).arg(&reap).arg("--once"));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let ingest = dir.path().join("ingest.toml");
+    std::fs::write(
+        &ingest,
+        format!(
+            r#"
+[[ingest]]
+name = "replay"
+to = "{b}"
+file = "R/STA01.orb"
+
+[[ingest]]
+name = "note"
+to = "{b}"
+srcname = "XX_STA01/EXP/LOG"
+time = "2026-11-22T11:00:00Z"
+payload = "archive replayed"
+"#,
+            b = b.orb()
+        ),
+    )
+    .unwrap();
+    for _ in 0..2 {
+        let out = run(Command::new(bin("orbreaper")).arg(&ingest).arg("--once"));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let want: Vec<(String, Time, Vec<u8>)> = all_packets(&a)
+        .into_iter()
+        .filter(|p| p.srcname.as_str().starts_with("XX_STA01/"))
+        .map(|p| (p.srcname.to_string(), p.time, p.payload.to_vec()))
+        .collect();
+    assert_eq!(want.len(), 6);
+    let mut got: Vec<(String, Time, Vec<u8>)> = all_packets(&b)
+        .into_iter()
+        .map(|p| (p.srcname.to_string(), p.time, p.payload.to_vec()))
+        .collect();
+    let note = got
+        .iter()
+        .position(|(s, _, _)| s == "XX_STA01/EXP/LOG")
+        .expect("the literal packet");
+    let (_, t, payload) = got.remove(note);
+    assert_eq!(payload, b"archive replayed");
+    assert_eq!(t, Time::parse_iso8601("2026-11-22T11:00:00Z").unwrap());
+    assert_eq!(got, want);
+}

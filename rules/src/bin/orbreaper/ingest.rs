@@ -1,5 +1,7 @@
 //! Ingest rules: forwarding runs orb2orb's link ([`orbclient::federation`]); a put
-//! rule puts its packet once and remembers that in its state file.
+//! rule puts its packet once and remembers that in its state file; a file rule
+//! replays a raw packet file ([`orbclient::replay`]) in chunks, saving after each
+//! acknowledged chunk how many packets are in.
 
 use std::time::Duration;
 
@@ -15,6 +17,19 @@ struct PutState {
     rule: String,
     pktid: u64,
 }
+
+/// Progress of a file rule.
+#[derive(Serialize, Deserialize, Default)]
+struct FileState {
+    rule: String,
+    /// Packets of the file (in replay order) acknowledged by the orb.
+    packets: u64,
+    /// The whole file is in.
+    complete: bool,
+}
+
+/// Packets put per acknowledged chunk: after a crash at most this many are put again.
+const FILE_CHUNK: usize = 256;
 
 /// Runs one ingest rule until it is done or shutdown.
 pub async fn run_ingest(
@@ -57,6 +72,12 @@ pub async fn run_ingest(
             eprintln!("orbreaper: {}: {summary}", rule.name);
             Ok(())
         }
+        IngestAction::File {
+            to,
+            to_addr,
+            file,
+            state,
+        } => put_file(&rule.name, &to, &to_addr, &file, &state).await,
         IngestAction::Put {
             to,
             to_addr,
@@ -90,4 +111,72 @@ pub async fn run_ingest(
             Ok(())
         }
     }
+}
+
+async fn put_file(
+    name: &str,
+    to: &str,
+    to_addr: &orbclient::OrbAddr,
+    file: &std::path::Path,
+    state_path: &std::path::Path,
+) -> anyhow::Result<()> {
+    let mut state: FileState = match std::fs::read(state_path) {
+        Ok(b) => serde_json::from_slice(&b)
+            .with_context(|| format!("state file {} is not valid", state_path.display()))?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => FileState {
+            rule: name.to_owned(),
+            ..FileState::default()
+        },
+        Err(e) => return Err(e).with_context(|| format!("cannot read {}", state_path.display())),
+    };
+    if state.complete {
+        return Ok(());
+    }
+    let f = std::fs::File::open(file).with_context(|| format!("cannot open {}", file.display()))?;
+    let label = file.display().to_string();
+    let mut merge = orbclient::replay::Merge::new([(label, std::io::BufReader::new(f))])?;
+    let skip = usize::try_from(state.packets).unwrap_or(usize::MAX);
+    for _ in merge.by_ref().take(skip) {}
+    let opts = ClientOptions::for_program("orbreaper").with_access(false, true);
+    let mut c = OrbClient::connect(to_addr, &opts)
+        .await
+        .with_context(|| format!("ingest rule {name}: cannot reach {to}"))?;
+    let save = |s: &FileState| -> anyhow::Result<()> {
+        let bytes = serde_json::to_vec_pretty(s)?;
+        rules::atomic::write_atomic(state_path, &bytes)
+            .with_context(|| format!("cannot write {}", state_path.display()))
+    };
+    // Bounded by the file's length.
+    loop {
+        let chunk: Vec<formats::Packet> = merge.by_ref().take(FILE_CHUNK).collect();
+        if chunk.is_empty() {
+            break;
+        }
+        let n = chunk.len() as u64;
+        c.put_pipelined(chunk, 64)
+            .await
+            .with_context(|| format!("ingest rule {name}: put into {to}"))?;
+        state.packets += n;
+        save(&state)?;
+    }
+    if let Some(e) = merge.take_error() {
+        return Err(anyhow::Error::new(e).context(format!(
+            "ingest rule {name}: the {} packets before it were put",
+            state.packets
+        )));
+    }
+    for t in merge.torn_tails() {
+        eprintln!(
+            "orbreaper: {name}: {} ends inside a record at byte offset {} ({} bytes not replayed)",
+            t.file, t.offset, t.len
+        );
+    }
+    state.complete = true;
+    save(&state)?;
+    eprintln!(
+        "orbreaper: {name}: put {} packets of {} into {to}",
+        state.packets,
+        file.display()
+    );
+    Ok(())
 }
