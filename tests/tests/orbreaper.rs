@@ -291,6 +291,52 @@ fn check_netcdf(dir: &Path, packets: &[Packet]) {
     assert_eq!(stations_seen, all, "a station has no netCDF file");
 }
 
+/// netCDF batch files: per station, the files in pktid order hold each channel's
+/// samples exactly once and in order.
+fn check_netcdf_batches(dir: &Path, packets: &[Packet]) {
+    let mut by_station: BTreeMap<String, Vec<(u64, PathBuf)>> = BTreeMap::new();
+    for f in files(dir, "nc") {
+        let sta = f
+            .parent()
+            .unwrap()
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
+        let first: u64 = f
+            .file_stem()
+            .unwrap()
+            .to_string_lossy()
+            .split('_')
+            .next()
+            .unwrap()
+            .parse()
+            .expect("named by first pktid");
+        by_station.entry(sta).or_default().push((first, f));
+    }
+    assert_eq!(by_station.len(), 2, "{by_station:?}");
+    for (sta, mut fs) in by_station {
+        fs.sort();
+        let mut got: BTreeMap<String, Vec<i32>> = BTreeMap::new();
+        for (_, f) in &fs {
+            let c = formats::write::netcdf::read(&mut File::open(f).unwrap()).expect("read netCDF");
+            for (name, values) in c.channels {
+                got.entry(name).or_default().extend(values);
+            }
+        }
+        let mut want: BTreeMap<String, Vec<i32>> = BTreeMap::new();
+        for p in packets
+            .iter()
+            .filter(|p| p.srcname.as_str().starts_with(&format!("{sta}/")))
+        {
+            for (chan, samples) in decoded(p) {
+                want.entry(chan).or_default().extend(samples);
+            }
+        }
+        assert_eq!(got, want, "{sta}");
+    }
+}
+
 /// Polls until the state file of `rule` reports `pktid` (bounded by [`GUARD`]).
 fn wait_state(dir: &Path, rule: &str, pktid: u64) {
     let path = dir.join("state").join(format!("{rule}.json"));
@@ -342,6 +388,15 @@ format = "json"
 path = "S/{{srcname}}/{{first_pktid}}_{{last_pktid}}.jsonl"
 
 [[reap]]
+name = "ncsched"
+orb = "{orb}"
+delay = "0s"
+every = "200ms"
+packets_per_read = 4
+format = "netcdf"
+path = "NB/{{net}}_{{sta}}/{{first_pktid}}_{{last_pktid}}.nc"
+
+[[reap]]
 name = "cont"
 orb = "{orb}"
 flush = "100ms"
@@ -357,7 +412,9 @@ path = "C/{{net}}_{{sta}}/{{date}}.orb"
     let mut reaper = Reaper::start(&rules, &[]);
     wait_state(dir.path(), "sched", 20);
     wait_state(dir.path(), "cont", 20);
+    wait_state(dir.path(), "ncsched", 20);
     assert!(reaper.terminate().success());
+    check_netcdf_batches(&dir.path().join("NB"), &packets);
 
     // Scheduled batches: at most 4 packets each, named by their pktids.
     let sched = dir.path().join("S");
@@ -424,6 +481,7 @@ path = "C/{{net}}_{{sta}}/{{date}}.orb"
     let sta1 = find(&["-m", "XX_STA01/.*"]);
     let want: Vec<String> = files(&sched.join("XX_STA01_MGENC_M40"), "jsonl")
         .into_iter()
+        .chain(files(&dir.path().join("NB/XX_STA01"), "nc"))
         .chain([cont.join("XX_STA01/2026-11-22.orb")])
         .map(|p| p.display().to_string())
         .collect();
@@ -432,14 +490,14 @@ path = "C/{{net}}_{{sta}}/{{date}}.orb"
     assert_eq!(sta1, want_sorted);
     // Packets are 1 s long; JSON files end after their last sample (10:00:10 for the
     // last round), raw files at their last packet's time (10:00:09), so after
-    // 10:00:08.5 come the two last JSON batches and both raw files.
+    // 10:00:08.5 come the two last JSON and netCDF batches and both raw files.
     let late = find(&[
         "--from",
         "2026-11-22T10:00:08.5Z",
         "--to",
         "2026-11-22T10:00:20Z",
     ]);
-    assert_eq!(late.len(), 4, "{late:?}");
+    assert_eq!(late.len(), 6, "{late:?}");
     for p in &late {
         let side: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(format!("{p}.json")).unwrap()).unwrap();
@@ -660,4 +718,29 @@ payload = "archive replayed"
     assert_eq!(payload, b"archive replayed");
     assert_eq!(t, Time::parse_iso8601("2026-11-22T11:00:00Z").unwrap());
     assert_eq!(got, want);
+}
+
+#[test]
+fn unreachable_orb_is_retried_then_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    // A port nothing listens on: bound, then closed.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let rules = dir.path().join("rules.toml");
+    std::fs::write(
+        &rules,
+        format!("[[reap]]\nname = \"gone\"\norb = \"127.0.0.1:{port}\"\nformat = \"json\"\npath = \"J/{{first_pktid}}.jsonl\"\n"),
+    )
+    .unwrap();
+    let out = run(Command::new(bin("orbreaper")).arg(&rules).arg("--once"));
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(err.matches("retrying in").count(), 4, "{err}");
+    let last = err.lines().last().unwrap();
+    assert!(last.starts_with("orbreaper: error: "), "{err}");
+    assert!(last.contains("gave up after 5 attempts"), "{err}");
+    assert!(!dir.path().join("J").exists());
 }
