@@ -7,6 +7,10 @@
 //! skips the packets at or below its own last pktid: whatever reached a file before a
 //! kill is not written again, and nothing after the state is missed.
 //!
+//! A new file is written under a temporary name (`.<name>.tmp`) and renamed into
+//! place at its first flush, so a file under its final name always starts with a
+//! complete header.
+//!
 //! When a file refuses a packet ([`WriteError::DoesNotFit`]: another sample rate or
 //! channel set), the packet starts `<stem>_1.<ext>`, then `_2`, and so on; after a
 //! restart the highest existing number is the file appended to.
@@ -22,7 +26,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use formats::write::WriteError;
 use formats::{Packet, Time};
-use rules::atomic::parent;
+use rules::atomic::{parent, rename_durable, temp_path};
 use rules::output::{self, BoxWriter};
 use rules::state::ReapState;
 
@@ -38,8 +42,10 @@ struct AppendFile {
     writer: BoxWriter,
     file: File,
     dirty: bool,
-    /// Created by this session (not resumed).
-    created: bool,
+    /// A new file is written under this temporary name until its first flush, so the
+    /// final name never holds a file without a complete header (which `resume` could
+    /// not continue).
+    temp: Option<PathBuf>,
     used: Instant,
 }
 
@@ -90,10 +96,12 @@ impl AppendSink {
                 Err(WriteError::DoesNotFit { reason, .. }) => {
                     if f.writer.summary().packets == 0 || fresh_tries > 0 {
                         self.skips.skip(&self.ctx, p, self.ctx.rule.format, &reason);
-                        if f.writer.summary().packets == 0 && !f.dirty && f.created {
+                        if f.writer.summary().packets == 0 && f.temp.is_some() {
                             // Leave no empty file behind for a source this format refuses.
                             let f = self.open.remove(&base).expect("open");
-                            let _ = std::fs::remove_file(&f.path);
+                            if let Some(t) = f.temp {
+                                let _ = std::fs::remove_file(t);
+                            }
                         }
                         break;
                     }
@@ -154,7 +162,7 @@ impl AppendSink {
             writer: r.writer,
             file: handle,
             dirty: false,
-            created: false,
+            temp: None,
             used: Instant::now(),
         })
     }
@@ -164,12 +172,20 @@ impl AppendSink {
         let dir = parent(&path);
         std::fs::create_dir_all(dir)
             .with_context(|| format!("cannot create directory {}", dir.display()))?;
+        if path.exists() {
+            anyhow::bail!(
+                "{} exists but was not the latest file of its series; move it away",
+                path.display()
+            );
+        }
+        let temp = temp_path(&path);
         let file = OpenOptions::new()
             .read(true)
             .write(true)
-            .create_new(true)
-            .open(&path)
-            .with_context(|| format!("cannot create {}", path.display()))?;
+            .create(true)
+            .truncate(true)
+            .open(&temp)
+            .with_context(|| format!("cannot create {}", temp.display()))?;
         let handle = file.try_clone()?;
         let stem = path
             .file_stem()
@@ -181,7 +197,7 @@ impl AppendSink {
             writer,
             file: handle,
             dirty: false,
-            created: true,
+            temp: Some(temp),
             used: Instant::now(),
         })
     }
@@ -195,6 +211,11 @@ impl AppendSink {
             f.file
                 .sync_data()
                 .with_context(|| format!("cannot sync {}", f.path.display()))?;
+            if let Some(t) = f.temp.take() {
+                rename_durable(&t, &f.path).with_context(|| {
+                    format!("cannot rename {} to {}", t.display(), f.path.display())
+                })?;
+            }
             self.ctx
                 .publish(&f.path, f.writer.summary(), "appended to")?;
             f.dirty = false;
