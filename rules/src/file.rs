@@ -711,3 +711,51 @@ fn ingest_rule(ctx: &Ctx<'_>, r: &RawIngest) -> Result<IngestRule, RuleError> {
     };
     Ok(IngestRule { name, action })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const RULE: &str = "[[reap]]\nname = \"a\"\norb = \":6510\"\nformat = \"raw\"\npath = \"x/{first_pktid}.orb\"\n";
+
+    #[test]
+    fn load_resolves_paths_beside_the_rule_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("r.toml");
+        std::fs::write(&p, RULE).unwrap();
+        let f = RuleFile::load(&p).unwrap();
+        assert!(f.reap[0].root.is_absolute());
+        assert_eq!(f.reap[0].state, f.reap[0].root.join("state/a.json"));
+        assert_eq!(f.catalog_file(), f.reap[0].root.join("catalog/r.jsonl"));
+    }
+
+    #[test]
+    fn load_errors_name_the_file_as_given() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("bad.toml");
+        std::fs::write(&p, RULE.replace("raw", "tape")).unwrap();
+        let e = RuleFile::load(&p).unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with(&format!("{}:4:10: field `format`", p.display())),
+            "{e}"
+        );
+        assert_eq!(e.field(), Some("format"));
+        let e = RuleFile::load(&dir.path().join("missing.toml")).unwrap_err();
+        assert!(matches!(e, RuleError::Read { .. }), "{e}");
+    }
+
+    #[test]
+    fn start_positions_for_the_client() {
+        assert_eq!(Start::Oldest.position_spec(), "oldest");
+        assert_eq!(Start::Pktid(7).position_spec(), "7");
+        assert_eq!(
+            Start::Time(Time::from_micros(1_000_000)).position_spec(),
+            "1.0"
+        );
+        assert_eq!(
+            Start::Time(Time::from_micros(1_500_000)).position_spec(),
+            "1.5"
+        );
+    }
+}
