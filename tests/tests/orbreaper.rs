@@ -28,13 +28,19 @@ const START: &str = "2026-11-22T10:00:00Z";
 struct Reaper(Child);
 
 impl Reaper {
+    /// Starts `orbreaper RULES ARGS`, its log appended to `rules`'s directory's `reaper.log`.
     fn start(rules: &Path, args: &[&str]) -> Reaper {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(rules.with_file_name("reaper.log"))
+            .expect("log file");
         let child = Command::new(bin("orbreaper"))
             .arg(rules)
             .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(log)
             .spawn()
             .expect("spawn orbreaper");
         Reaper(child)
@@ -566,6 +572,14 @@ path = "N/{{net}}_{{sta}}/waveform.nc"
         out.status.success(),
         "orbreaper --once: {}",
         String::from_utf8_lossy(&out.stderr)
+    );
+    // Which kill points were hit varies from run to run; say which, for the record.
+    let log = std::fs::read_to_string(dir.path().join("reaper.log")).unwrap()
+        + &String::from_utf8_lossy(&out.stderr);
+    eprintln!(
+        "restarts finished pending batches {} times, cut torn tails {} times",
+        log.matches("written before a stop").count(),
+        log.matches("of an incomplete record").count()
     );
     let packets = all_packets(&srv);
     assert_eq!(packets.len(), 5 * 60 * 3);
