@@ -60,6 +60,7 @@ pub struct AppendSink {
 }
 
 impl AppendSink {
+    /// No files open yet.
     pub fn new(ctx: Arc<RuleCtx>) -> AppendSink {
         AppendSink {
             ctx,
@@ -70,6 +71,8 @@ impl AppendSink {
         }
     }
 
+    /// Appends a packet to its file (skipping it if the file already holds it) and
+    /// flushes every `packets_per_read` packets.
     pub fn add(&mut self, p: &Packet, state: &mut ReapState) -> anyhow::Result<()> {
         let time = match self.ctx.rule.roll {
             Some(roll) => floor(p.time, roll),

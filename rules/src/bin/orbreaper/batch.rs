@@ -46,6 +46,7 @@ pub struct BatchSink {
 }
 
 impl BatchSink {
+    /// An empty batch.
     pub fn new(ctx: Arc<RuleCtx>) -> BatchSink {
         BatchSink {
             ctx,
@@ -56,6 +57,8 @@ impl BatchSink {
         }
     }
 
+    /// Adds a packet to its file of the batch; commits the batch when it is full or
+    /// when a file refuses the packet (which then starts the next batch).
     pub fn add(&mut self, p: &Packet, state: &mut ReapState) -> anyhow::Result<()> {
         let ch = channels(p);
         if !self.try_add(p, &ch)? {

@@ -25,6 +25,7 @@ pub struct RuleCtx {
 }
 
 impl RuleCtx {
+    /// The context of `rule`, cataloged in `catalog_file`.
     pub fn new(rule: ReapRule, catalog_file: PathBuf) -> RuleCtx {
         RuleCtx { rule, catalog_file }
     }
@@ -101,6 +102,7 @@ pub fn channels(p: &Packet) -> Vec<Channel> {
 pub struct SkipWarnings(HashSet<String>);
 
 impl SkipWarnings {
+    /// Logs, once per source, that a packet is skipped and why.
     pub fn skip(&mut self, ctx: &RuleCtx, p: &Packet, format: Format, why: &str) {
         if self.0.insert(p.srcname.as_str().to_owned()) {
             ctx.log(format_args!(
@@ -118,6 +120,7 @@ pub enum Sink {
 }
 
 impl Sink {
+    /// The sink for the rule's mode.
     pub fn new(ctx: std::sync::Arc<RuleCtx>) -> Sink {
         match ctx.rule.mode {
             Mode::Batch => Sink::Batch(BatchSink::new(ctx)),
