@@ -612,6 +612,8 @@ from = "{}"
 to = "{}"
 select = "XX_STA0[12]/.*"
 start = "oldest"
+format = "json"
+path = "F/{{sta}}/{{first_pktid}}_{{last_pktid}}.jsonl"
 "#,
             a.orb(),
             b.orb()
@@ -638,6 +640,60 @@ start = "oldest"
         .collect();
     assert_eq!(sent.len(), 16);
     assert_eq!(got, sent);
+    // The rule also archived what it forwarded.
+    let forwarded: Vec<Packet> = all_packets(&a)
+        .into_iter()
+        .filter(|p| {
+            p.srcname.as_str().starts_with("XX_STA01/")
+                || p.srcname.as_str().starts_with("XX_STA02/")
+        })
+        .collect();
+    assert_eq!(json_samples(&dir.path().join("F")), expected(&forwarded));
+}
+
+#[test]
+fn append_roll_starts_a_file_per_period() {
+    let dir = tempfile::tempdir().unwrap();
+    let srv = server(dir.path());
+    // One station, 150 one-second packets: 10:00:00 to 10:02:29.
+    sim(&srv.orb(), 1, 0, 150, 0);
+    let rules = dir.path().join("rules.toml");
+    std::fs::write(
+        &rules,
+        format!(
+            "[[reap]]\nname = \"roll\"\norb = \"{}\"\nformat = \"json\"\nmode = \"append\"\nroll = \"1m\"\npath = \"M/{{sta}}_{{hour}}{{minute}}.jsonl\"\n",
+            srv.orb()
+        ),
+    )
+    .unwrap();
+    let out = run(Command::new(bin("orbreaper")).arg(&rules).arg("--once"));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let names: Vec<String> = files(&dir.path().join("M"), "jsonl")
+        .iter()
+        .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(
+        names,
+        ["STA01_1000.jsonl", "STA01_1001.jsonl", "STA01_1002.jsonl"]
+    );
+    let count = |n: &str| {
+        std::fs::read_to_string(dir.path().join("M").join(n))
+            .unwrap()
+            .lines()
+            .count()
+    };
+    assert_eq!(
+        [count(&names[0]), count(&names[1]), count(&names[2])],
+        [60, 60, 30]
+    );
+    assert_eq!(
+        json_samples(&dir.path().join("M")),
+        expected(&all_packets(&srv))
+    );
 }
 
 #[test]
