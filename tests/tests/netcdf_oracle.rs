@@ -21,11 +21,13 @@ use serde_json::Value;
 
 const CHANS: [(&str, char, f64); 3] = [("BHZ", 'V', 1.0), ("LDO", 'P', 0.01), ("BDF", 'I', 0.001)];
 
-/// Packets of one station at 40 sps: random lengths, random samples (extremes and the
-/// netCDF int fill value included), contiguous or after a gap of odd microseconds.
-fn stream(seed: u64, packets: usize) -> Vec<(Packet, Vec<Channel>)> {
+/// Packets of one station at `rate` sps: random lengths, random samples (extremes and
+/// the netCDF int fill value included), contiguous or after a gap of odd microseconds.
+fn stream(seed: u64, packets: usize, rate: f64) -> Vec<(Packet, Vec<Channel>)> {
     let mut rng = XorShift::new(seed);
-    let mut at = Time::parse_iso8601("2026-11-22T10:00:00.123456Z").unwrap().as_micros();
+    let mut at = Time::parse_iso8601("2026-11-22T10:00:00.123456Z")
+        .unwrap()
+        .as_micros();
     (0..packets)
         .map(|k| {
             let n = rng.range(1, 120) as usize;
@@ -37,7 +39,7 @@ fn stream(seed: u64, packets: usize) -> Vec<(Packet, Vec<Channel>)> {
                     chan: chan.into(),
                     loc: String::new(),
                     start: Time::from_micros(at),
-                    samprate: 40.0,
+                    samprate: rate,
                     calib,
                     calper: 1.0,
                     segtype,
@@ -58,7 +60,7 @@ fn stream(seed: u64, packets: usize) -> Vec<(Packet, Vec<Channel>)> {
                 &b""[..],
             );
             p.pktid = 1000 + k as u64;
-            at += n as i64 * 25_000;
+            at += (n as f64 * 1e6 / rate).round() as i64;
             if rng.range(0, 3) == 0 {
                 at += rng.range(1, 10_000_000) as i64;
             }
@@ -99,10 +101,15 @@ fn ncdump(dir: &Path, file: &str, bytes: &[u8]) -> Option<String> {
 #[test]
 fn ncdump_prints_exactly_our_cdl() {
     let dir = tempfile::tempdir().unwrap();
-    for (seed, version) in [(1, CdfVersion::Offset64), (2, CdfVersion::Classic)] {
-        let packets = stream(seed, 12);
+    for (seed, version, rate) in [
+        (1, CdfVersion::Offset64, 40.0),
+        (2, CdfVersion::Classic, 3.0),
+    ] {
+        let packets = stream(seed, 12, rate);
         let nc = nc_images(&packets, version).pop().unwrap();
-        let Some(dump) = ncdump(dir.path(), "x.nc", &nc) else { return };
+        let Some(dump) = ncdump(dir.path(), "x.nc", &nc) else {
+            return;
+        };
         assert_eq!(dump, cdl("x", &packets), "seed {seed}");
     }
     let empty = nc_images(&[], CdfVersion::Offset64).pop().unwrap();
@@ -112,9 +119,15 @@ fn ncdump_prints_exactly_our_cdl() {
 
 #[test]
 fn ncgen_turns_our_cdl_into_an_equivalent_file() {
-    let Some(ncgen) = oracle::tool("ncgen", "netcdf-bin") else { return };
+    let Some(ncgen) = oracle::tool("ncgen", "netcdf-bin") else {
+        return;
+    };
     let dir = tempfile::tempdir().unwrap();
-    for (packets, kind) in [(stream(3, 9), "classic"), (stream(4, 5), "64-bit offset"), (vec![], "classic")] {
+    for (packets, kind) in [
+        (stream(3, 9, 40.0), "classic"),
+        (stream(4, 5, 0.1), "64-bit offset"),
+        (vec![], "classic"),
+    ] {
         let text = cdl("y", &packets);
         std::fs::write(dir.path().join("y.cdl"), &text).unwrap();
         let _ = std::fs::remove_file(dir.path().join("y.nc"));
@@ -126,7 +139,10 @@ fn ncgen_turns_our_cdl_into_an_equivalent_file() {
         let theirs = std::fs::read(dir.path().join("y.nc")).unwrap();
         let a = formats::write::netcdf::read(&mut Cursor::new(ours)).unwrap();
         let b = formats::write::netcdf::read(&mut Cursor::new(theirs)).unwrap();
-        assert_eq!((a.time, a.channels, a.station), (b.time, b.channels, b.station));
+        assert_eq!(
+            (a.time, a.channels, a.station),
+            (b.time, b.channels, b.station)
+        );
         assert_eq!(a.header.dataset, b.header.dataset);
     }
 }
@@ -155,10 +171,15 @@ print(json.dumps(out))
 
 #[test]
 fn netcdf4_and_xarray_read_every_sample_and_time() {
-    let Some(py) = oracle::python(&["netCDF4", "xarray", "numpy"]) else { return };
+    let Some(py) = oracle::python(&["netCDF4", "xarray", "numpy"]) else {
+        return;
+    };
     let dir = tempfile::tempdir().unwrap();
-    for (seed, version) in [(5, CdfVersion::Offset64), (6, CdfVersion::Classic)] {
-        let packets = stream(seed, 10);
+    for (seed, version, rate) in [
+        (5, CdfVersion::Offset64, 40.0),
+        (6, CdfVersion::Classic, 3.0),
+    ] {
+        let packets = stream(seed, 10, rate);
         let nc = nc_images(&packets, version).pop().unwrap();
         std::fs::write(dir.path().join("z.nc"), &nc).unwrap();
         let out = oracle::run_python(&py, READ_BACK, &["z.nc"], dir.path());
@@ -221,7 +242,7 @@ fn a_file_cut_at_any_step_opens_with_the_counted_records() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let packets = stream(7, 6);
+    let packets = stream(7, 6, 40.0);
     let images = nc_images(&packets, CdfVersion::Offset64);
     let header_len = |b: &[u8]| formats::write::netcdf::header::decode(b).unwrap().len;
     for k in 0..packets.len() {
@@ -235,7 +256,11 @@ fn a_file_cut_at_any_step_opens_with_the_counted_records() {
         // header not yet rewritten: the file is the state after flush k - 1.
         let (before, after) = (&images[k - 1], &images[k]);
         let h = header_len(after);
-        for cut in [before.len(), (before.len() + after.len()) / 2 + 3, after.len()] {
+        for cut in [
+            before.len(),
+            (before.len() + after.len()) / 2 + 3,
+            after.len(),
+        ] {
             let mut torn = after[..cut].to_vec();
             torn[..h].copy_from_slice(&before[..h]);
             let dump = ncdump(dir.path(), "c.nc", &torn).unwrap();

@@ -9,7 +9,7 @@
 use std::fmt::Write as _;
 use std::io::Write;
 
-use super::netcdf::model::{AttrValue, Dataset, NcType};
+use super::netcdf::model::{AttrValue, Dataset};
 use super::netcdf::station::{self, seconds_since, StationFile};
 use super::{FileSummary, PacketWriter, WriteError};
 use crate::payload::Channel;
@@ -303,10 +303,6 @@ fn attr_value(out: &mut String, v: &AttrValue) {
             }
         }
     }
-    debug_assert!(matches!(
-        v.nc_type(),
-        NcType::Char | NcType::Int | NcType::Double
-    ));
 }
 
 /// ncdump's escapes for text in double quotes.

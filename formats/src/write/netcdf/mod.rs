@@ -92,7 +92,8 @@ impl<W: Read + Write + Seek> NetcdfWriter<W> {
 
     /// Continues a file this writer wrote (after a restart or crash): reads its header,
     /// rebuilds the summary from it and appends after its counted records. Records
-    /// beyond the count (written before a crash, never counted) are overwritten.
+    /// beyond the count (written before a crash, never counted) are written over; any
+    /// such bytes past what it then writes stay uncounted, and readers ignore them.
     pub fn resume(mut w: W) -> Result<NetcdfWriter<W>, WriteError> {
         let h = records::read_header(&mut w)?;
         let mut writer = NetcdfWriter::create(w, NetcdfOptions { version: h.version });
@@ -107,7 +108,9 @@ impl<W: Read + Write + Seek> NetcdfWriter<W> {
         let layout = rebuilt.layout(header::header_len(&rebuilt, h.version));
         let mut again = Vec::new();
         header::encode(&mut again, &rebuilt, h.version, h.numrecs, &layout);
-        if rebuilt != h.dataset || again.len() != h.len {
+        let mut on_disk = vec![0; again.len()];
+        w_seek_read(&mut writer.w, &mut on_disk)?;
+        if rebuilt != h.dataset || again != on_disk {
             return Err(WriteError::Corrupt(
                 "the header differs from what this version of orb writes; start a new file".into(),
             ));
@@ -200,6 +203,13 @@ impl<W: Read + Write + Seek> NetcdfWriter<W> {
         result?;
         Ok(self.w.flush()?)
     }
+}
+
+/// Reads `buf.len()` bytes from the start of `r`.
+fn w_seek_read<R: Read + Seek>(r: &mut R, buf: &mut [u8]) -> Result<(), WriteError> {
+    r.seek(SeekFrom::Start(0))?;
+    r.read_exact(buf)?;
+    Ok(())
 }
 
 impl<W: Read + Write + Seek> PacketWriter for NetcdfWriter<W> {

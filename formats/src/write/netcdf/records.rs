@@ -95,6 +95,16 @@ pub fn read<R: Read + Seek>(r: &mut R) -> Result<Contents, WriteError> {
     let ds = &header.dataset;
     let layout = ds.layout(header.len as u64);
     let numrecs = u64::from(header.numrecs);
+    let file_len = r.seek(SeekFrom::End(0))?;
+    let data_end = layout
+        .rec_begin
+        .saturating_add(numrecs.saturating_mul(layout.recsize));
+    if data_end > file_len {
+        return Err(WriteError::Corrupt(format!(
+            "the header counts {numrecs} records ending at byte {data_end}, the file has \
+             {file_len} bytes"
+        )));
+    }
     let mut data = vec![
         0u8;
         usize::try_from(numrecs * layout.recsize).map_err(|_| {

@@ -418,6 +418,12 @@ fn resume_refuses_what_it_cannot_continue() {
     ));
     let err = NetcdfWriter::resume(Cursor::new(b"\x89HDF\r\n\x1a\n".to_vec())).unwrap_err();
     assert!(matches!(err, WriteError::Corrupt(_)));
+    // A header this writer would not write (here: a variable's begin offset moved).
+    let mut bytes = unhex(FIXTURE_CDF2);
+    let h = header::decode(&bytes).unwrap().len;
+    bytes[h - 1] ^= 4;
+    let err = NetcdfWriter::resume(Cursor::new(bytes)).unwrap_err();
+    assert!(err.to_string().contains("differs"), "{err}");
     // An empty file resumes into a writer whose first packet lays the file out.
     let mut w = NetcdfWriter::resume(Cursor::new(unhex(EMPTY_CDF1))).unwrap();
     for (p, c) in fixture() {
@@ -665,4 +671,73 @@ proptest! {
         w.flush().unwrap();
         prop_assert_eq!(w.get_ref().get_ref(), &before);
     }
+}
+
+/// A file that fails every write once `budget` bytes have been written.
+#[derive(Debug)]
+struct FailingFile {
+    inner: Cursor<Vec<u8>>,
+    budget: usize,
+}
+
+impl std::io::Read for FailingFile {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.inner.read(buf)
+    }
+}
+
+impl std::io::Write for FailingFile {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if buf.len() > self.budget {
+            return Err(std::io::Error::other("disk full"));
+        }
+        self.budget -= buf.len();
+        self.inner.write(buf)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl std::io::Seek for FailingFile {
+    fn seek(&mut self, pos: std::io::SeekFrom) -> std::io::Result<u64> {
+        self.inner.seek(pos)
+    }
+}
+
+#[test]
+fn a_failed_write_poisons_the_writer_and_the_file_keeps_its_counted_records() {
+    let packets = fixture();
+    let whole = write_nc(CdfVersion::Offset64, &packets);
+    let mut w = NetcdfWriter::create(
+        FailingFile {
+            inner: Cursor::new(Vec::new()),
+            budget: usize::MAX,
+        },
+        NetcdfOptions::default(),
+    );
+    w.append(&packets[0].0, &packets[0].1).unwrap();
+    w.flush().unwrap();
+    // Enough for the second packet's records, not for the header after them.
+    w.w.budget = 3 * 16;
+    w.append(&packets[1].0, &packets[1].1).unwrap();
+    assert!(matches!(w.flush(), Err(WriteError::Io(_))));
+    let err = w.append(&packets[1].0, &packets[1].1).unwrap_err();
+    assert!(err.to_string().contains("resume"), "{err}");
+    let file = w.into_inner().inner;
+    let c = read(&mut file.clone()).unwrap();
+    assert_eq!(c.time.len(), 3);
+    let mut w = NetcdfWriter::resume(file).unwrap();
+    w.append(&packets[1].0, &packets[1].1).unwrap();
+    w.finish().unwrap();
+    assert_eq!(w.into_inner().into_inner(), whole);
+}
+
+#[test]
+fn the_reader_refuses_a_header_counting_missing_records() {
+    let mut bytes = unhex(FIXTURE_CDF2);
+    bytes.truncate(bytes.len() - 1);
+    let err = read(&mut Cursor::new(bytes)).unwrap_err();
+    assert!(err.to_string().contains("counts 6 records"), "{err}");
 }
