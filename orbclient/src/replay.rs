@@ -24,13 +24,14 @@ use formats::{Packet, Time};
 
 /// A raw file that could not be replayed to its end.
 #[derive(Debug, thiserror::Error)]
-#[error("{file}: {source}")]
+// The raw error is shown in the message, not chained as a source, so that anyhow's
+// `{:#}` prints it once.
+#[error("{file}: {error}")]
 pub struct ReplayError {
     /// The file, as given.
     pub file: String,
     /// What is wrong with it (offset included).
-    #[source]
-    pub source: RawError,
+    pub error: RawError,
 }
 
 /// A file that ended inside a record: the bytes after `offset` were not replayed.
@@ -105,10 +106,10 @@ impl<R: Read> Merge<R> {
                     });
                 }
             }
-            Err(source) => {
+            Err(error) => {
                 self.error = Some(ReplayError {
                     file: src.name.clone(),
-                    source,
+                    error,
                 });
             }
         }

@@ -85,7 +85,7 @@ async fn reaped_packets_replay_into_a_fresh_orb_unchanged() {
     assert_eq!(
         out.stdout.trim(),
         format!(
-            "orbput: put 30 packets from 1 files into {}, pktids 1..30",
+            "orbput: put 30 packets from 1 file into {}, pktids 1..30",
             fresh.orb()
         )
     );

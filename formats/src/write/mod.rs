@@ -7,6 +7,7 @@
 //! - `cdl`: the same dataset as `ncdump` prints it.
 //! - `jsonl`: JSON Lines, one packet per line.
 //! - `raw`: complete orb packets with a CRC each, for replay with `orbput --from`.
+//! - `resume`: [`Truncate`] and [`Resumed`], for reopening a file after a crash.
 //!
 //! Writers are generic over `std::io` traits and never open files themselves, so tests
 //! write into a `Cursor<Vec<u8>>` and compare bytes, and the caller (orbreaper) owns

@@ -68,7 +68,7 @@ pub const MAX_PAYLOAD: usize = 256 << 20;
 #[non_exhaustive]
 pub enum RawError {
     /// The file does not start with a raw packet file header this version reads.
-    #[error("not a raw packet file ({reason}); raw files start with \"\\x89ORBRAW\\n\" and are written by orbreaper's raw format")]
+    #[error("not a raw packet file ({reason}); raw packet files start with \"\\x89ORBRAW\\n\" (format `raw`, extension .orb)")]
     NotRaw {
         /// What is wrong with the header.
         reason: String,

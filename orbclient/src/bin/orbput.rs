@@ -186,11 +186,14 @@ async fn replay(orb: &OrbAddr, args: &Args) -> anyhow::Result<()> {
     } else {
         format!("pktids {}..{}", summary.first, summary.last)
     };
+    let files = match merge.files() {
+        1 => "1 file".to_owned(),
+        n => format!("{n} files"),
+    };
     writeln!(
         out,
-        "orbput: put {} packets from {} files into {orb}, {ids}",
-        summary.count,
-        merge.files()
+        "orbput: put {} packets from {files} into {orb}, {ids}",
+        summary.count
     )?;
     out.flush()?;
     if let Some(e) = merge.take_error() {
