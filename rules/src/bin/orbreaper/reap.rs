@@ -69,8 +69,10 @@ pub async fn run_rule(
                 if !sleep_until(next, &mut stop).await {
                     return Ok(());
                 }
-                next += every;
                 retrying(&ctx, read, &mut stop, None).await?;
+                // A run longer than the period delays the next; missed runs are not
+                // made up one after another (each run reads everything anyway).
+                next = (next + every).max(Instant::now());
                 if *stop.borrow() {
                     return Ok(());
                 }
