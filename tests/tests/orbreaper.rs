@@ -494,21 +494,33 @@ path = "C/{{net}}_{{sta}}/{{date}}.orb"
     let mut want_sorted = want.clone();
     want_sorted.sort();
     assert_eq!(sta1, want_sorted);
-    // Packets are 1 s long; JSON files end after their last sample (10:00:10 for the
-    // last round), raw files at their last packet's time (10:00:09), so after
-    // 10:00:08.5 come the two last JSON and netCDF batches and both raw files.
+    // By time: the files whose sidecars say they hold data after 10:00:08.5 (where a
+    // scheduled run ends decides the batches, so the list is read from the disk).
+    // JSON and netCDF files end after their last sample, raw files at their last
+    // packet's time (10:00:09).
     let late = find(&[
         "--from",
         "2026-11-22T10:00:08.5Z",
         "--to",
         "2026-11-22T10:00:20Z",
     ]);
-    assert_eq!(late.len(), 6, "{late:?}");
-    for p in &late {
-        let side: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(format!("{p}.json")).unwrap()).unwrap();
-        assert!(side["end"].as_str().unwrap() >= "2026-11-22T10:00:09");
-    }
+    let mut want_late: Vec<String> = [("S", "jsonl"), ("NB", "nc"), ("C", "orb")]
+        .iter()
+        .flat_map(|(sub, ext)| files(&dir.path().join(sub), ext))
+        .filter(|p| {
+            let side: serde_json::Value = serde_json::from_str(
+                &std::fs::read_to_string(format!("{}.json", p.display())).unwrap(),
+            )
+            .unwrap();
+            let end = Time::parse_iso8601(side["end"].as_str().unwrap()).unwrap();
+            end > Time::parse_iso8601("2026-11-22T10:00:08.5Z").unwrap()
+        })
+        .map(|p| p.display().to_string())
+        .collect();
+    want_late.sort();
+    assert_eq!(late, want_late);
+    // Each station has a JSON, a netCDF and a raw file holding the last round.
+    assert!(late.len() >= 6, "{late:?}");
     assert!(find(&["--to", "2026-11-22T09:00:00Z"]).is_empty());
 }
 
@@ -813,4 +825,40 @@ fn unreachable_orb_is_retried_then_reported() {
     assert!(last.starts_with("orbreaper: error: "), "{err}");
     assert!(last.contains("gave up after 5 attempts"), "{err}");
     assert!(!dir.path().join("J").exists());
+}
+
+#[test]
+fn write_errors_are_reported_and_retried_without_loss() {
+    let dir = tempfile::tempdir().unwrap();
+    let srv = server(dir.path());
+    sim(&srv.orb(), 2, 0, 5, 0);
+    // A plain file where the archive directory should be: every write fails until it
+    // is removed (as a full disk would, without needing one).
+    let blocker = dir.path().join("W");
+    std::fs::write(&blocker, b"in the way").unwrap();
+    let rules = dir.path().join("rules.toml");
+    std::fs::write(
+        &rules,
+        format!(
+            "[[reap]]\nname = \"w\"\norb = \"{}\"\nflush = \"100ms\"\nformat = \"json\"\npath = \"W/{{sta}}/{{first_pktid}}_{{last_pktid}}.jsonl\"\n",
+            srv.orb()
+        ),
+    )
+    .unwrap();
+    let mut reaper = Reaper::start(&rules, &[]);
+    let log = dir.path().join("reaper.log");
+    let started = Instant::now();
+    while !std::fs::read_to_string(&log).is_ok_and(|l| l.contains("retrying in")) {
+        assert!(
+            started.elapsed() < GUARD,
+            "no retry reported within {GUARD:?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::fs::remove_file(&blocker).unwrap();
+    wait_state(dir.path(), "w", 10);
+    assert!(reaper.terminate().success());
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(text.contains("cannot create directory"), "{text}");
+    assert_eq!(json_samples(&blocker), expected(&all_packets(&srv)));
 }
