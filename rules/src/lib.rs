@@ -1,13 +1,33 @@
-//! Reaping and ingest rules.
+//! Reaping and ingest rules, and the orbreaper engine that runs them.
 //!
 //! - [`select`]: [`SrcSelect`], Antelope's select/reject pair of regular
 //!   expressions, each matched against the whole srcname.
+//! - [`file`]: [`RuleFile`], a TOML rule file parsed and checked; errors are
+//!   [`RuleError`]s ([`error`]) naming file, line and field.
+//! - [`reap_rule`], [`ingest_rule`]: the checked rules.
+//! - [`template`]: path templates and the safe-name rule for srcnames in paths.
+//! - [`state`], [`catalog`], [`atomic`]: what orbreaper keeps on disk to resume
+//!   exactly once and to find files again.
 //!
-//! Rule files and the orbreaper engine will live here too.
+//! The rules and their guarantees are documented in `docs/RULES.md`.
 
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod atomic;
+pub mod catalog;
+pub mod error;
+pub mod file;
+pub mod ingest_rule;
+pub mod output;
+pub mod reap_rule;
 pub mod select;
+pub mod state;
+pub mod template;
 
+pub use error::RuleError;
+pub use file::RuleFile;
+pub use ingest_rule::{IngestAction, IngestRule};
+pub use reap_rule::{Mode, ReapRule, Schedule, Start};
 pub use select::{SelectError, SrcSelect, MAX_REGEX_LEN};
+pub use template::{safe_name, PathTemplate, TemplateError};

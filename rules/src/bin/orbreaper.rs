@@ -1,0 +1,150 @@
+//! `orbreaper`: archives orbs into files by the rules of a TOML rule file, and finds
+//! the files again. See docs/RULES.md.
+
+#[path = "orbreaper/append.rs"]
+mod append;
+#[path = "orbreaper/batch.rs"]
+mod batch;
+#[path = "orbreaper/find.rs"]
+mod find;
+#[path = "orbreaper/ingest.rs"]
+mod ingest;
+#[path = "orbreaper/reap.rs"]
+mod reap;
+#[path = "orbreaper/sink.rs"]
+mod sink;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use orbclient::cli;
+use rules::RuleFile;
+use tokio::sync::watch;
+
+const ABOUT: &str = "Archive orb packets into files (netCDF, CDL, JSON Lines, raw) and forward them between orbs, by the rules of a TOML file";
+
+const AFTER_HELP: &str = "\
+Examples:
+  orbreaper rules.toml            run every rule until SIGINT/SIGTERM
+  orbreaper rules.toml --check    check the rule file and exit
+  orbreaper rules.toml --once     archive what the orbs hold now, then exit
+  orbreaper find --catalog catalog -m 'TA_.*' --from 2026-11-22T10:00:00Z
+
+Progress is kept in each rule's state file: after a crash or kill, a restart
+continues where the archive ends, with no packet missing and none written twice.
+The rule file format is in docs/RULES.md.";
+
+#[derive(Parser, Debug)]
+#[command(name = "orbreaper", version, about = ABOUT, after_help = AFTER_HELP, args_conflicts_with_subcommands = true)]
+struct Cli {
+    #[command(flatten)]
+    run: RunArgs,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Args, Debug)]
+struct RunArgs {
+    /// The rule file (TOML); relative paths in it are relative to its directory.
+    #[arg(value_name = "RULES.toml")]
+    rules: Option<PathBuf>,
+    /// Check the rule file and exit: 0 when valid, else one error line and 1.
+    #[arg(long)]
+    check: bool,
+    /// Archive what the orbs hold now and exit (schedules and delays are ignored).
+    #[arg(long, conflicts_with = "check")]
+    once: bool,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// List the archived files holding data of the selected sources in a time window.
+    Find(find::FindArgs),
+}
+
+fn main() -> ExitCode {
+    let args = Cli::parse();
+    match args.command {
+        Some(Command::Find(f)) => cli::exit_for("orbreaper", find::run(&f)).into(),
+        None => match args.run.rules.clone() {
+            Some(path) if args.run.check => cli::exit_for("orbreaper", check(&path)).into(),
+            Some(path) => cli::run("orbreaper", run(path, args.run.once)),
+            None => {
+                eprintln!("orbreaper: error: give a rule file (orbreaper RULES.toml) or a command (orbreaper find); see --help");
+                cli::Exit::Usage.into()
+            }
+        },
+    }
+}
+
+fn check(path: &std::path::Path) -> anyhow::Result<()> {
+    let file = RuleFile::load(path)?;
+    println!(
+        "{}: {} reap and {} ingest rules are valid",
+        path.display(),
+        file.reap.len(),
+        file.ingest.len()
+    );
+    Ok(())
+}
+
+async fn run(path: PathBuf, once: bool) -> anyhow::Result<()> {
+    let file = Arc::new(RuleFile::load(&path)?);
+    let (stop_tx, stop_rx) = watch::channel(false);
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        eprintln!("orbreaper: stopping: writing out open files and state");
+        let _ = stop_tx.send(true);
+    });
+    let mut tasks = tokio::task::JoinSet::new();
+    let catalog = file.catalog_file();
+    for rule in &file.reap {
+        let ctx = Arc::new(sink::RuleCtx::new(rule.clone(), catalog.clone()));
+        tasks.spawn(reap::run_rule(ctx, once, stop_rx.clone()));
+    }
+    for rule in &file.ingest {
+        let archive = match &rule.action {
+            rules::IngestAction::Forward {
+                archive: Some(a), ..
+            } => Some(a.as_ref().clone()),
+            _ => None,
+        };
+        if let Some(a) = archive {
+            let ctx = Arc::new(sink::RuleCtx::new(a, catalog.clone()));
+            tasks.spawn(reap::run_rule(ctx, once, stop_rx.clone()));
+        }
+        tasks.spawn(ingest::run_ingest(rule.clone(), once, stop_rx.clone()));
+    }
+    let mut failed = None;
+    while let Some(r) = tasks.join_next().await {
+        match r.context("a rule task panicked")? {
+            Ok(()) => {}
+            Err(e) => {
+                eprintln!("orbreaper: error: {e:#}");
+                failed.get_or_insert(e);
+            }
+        }
+    }
+    match failed {
+        Some(e) => Err(e.context("a rule stopped with an error")),
+        None => Ok(()),
+    }
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}

@@ -1,0 +1,289 @@
+//! Append mode: one growing file per rendered path; the file is the truth for what
+//! it holds.
+//!
+//! A flush writes each grown file's records, then its header ([`PacketWriter::flush`]),
+//! `fsync`s it, writes its sidecar and catalog line, and only then saves the state. On
+//! restart the rule reads on after the state's pktid, and each file, resumed,
+//! skips the packets at or below its own last pktid: whatever reached a file before a
+//! kill is not written again, and nothing after the state is missed.
+//!
+//! A new file is written under a temporary name (`.<name>.tmp`) and renamed into
+//! place at its first flush, so a file under its final name always starts with a
+//! complete header.
+//!
+//! When a file refuses a packet ([`WriteError::DoesNotFit`]: another sample rate or
+//! channel set), the packet starts `<stem>_1.<ext>`, then `_2`, and so on; after a
+//! restart the highest existing number is the file appended to.
+//!
+//! [`PacketWriter::flush`]: formats::write::PacketWriter::flush
+
+use std::collections::HashMap;
+use std::fs::{File, OpenOptions};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use formats::write::WriteError;
+use formats::{Packet, Time};
+use rules::atomic::{parent, rename_durable, temp_path};
+use rules::output::{self, BoxWriter};
+use rules::state::ReapState;
+
+use crate::sink::{channels, RuleCtx, SkipWarnings};
+
+/// Files not written for this long are closed (they reopen if needed).
+const IDLE_CLOSE: Duration = Duration::from_secs(600);
+
+struct AppendFile {
+    path: PathBuf,
+    /// `_N` number of `path` (0: the template's own name).
+    number: u32,
+    writer: BoxWriter,
+    file: File,
+    dirty: bool,
+    /// A new file is written under this temporary name until its first flush, so the
+    /// final name never holds a file without a complete header (which `resume` could
+    /// not continue).
+    temp: Option<PathBuf>,
+    used: Instant,
+}
+
+/// Append mode's open files; see the module docs.
+pub struct AppendSink {
+    ctx: Arc<RuleCtx>,
+    /// By the template's path (before any `_N`).
+    open: HashMap<PathBuf, AppendFile>,
+    since_flush: u32,
+    last: Option<(u64, Time)>,
+    skips: SkipWarnings,
+}
+
+impl AppendSink {
+    /// No files open yet.
+    pub fn new(ctx: Arc<RuleCtx>) -> AppendSink {
+        AppendSink {
+            ctx,
+            open: HashMap::new(),
+            since_flush: 0,
+            last: None,
+            skips: SkipWarnings::default(),
+        }
+    }
+
+    /// Appends a packet to its file (skipping it if the file already holds it) and
+    /// flushes every `packets_per_read` packets.
+    pub fn add(&mut self, p: &Packet, state: &mut ReapState) -> anyhow::Result<()> {
+        let time = match self.ctx.rule.roll {
+            Some(roll) => floor(p.time, roll),
+            None => p.time,
+        };
+        let base = self.ctx.path(&p.srcname, time, None, None);
+        if !self.open.contains_key(&base) {
+            let f = self.open_latest(&base)?;
+            self.open.insert(base.clone(), f);
+        }
+        let ch = channels(p);
+        let mut fresh_tries = 0;
+        loop {
+            let f = self.open.get_mut(&base).expect("opened above");
+            if f.writer.summary().last_pktid.is_some_and(|l| p.pktid <= l) {
+                break; // Already in the file (written before a restart).
+            }
+            match f.writer.append(p, &ch) {
+                Ok(()) => {
+                    f.dirty = true;
+                    f.used = Instant::now();
+                    break;
+                }
+                Err(WriteError::DoesNotFit { reason, .. }) => {
+                    if f.writer.summary().packets == 0 || fresh_tries > 0 {
+                        self.skips.skip(&self.ctx, p, self.ctx.rule.format, &reason);
+                        if f.writer.summary().packets == 0 && f.temp.is_some() {
+                            // Leave no empty file behind for a source this format refuses.
+                            let f = self.open.remove(&base).expect("open");
+                            if let Some(t) = f.temp {
+                                let _ = std::fs::remove_file(t);
+                            }
+                        }
+                        break;
+                    }
+                    fresh_tries += 1;
+                    let number = f.number + 1;
+                    self.ctx.log(format_args!(
+                        "pktid {} does not fit {} ({reason}); starting file number {number}",
+                        p.pktid,
+                        f.path.display()
+                    ));
+                    let old = self.open.remove(&base).expect("open");
+                    self.publish(old)?;
+                    let next = self.create(&base, number)?;
+                    self.open.insert(base.clone(), next);
+                }
+                Err(e) => {
+                    return Err(e).with_context(|| format!("cannot append to {}", f.path.display()))
+                }
+            }
+        }
+        self.last = Some((p.pktid, p.time));
+        self.since_flush += 1;
+        if self.since_flush >= self.ctx.rule.packets_per_read {
+            self.flush(state)?;
+        }
+        Ok(())
+    }
+
+    /// Opens the highest-numbered existing file for `base` (resuming it), or creates it.
+    fn open_latest(&self, base: &Path) -> anyhow::Result<AppendFile> {
+        let mut number = 0;
+        // Bounded: each step needs an existing file.
+        while numbered(base, number + 1).exists() {
+            number += 1;
+        }
+        let path = numbered(base, number);
+        if !path.exists() {
+            return self.create(base, number);
+        }
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&path)
+            .with_context(|| format!("cannot open {}", path.display()))?;
+        let handle = file.try_clone()?;
+        let r = output::resume(self.ctx.rule.format, file)
+            .with_context(|| format!("cannot resume {}", path.display()))?;
+        if r.cut > 0 {
+            self.ctx.log(format_args!(
+                "{}: cut {} bytes of an incomplete record left by a crash",
+                path.display(),
+                r.cut
+            ));
+        }
+        Ok(AppendFile {
+            path,
+            number,
+            writer: r.writer,
+            file: handle,
+            dirty: false,
+            temp: None,
+            used: Instant::now(),
+        })
+    }
+
+    fn create(&self, base: &Path, number: u32) -> anyhow::Result<AppendFile> {
+        let path = numbered(base, number);
+        let dir = parent(&path);
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("cannot create directory {}", dir.display()))?;
+        if path.exists() {
+            anyhow::bail!(
+                "{} exists but was not the latest file of its series; move it away",
+                path.display()
+            );
+        }
+        let temp = temp_path(&path);
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&temp)
+            .with_context(|| format!("cannot create {}", temp.display()))?;
+        let handle = file.try_clone()?;
+        let stem = path
+            .file_stem()
+            .map_or_else(String::new, |s| s.to_string_lossy().into_owned());
+        let writer = output::create(self.ctx.rule.format, file, &stem);
+        Ok(AppendFile {
+            path,
+            number,
+            writer,
+            file: handle,
+            dirty: false,
+            temp: Some(temp),
+            used: Instant::now(),
+        })
+    }
+
+    /// Makes a file's content durable and visible, then publishes it.
+    fn publish(&self, mut f: AppendFile) -> anyhow::Result<AppendFile> {
+        if f.dirty {
+            f.writer
+                .flush()
+                .with_context(|| format!("cannot write {}", f.path.display()))?;
+            f.file
+                .sync_data()
+                .with_context(|| format!("cannot sync {}", f.path.display()))?;
+            if let Some(t) = f.temp.take() {
+                rename_durable(&t, &f.path).with_context(|| {
+                    format!("cannot rename {} to {}", t.display(), f.path.display())
+                })?;
+            }
+            self.ctx
+                .publish(&f.path, f.writer.summary(), "appended to")?;
+            f.dirty = false;
+        }
+        Ok(f)
+    }
+
+    /// Writes out every grown file, then saves the state past the last packet read.
+    pub fn flush(&mut self, state: &mut ReapState) -> anyhow::Result<()> {
+        let open = std::mem::take(&mut self.open);
+        for (base, f) in open {
+            let f = self.publish(f)?;
+            if f.used.elapsed() < IDLE_CLOSE {
+                self.open.insert(base, f);
+            }
+        }
+        self.since_flush = 0;
+        if let Some((pktid, time)) = self.last.take() {
+            state.advance(pktid, time);
+            state.save(&self.ctx.rule.state)?;
+        }
+        Ok(())
+    }
+}
+
+/// `base` for 0, else `<stem>_N.<ext>` beside it.
+fn numbered(base: &Path, n: u32) -> PathBuf {
+    if n == 0 {
+        return base.to_owned();
+    }
+    let stem = base
+        .file_stem()
+        .map_or_else(String::new, |s| s.to_string_lossy().into_owned());
+    let name = match base.extension() {
+        Some(e) => format!("{stem}_{n}.{}", e.to_string_lossy()),
+        None => format!("{stem}_{n}"),
+    };
+    base.with_file_name(name)
+}
+
+/// The start of the `roll` period holding `t` (periods start at the epoch).
+fn floor(t: Time, roll: Duration) -> Time {
+    let period = i64::try_from(roll.as_micros()).unwrap_or(i64::MAX).max(1);
+    Time::from_micros(t.as_micros().div_euclid(period) * period)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbered_names() {
+        let b = Path::new("a/waveform.nc");
+        assert_eq!(numbered(b, 0), PathBuf::from("a/waveform.nc"));
+        assert_eq!(numbered(b, 2), PathBuf::from("a/waveform_2.nc"));
+        assert_eq!(numbered(Path::new("x"), 1), PathBuf::from("x_1"));
+    }
+
+    #[test]
+    fn floors_to_period() {
+        let day = Duration::from_secs(86_400);
+        let t = Time::parse_iso8601("2026-11-22T10:05:00Z").unwrap();
+        assert_eq!(
+            floor(t, day),
+            Time::parse_iso8601("2026-11-22T00:00:00Z").unwrap()
+        );
+    }
+}

@@ -1,0 +1,51 @@
+//! [`RuleError`]: why a rule file was refused, located by file, line and field.
+
+use std::path::PathBuf;
+
+/// Why a rule file cannot be used. Each message is one line naming the file, the
+/// line and column, the field, and what is allowed there.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RuleError {
+    /// The file could not be read.
+    #[error("{}: cannot read the rule file: {source}", path.display())]
+    Read {
+        /// The rule file.
+        path: PathBuf,
+        /// What the system said.
+        source: std::io::Error,
+    },
+    /// The file is not valid: TOML syntax, an unknown or missing field, a bad value,
+    /// or rules that contradict each other.
+    #[error("{}:{line}:{column}: {}", file.display(), describe(field, message))]
+    Invalid {
+        /// The rule file.
+        file: PathBuf,
+        /// Line, from 1.
+        line: usize,
+        /// Column, from 1 (in characters).
+        column: usize,
+        /// The field the problem is in (empty for a syntax error).
+        field: String,
+        /// What is wrong and what is allowed.
+        message: String,
+    },
+}
+
+fn describe(field: &str, message: &str) -> String {
+    if field.is_empty() {
+        message.to_owned()
+    } else {
+        format!("field `{field}`: {message}")
+    }
+}
+
+impl RuleError {
+    /// The field the error is about, if any.
+    pub fn field(&self) -> Option<&str> {
+        match self {
+            RuleError::Invalid { field, .. } if !field.is_empty() => Some(field),
+            _ => None,
+        }
+    }
+}

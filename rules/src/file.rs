@@ -1,0 +1,761 @@
+//! [`RuleFile`]: a TOML rule file, parsed into checked [`ReapRule`]s and
+//! [`IngestRule`]s.
+//!
+//! Parsing has two steps. Serde reads the TOML into raw tables that keep each value's
+//! byte span (`toml::Spanned`), refusing unknown fields with the list of known ones.
+//! Then each rule is checked field by field, and every refusal is one [`RuleError`]
+//! naming the file, line, column and field, and what the field allows.
+
+use std::collections::{HashMap, HashSet};
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use formats::write::Format;
+use formats::{SrcName, Time};
+use orbclient::OrbAddr;
+use serde::{Deserialize, Serialize};
+use toml::Spanned;
+
+use crate::error::RuleError;
+use crate::ingest_rule::{IngestAction, IngestRule};
+use crate::reap_rule::{Mode, ReapRule, Schedule, Start};
+use crate::template::PathTemplate;
+use crate::SrcSelect;
+
+/// Packets per read when a rule does not say.
+pub const DEFAULT_PACKETS_PER_READ: u32 = 1000;
+/// How long packets wait before they are written out, when a rule does not say.
+pub const DEFAULT_FLUSH: Duration = Duration::from_secs(2);
+/// Catalog directory, beside the rule file, when the file does not say.
+pub const DEFAULT_CATALOG: &str = "catalog";
+
+/// A whole rule file, checked.
+#[derive(Debug, Clone, Serialize)]
+pub struct RuleFile {
+    /// The file it was read from.
+    pub path: PathBuf,
+    /// Directory of the catalog (resolved).
+    pub catalog: PathBuf,
+    /// Reap rules, in file order.
+    pub reap: Vec<ReapRule>,
+    /// Ingest rules, in file order.
+    pub ingest: Vec<IngestRule>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFile {
+    catalog: Option<Spanned<String>>,
+    #[serde(default)]
+    reap: Vec<Spanned<RawReap>>,
+    #[serde(default)]
+    ingest: Vec<Spanned<RawIngest>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawReap {
+    name: Spanned<String>,
+    collection: Option<Spanned<String>>,
+    orb: Spanned<String>,
+    select: Option<Spanned<String>>,
+    reject: Option<Spanned<String>>,
+    start: Option<Spanned<StartValue>>,
+    delay: Option<Spanned<String>>,
+    every: Option<Spanned<String>>,
+    packets_per_read: Option<Spanned<i64>>,
+    reads_per_run: Option<Spanned<i64>>,
+    flush: Option<Spanned<String>>,
+    format: Spanned<Format>,
+    path: Spanned<String>,
+    mode: Option<Spanned<Mode>>,
+    roll: Option<Spanned<String>>,
+    state: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawIngest {
+    name: Spanned<String>,
+    from: Option<Spanned<String>>,
+    to: Spanned<String>,
+    select: Option<Spanned<String>>,
+    reject: Option<Spanned<String>>,
+    start: Option<Spanned<StartValue>>,
+    state: Option<Spanned<String>>,
+    format: Option<Spanned<Format>>,
+    path: Option<Spanned<String>>,
+    mode: Option<Spanned<Mode>>,
+    roll: Option<Spanned<String>>,
+    srcname: Option<Spanned<String>>,
+    time: Option<Spanned<String>>,
+    payload: Option<Spanned<String>>,
+    file: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize, Clone)]
+#[serde(untagged)]
+enum StartValue {
+    Pktid(i64),
+    Text(String),
+}
+
+/// Locates errors in one file's text.
+struct Ctx<'a> {
+    file: &'a Path,
+    text: &'a str,
+    root: PathBuf,
+}
+
+impl Ctx<'_> {
+    fn err(&self, span: Range<usize>, field: &str, message: impl Into<String>) -> RuleError {
+        let at = span.start.min(self.text.len());
+        let before = &self.text[..at];
+        let line = before.matches('\n').count() + 1;
+        let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+        RuleError::Invalid {
+            file: self.file.to_owned(),
+            line,
+            column,
+            field: field.to_owned(),
+            // Values quoted from the file may hold line breaks; errors stay one line.
+            message: message.into().replace('\r', "\\r").replace('\n', "\\n"),
+        }
+    }
+
+    fn at<T>(&self, v: &Spanned<T>, field: &str, message: impl Into<String>) -> RuleError {
+        self.err(v.span(), field, message)
+    }
+
+    fn resolve(&self, p: &str) -> PathBuf {
+        self.root.join(p)
+    }
+
+    /// A toml/serde error: the field comes from the message (`unknown field`,
+    /// `missing field`) or from the key on the line the span points at.
+    fn toml_err(&self, e: &toml::de::Error) -> RuleError {
+        let span = e.span().unwrap_or(0..0);
+        let message = e.message().trim().replace('\n', " ");
+        let field = field_in_message(&message)
+            .or_else(|| self.key_at(span.start))
+            .unwrap_or_default();
+        let message = if message.starts_with("invalid type") || message.contains("did not match") {
+            format!("{message}; see docs/RULES.md for the field's type")
+        } else {
+            message
+        };
+        self.err(span, &field, message)
+    }
+
+    fn key_at(&self, offset: usize) -> Option<String> {
+        let at = offset.min(self.text.len());
+        let start = self.text[..at].rfind('\n').map_or(0, |i| i + 1);
+        let line = self.text[start..].lines().next()?;
+        let (key, _) = line.split_once('=')?;
+        let key = key.trim();
+        (!key.is_empty() && key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'))
+            .then(|| key.to_owned())
+    }
+}
+
+fn field_in_message(m: &str) -> Option<String> {
+    for pat in ["unknown field `", "missing field `", "duplicate key `"] {
+        if let Some(i) = m.find(pat) {
+            let rest = &m[i + pat.len()..];
+            return rest.split('`').next().map(str::to_owned);
+        }
+    }
+    None
+}
+
+impl RuleFile {
+    /// Reads and checks the rule file at `path`. Paths in it are resolved against
+    /// its directory made absolute, so the catalog and sidecars name files that
+    /// `orbreaper find` can report from anywhere.
+    pub fn load(path: &Path) -> Result<RuleFile, RuleError> {
+        let read_err = |source| RuleError::Read {
+            path: path.to_owned(),
+            source,
+        };
+        let text = std::fs::read_to_string(path).map_err(read_err)?;
+        let origin = std::path::absolute(path).map_err(read_err)?;
+        RuleFile::parse(&text, &origin).map_err(|e| match e {
+            // Errors name the file as the user gave it.
+            RuleError::Invalid {
+                line,
+                column,
+                field,
+                message,
+                ..
+            } => RuleError::Invalid {
+                file: path.to_owned(),
+                line,
+                column,
+                field,
+                message,
+            },
+            other => other,
+        })
+    }
+
+    /// Checks rule-file `text` read from `origin`; relative paths in it are relative
+    /// to `origin`'s directory.
+    pub fn parse(text: &str, origin: &Path) -> Result<RuleFile, RuleError> {
+        let root = origin.parent().map(Path::to_owned).unwrap_or_default();
+        let ctx = Ctx {
+            file: origin,
+            text,
+            root,
+        };
+        let raw: RawFile = toml::from_str(text).map_err(|e| ctx.toml_err(&e))?;
+        let mut names: HashMap<String, Range<usize>> = HashMap::new();
+        let mut states: HashSet<PathBuf> = HashSet::new();
+        let mut claim = |name: &Spanned<String>, rule_states: &[&Path], span: Range<usize>| {
+            if names.contains_key(name.get_ref()) {
+                return Err(ctx.at(
+                    name,
+                    "name",
+                    format!(
+                        "rule name {:?} is used twice; give every rule its own name",
+                        name.get_ref()
+                    ),
+                ));
+            }
+            names.insert(name.get_ref().clone(), name.span());
+            for state in rule_states {
+                if !states.insert(state.to_path_buf()) {
+                    return Err(ctx.err(
+                        span,
+                        "state",
+                        format!(
+                            "state file {} is used by two rules; give each rule its own",
+                            state.display()
+                        ),
+                    ));
+                }
+            }
+            Ok(())
+        };
+        let mut reap = Vec::new();
+        for r in &raw.reap {
+            let rule = reap_rule(&ctx, r.get_ref())?;
+            let span = r.get_ref().state.as_ref().map_or(r.span(), Spanned::span);
+            claim(&r.get_ref().name, &[&rule.state], span)?;
+            reap.push(rule);
+        }
+        let mut ingest = Vec::new();
+        for r in &raw.ingest {
+            let rule = ingest_rule(&ctx, r.get_ref())?;
+            let span = r.get_ref().state.as_ref().map_or(r.span(), Spanned::span);
+            let rule_states: Vec<&Path> = match &rule.action {
+                IngestAction::Forward { state, archive, .. } => {
+                    let mut v = vec![state.as_path()];
+                    v.extend(archive.iter().map(|a| a.state.as_path()));
+                    v
+                }
+                IngestAction::Put { state, .. } | IngestAction::File { state, .. } => {
+                    vec![state.as_path()]
+                }
+            };
+            claim(&r.get_ref().name, &rule_states, span)?;
+            ingest.push(rule);
+        }
+        if reap.is_empty() && ingest.is_empty() {
+            return Err(ctx.err(
+                0..0,
+                "",
+                "no rules: add a [[reap]] or [[ingest]] table (see docs/RULES.md)",
+            ));
+        }
+        let catalog = match &raw.catalog {
+            Some(c) if c.get_ref().is_empty() => {
+                return Err(ctx.at(c, "catalog", "empty; name a directory, like \"catalog\""))
+            }
+            Some(c) => ctx.resolve(c.get_ref()),
+            None => ctx.resolve(DEFAULT_CATALOG),
+        };
+        Ok(RuleFile {
+            path: origin.to_owned(),
+            catalog,
+            reap,
+            ingest,
+        })
+    }
+
+    /// The catalog file of this rule file: `<catalog>/<rule file stem>.jsonl`.
+    pub fn catalog_file(&self) -> PathBuf {
+        let stem = self
+            .path
+            .file_stem()
+            .map_or_else(|| "rules".into(), |s| s.to_string_lossy().into_owned());
+        self.catalog.join(format!("{stem}.jsonl"))
+    }
+}
+
+fn check_name(ctx: &Ctx<'_>, name: &Spanned<String>) -> Result<String, RuleError> {
+    let n = name.get_ref();
+    let ok = !n.is_empty()
+        && !n.starts_with('.')
+        && n.len() <= 64
+        && n.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'));
+    if !ok {
+        return Err(ctx.at(
+            name,
+            "name",
+            format!("{n:?} is not a rule name: use 1 to 64 letters, digits, '_', '.' or '-', not starting with '.'"),
+        ));
+    }
+    Ok(n.clone())
+}
+
+fn check_orb(ctx: &Ctx<'_>, field: &str, v: &Spanned<String>) -> Result<OrbAddr, RuleError> {
+    v.get_ref()
+        .parse::<OrbAddr>()
+        .map_err(|e| ctx.at(v, field, e.to_string()))
+}
+
+fn check_select(
+    ctx: &Ctx<'_>,
+    select: &Option<Spanned<String>>,
+    reject: &Option<Spanned<String>>,
+) -> Result<SrcSelect, RuleError> {
+    let text = |v: &Option<Spanned<String>>| v.as_ref().map(|s| s.get_ref().clone());
+    if let Some(s) = select {
+        SrcSelect::new(Some(s.get_ref()), None).map_err(|e| ctx.at(s, "select", e.to_string()))?;
+    }
+    if let Some(r) = reject {
+        SrcSelect::new(None, Some(r.get_ref())).map_err(|e| ctx.at(r, "reject", e.to_string()))?;
+    }
+    SrcSelect::new(text(select).as_deref(), text(reject).as_deref())
+        .map_err(|e| ctx.err(0..0, "select", e.to_string()))
+}
+
+fn check_start(ctx: &Ctx<'_>, v: &Spanned<StartValue>) -> Result<Start, RuleError> {
+    const ALLOWED: &str = "use \"oldest\", \"newest\", a pktid (like 1234) or a UTC time (like \"2026-11-22T10:00:00Z\" or epoch seconds \"1763805600.0\")";
+    match v.get_ref() {
+        StartValue::Pktid(p) => u64::try_from(*p)
+            .map(Start::Pktid)
+            .map_err(|_| ctx.at(v, "start", format!("pktid {p} is negative; {ALLOWED}"))),
+        StartValue::Text(s) => match s.trim() {
+            "oldest" => Ok(Start::Oldest),
+            "newest" => Ok(Start::Newest),
+            t if !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()) => t
+                .parse()
+                .map(Start::Pktid)
+                .map_err(|_| ctx.at(v, "start", format!("pktid {t} is out of range"))),
+            t => Time::parse_iso8601(t)
+                .or_else(|_| Time::parse_epoch(t))
+                .map(Start::Time)
+                .map_err(|_| ctx.at(v, "start", format!("{t:?} is not a start; {ALLOWED}"))),
+        },
+    }
+}
+
+fn check_duration(
+    ctx: &Ctx<'_>,
+    field: &str,
+    v: &Spanned<String>,
+    allow_zero: bool,
+) -> Result<Duration, RuleError> {
+    let d = formats::parse_duration(v.get_ref()).map_err(|_| {
+        ctx.at(
+            v,
+            field,
+            format!(
+                "{:?} is not a duration; write one like \"30s\", \"10m\", \"1h 30m\" or \"500ms\"",
+                v.get_ref()
+            ),
+        )
+    })?;
+    if d.is_zero() && !allow_zero {
+        return Err(ctx.at(v, field, "must be longer than zero, like \"10m\""));
+    }
+    Ok(d)
+}
+
+fn check_count(ctx: &Ctx<'_>, field: &str, v: &Spanned<i64>) -> Result<u32, RuleError> {
+    u32::try_from(*v.get_ref())
+        .ok()
+        .filter(|n| *n >= 1)
+        .ok_or_else(|| {
+            ctx.at(
+                v,
+                field,
+                format!(
+                    "{} is not allowed; use a whole number from 1 to {}",
+                    v.get_ref(),
+                    u32::MAX
+                ),
+            )
+        })
+}
+
+/// The parts of a rule that say what files to write.
+struct Output<'a> {
+    format: &'a Spanned<Format>,
+    path: &'a Spanned<String>,
+    mode: Option<&'a Spanned<Mode>>,
+    roll: Option<&'a Spanned<String>>,
+}
+
+fn check_output(
+    ctx: &Ctx<'_>,
+    o: &Output<'_>,
+) -> Result<(Format, PathTemplate, Mode, Option<Duration>), RuleError> {
+    let format = *o.format.get_ref();
+    let path =
+        PathTemplate::parse(o.path.get_ref()).map_err(|e| ctx.at(o.path, "path", e.to_string()))?;
+    let mode = o.mode.map_or(Mode::Batch, |m| *m.get_ref());
+    let roll = match o.roll {
+        Some(r) => Some(check_duration(ctx, "roll", r, false)?),
+        None => None,
+    };
+    match mode {
+        Mode::Batch => {
+            if !path.has_pktid() {
+                return Err(ctx.at(
+                    o.path,
+                    "path",
+                    "in batch mode each batch is a new file, so the path must contain {first_pktid} or {last_pktid}, or later batches would overwrite earlier ones; add one, or set mode = \"append\"",
+                ));
+            }
+            if let Some(r) = o.roll {
+                return Err(ctx.at(
+                    r,
+                    "roll",
+                    "roll applies only to mode = \"append\"; remove it or set mode = \"append\"",
+                ));
+            }
+        }
+        Mode::Append => {
+            if !format.appendable() {
+                let at = o.mode.map_or(o.format.span(), Spanned::span);
+                return Err(ctx.err(
+                    at,
+                    "mode",
+                    format!("format {format} cannot be appended to (it is written whole); use mode = \"batch\", or format netcdf, json or raw"),
+                ));
+            }
+            if path.has_pktid() {
+                return Err(ctx.at(o.path, "path", "{first_pktid} and {last_pktid} change as an append-mode file grows; remove them, or use mode = \"batch\""));
+            }
+            if let (Some(r), Some(rs)) = (roll, o.roll) {
+                match path.time_resolution() {
+                    None => return Err(ctx.at(o.path, "path", "with roll, the path must contain a time placeholder ({date}, {hour}, {minute}, {time}, ...) so each period gets its own file")),
+                    Some(res) if res > r => return Err(ctx.at(rs, "roll", format!(
+                        "a roll of {} is shorter than the path's finest time placeholder ({}), so files of different periods would get the same name; use a finer placeholder like {{hour}} or {{time}}, or a longer roll",
+                        humantime::format_duration(r), humantime::format_duration(res)))),
+                    Some(_) => {}
+                }
+            }
+        }
+    }
+    Ok((format, path, mode, roll))
+}
+
+fn reap_rule(ctx: &Ctx<'_>, r: &RawReap) -> Result<ReapRule, RuleError> {
+    let name = check_name(ctx, &r.name)?;
+    let addr = check_orb(ctx, "orb", &r.orb)?;
+    let filter = check_select(ctx, &r.select, &r.reject)?;
+    let start = match &r.start {
+        Some(s) => check_start(ctx, s)?,
+        None => Start::Oldest,
+    };
+    let schedule = match (&r.delay, &r.every) {
+        (None, None) => Schedule::Continuous,
+        (Some(d), None) => {
+            return Err(ctx.at(d, "delay", "delay needs every (the period of scheduled runs); add every = \"10m\", or remove delay for a continuous rule"))
+        }
+        (d, Some(e)) => Schedule::Every {
+            delay: match d {
+                Some(d) => check_duration(ctx, "delay", d, true)?,
+                None => Duration::ZERO,
+            },
+            every: check_duration(ctx, "every", e, false)?,
+        },
+    };
+    let packets_per_read = match &r.packets_per_read {
+        Some(n) => check_count(ctx, "packets_per_read", n)?,
+        None => DEFAULT_PACKETS_PER_READ,
+    };
+    let reads_per_run =
+        match &r.reads_per_run {
+            Some(n) if schedule == Schedule::Continuous => return Err(ctx.at(
+                n,
+                "reads_per_run",
+                "reads_per_run applies only to scheduled rules; add every = \"10m\" or remove it",
+            )),
+            Some(n) => Some(check_count(ctx, "reads_per_run", n)?),
+            None => None,
+        };
+    let flush = match &r.flush {
+        Some(f) => check_duration(ctx, "flush", f, false)?,
+        None => DEFAULT_FLUSH,
+    };
+    let (format, path, mode, roll) = check_output(
+        ctx,
+        &Output {
+            format: &r.format,
+            path: &r.path,
+            mode: r.mode.as_ref(),
+            roll: r.roll.as_ref(),
+        },
+    )?;
+    let collection = match &r.collection {
+        Some(c) if c.get_ref().is_empty() => {
+            return Err(ctx.at(
+                c,
+                "collection",
+                "empty; name the collection, or remove the field to use the rule name",
+            ))
+        }
+        Some(c) => c.get_ref().clone(),
+        None => name.clone(),
+    };
+    Ok(ReapRule {
+        state: state_path(ctx, &r.state, &name, "")?,
+        name,
+        collection,
+        orb: r.orb.get_ref().clone(),
+        addr,
+        select: r.select.as_ref().map(|s| s.get_ref().clone()),
+        reject: r.reject.as_ref().map(|s| s.get_ref().clone()),
+        filter,
+        start,
+        schedule,
+        packets_per_read,
+        reads_per_run,
+        flush,
+        format,
+        path,
+        root: ctx.root.clone(),
+        mode,
+        roll,
+    })
+}
+
+fn state_path(
+    ctx: &Ctx<'_>,
+    state: &Option<Spanned<String>>,
+    name: &str,
+    suffix: &str,
+) -> Result<PathBuf, RuleError> {
+    match state {
+        Some(s) if s.get_ref().is_empty() => Err(ctx.at(
+            s,
+            "state",
+            "empty; name a file, like \"state/rule.json\", or remove the field",
+        )),
+        Some(s) if suffix.is_empty() => Ok(ctx.resolve(s.get_ref())),
+        Some(s) => Ok(ctx.resolve(&format!("{}{suffix}", s.get_ref()))),
+        None => Ok(ctx.resolve(&format!("state/{name}{suffix}.json"))),
+    }
+}
+
+fn ingest_rule(ctx: &Ctx<'_>, r: &RawIngest) -> Result<IngestRule, RuleError> {
+    let name = check_name(ctx, &r.name)?;
+    let to_addr = check_orb(ctx, "to", &r.to)?;
+    let action = match &r.from {
+        Some(from) => {
+            for (field, v) in [
+                ("srcname", &r.srcname),
+                ("time", &r.time),
+                ("payload", &r.payload),
+            ] {
+                if let Some(v) = v {
+                    return Err(ctx.at(v, field, format!("{field} belongs to a put rule (without from); remove it or remove from")));
+                }
+            }
+            let from_addr = check_orb(ctx, "from", from)?;
+            check_select(ctx, &r.select, &r.reject)?;
+            let start = r.start.as_ref().map(|s| check_start(ctx, s)).transpose()?;
+            let archive = match (&r.format, &r.path) {
+                (None, None) => {
+                    for (field, v) in [
+                        ("mode", r.mode.as_ref().map(Spanned::span)),
+                        ("roll", r.roll.as_ref().map(Spanned::span)),
+                    ] {
+                        if let Some(span) = v {
+                            return Err(ctx.err(
+                                span,
+                                field,
+                                format!("{field} needs format and path (the archive to write)"),
+                            ));
+                        }
+                    }
+                    None
+                }
+                (Some(format), Some(path)) => {
+                    let raw = RawReap {
+                        name: r.name.clone(),
+                        collection: None,
+                        orb: from.clone(),
+                        select: r.select.clone(),
+                        reject: r.reject.clone(),
+                        start: r.start.clone(),
+                        delay: None,
+                        every: None,
+                        packets_per_read: None,
+                        reads_per_run: None,
+                        flush: None,
+                        format: format.clone(),
+                        path: path.clone(),
+                        mode: r.mode.clone(),
+                        roll: r.roll.clone(),
+                        state: None,
+                    };
+                    let mut rule = reap_rule(ctx, &raw)?;
+                    rule.state = state_path(ctx, &r.state, &name, ".archive")?;
+                    if r.start.is_none() {
+                        rule.start = Start::Newest;
+                    }
+                    Some(Box::new(rule))
+                }
+                (Some(f), None) => {
+                    return Err(ctx.at(f, "format", "format needs path (where to write the files)"))
+                }
+                (None, Some(p)) => {
+                    return Err(ctx.at(p, "path", "path needs format (netcdf, cdl, json or raw)"))
+                }
+            };
+            IngestAction::Forward {
+                from: from.get_ref().clone(),
+                from_addr,
+                to: r.to.get_ref().clone(),
+                to_addr,
+                select: r.select.as_ref().map(|s| s.get_ref().clone()),
+                reject: r.reject.as_ref().map(|s| s.get_ref().clone()),
+                start,
+                state: state_path(ctx, &r.state, &name, "")?,
+                archive,
+            }
+        }
+        None => {
+            let file_rule = r.file.is_some();
+            for (field, v) in [
+                (
+                    "srcname",
+                    r.srcname.as_ref().map(Spanned::span).filter(|_| file_rule),
+                ),
+                (
+                    "time",
+                    r.time.as_ref().map(Spanned::span).filter(|_| file_rule),
+                ),
+                (
+                    "payload",
+                    r.payload.as_ref().map(Spanned::span).filter(|_| file_rule),
+                ),
+            ] {
+                if let Some(span) = v {
+                    return Err(ctx.err(span, field, format!("{field} belongs to a literal put rule, not to one with file; remove one of them")));
+                }
+            }
+            for (field, v) in [
+                ("select", r.select.as_ref().map(Spanned::span)),
+                ("reject", r.reject.as_ref().map(Spanned::span)),
+                ("start", r.start.as_ref().map(Spanned::span)),
+                ("format", r.format.as_ref().map(Spanned::span)),
+                ("path", r.path.as_ref().map(Spanned::span)),
+                ("mode", r.mode.as_ref().map(Spanned::span)),
+                ("roll", r.roll.as_ref().map(Spanned::span)),
+            ] {
+                if let Some(span) = v {
+                    return Err(ctx.err(span, field, format!("{field} belongs to a forwarding rule; add from = \"host:port\" or remove it")));
+                }
+            }
+            if let Some(file) = &r.file {
+                if file.get_ref().is_empty() {
+                    return Err(ctx.at(file, "file", "empty; name a raw packet file (written by a reap rule with format = \"raw\")"));
+                }
+                return Ok(IngestRule {
+                    action: IngestAction::File {
+                        to: r.to.get_ref().clone(),
+                        to_addr,
+                        file: ctx.resolve(file.get_ref()),
+                        state: state_path(ctx, &r.state, &name, "")?,
+                    },
+                    name,
+                });
+            }
+            let payload = r.payload.as_ref().ok_or_else(|| {
+                ctx.at(&r.name, "payload", "an ingest rule needs from (to forward from another orb), file (to put a raw file's packets) or payload and srcname (to put one packet)")
+            })?;
+            let srcname = r.srcname.as_ref().ok_or_else(|| {
+                ctx.at(
+                    payload,
+                    "srcname",
+                    "a put rule needs srcname, like \"XX_STA/GENC/LOG\"",
+                )
+            })?;
+            let srcname_v = SrcName::new(srcname.get_ref())
+                .map_err(|e| ctx.at(srcname, "srcname", e.to_string()))?;
+            let time = match &r.time {
+                Some(t) => Some(
+                    Time::parse_iso8601(t.get_ref())
+                        .or_else(|_| Time::parse_epoch(t.get_ref()))
+                        .map_err(|_| ctx.at(t, "time", format!("{:?} is not a time; write a UTC time like \"2026-11-22T10:00:00Z\" or epoch seconds", t.get_ref())))?,
+                ),
+                None => None,
+            };
+            IngestAction::Put {
+                to: r.to.get_ref().clone(),
+                to_addr,
+                srcname: srcname_v,
+                time,
+                payload: payload.get_ref().clone(),
+                state: state_path(ctx, &r.state, &name, "")?,
+            }
+        }
+    };
+    Ok(IngestRule { name, action })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const RULE: &str = "[[reap]]\nname = \"a\"\norb = \":6510\"\nformat = \"raw\"\npath = \"x/{first_pktid}.orb\"\n";
+
+    #[test]
+    fn load_resolves_paths_beside_the_rule_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("r.toml");
+        std::fs::write(&p, RULE).unwrap();
+        let f = RuleFile::load(&p).unwrap();
+        assert!(f.reap[0].root.is_absolute());
+        assert_eq!(f.reap[0].state, f.reap[0].root.join("state/a.json"));
+        assert_eq!(f.catalog_file(), f.reap[0].root.join("catalog/r.jsonl"));
+    }
+
+    #[test]
+    fn load_errors_name_the_file_as_given() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("bad.toml");
+        std::fs::write(&p, RULE.replace("raw", "tape")).unwrap();
+        let e = RuleFile::load(&p).unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with(&format!("{}:4:10: field `format`", p.display())),
+            "{e}"
+        );
+        assert_eq!(e.field(), Some("format"));
+        let e = RuleFile::load(&dir.path().join("missing.toml")).unwrap_err();
+        assert!(matches!(e, RuleError::Read { .. }), "{e}");
+    }
+
+    #[test]
+    fn start_positions_for_the_client() {
+        assert_eq!(Start::Oldest.position_spec(), "oldest");
+        assert_eq!(Start::Pktid(7).position_spec(), "7");
+        assert_eq!(
+            Start::Time(Time::from_micros(1_000_000)).position_spec(),
+            "1.0"
+        );
+        assert_eq!(
+            Start::Time(Time::from_micros(1_500_000)).position_spec(),
+            "1.5"
+        );
+    }
+}

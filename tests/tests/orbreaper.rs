@@ -1,0 +1,864 @@
+//! orbreaper end to end: real orbserver, orbsim and orbreaper processes.
+//!
+//! - a scheduled rule and a continuous rule write the expected files and sidecars,
+//!   and `orbreaper find` lists the right ones;
+//! - `kill -9` of orbreaper at several points, then a restart, leaves every packet in
+//!   the archive exactly once, checked sample by sample against the orb's packets,
+//!   for JSON Lines batches, raw append files and netCDF append files;
+//! - a forwarding rule delivers every matching packet to the other orb;
+//! - a bad rule file gives exit 1 and one line.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use formats::payload::{decode, Channel};
+use formats::write::raw::RawReader;
+use formats::{Packet, Time};
+use orb_tests::harness::{bin, guard, OrbServer};
+use orbclient::{ClientOptions, OrbClient, ReapEvent, ReapOptions};
+
+/// Deadlock guard for children and polls; never a performance limit.
+const GUARD: Duration = Duration::from_secs(60);
+const START: &str = "2026-11-22T10:00:00Z";
+
+/// An orbreaper process, killed when dropped.
+struct Reaper(Child);
+
+impl Reaper {
+    /// Starts `orbreaper RULES ARGS`, its log appended to `rules`'s directory's `reaper.log`.
+    fn start(rules: &Path, args: &[&str]) -> Reaper {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(rules.with_file_name("reaper.log"))
+            .expect("log file");
+        let child = Command::new(bin("orbreaper"))
+            .arg(rules)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("spawn orbreaper");
+        Reaper(child)
+    }
+
+    fn kill9(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+
+    /// SIGTERM, and wait for the exit (at most [`GUARD`]).
+    fn terminate(&mut self) -> std::process::ExitStatus {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.0.id().to_string()])
+            .status();
+        wait(&mut self.0)
+    }
+}
+
+impl Drop for Reaper {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+fn wait(c: &mut Child) -> std::process::ExitStatus {
+    let started = Instant::now();
+    loop {
+        if let Some(st) = c.try_wait().expect("try_wait") {
+            return st;
+        }
+        if started.elapsed() > GUARD {
+            let _ = c.kill();
+            panic!("child did not exit within {GUARD:?}");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Runs a command to completion (at most [`GUARD`]); threads drain its pipes, so
+/// a long log cannot block it.
+fn run(cmd: &mut Command) -> Output {
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let drain = |r: Option<Box<dyn std::io::Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut v = Vec::new();
+            if let Some(mut r) = r {
+                let _ = r.read_to_end(&mut v);
+            }
+            v
+        })
+    };
+    let out = drain(child.stdout.take().map(|s| Box::new(s) as _));
+    let err = drain(child.stderr.take().map(|s| Box::new(s) as _));
+    let status = wait(&mut child);
+    Output {
+        status,
+        stdout: out.join().expect("stdout"),
+        stderr: err.join().expect("stderr"),
+    }
+}
+
+/// Puts `rounds` rounds of `stations` seismic stations starting `offset_s` after
+/// [`START`]; orbsim's output is small, so pipes cannot fill.
+fn sim(orb: &str, stations: u32, pressure: u32, rounds: u64, offset_s: i64) {
+    let start = Time::parse_iso8601(START).unwrap().as_micros() + offset_s * 1_000_000;
+    let out = run(Command::new(bin("orbsim")).args([
+        orb,
+        "--fast",
+        "--seismic",
+        &stations.to_string(),
+        "--pressure",
+        &pressure.to_string(),
+        "--count",
+        &rounds.to_string(),
+        "--seed",
+        "7",
+        "--start",
+        &Time::from_micros(start).to_epoch_string(),
+    ]));
+    assert!(
+        out.status.success(),
+        "orbsim: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Every packet the orb holds now.
+async fn orb_packets(srv: &OrbServer) -> Vec<Packet> {
+    let mut c = OrbClient::connect(&srv.orb_addr(), &ClientOptions::for_program("test"))
+        .await
+        .expect("connect");
+    c.position("oldest").await.expect("oldest");
+    let mut s = c
+        .reap(ReapOptions {
+            timeout: Some(Duration::ZERO),
+            ..ReapOptions::default()
+        })
+        .await
+        .expect("reap");
+    let mut out = Vec::new();
+    while let Some(ev) = guard("reap", s.next()).await.expect("next") {
+        if let ReapEvent::Packet(p) = ev {
+            out.push(p);
+        }
+    }
+    out
+}
+
+fn all_packets(srv: &OrbServer) -> Vec<Packet> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(orb_packets(srv))
+}
+
+/// Files under `dir` with this extension, not hidden (temporary files are).
+fn files(dir: &Path, ext: &str) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return out;
+    };
+    for e in rd {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(files(&p, ext));
+        } else if p.extension().is_some_and(|e| e == ext)
+            && !p.file_name().unwrap().to_string_lossy().starts_with('.')
+        {
+            out.push(p);
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Per pktid, each channel's code and samples.
+type Samples = BTreeMap<u64, Vec<(String, Vec<i32>)>>;
+
+fn decoded(p: &Packet) -> Vec<(String, Vec<i32>)> {
+    decode(&p.srcname, p.time, &p.payload)
+        .expect("decode")
+        .into_iter()
+        .map(|c: Channel| (c.chan, c.samples))
+        .collect()
+}
+
+/// Samples of every JSON Lines file under `dir`; fails on a pktid seen twice.
+fn json_samples(dir: &Path) -> Samples {
+    let mut out = Samples::new();
+    for f in files(dir, "jsonl") {
+        for line in std::fs::read_to_string(&f).unwrap().lines() {
+            let v: serde_json::Value = serde_json::from_str(line).expect("json line");
+            let pktid = v["pktid"].as_u64().expect("pktid");
+            let chans = v["channels"]
+                .as_array()
+                .expect("channels")
+                .iter()
+                .map(|c| {
+                    let s = c["samples"].as_array().unwrap();
+                    (
+                        c["chan"].as_str().unwrap().to_owned(),
+                        s.iter().map(|x| x.as_i64().unwrap() as i32).collect(),
+                    )
+                })
+                .collect();
+            assert!(
+                out.insert(pktid, chans).is_none(),
+                "pktid {pktid} twice (again in {})",
+                f.display()
+            );
+        }
+    }
+    out
+}
+
+/// Samples of every raw file under `dir`; fails on a pktid seen twice.
+fn raw_samples(dir: &Path) -> Samples {
+    let mut out = Samples::new();
+    for f in files(dir, "orb") {
+        let bytes = std::fs::read(&f).unwrap();
+        for p in RawReader::new(&bytes) {
+            let p = p.expect("raw record");
+            assert!(
+                out.insert(p.pktid, decoded(&p)).is_none(),
+                "pktid {} twice (again in {})",
+                p.pktid,
+                f.display()
+            );
+        }
+    }
+    out
+}
+
+fn expected(packets: &[Packet]) -> Samples {
+    packets.iter().map(|p| (p.pktid, decoded(p))).collect()
+}
+
+/// For each netCDF file: each channel's samples in file order, which must equal
+/// the concatenation, in pktid order, of that station's packets' samples.
+fn check_netcdf(dir: &Path, packets: &[Packet]) {
+    let ncs = files(dir, "nc");
+    assert!(!ncs.is_empty(), "no netCDF files in {}", dir.display());
+    let mut stations_seen = BTreeSet::new();
+    for f in ncs {
+        let sta = f
+            .parent()
+            .unwrap()
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
+        let contents =
+            formats::write::netcdf::read(&mut File::open(&f).unwrap()).expect("read netCDF");
+        let mine: Vec<&Packet> = packets
+            .iter()
+            .filter(|p| p.srcname.as_str().starts_with(&format!("{sta}/")))
+            .collect();
+        assert!(!mine.is_empty(), "{sta}: no packets");
+        for (name, values) in &contents.channels {
+            let want: Vec<i32> = mine
+                .iter()
+                .flat_map(|p| decoded(p))
+                .filter(|(c, _)| c == name)
+                .flat_map(|(_, s)| s)
+                .collect();
+            assert_eq!(
+                values.len(),
+                want.len(),
+                "{}: {name}: sample count",
+                f.display()
+            );
+            assert!(values == &want, "{}: {name}: samples differ", f.display());
+        }
+        let first = decode(&mine[0].srcname, mine[0].time, &mine[0].payload).unwrap();
+        assert_eq!(
+            contents.time.len(),
+            mine.len() * first[0].samples.len(),
+            "{}: one time per sample",
+            f.display()
+        );
+        stations_seen.insert(sta);
+    }
+    let all: BTreeSet<String> = packets
+        .iter()
+        .map(|p| p.srcname.as_str().split('/').next().unwrap().to_owned())
+        .collect();
+    assert_eq!(stations_seen, all, "a station has no netCDF file");
+}
+
+/// netCDF batch files: per station, the files in pktid order hold each channel's
+/// samples exactly once and in order.
+fn check_netcdf_batches(dir: &Path, packets: &[Packet]) {
+    let mut by_station: BTreeMap<String, Vec<(u64, PathBuf)>> = BTreeMap::new();
+    for f in files(dir, "nc") {
+        let sta = f
+            .parent()
+            .unwrap()
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
+        let first: u64 = f
+            .file_stem()
+            .unwrap()
+            .to_string_lossy()
+            .split('_')
+            .next()
+            .unwrap()
+            .parse()
+            .expect("named by first pktid");
+        by_station.entry(sta).or_default().push((first, f));
+    }
+    assert_eq!(by_station.len(), 2, "{by_station:?}");
+    for (sta, mut fs) in by_station {
+        fs.sort();
+        let mut got: BTreeMap<String, Vec<i32>> = BTreeMap::new();
+        for (_, f) in &fs {
+            let c = formats::write::netcdf::read(&mut File::open(f).unwrap()).expect("read netCDF");
+            for (name, values) in c.channels {
+                got.entry(name).or_default().extend(values);
+            }
+        }
+        let mut want: BTreeMap<String, Vec<i32>> = BTreeMap::new();
+        for p in packets
+            .iter()
+            .filter(|p| p.srcname.as_str().starts_with(&format!("{sta}/")))
+        {
+            for (chan, samples) in decoded(p) {
+                want.entry(chan).or_default().extend(samples);
+            }
+        }
+        assert_eq!(got, want, "{sta}");
+    }
+}
+
+/// Polls until the state file of `rule` reports `pktid` (bounded by [`GUARD`]).
+fn wait_state(dir: &Path, rule: &str, pktid: u64) {
+    let path = dir.join("state").join(format!("{rule}.json"));
+    let started = Instant::now();
+    loop {
+        if let Ok(text) = std::fs::read_to_string(&path) {
+            let v: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+            if v["pktid"].as_u64().is_some_and(|p| p >= pktid) {
+                return;
+            }
+        }
+        assert!(
+            started.elapsed() < GUARD,
+            "{rule} did not reach pktid {pktid} within {GUARD:?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn catalog_lines(dir: &Path) -> usize {
+    std::fs::read_to_string(dir.join("catalog/rules.jsonl")).map_or(0, |t| t.lines().count())
+}
+
+fn server(dir: &Path) -> OrbServer {
+    let ring = dir.join("ring");
+    std::fs::create_dir_all(&ring).unwrap();
+    OrbServer::start(&ring, &["--ring-size", "16MiB", "--flush", "none"])
+}
+
+#[test]
+fn scheduled_and_continuous_rules_write_files_sidecars_and_catalog() {
+    let dir = tempfile::tempdir().unwrap();
+    let srv = server(dir.path());
+    let orb = srv.orb();
+    sim(&orb, 2, 0, 10, 0);
+    let rules = dir.path().join("rules.toml");
+    std::fs::write(
+        &rules,
+        format!(
+            r#"
+[[reap]]
+name = "sched"
+orb = "{orb}"
+delay = "100ms"
+every = "300ms"
+packets_per_read = 4
+reads_per_run = 2
+format = "json"
+path = "S/{{srcname}}/{{first_pktid}}_{{last_pktid}}.jsonl"
+
+[[reap]]
+name = "ncsched"
+orb = "{orb}"
+delay = "0s"
+every = "200ms"
+packets_per_read = 4
+format = "netcdf"
+path = "NB/{{net}}_{{sta}}/{{first_pktid}}_{{last_pktid}}.nc"
+
+[[reap]]
+name = "cont"
+orb = "{orb}"
+flush = "100ms"
+format = "raw"
+mode = "append"
+path = "C/{{net}}_{{sta}}/{{date}}.orb"
+"#
+        ),
+    )
+    .unwrap();
+    let packets = all_packets(&srv);
+    assert_eq!(packets.len(), 20);
+    let mut reaper = Reaper::start(&rules, &[]);
+    wait_state(dir.path(), "sched", 20);
+    wait_state(dir.path(), "cont", 20);
+    wait_state(dir.path(), "ncsched", 20);
+    assert!(reaper.terminate().success());
+    check_netcdf_batches(&dir.path().join("NB"), &packets);
+
+    // Scheduled batches: at most 4 packets each, named by their pktids.
+    let sched = dir.path().join("S");
+    for f in files(&sched, "jsonl") {
+        let side: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(format!("{}.json", f.display())).unwrap(),
+        )
+        .unwrap();
+        let (first, last) = (
+            side["first_pktid"].as_u64().unwrap(),
+            side["last_pktid"].as_u64().unwrap(),
+        );
+        assert_eq!(
+            f.file_name().unwrap().to_string_lossy(),
+            format!("{first}_{last}.jsonl")
+        );
+        assert!(side["packets"].as_u64().unwrap() <= 4);
+        assert_eq!(side["rule"], "sched");
+        assert_eq!(side["format"], "json");
+        let scan = formats::write::jsonl::scan(&std::fs::read(&f).unwrap()).unwrap();
+        assert_eq!(side["packets"].as_u64(), Some(scan.summary.packets));
+        assert_eq!(side["samples"].as_u64(), Some(scan.summary.samples));
+    }
+    assert_eq!(json_samples(&sched), expected(&packets));
+
+    // Continuous: one raw file per station and day, with its sidecar.
+    let cont = dir.path().join("C");
+    let raws = files(&cont, "orb");
+    let names: Vec<String> = raws
+        .iter()
+        .map(|p| p.strip_prefix(&cont).unwrap().display().to_string())
+        .collect();
+    assert_eq!(
+        names,
+        ["XX_STA01/2026-11-22.orb", "XX_STA02/2026-11-22.orb"]
+    );
+    for f in &raws {
+        let side: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(format!("{}.json", f.display())).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(side["packets"], 10);
+        assert_eq!(side["path"], f.display().to_string());
+    }
+    assert_eq!(raw_samples(&cont), expected(&packets));
+
+    // find: by source, and by time window.
+    let find = |args: &[&str]| -> Vec<String> {
+        let out = run(Command::new(bin("orbreaper"))
+            .args(["find", "--catalog"])
+            .arg(dir.path().join("catalog"))
+            .args(args));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    };
+    let sta1 = find(&["-m", "XX_STA01/.*"]);
+    let want: Vec<String> = files(&sched.join("XX_STA01_MGENC_M40"), "jsonl")
+        .into_iter()
+        .chain(files(&dir.path().join("NB/XX_STA01"), "nc"))
+        .chain([cont.join("XX_STA01/2026-11-22.orb")])
+        .map(|p| p.display().to_string())
+        .collect();
+    let mut want_sorted = want.clone();
+    want_sorted.sort();
+    assert_eq!(sta1, want_sorted);
+    // By time: the files whose sidecars say they hold data after 10:00:08.5 (where a
+    // scheduled run ends decides the batches, so the list is read from the disk).
+    // JSON and netCDF files end after their last sample, raw files at their last
+    // packet's time (10:00:09).
+    let late = find(&[
+        "--from",
+        "2026-11-22T10:00:08.5Z",
+        "--to",
+        "2026-11-22T10:00:20Z",
+    ]);
+    let mut want_late: Vec<String> = [("S", "jsonl"), ("NB", "nc"), ("C", "orb")]
+        .iter()
+        .flat_map(|(sub, ext)| files(&dir.path().join(sub), ext))
+        .filter(|p| {
+            let side: serde_json::Value = serde_json::from_str(
+                &std::fs::read_to_string(format!("{}.json", p.display())).unwrap(),
+            )
+            .unwrap();
+            let end = Time::parse_iso8601(side["end"].as_str().unwrap()).unwrap();
+            end > Time::parse_iso8601("2026-11-22T10:00:08.5Z").unwrap()
+        })
+        .map(|p| p.display().to_string())
+        .collect();
+    want_late.sort();
+    assert_eq!(late, want_late);
+    // Each station has a JSON, a netCDF and a raw file holding the last round.
+    assert!(late.len() >= 6, "{late:?}");
+    assert!(find(&["--to", "2026-11-22T09:00:00Z"]).is_empty());
+}
+
+#[test]
+fn kill_9_and_restart_archive_every_packet_exactly_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let srv = server(dir.path());
+    let orb = srv.orb();
+    let rules = dir.path().join("rules.toml");
+    std::fs::write(
+        &rules,
+        format!(
+            r#"
+[[reap]]
+name = "batches"
+orb = "{orb}"
+packets_per_read = 7
+flush = "50ms"
+format = "json"
+path = "J/{{sta}}/{{first_pktid}}_{{last_pktid}}.jsonl"
+
+[[reap]]
+name = "rawappend"
+orb = "{orb}"
+packets_per_read = 5
+flush = "50ms"
+format = "raw"
+mode = "append"
+path = "R/{{sta}}.orb"
+
+[[reap]]
+name = "ncappend"
+orb = "{orb}"
+packets_per_read = 9
+flush = "50ms"
+format = "netcdf"
+mode = "append"
+path = "N/{{net}}_{{sta}}/waveform.nc"
+"#
+        ),
+    )
+    .unwrap();
+    let mut kills = 0;
+    for round in 0..5i64 {
+        sim(&orb, 3, 0, 60, round * 60);
+        let before = catalog_lines(dir.path());
+        let mut reaper = Reaper::start(&rules, &[]);
+        // Kill once the reaper has visibly made progress, at a point that varies.
+        let started = Instant::now();
+        while catalog_lines(dir.path()) < before + 3 + round as usize * 7 {
+            assert!(started.elapsed() < GUARD, "no progress within {GUARD:?}");
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        std::thread::sleep(Duration::from_millis(round as u64 * 3));
+        reaper.kill9();
+        kills += 1;
+    }
+    assert_eq!(kills, 5);
+    let out = run(Command::new(bin("orbreaper")).arg(&rules).arg("--once"));
+    assert!(
+        out.status.success(),
+        "orbreaper --once: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Which kill points were hit varies from run to run; say which, for the record.
+    let log = std::fs::read_to_string(dir.path().join("reaper.log")).unwrap()
+        + &String::from_utf8_lossy(&out.stderr);
+    eprintln!(
+        "restarts finished pending batches {} times, cut torn tails {} times",
+        log.matches("written before a stop").count(),
+        log.matches("of an incomplete record").count()
+    );
+    let packets = all_packets(&srv);
+    assert_eq!(packets.len(), 5 * 60 * 3);
+    let want = expected(&packets);
+    assert_eq!(
+        json_samples(&dir.path().join("J")),
+        want,
+        "JSON Lines batches"
+    );
+    assert_eq!(raw_samples(&dir.path().join("R")), want, "raw append");
+    check_netcdf(&dir.path().join("N"), &packets);
+    // No temporary file is left once the run ended cleanly.
+    assert!(files(&dir.path().join("J"), "tmp").is_empty());
+}
+
+#[test]
+fn forwarding_rule_delivers_every_matching_packet() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = server(&dir.path().join("a"));
+    let b = server(&dir.path().join("b"));
+    sim(&a.orb(), 3, 1, 8, 0);
+    let rules = dir.path().join("rules.toml");
+    std::fs::write(
+        &rules,
+        format!(
+            r#"
+[[ingest]]
+name = "a-to-b"
+from = "{}"
+to = "{}"
+select = "XX_STA0[12]/.*"
+start = "oldest"
+format = "json"
+path = "F/{{sta}}/{{first_pktid}}_{{last_pktid}}.jsonl"
+"#,
+            a.orb(),
+            b.orb()
+        ),
+    )
+    .unwrap();
+    let out = run(Command::new(bin("orbreaper")).arg(&rules).arg("--once"));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let sent: Vec<(String, Time, Vec<u8>)> = all_packets(&a)
+        .into_iter()
+        .filter(|p| {
+            p.srcname.as_str().starts_with("XX_STA01/")
+                || p.srcname.as_str().starts_with("XX_STA02/")
+        })
+        .map(|p| (p.srcname.to_string(), p.time, p.payload.to_vec()))
+        .collect();
+    let got: Vec<(String, Time, Vec<u8>)> = all_packets(&b)
+        .into_iter()
+        .map(|p| (p.srcname.to_string(), p.time, p.payload.to_vec()))
+        .collect();
+    assert_eq!(sent.len(), 16);
+    assert_eq!(got, sent);
+    // The rule also archived what it forwarded.
+    let forwarded: Vec<Packet> = all_packets(&a)
+        .into_iter()
+        .filter(|p| {
+            p.srcname.as_str().starts_with("XX_STA01/")
+                || p.srcname.as_str().starts_with("XX_STA02/")
+        })
+        .collect();
+    assert_eq!(json_samples(&dir.path().join("F")), expected(&forwarded));
+}
+
+#[test]
+fn append_roll_starts_a_file_per_period() {
+    let dir = tempfile::tempdir().unwrap();
+    let srv = server(dir.path());
+    // One station, 150 one-second packets: 10:00:00 to 10:02:29.
+    sim(&srv.orb(), 1, 0, 150, 0);
+    let rules = dir.path().join("rules.toml");
+    std::fs::write(
+        &rules,
+        format!(
+            "[[reap]]\nname = \"roll\"\norb = \"{}\"\nformat = \"json\"\nmode = \"append\"\nroll = \"1m\"\npath = \"M/{{sta}}_{{hour}}{{minute}}.jsonl\"\n",
+            srv.orb()
+        ),
+    )
+    .unwrap();
+    let out = run(Command::new(bin("orbreaper")).arg(&rules).arg("--once"));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let names: Vec<String> = files(&dir.path().join("M"), "jsonl")
+        .iter()
+        .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(
+        names,
+        ["STA01_1000.jsonl", "STA01_1001.jsonl", "STA01_1002.jsonl"]
+    );
+    let count = |n: &str| {
+        std::fs::read_to_string(dir.path().join("M").join(n))
+            .unwrap()
+            .lines()
+            .count()
+    };
+    assert_eq!(
+        [count(&names[0]), count(&names[1]), count(&names[2])],
+        [60, 60, 30]
+    );
+    assert_eq!(
+        json_samples(&dir.path().join("M")),
+        expected(&all_packets(&srv))
+    );
+}
+
+#[test]
+fn bad_rule_file_exits_1_with_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("bad.toml");
+    std::fs::write(
+        &rules,
+        "[[reap]]\nname = \"x\"\norb = \":6510\"\nformat = \"cdl\"\nmode = \"append\"\npath = \"a.cdl\"\n",
+    )
+    .unwrap();
+    for args in [&["--check"][..], &[][..], &["--once"][..]] {
+        let out = run(Command::new(bin("orbreaper")).arg(&rules).args(args));
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        let err = String::from_utf8(out.stderr).unwrap();
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(err.starts_with("orbreaper: error: "), "{err}");
+        assert!(err.contains("bad.toml:5:8: field `mode`"), "{err}");
+    }
+    let out = run(Command::new(bin("orbreaper")).arg(dir.path().join("missing.toml")));
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(String::from_utf8(out.stderr).unwrap().lines().count(), 1);
+}
+
+#[test]
+fn put_and_file_rules_put_once_across_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = server(&dir.path().join("a"));
+    let b = server(&dir.path().join("b"));
+    sim(&a.orb(), 2, 0, 6, 0);
+    // Archive A as raw files, then replay one of them into B with a file rule, next
+    // to a literal put; a second run must put nothing again.
+    let reap = dir.path().join("reap.toml");
+    std::fs::write(
+        &reap,
+        format!(
+            "[[reap]]\nname = \"raw\"\norb = \"{}\"\nformat = \"raw\"\nmode = \"append\"\npath = \"R/{{sta}}.orb\"\n",
+            a.orb()
+        ),
+    )
+    .unwrap();
+    let out = run(Command::new(bin("orbreaper")).arg(&reap).arg("--once"));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let ingest = dir.path().join("ingest.toml");
+    std::fs::write(
+        &ingest,
+        format!(
+            r#"
+[[ingest]]
+name = "replay"
+to = "{b}"
+file = "R/STA01.orb"
+
+[[ingest]]
+name = "note"
+to = "{b}"
+srcname = "XX_STA01/EXP/LOG"
+time = "2026-11-22T11:00:00Z"
+payload = "archive replayed"
+"#,
+            b = b.orb()
+        ),
+    )
+    .unwrap();
+    for _ in 0..2 {
+        let out = run(Command::new(bin("orbreaper")).arg(&ingest).arg("--once"));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let want: Vec<(String, Time, Vec<u8>)> = all_packets(&a)
+        .into_iter()
+        .filter(|p| p.srcname.as_str().starts_with("XX_STA01/"))
+        .map(|p| (p.srcname.to_string(), p.time, p.payload.to_vec()))
+        .collect();
+    assert_eq!(want.len(), 6);
+    let mut got: Vec<(String, Time, Vec<u8>)> = all_packets(&b)
+        .into_iter()
+        .map(|p| (p.srcname.to_string(), p.time, p.payload.to_vec()))
+        .collect();
+    let note = got
+        .iter()
+        .position(|(s, _, _)| s == "XX_STA01/EXP/LOG")
+        .expect("the literal packet");
+    let (_, t, payload) = got.remove(note);
+    assert_eq!(payload, b"archive replayed");
+    assert_eq!(t, Time::parse_iso8601("2026-11-22T11:00:00Z").unwrap());
+    assert_eq!(got, want);
+}
+
+#[test]
+fn unreachable_orb_is_retried_then_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    // A port nothing listens on: bound, then closed.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let rules = dir.path().join("rules.toml");
+    std::fs::write(
+        &rules,
+        format!("[[reap]]\nname = \"gone\"\norb = \"127.0.0.1:{port}\"\nformat = \"json\"\npath = \"J/{{first_pktid}}.jsonl\"\n"),
+    )
+    .unwrap();
+    let out = run(Command::new(bin("orbreaper")).arg(&rules).arg("--once"));
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(err.matches("retrying in").count(), 4, "{err}");
+    let last = err.lines().last().unwrap();
+    assert!(last.starts_with("orbreaper: error: "), "{err}");
+    assert!(last.contains("gave up after 5 attempts"), "{err}");
+    assert!(!dir.path().join("J").exists());
+}
+
+#[test]
+fn write_errors_are_reported_and_retried_without_loss() {
+    let dir = tempfile::tempdir().unwrap();
+    let srv = server(dir.path());
+    sim(&srv.orb(), 2, 0, 5, 0);
+    // A plain file where the archive directory should be: every write fails until it
+    // is removed (as a full disk would, without needing one).
+    let blocker = dir.path().join("W");
+    std::fs::write(&blocker, b"in the way").unwrap();
+    let rules = dir.path().join("rules.toml");
+    std::fs::write(
+        &rules,
+        format!(
+            "[[reap]]\nname = \"w\"\norb = \"{}\"\nflush = \"100ms\"\nformat = \"json\"\npath = \"W/{{sta}}/{{first_pktid}}_{{last_pktid}}.jsonl\"\n",
+            srv.orb()
+        ),
+    )
+    .unwrap();
+    let mut reaper = Reaper::start(&rules, &[]);
+    let log = dir.path().join("reaper.log");
+    let started = Instant::now();
+    while !std::fs::read_to_string(&log).is_ok_and(|l| l.contains("retrying in")) {
+        assert!(
+            started.elapsed() < GUARD,
+            "no retry reported within {GUARD:?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::fs::remove_file(&blocker).unwrap();
+    wait_state(dir.path(), "w", 10);
+    assert!(reaper.terminate().success());
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(text.contains("cannot create directory"), "{text}");
+    assert_eq!(json_samples(&blocker), expected(&all_packets(&srv)));
+}
