@@ -48,6 +48,7 @@ targets!(
     payload_decode,
     raw_file,
     ring_scan,
+    rule_file,
     srcname,
     steim,
     time
