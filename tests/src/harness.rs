@@ -535,3 +535,30 @@ pub fn hangup(srv: &OrbServer) {
         .expect("run kill");
     assert!(status.success(), "kill -HUP failed");
 }
+
+/// Every packet in the ring, oldest first, read with `c` (a session of its own) until
+/// the server has nothing more; panics on a gap, since a dump must see the whole ring.
+pub async fn dump_ring(mut c: orbclient::OrbClient) -> Vec<formats::Packet> {
+    use formats::proto::Whence;
+    use orbclient::{ReapEvent, ReapOptions};
+    c.seek(Whence::Oldest, 0)
+        .await
+        .expect("seek to the oldest packet");
+    let mut s = c
+        .reap(ReapOptions {
+            timeout: Some(Duration::ZERO),
+            ..ReapOptions::default()
+        })
+        .await
+        .expect("start the dump");
+    let mut out = Vec::new();
+    // Bounded: far more than any test ring holds.
+    for _ in 0..10_000_000 {
+        match guard("dump", s.next()).await.expect("dump") {
+            Some(ReapEvent::Packet(p)) => out.push(p),
+            Some(gap) => panic!("the ring dump saw a gap: {gap:?}"),
+            None => return out,
+        }
+    }
+    panic!("the ring dump did not end");
+}

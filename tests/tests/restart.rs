@@ -13,9 +13,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use formats::proto::Whence;
 use formats::{Packet, SrcName, Time};
-use orb_tests::harness::{guard, OrbServer};
+use orb_tests::harness::{dump_ring, guard, OrbServer};
 use orb_tests::{check_payload, make_payload};
 use orbclient::{ClientOptions, OrbAddr, OrbClient, ReapEvent, ReapOptions, ReconnectPolicy};
 
@@ -42,29 +41,13 @@ fn t(seq: u64) -> Time {
 
 /// Every packet in the ring, oldest first, read by a fresh session.
 async fn ring_contents(addr: SocketAddr) -> Vec<Packet> {
-    let mut c = guard(
+    let c = guard(
         "connect",
         OrbClient::connect(&orb_addr(addr), &opts("e2e-dump")),
     )
     .await
     .unwrap();
-    c.seek(Whence::Oldest, 0).await.unwrap();
-    let mut s = c
-        .reap(ReapOptions {
-            timeout: Some(Duration::ZERO),
-            ..ReapOptions::default()
-        })
-        .await
-        .unwrap();
-    let mut out = Vec::new();
-    for _ in 0..1_000_000 {
-        match guard("dump", s.next()).await.unwrap() {
-            Some(ReapEvent::Packet(p)) => out.push(p),
-            Some(gap) => panic!("the ring dump saw a gap: {gap:?}"),
-            None => return out,
-        }
-    }
-    panic!("the ring dump did not end");
+    dump_ring(c).await
 }
 
 /// Puts packets numbered 0, 1, 2 ... until `stop`, reconnecting (bounded) whenever

@@ -11,18 +11,17 @@
 //! a time; this test is about volume and mixtures.
 
 use std::collections::HashMap;
-use std::time::Duration;
 
 use bytes::BytesMut;
 use formats::proto::encode::encode_put;
 use formats::proto::{decode, Body, Decoded, PutPacket, Whence};
 use formats::{Packet, SrcName, Time};
 use orb_tests::harness::{
-    client_count, connect, encode_frame, guard, hello_frame, start_with_config, wait_until,
-    RawClient, Steady,
+    client_count, connect, dump_ring, encode_frame, guard, hello_frame, start_with_config,
+    wait_until, RawClient, Steady,
 };
 use orb_tests::{make_payload, XorShift};
-use orbclient::{ReapEvent, ReapOptions};
+
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::task::JoinSet;
 
@@ -149,24 +148,7 @@ async fn send_garbage(addr: std::net::SocketAddr, bytes: Vec<u8>) -> usize {
 
 /// Every packet in the ring, oldest first.
 async fn dump(srv: &orb_tests::harness::OrbServer) -> Vec<Packet> {
-    let mut c = connect(srv, "e2e-dump").await;
-    c.seek(Whence::Oldest, 0).await.unwrap();
-    let mut s = c
-        .reap(ReapOptions {
-            timeout: Some(Duration::ZERO),
-            ..ReapOptions::default()
-        })
-        .await
-        .unwrap();
-    let mut out = Vec::new();
-    for _ in 0..1_000_000 {
-        match guard("dump", s.next()).await.unwrap() {
-            Some(ReapEvent::Packet(p)) => out.push(p),
-            Some(gap) => panic!("the ring dump saw a gap: {gap:?}"),
-            None => return out,
-        }
-    }
-    panic!("the ring dump did not end");
+    dump_ring(connect(srv, "e2e-dump").await).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

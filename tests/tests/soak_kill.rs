@@ -28,7 +28,7 @@ use bytes::BytesMut;
 use formats::proto::encode::encode_put;
 use formats::proto::{decode, Body, Decoded, PutPacket, Whence};
 use formats::{Packet, SrcName, Time};
-use orb_tests::harness::{guard, hello_frame, OrbServer, RawClient, GUARD};
+use orb_tests::harness::{dump_ring, guard, hello_frame, OrbServer, RawClient, GUARD};
 use orb_tests::{check_payload, make_payload, XorShift};
 use orbclient::{ClientOptions, OrbAddr, OrbClient, ReapEvent, ReapOptions};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -381,27 +381,11 @@ fn check(acked: &[(u64, u64)], ring: &[Packet], got: &[Packet]) {
 
 /// Every packet in the ring, oldest first, read by a fresh session.
 async fn dump(addr: SocketAddr) -> Vec<Packet> {
-    let mut c = guard(
+    let c = guard(
         "connect",
         OrbClient::connect(&orb_addr(addr), &opts("e2e-soak-dump")),
     )
     .await
     .unwrap();
-    c.seek(Whence::Oldest, 0).await.unwrap();
-    let mut s = c
-        .reap(ReapOptions {
-            timeout: Some(Duration::ZERO),
-            ..ReapOptions::default()
-        })
-        .await
-        .unwrap();
-    let mut out = Vec::new();
-    for _ in 0..10_000_000 {
-        match guard("dump", s.next()).await.unwrap() {
-            Some(ReapEvent::Packet(p)) => out.push(p),
-            Some(gap) => panic!("the ring dump saw a gap: {gap:?}"),
-            None => return out,
-        }
-    }
-    panic!("the ring dump did not end");
+    dump_ring(c).await
 }
