@@ -1001,3 +1001,117 @@ path = "B/{{net}}_{{sta}}/{{first_pktid}}_{{last_pktid}}.nc"
     assert_eq!(got, want, "netCDF batches");
     assert!(files(&dir.path().join("B"), "tmp").is_empty());
 }
+
+/// A pressure channel of `XX_PRS01` starting `start_ms` after [`START`].
+fn pressure_channel(chan: &str, rate: f64, start_ms: i64, samples: Vec<i32>) -> Channel {
+    Channel {
+        net: "XX".into(),
+        sta: "PRS01".into(),
+        chan: chan.into(),
+        loc: String::new(),
+        start: Time::from_micros(Time::parse_iso8601(START).unwrap().as_micros() + start_ms * 1000),
+        samprate: rate,
+        calib: 1.0,
+        calper: 1.0,
+        segtype: 'P',
+        samples,
+    }
+}
+
+#[test]
+fn batch_takes_a_multi_rate_packet_whole_when_a_later_group_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let srv = server(dir.path());
+    // The second packet's 20 sps group overlaps the first's, so its file refuses it
+    // after the 1 sps group of the same packet went into the batch.
+    let bdf = |base: i32| (base..base + 20).collect::<Vec<i32>>();
+    let shapes = [
+        (
+            0,
+            vec![
+                pressure_channel("LDO", 1.0, 0, vec![1]),
+                pressure_channel("BDF", 20.0, 0, bdf(100)),
+            ],
+        ),
+        (
+            1000,
+            vec![
+                pressure_channel("LDO", 1.0, 1000, vec![2]),
+                pressure_channel("BDF", 20.0, 500, bdf(200)),
+            ],
+        ),
+        (
+            2000,
+            vec![
+                pressure_channel("LDO", 1.0, 2000, vec![3]),
+                pressure_channel("BDF", 20.0, 1500, bdf(300)),
+            ],
+        ),
+    ];
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(async {
+            let mut c = OrbClient::connect(&srv.orb_addr(), &ClientOptions::for_program("test"))
+                .await
+                .expect("connect");
+            let sn = formats::SrcName::new("XX_PRS01/MGENC/M20").unwrap();
+            let t0 = Time::parse_iso8601(START).unwrap().as_micros();
+            for (ms, chans) in &shapes {
+                let payload = formats::payload::mgenc::encode(chans).expect("encode");
+                let t = Time::from_micros(t0 + ms * 1000);
+                guard("put", c.put(&sn, t, &payload)).await.expect("put");
+            }
+        });
+    let orb = srv.orb();
+    let rules = dir.path().join("rules.toml");
+    std::fs::write(
+        &rules,
+        format!(
+            r#"
+[[reap]]
+name = "ncbatch"
+orb = "{orb}"
+packets_per_read = 10
+format = "netcdf"
+path = "B/{{net}}_{{sta}}/{{first_pktid}}_{{last_pktid}}.nc"
+"#
+        ),
+    )
+    .unwrap();
+    let out = run(Command::new(bin("orbreaper")).arg(&rules).arg("--once"));
+    assert!(
+        out.status.success(),
+        "orbreaper --once: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let packets = all_packets(&srv);
+    assert_eq!(packets.len(), 3);
+    let ids: Vec<u64> = packets.iter().map(|p| p.pktid).collect();
+    // One batch: the 1 sps file holds all three packets, the 20 sps group is in two
+    // files of that batch, split where the second packet was refused.
+    let b = dir.path().join("B");
+    let names: BTreeSet<String> = files(&b, "nc")
+        .iter()
+        .map(|p| p.strip_prefix(&b).unwrap().display().to_string())
+        .collect();
+    let want_names: BTreeSet<String> = [
+        format!("XX_PRS01/{}_{}_1sps.nc", ids[0], ids[2]),
+        format!("XX_PRS01/{}_{}_20sps.nc", ids[0], ids[0]),
+        format!("XX_PRS01/{}_{}_20sps.nc", ids[1], ids[2]),
+    ]
+    .into();
+    assert_eq!(names, want_names);
+    let mut batches = files(&b, "nc");
+    batches.sort_by_key(|f| {
+        let stem = f.file_stem().unwrap().to_string_lossy().into_owned();
+        stem.split('_').next().unwrap().parse::<u64>().unwrap()
+    });
+    assert_eq!(read_groups(&batches), expected_groups(&packets));
+    let state: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("state/ncbatch.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(state["pktid"].as_u64(), Some(ids[2]));
+}
