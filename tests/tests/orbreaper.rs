@@ -938,6 +938,14 @@ packets_per_read = 3
 flush = "50ms"
 format = "netcdf"
 path = "B/{{net}}_{{sta}}/{{first_pktid}}_{{last_pktid}}.nc"
+
+[[reap]]
+name = "cdlbatch"
+orb = "{orb}"
+packets_per_read = 4
+flush = "50ms"
+format = "cdl"
+path = "C/{{net}}_{{sta}}/{{first_pktid}}_{{last_pktid}}.cdl"
 "#
         ),
     )
@@ -1000,6 +1008,30 @@ path = "B/{{net}}_{{sta}}/{{first_pktid}}_{{last_pktid}}.nc"
     let got = read_groups(&batches);
     assert_eq!(got, want, "netCDF batches");
     assert!(files(&dir.path().join("B"), "tmp").is_empty());
+
+    // CDL batches, split the same way; ncgen turns each into netCDF to read back.
+    let mut cdls = files(&dir.path().join("C"), "cdl");
+    assert!(cdls
+        .iter()
+        .any(|f| f.to_string_lossy().ends_with("_1sps.cdl")));
+    let Some(ncgen) = orb_tests::oracle::tool("ncgen", "netcdf-bin") else {
+        return;
+    };
+    cdls.sort_by_key(|f| (f.parent().unwrap().to_owned(), first_pktid(f)));
+    let mut generated = Vec::new();
+    for f in &cdls {
+        let sta = f.parent().unwrap().file_name().unwrap();
+        let out_dir = dir.path().join("Cnc").join(sta);
+        std::fs::create_dir_all(&out_dir).unwrap();
+        let nc = out_dir.join(f.with_extension("nc").file_name().unwrap());
+        orb_tests::oracle::run(
+            &ncgen,
+            &["-o".as_ref(), nc.as_os_str(), f.as_os_str()],
+            dir.path(),
+        );
+        generated.push(nc);
+    }
+    assert_eq!(read_groups(&generated), want, "CDL batches");
 }
 
 /// A pressure channel of `XX_PRS01` starting `start_ms` after [`START`].
