@@ -5,7 +5,8 @@
 //! - `kill -9` of orbreaper at several points, then a restart, leaves every packet in
 //!   the archive exactly once, checked sample by sample against the orb's packets,
 //!   for JSON Lines batches, raw append files and netCDF append files, and for
-//!   multi-rate packets split into one netCDF file per rate (append and batch);
+//!   multi-rate packets split into one file per rate (netCDF append and batch, CDL
+//!   batch);
 //! - a forwarding rule delivers every matching packet to the other orb;
 //! - a bad rule file gives exit 1 and one line.
 
