@@ -6,6 +6,8 @@
 //!   [`RuleError`]s ([`error`]) naming file, line and field.
 //! - [`reap_rule`], [`ingest_rule`]: the checked rules.
 //! - [`template`]: path templates and the safe-name rule for srcnames in paths.
+//! - [`groups`]: splitting multi-rate packets into one file per sample-rate
+//!   group for netCDF and CDL.
 //! - [`state`], [`catalog`], [`atomic`]: what orbreaper keeps on disk to resume
 //!   exactly once and to find files again.
 //!
@@ -18,6 +20,7 @@ pub mod atomic;
 pub mod catalog;
 pub mod error;
 pub mod file;
+pub mod groups;
 pub mod ingest_rule;
 pub mod output;
 pub mod reap_rule;

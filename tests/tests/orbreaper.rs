@@ -4,7 +4,9 @@
 //!   and `orbreaper find` lists the right ones;
 //! - `kill -9` of orbreaper at several points, then a restart, leaves every packet in
 //!   the archive exactly once, checked sample by sample against the orb's packets,
-//!   for JSON Lines batches, raw append files and netCDF append files;
+//!   for JSON Lines batches, raw append files and netCDF append files, and for
+//!   multi-rate packets split into one file per rate (netCDF append and batch, CDL
+//!   batch);
 //! - a forwarding rule delivers every matching packet to the other orb;
 //! - a bad rule file gives exit 1 and one line.
 
@@ -861,4 +863,288 @@ fn write_errors_are_reported_and_retried_without_loss() {
     let text = std::fs::read_to_string(&log).unwrap();
     assert!(text.contains("cannot create directory"), "{text}");
     assert_eq!(json_samples(&blocker), expected(&all_packets(&srv)));
+}
+
+/// Per station and rate-group label (`1sps`), each channel's samples of the
+/// station's packets in pktid order, and the number of times (one per sample).
+type Groups = BTreeMap<(String, String), (BTreeMap<String, Vec<i32>>, usize)>;
+
+/// What a reaper splitting multi-rate packets by rate must write: per station and
+/// rate, that rate's channels.
+fn expected_groups(packets: &[Packet]) -> Groups {
+    let mut out = Groups::new();
+    for p in packets {
+        let sta = p.srcname.as_str().split('/').next().unwrap().to_owned();
+        let mut times_added = BTreeSet::new();
+        for c in decode(&p.srcname, p.time, &p.payload).expect("decode") {
+            let label = rules::groups::rate_label(c.samprate);
+            let e = out.entry((sta.clone(), label.clone())).or_default();
+            if times_added.insert(label) {
+                e.1 += c.samples.len();
+            }
+            e.0.entry(c.chan).or_default().extend(c.samples);
+        }
+    }
+    out
+}
+
+/// Reads netCDF files into [`Groups`], concatenated in the order given; the label
+/// is the file name's `_<rate>sps` part.
+fn read_groups(files: &[PathBuf]) -> Groups {
+    let mut out = Groups::new();
+    for f in files {
+        let sta = f
+            .parent()
+            .unwrap()
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
+        let stem = f.file_stem().unwrap().to_string_lossy().into_owned();
+        let label = stem.rsplit('_').next().unwrap().to_owned();
+        assert!(label.ends_with("sps"), "{}: no rate label", f.display());
+        let c = formats::write::netcdf::read(&mut File::open(f).unwrap()).expect("read netCDF");
+        let e = out.entry((sta, label)).or_default();
+        e.1 += c.time.len();
+        for (name, values) in c.channels {
+            e.0.entry(name).or_default().extend(values);
+        }
+    }
+    out
+}
+
+#[test]
+fn multi_rate_packets_reap_to_one_netcdf_file_per_rate_exactly_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let srv = server(dir.path());
+    let orb = srv.orb();
+    let rules = dir.path().join("rules.toml");
+    std::fs::write(
+        &rules,
+        format!(
+            r#"
+[[reap]]
+name = "ncappend"
+orb = "{orb}"
+packets_per_read = 5
+flush = "50ms"
+format = "netcdf"
+mode = "append"
+path = "A/{{net}}_{{sta}}/pressure.nc"
+
+[[reap]]
+name = "ncbatch"
+orb = "{orb}"
+packets_per_read = 3
+flush = "50ms"
+format = "netcdf"
+path = "B/{{net}}_{{sta}}/{{first_pktid}}_{{last_pktid}}.nc"
+
+[[reap]]
+name = "cdlbatch"
+orb = "{orb}"
+packets_per_read = 4
+flush = "50ms"
+format = "cdl"
+path = "C/{{net}}_{{sta}}/{{first_pktid}}_{{last_pktid}}.cdl"
+"#
+        ),
+    )
+    .unwrap();
+    // Kill -9 at varying points after visible progress, then restart on more data.
+    for round in 0..3i64 {
+        sim(&orb, 0, 2, 30, round * 30);
+        let before = catalog_lines(dir.path());
+        let mut reaper = Reaper::start(&rules, &[]);
+        let started = Instant::now();
+        while catalog_lines(dir.path()) < before + 4 + round as usize * 5 {
+            assert!(started.elapsed() < GUARD, "no progress within {GUARD:?}");
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        std::thread::sleep(Duration::from_millis(round as u64 * 3));
+        reaper.kill9();
+    }
+    let out = run(Command::new(bin("orbreaper")).arg(&rules).arg("--once"));
+    assert!(
+        out.status.success(),
+        "orbreaper --once: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let log = std::fs::read_to_string(dir.path().join("reaper.log")).unwrap()
+        + &String::from_utf8_lossy(&out.stderr);
+    assert!(!log.contains("skipping packets"), "{log}");
+
+    let packets = all_packets(&srv);
+    assert_eq!(packets.len(), 3 * 30 * 2);
+    let want = expected_groups(&packets);
+    // Two stations, each with a slow and a fast group, one channel each.
+    assert_eq!(want.len(), 4, "{:?}", want.keys());
+    assert!(want.values().all(|(chans, _)| chans.len() == 1));
+
+    // Append: exactly one file per station and rate, named by the rate.
+    let a = dir.path().join("A");
+    let ncs = files(&a, "nc");
+    let names: BTreeSet<String> = ncs
+        .iter()
+        .map(|p| p.strip_prefix(&a).unwrap().display().to_string())
+        .collect();
+    let want_names: BTreeSet<String> = want
+        .keys()
+        .map(|(sta, label)| format!("{sta}/pressure_{label}.nc"))
+        .collect();
+    assert_eq!(names, want_names);
+    assert_eq!(read_groups(&ncs), want, "netCDF append");
+
+    // Batch: per station and rate, the files in pktid order hold each sample once.
+    let mut batches = files(&dir.path().join("B"), "nc");
+    let first_pktid = |f: &PathBuf| -> u64 {
+        let stem = f.file_stem().unwrap().to_string_lossy().into_owned();
+        stem.split('_')
+            .next()
+            .unwrap()
+            .parse()
+            .expect("named by pktids")
+    };
+    batches.sort_by_key(|f| (f.parent().unwrap().to_owned(), first_pktid(f)));
+    let got = read_groups(&batches);
+    assert_eq!(got, want, "netCDF batches");
+    assert!(files(&dir.path().join("B"), "tmp").is_empty());
+
+    // CDL batches, split the same way; ncgen turns each into netCDF to read back.
+    let mut cdls = files(&dir.path().join("C"), "cdl");
+    assert!(cdls
+        .iter()
+        .any(|f| f.to_string_lossy().ends_with("_1sps.cdl")));
+    let Some(ncgen) = orb_tests::oracle::tool("ncgen", "netcdf-bin") else {
+        return;
+    };
+    cdls.sort_by_key(|f| (f.parent().unwrap().to_owned(), first_pktid(f)));
+    let mut generated = Vec::new();
+    for f in &cdls {
+        let sta = f.parent().unwrap().file_name().unwrap();
+        let out_dir = dir.path().join("Cnc").join(sta);
+        std::fs::create_dir_all(&out_dir).unwrap();
+        let nc = out_dir.join(f.with_extension("nc").file_name().unwrap());
+        orb_tests::oracle::run(
+            &ncgen,
+            &["-o".as_ref(), nc.as_os_str(), f.as_os_str()],
+            dir.path(),
+        );
+        generated.push(nc);
+    }
+    assert_eq!(read_groups(&generated), want, "CDL batches");
+}
+
+/// A pressure channel of `XX_PRS01` starting `start_ms` after [`START`].
+fn pressure_channel(chan: &str, rate: f64, start_ms: i64, samples: Vec<i32>) -> Channel {
+    Channel {
+        net: "XX".into(),
+        sta: "PRS01".into(),
+        chan: chan.into(),
+        loc: String::new(),
+        start: Time::from_micros(Time::parse_iso8601(START).unwrap().as_micros() + start_ms * 1000),
+        samprate: rate,
+        calib: 1.0,
+        calper: 1.0,
+        segtype: 'P',
+        samples,
+    }
+}
+
+#[test]
+fn batch_takes_a_multi_rate_packet_whole_when_a_later_group_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let srv = server(dir.path());
+    // The second packet's 20 sps group overlaps the first's, so its file refuses it
+    // after the 1 sps group of the same packet went into the batch.
+    let bdf = |base: i32| (base..base + 20).collect::<Vec<i32>>();
+    let shapes = [
+        (
+            0,
+            vec![
+                pressure_channel("LDO", 1.0, 0, vec![1]),
+                pressure_channel("BDF", 20.0, 0, bdf(100)),
+            ],
+        ),
+        (
+            1000,
+            vec![
+                pressure_channel("LDO", 1.0, 1000, vec![2]),
+                pressure_channel("BDF", 20.0, 500, bdf(200)),
+            ],
+        ),
+        (
+            2000,
+            vec![
+                pressure_channel("LDO", 1.0, 2000, vec![3]),
+                pressure_channel("BDF", 20.0, 1500, bdf(300)),
+            ],
+        ),
+    ];
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(async {
+            let mut c = OrbClient::connect(&srv.orb_addr(), &ClientOptions::for_program("test"))
+                .await
+                .expect("connect");
+            let sn = formats::SrcName::new("XX_PRS01/MGENC/M20").unwrap();
+            let t0 = Time::parse_iso8601(START).unwrap().as_micros();
+            for (ms, chans) in &shapes {
+                let payload = formats::payload::mgenc::encode(chans).expect("encode");
+                let t = Time::from_micros(t0 + ms * 1000);
+                guard("put", c.put(&sn, t, &payload)).await.expect("put");
+            }
+        });
+    let orb = srv.orb();
+    let rules = dir.path().join("rules.toml");
+    std::fs::write(
+        &rules,
+        format!(
+            r#"
+[[reap]]
+name = "ncbatch"
+orb = "{orb}"
+packets_per_read = 10
+format = "netcdf"
+path = "B/{{net}}_{{sta}}/{{first_pktid}}_{{last_pktid}}.nc"
+"#
+        ),
+    )
+    .unwrap();
+    let out = run(Command::new(bin("orbreaper")).arg(&rules).arg("--once"));
+    assert!(
+        out.status.success(),
+        "orbreaper --once: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let packets = all_packets(&srv);
+    assert_eq!(packets.len(), 3);
+    let ids: Vec<u64> = packets.iter().map(|p| p.pktid).collect();
+    // One batch: the 1 sps file holds all three packets, the 20 sps group is in two
+    // files of that batch, split where the second packet was refused.
+    let b = dir.path().join("B");
+    let names: BTreeSet<String> = files(&b, "nc")
+        .iter()
+        .map(|p| p.strip_prefix(&b).unwrap().display().to_string())
+        .collect();
+    let want_names: BTreeSet<String> = [
+        format!("XX_PRS01/{}_{}_1sps.nc", ids[0], ids[2]),
+        format!("XX_PRS01/{}_{}_20sps.nc", ids[0], ids[0]),
+        format!("XX_PRS01/{}_{}_20sps.nc", ids[1], ids[2]),
+    ]
+    .into();
+    assert_eq!(names, want_names);
+    let mut batches = files(&b, "nc");
+    batches.sort_by_key(|f| {
+        let stem = f.file_stem().unwrap().to_string_lossy().into_owned();
+        stem.split('_').next().unwrap().parse::<u64>().unwrap()
+    });
+    assert_eq!(read_groups(&batches), expected_groups(&packets));
+    let state: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("state/ncbatch.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(state["pktid"].as_u64(), Some(ids[2]));
 }

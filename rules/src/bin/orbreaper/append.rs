@@ -1,5 +1,5 @@
-//! Append mode: one growing file per rendered path; the file is the truth for what
-//! it holds.
+//! Append mode: one growing file per rendered path (and rate group, for a multi-rate
+//! packet in netCDF; see [`rules::groups`]); the file is the truth for what it holds.
 //!
 //! A flush writes each grown file's records, then its header ([`PacketWriter::flush`]),
 //! `fsync`s it, writes its sidecar and catalog line, and only then saves the state. On
@@ -24,13 +24,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use formats::payload::Channel;
 use formats::write::WriteError;
 use formats::{Packet, Time};
 use rules::atomic::{parent, rename_durable, temp_path};
 use rules::output::{self, BoxWriter};
 use rules::state::ReapState;
 
-use crate::sink::{channels, RuleCtx, SkipWarnings};
+use crate::sink::{groups, RuleCtx, SkipWarnings};
 
 /// Files not written for this long are closed (they reopen if needed).
 const IDLE_CLOSE: Duration = Duration::from_secs(600);
@@ -52,7 +53,7 @@ struct AppendFile {
 /// Append mode's open files; see the module docs.
 pub struct AppendSink {
     ctx: Arc<RuleCtx>,
-    /// By the template's path (before any `_N`).
+    /// By the template's path with its rate group's label (before any `_N`).
     open: HashMap<PathBuf, AppendFile>,
     since_flush: u32,
     last: Option<(u64, Time)>,
@@ -71,42 +72,57 @@ impl AppendSink {
         }
     }
 
-    /// Appends a packet to its file (skipping it if the file already holds it) and
-    /// flushes every `packets_per_read` packets.
+    /// Appends a packet to its files, one per rate group (see [`rules::groups`]),
+    /// skipping a group whose file already holds the packet, and flushes every
+    /// `packets_per_read` packets.
     pub fn add(&mut self, p: &Packet, state: &mut ReapState) -> anyhow::Result<()> {
         let time = match self.ctx.rule.roll {
             Some(roll) => floor(p.time, roll),
             None => p.time,
         };
-        let base = self.ctx.path(&p.srcname, time, None, None);
-        if !self.open.contains_key(&base) {
-            let f = self.open_latest(&base)?;
-            self.open.insert(base.clone(), f);
+        let path = self.ctx.path(&p.srcname, time, None, None);
+        for g in groups(&self.ctx, p) {
+            // Each group's file keeps its own last pktid, so after a restart each
+            // group is written exactly once however far its file had got.
+            self.add_group(p, &g.path(&path), &g.channels)?;
         }
-        let ch = channels(p);
+        self.last = Some((p.pktid, p.time));
+        self.since_flush += 1;
+        if self.since_flush >= self.ctx.rule.packets_per_read {
+            self.flush(state)?;
+        }
+        Ok(())
+    }
+
+    /// Appends `ch` of `p` to the latest file of `base`.
+    fn add_group(&mut self, p: &Packet, base: &Path, ch: &[Channel]) -> anyhow::Result<()> {
+        if !self.open.contains_key(base) {
+            let f = self.open_latest(base)?;
+            self.open.insert(base.to_owned(), f);
+        }
         let mut fresh_tries = 0;
         loop {
-            let f = self.open.get_mut(&base).expect("opened above");
+            let f = self.open.get_mut(base).expect("opened above");
             if f.writer.summary().last_pktid.is_some_and(|l| p.pktid <= l) {
-                break; // Already in the file (written before a restart).
+                return Ok(()); // Already in the file (written before a restart).
             }
-            match f.writer.append(p, &ch) {
+            match f.writer.append(p, ch) {
                 Ok(()) => {
                     f.dirty = true;
                     f.used = Instant::now();
-                    break;
+                    return Ok(());
                 }
                 Err(WriteError::DoesNotFit { reason, .. }) => {
                     if f.writer.summary().packets == 0 || fresh_tries > 0 {
                         self.skips.skip(&self.ctx, p, self.ctx.rule.format, &reason);
                         if f.writer.summary().packets == 0 && f.temp.is_some() {
                             // Leave no empty file behind for a source this format refuses.
-                            let f = self.open.remove(&base).expect("open");
+                            let f = self.open.remove(base).expect("open");
                             if let Some(t) = f.temp {
                                 let _ = std::fs::remove_file(t);
                             }
                         }
-                        break;
+                        return Ok(());
                     }
                     fresh_tries += 1;
                     let number = f.number + 1;
@@ -115,22 +131,16 @@ impl AppendSink {
                         p.pktid,
                         f.path.display()
                     ));
-                    let old = self.open.remove(&base).expect("open");
+                    let old = self.open.remove(base).expect("open");
                     self.publish(old)?;
-                    let next = self.create(&base, number)?;
-                    self.open.insert(base.clone(), next);
+                    let next = self.create(base, number)?;
+                    self.open.insert(base.to_owned(), next);
                 }
                 Err(e) => {
                     return Err(e).with_context(|| format!("cannot append to {}", f.path.display()))
                 }
             }
         }
-        self.last = Some((p.pktid, p.time));
-        self.since_flush += 1;
-        if self.since_flush >= self.ctx.rule.packets_per_read {
-            self.flush(state)?;
-        }
-        Ok(())
     }
 
     /// Opens the highest-numbered existing file for `base` (resuming it), or creates it.

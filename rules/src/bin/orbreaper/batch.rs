@@ -1,5 +1,5 @@
 //! Batch mode: each read of `packets_per_read` packets becomes new files (one per
-//! rendered path), named by pktids.
+//! rendered path and rate group), named by pktids.
 //!
 //! Commit order, so that a kill at any point loses nothing and duplicates nothing:
 //! 1. finish each file under its temporary name and `fsync` it;
@@ -20,10 +20,11 @@ use anyhow::Context;
 use formats::write::WriteError;
 use formats::{Packet, SrcName, Time};
 use rules::atomic::{parent, rename_durable};
+use rules::groups::{labeled, RateGroup};
 use rules::output::{self, BoxWriter};
 use rules::state::{Pending, ReapState};
 
-use crate::sink::{channels, RuleCtx, SkipWarnings};
+use crate::sink::{groups, RuleCtx, SkipWarnings};
 
 struct BatchFile {
     /// The path rendered without pktids and times: packets with the same key share a file.
@@ -33,6 +34,8 @@ struct BatchFile {
     file: File,
     temp: PathBuf,
     first: (SrcName, Time),
+    /// The rate group's file name label (see [`rules::groups`]).
+    label: Option<String>,
 }
 
 /// Batch mode's open files; see the module docs.
@@ -57,15 +60,21 @@ impl BatchSink {
         }
     }
 
-    /// Adds a packet to its file of the batch; commits the batch when it is full or
-    /// when a file refuses the packet (which then starts the next batch).
+    /// Adds a packet to its files of the batch (one per rate group, see
+    /// [`rules::groups`]); commits the batch when it is full or when a file refuses the
+    /// packet (which then starts the next batch).
     pub fn add(&mut self, p: &Packet, state: &mut ReapState) -> anyhow::Result<()> {
-        let ch = channels(p);
-        if !self.try_add(p, &ch)? {
-            // It belongs in a new file: write out this batch and start the next with it.
-            self.commit(state)?;
-            // With no file open, the packet starts a new one or is skipped.
-            self.try_add(p, &ch)?;
+        for (i, g) in groups(&self.ctx, p).iter().enumerate() {
+            // Only a refusal of the packet's first group may end the batch: once part
+            // of the packet is in it, the batch must take all of it, as the state
+            // advances by whole packets.
+            let part_in_batch = i > 0;
+            if !self.try_add(p, g, part_in_batch)? {
+                // It belongs in a new file: write out this batch and start the next with it.
+                self.commit(state)?;
+                // With no file open, the packet starts a new one or is skipped.
+                self.try_add(p, g, part_in_batch)?;
+            }
         }
         self.last = Some((p.pktid, p.time));
         self.count += 1;
@@ -75,38 +84,60 @@ impl BatchSink {
         Ok(())
     }
 
-    /// Appends `p` to its file; `false` if that file (not new) refuses it.
-    fn try_add(&mut self, p: &Packet, ch: &[formats::payload::Channel]) -> anyhow::Result<bool> {
-        let key = self.ctx.path(&p.srcname, Time::UNIX_EPOCH, None, None);
+    /// Appends `g` of `p` to its file; `false` if that file (not new) refuses it and
+    /// `part_in_batch` is false. With `part_in_batch`, a refused group starts a second
+    /// file of its key in this batch instead.
+    fn try_add(&mut self, p: &Packet, g: &RateGroup, part_in_batch: bool) -> anyhow::Result<bool> {
+        let key = g.path(&self.ctx.path(&p.srcname, Time::UNIX_EPOCH, None, None));
         let key = key.to_string_lossy().into_owned();
-        let i = match self.open.iter().position(|f| f.key == key) {
-            Some(i) => i,
-            None => {
-                self.open.push(self.create(p, key)?);
-                self.open.len() - 1
+        let mut fresh = None;
+        // Bounded: the second round writes to a fresh file, which the third arm below
+        // cannot reach.
+        loop {
+            // The newest file of the key: a batch may hold two (see above).
+            let i = match fresh.or_else(|| self.open.iter().rposition(|f| f.key == key)) {
+                Some(i) => i,
+                None => {
+                    self.open.push(self.create(p, g, key.clone())?);
+                    self.open.len() - 1
+                }
+            };
+            let f = &mut self.open[i];
+            match f.writer.append(p, &g.channels) {
+                Ok(()) => return Ok(true),
+                Err(WriteError::DoesNotFit { reason, .. }) if f.writer.summary().packets == 0 => {
+                    // Not even an empty file takes it: this format cannot hold it.
+                    self.skips.skip(&self.ctx, p, self.ctx.rule.format, &reason);
+                    let f = self.open.remove(i);
+                    let _ = std::fs::remove_file(&f.temp);
+                    return Ok(true);
+                }
+                Err(WriteError::DoesNotFit { .. }) if part_in_batch && fresh.is_none() => {
+                    self.open.push(self.create(p, g, key.clone())?);
+                    fresh = Some(self.open.len() - 1);
+                }
+                Err(WriteError::DoesNotFit { .. }) => return Ok(false),
+                Err(e) => {
+                    return Err(e).with_context(|| format!("cannot write {}", f.temp.display()))
+                }
             }
-        };
-        let f = &mut self.open[i];
-        match f.writer.append(p, ch) {
-            Ok(()) => Ok(true),
-            Err(WriteError::DoesNotFit { reason, .. }) if f.writer.summary().packets == 0 => {
-                // Not even an empty file takes it: this format cannot hold it.
-                self.skips.skip(&self.ctx, p, self.ctx.rule.format, &reason);
-                let f = self.open.remove(i);
-                let _ = std::fs::remove_file(&f.temp);
-                Ok(true)
-            }
-            Err(WriteError::DoesNotFit { .. }) => Ok(false),
-            Err(e) => Err(e).with_context(|| format!("cannot write {}", f.temp.display())),
         }
     }
 
-    fn create(&self, p: &Packet, key: String) -> anyhow::Result<BatchFile> {
-        let provisional = self.ctx.path(&p.srcname, p.time, Some(p.pktid), None);
+    fn create(&self, p: &Packet, g: &RateGroup, key: String) -> anyhow::Result<BatchFile> {
+        let provisional = g.path(&self.ctx.path(&p.srcname, p.time, Some(p.pktid), None));
         let dir = parent(&provisional);
         std::fs::create_dir_all(dir)
             .with_context(|| format!("cannot create directory {}", dir.display()))?;
-        let temp = dir.join(format!(".orbreaper-{}-{}.tmp", self.ctx.rule.name, p.pktid));
+        // The group's label keeps the groups of one packet apart.
+        let label = g
+            .label
+            .as_ref()
+            .map_or_else(String::new, |l| format!("-{l}"));
+        let temp = dir.join(format!(
+            ".orbreaper-{}-{}{label}.tmp",
+            self.ctx.rule.name, p.pktid
+        ));
         let file =
             File::create(&temp).with_context(|| format!("cannot create {}", temp.display()))?;
         let handle = file.try_clone()?;
@@ -121,6 +152,7 @@ impl BatchSink {
             file: handle,
             temp,
             first: (p.srcname.clone(), p.time),
+            label: g.label.clone(),
         })
     }
 
@@ -138,9 +170,12 @@ impl BatchSink {
                 .sync_all()
                 .with_context(|| format!("cannot sync {}", f.temp.display()))?;
             let s = f.writer.summary().clone();
-            let path = self
-                .ctx
-                .path(&f.first.0, f.first.1, s.first_pktid, s.last_pktid);
+            let path = labeled(
+                &self
+                    .ctx
+                    .path(&f.first.0, f.first.1, s.first_pktid, s.last_pktid),
+                f.label.as_deref(),
+            );
             pending.push(Pending {
                 temp: f.temp,
                 path,

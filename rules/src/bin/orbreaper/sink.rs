@@ -9,6 +9,7 @@ use formats::payload::Channel;
 use formats::write::{FileSummary, Format};
 use formats::{Packet, SrcName, Time};
 use rules::catalog::{self, FileRecord};
+use rules::groups::RateGroup;
 use rules::state::ReapState;
 use rules::template::Values;
 use rules::{Mode, ReapRule};
@@ -95,6 +96,13 @@ pub fn sidecar_path(path: &Path) -> PathBuf {
 /// that need samples then refuse them, and the sink skips them with one warning).
 pub fn channels(p: &Packet) -> Vec<Channel> {
     formats::payload::decode(&p.srcname, p.time, &p.payload).unwrap_or_default()
+}
+
+/// A packet's channels in the groups the rule's format stores one per file: several
+/// for a multi-rate packet in netCDF or CDL, else one group holding them all (see
+/// [`rules::groups`]).
+pub fn groups(ctx: &RuleCtx, p: &Packet) -> Vec<RateGroup> {
+    rules::groups::split(ctx.rule.format, channels(p))
 }
 
 /// Remembers which sources were reported as unwritable, to say it once per source.
