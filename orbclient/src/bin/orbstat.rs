@@ -60,7 +60,7 @@ struct Args {
     #[arg(long, value_name = "ID", conflicts_with_all = ["sources", "clients", "json", "reload"])]
     kill: Option<u64>,
 
-    /// Make the server re-read the [access] rules of its config file (as SIGHUP does),
+    /// Make the server re-read the access rules of its config file (as SIGHUP does),
     /// print what it loaded and exit; needs admin access.
     #[arg(long, conflicts_with_all = ["sources", "clients", "json"])]
     reload: bool,
