@@ -12,7 +12,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use bytes::BytesMut;
+use bytes::{Buf, BytesMut};
 use formats::proto::info::ServerStat;
 use formats::proto::{decode, Body, Decoded, ErrorCode};
 use formats::{Packet, SrcName, Time};
@@ -473,8 +473,9 @@ fn check_reports_a_bad_access_table_in_one_line() {
 }
 
 /// A raw session from `local` (e.g. 127.0.0.2), past its WELCOME, for requests the
-/// client library cannot send from another address.
-async fn raw_session_from(local: &str, srv: SocketAddr) -> TcpStream {
+/// client library cannot send from another address; with the bytes read past the
+/// frames taken so far.
+async fn raw_session_from(local: &str, srv: SocketAddr) -> (TcpStream, BytesMut) {
     let sock = TcpSocket::new_v4().expect("socket");
     sock.bind(format!("{local}:0").parse().expect("address"))
         .expect("bind the client address");
@@ -491,25 +492,31 @@ async fn raw_session_from(local: &str, srv: SocketAddr) -> TcpStream {
         },
     );
     s.write_all(&hello).await.expect("send HELLO");
-    let (tag, kind, _) = raw_reply(&mut s).await.expect("a reply to HELLO");
+    let mut buf = BytesMut::new();
+    let (tag, kind, _) = raw_reply(&mut s, &mut buf).await.expect("a reply to HELLO");
     assert_eq!((tag, kind), (1, formats::proto::kind::WELCOME));
-    s
+    (s, buf)
 }
 
-/// The next frame on a raw session: tag, kind and, for ERROR, code and message; `None`
-/// once the server closed the connection.
-async fn raw_reply(s: &mut TcpStream) -> Option<(u32, u8, Option<(ErrorCode, String)>)> {
-    let mut buf = BytesMut::new();
+/// The next frame on a raw session (`buf` keeps bytes read past it, as replies may
+/// arrive together): tag, kind and, for ERROR, code and message; `None` once the server
+/// closed the connection.
+async fn raw_reply(
+    s: &mut TcpStream,
+    buf: &mut BytesMut,
+) -> Option<(u32, u8, Option<(ErrorCode, String)>)> {
     loop {
-        if let Decoded::Frame(f, _) = decode(&buf, 1 << 20).expect("a valid frame") {
+        if let Decoded::Frame(f, n) = decode(buf, 1 << 20).expect("a valid frame") {
             let kind = f.body.kind();
             let err = match f.body {
                 Body::Error { code, message } => Some((code, message.to_string())),
                 _ => None,
             };
-            return Some((f.tag, kind, err));
+            let tag = f.tag;
+            buf.advance(n);
+            return Some((tag, kind, err));
         }
-        let n = guard("reply", s.read_buf(&mut buf)).await.expect("read");
+        let n = guard("reply", s.read_buf(buf)).await.expect("read");
         if n == 0 {
             assert!(buf.is_empty(), "closed inside a frame");
             return None;
@@ -600,7 +607,7 @@ async fn a_non_admin_is_refused_kill_and_reload_counted_and_nothing_happens() {
     )
     .unwrap();
 
-    let mut raw = raw_session_from("127.0.0.2", srv.addr).await;
+    let (mut raw, mut buf) = raw_session_from("127.0.0.2", srv.addr).await;
     raw.write_all(&encode_frame(
         2,
         Body::Kill {
@@ -611,7 +618,7 @@ async fn a_non_admin_is_refused_kill_and_reload_counted_and_nothing_happens() {
     .unwrap();
     raw.write_all(&encode_frame(3, Body::Reload)).await.unwrap();
     for tag in [2, 3] {
-        let (got, kind, err) = raw_reply(&mut raw).await.expect("a reply");
+        let (got, kind, err) = raw_reply(&mut raw, &mut buf).await.expect("a reply");
         assert_eq!((got, kind), (tag, formats::proto::kind::ERROR));
         let (code, msg) = err.unwrap();
         assert_eq!(code, ErrorCode::NotAllowed);
@@ -624,7 +631,7 @@ async fn a_non_admin_is_refused_kill_and_reload_counted_and_nothing_happens() {
     raw.write_all(&encode_frame(4, Body::Ping { nonce: 1 }))
         .await
         .unwrap();
-    let (tag, kind, _) = raw_reply(&mut raw).await.expect("PONG");
+    let (tag, kind, _) = raw_reply(&mut raw, &mut buf).await.expect("PONG");
     assert_eq!((tag, kind), (4, formats::proto::kind::PONG));
 
     // Nothing happened: the victim is served, and loopback may still write.
