@@ -236,6 +236,8 @@ fn table() -> Vec<(&'static str, Frame<'static>)> {
                 },
             ),
         ),
+        ("kill", f(32, Body::Kill { client_id: 3 })),
+        ("reload", f(33, Body::Reload)),
         (
             "welcome",
             f(
@@ -324,6 +326,16 @@ fn table() -> Vec<(&'static str, Frame<'static>)> {
                 },
             ),
         ),
+        ("killed", f(32, Body::Killed { client_id: 3 })),
+        (
+            "reloaded",
+            f(
+                33,
+                Body::Reloaded {
+                    summary: "access rules reloaded from orb.toml (2 tokens)",
+                },
+            ),
+        ),
         (
             "error",
             f(
@@ -341,6 +353,16 @@ fn table() -> Vec<(&'static str, Frame<'static>)> {
                 Body::Error {
                     code: ErrorCode::ShuttingDown,
                     message: "server shutting down",
+                },
+            ),
+        ),
+        (
+            "error-killed",
+            f(
+                0,
+                Body::Error {
+                    code: ErrorCode::Killed,
+                    message: "closed by an administrator",
                 },
             ),
         ),

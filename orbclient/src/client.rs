@@ -407,6 +407,28 @@ impl OrbClient {
         parse_info(&self.info_json(InfoKind::Clients).await?, "CLIENTS")
     }
 
+    /// Closes the connection of the client with this id (as [`OrbClient::clients`]
+    /// lists it); the server tells that client an administrator closed it. Needs admin
+    /// access (docs/SECURITY.md): otherwise [`ClientError::Server`] with
+    /// [`ErrorCode::NotAllowed`]; [`ErrorCode::NotFound`] if no such client is
+    /// connected, [`ErrorCode::BadState`] for this session's own id.
+    pub async fn kill_client(&mut self, client_id: u64) -> Result<()> {
+        match self.request(Body::Kill { client_id }, "KILL").await? {
+            ServerMsg::Killed { client_id: id } if id == client_id => Ok(()),
+            other => Err(unexpected("KILLED with our client id", 0, &other)),
+        }
+    }
+
+    /// Makes the server re-read its config file's `[access]` rules, as SIGHUP does;
+    /// returns the server's one-line summary of what it loaded. Needs admin access. A
+    /// bad file gives [`ErrorCode::BadConfig`] with the reason, and the old rules stay.
+    pub async fn reload(&mut self) -> Result<String> {
+        match self.request(Body::Reload, "RELOAD").await? {
+            ServerMsg::Reloaded(summary) => Ok(summary),
+            other => Err(unexpected("RELOADED", 0, &other)),
+        }
+    }
+
     /// Round-trip time of a PING.
     pub async fn ping(&mut self) -> Result<Duration> {
         let nonce = u64::from(self.next_tag) << 32 | u64::from(std::process::id());
@@ -528,6 +550,8 @@ pub(crate) fn unexpected(expected: &str, tag: u32, got: &ServerMsg) -> ClientErr
         ServerMsg::ReapEnd(_) => "REAP_END",
         ServerMsg::Info(_) => "INFO",
         ServerMsg::Pong { .. } => "PONG",
+        ServerMsg::Killed { .. } => "KILLED",
+        ServerMsg::Reloaded(_) => "RELOADED",
         ServerMsg::Error { .. } => "ERROR",
     };
     ClientError::Protocol(format!("expected {expected}, got {got} (tag {tag})"))

@@ -114,6 +114,13 @@ pub enum ServerMsg {
         /// The server's clock.
         server_time: Time,
     },
+    /// The client a KILL named is being closed.
+    Killed {
+        /// Its id.
+        client_id: u64,
+    },
+    /// The access rules were reloaded; the server's summary.
+    Reloaded(String),
     /// A request failed.
     Error {
         /// What kind of failure.
@@ -440,6 +447,8 @@ fn owned_reply(body: Body<'_>) -> Result<ServerMsg> {
         Body::ReapEnd { reason, pos } => ServerMsg::ReapEnd(ReapEnd { reason, pos }),
         Body::Info { json } => ServerMsg::Info(json.to_owned()),
         Body::Pong { nonce, server_time } => ServerMsg::Pong { nonce, server_time },
+        Body::Killed { client_id } => ServerMsg::Killed { client_id },
+        Body::Reloaded { summary } => ServerMsg::Reloaded(summary.to_owned()),
         Body::Error { code, message } => ServerMsg::Error {
             code,
             message: message.to_owned(),

@@ -42,7 +42,7 @@ pub struct AccessFile {
     pub write: Option<Vec<String>>,
     /// Networks that may read without a token; absent: every address that may connect.
     pub read: Option<Vec<String>>,
-    /// Networks with admin access (CLIENTS); absent: loopback.
+    /// Networks with admin access (CLIENTS, KILL, RELOAD); absent: loopback.
     pub admin: Option<Vec<String>>,
     /// Tokens.
     #[serde(default, rename = "token")]
@@ -146,7 +146,7 @@ pub struct Grant {
     pub read: bool,
     /// May write: what.
     pub write: WriteGrant,
-    /// May use admin requests (CLIENTS).
+    /// May use admin requests (CLIENTS, KILL, RELOAD).
     pub admin: bool,
 }
 

@@ -1,7 +1,7 @@
 //! Access control end to end (docs/SECURITY.md), with real orbserver processes reading a
 //! config file in a temporary directory: writers without write rights, tokens bound to
 //! srcnames, unknown tokens, oversized packets, the connect deny list, admin-only
-//! CLIENTS, and SIGHUP reloads (good and bad). Every refusal must come back as an ERROR
+//! CLIENTS, KILL and RELOAD, and SIGHUP reloads (good and bad). Every refusal must come back as an ERROR
 //! with advice, be counted in STAT and leave nothing in the ring, while other clients
 //! keep being served. Addresses other than 127.0.0.1 are reached by binding the client
 //! socket to 127.0.0.2 (Linux routes all of 127/8 to loopback).
@@ -12,7 +12,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use bytes::BytesMut;
+use bytes::{Buf, BytesMut};
 use formats::proto::info::ServerStat;
 use formats::proto::{decode, Body, Decoded, ErrorCode};
 use formats::{Packet, SrcName, Time};
@@ -470,4 +470,296 @@ fn check_reports_a_bad_access_table_in_one_line() {
     let out = child.wait_with_output().unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("random"));
+}
+
+/// A raw session from `local` (e.g. 127.0.0.2), past its WELCOME, for requests the
+/// client library cannot send from another address; with the bytes read past the
+/// frames taken so far.
+async fn raw_session_from(local: &str, srv: SocketAddr) -> (TcpStream, BytesMut) {
+    let sock = TcpSocket::new_v4().expect("socket");
+    sock.bind(format!("{local}:0").parse().expect("address"))
+        .expect("bind the client address");
+    let mut s = guard("connect", sock.connect(srv)).await.expect("connect");
+    let hello = encode_frame(
+        1,
+        Body::Hello {
+            version: 1,
+            access: formats::proto::Access::default(),
+            pid: 1,
+            who: "e2e@host",
+            what: "e2e-raw-admin",
+            token: None,
+        },
+    );
+    s.write_all(&hello).await.expect("send HELLO");
+    let mut buf = BytesMut::new();
+    let (tag, kind, _) = raw_reply(&mut s, &mut buf).await.expect("a reply to HELLO");
+    assert_eq!((tag, kind), (1, formats::proto::kind::WELCOME));
+    (s, buf)
+}
+
+/// The next frame on a raw session (`buf` keeps bytes read past it, as replies may
+/// arrive together): tag, kind and, for ERROR, code and message; `None` once the server
+/// closed the connection.
+async fn raw_reply(
+    s: &mut TcpStream,
+    buf: &mut BytesMut,
+) -> Option<(u32, u8, Option<(ErrorCode, String)>)> {
+    loop {
+        if let Decoded::Frame(f, n) = decode(buf, 1 << 20).expect("a valid frame") {
+            let kind = f.body.kind();
+            let err = match f.body {
+                Body::Error { code, message } => Some((code, message.to_string())),
+                _ => None,
+            };
+            let tag = f.tag;
+            buf.advance(n);
+            return Some((tag, kind, err));
+        }
+        let n = guard("reply", s.read_buf(buf)).await.expect("read");
+        if n == 0 {
+            assert!(buf.is_empty(), "closed inside a frame");
+            return None;
+        }
+    }
+}
+
+/// The ids CLIENTS lists.
+async fn client_ids(admin: &mut OrbClient) -> Vec<u64> {
+    let info = guard("clients", admin.clients()).await.expect("CLIENTS");
+    info.clients.into_iter().map(|c| c.id).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_admin_kills_a_reading_client_and_the_others_keep_working() {
+    let dir = tempfile::tempdir().unwrap();
+    let srv = config(dir.path(), "[access]\nadmin = [\"127.0.0.1/32\"]\n");
+    let doomed = client(&srv, "e2e-doomed", None).await;
+    let doomed_id = doomed.welcome().client_id;
+    let mut doomed = guard("reap", doomed.reap(ReapOptions::default()))
+        .await
+        .expect("reap");
+    let survivor = client(&srv, "e2e-survivor", None).await;
+    let mut survivor = guard("reap", survivor.reap(ReapOptions::default()))
+        .await
+        .expect("reap");
+    let mut w = client(&srv, "e2e-writer", None).await;
+    let mut admin = client(&srv, "e2e-admin", None).await;
+    assert!(client_ids(&mut admin).await.contains(&doomed_id));
+
+    guard("kill", admin.kill_client(doomed_id))
+        .await
+        .expect("an admin may kill");
+    // The killed reader's stream ends with the ERROR, not a packet or a reconnect.
+    let (code, msg) = refusal(guard("doomed reap", doomed.next()).await);
+    assert_eq!(code, ErrorCode::Killed);
+    assert!(msg.contains("administrator"), "{msg}");
+
+    // Everyone else goes on.
+    let p = guard("put", w.put(&name("XX_STA01_BHZ"), Time::now(), b"after"))
+        .await
+        .expect("the writer is still served");
+    match guard("packet", survivor.next()).await.expect("reap") {
+        Some(ReapEvent::Packet(got)) => assert_eq!(got.pktid, p),
+        other => panic!("expected packet {p}, got {other:?}"),
+    }
+    // The close completes on the killed connection's own task: wait for it.
+    let mut ids = Vec::new();
+    for _ in 0..250 {
+        ids = client_ids(&mut admin).await;
+        if !ids.contains(&doomed_id) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(
+        !ids.contains(&doomed_id),
+        "CLIENTS still lists {doomed_id}: {ids:?}"
+    );
+    assert!(ids.contains(&admin.welcome().client_id));
+
+    // Killing it again finds nobody; killing oneself is refused.
+    let (code, msg) = refusal(admin.kill_client(doomed_id).await);
+    assert_eq!(code, ErrorCode::NotFound);
+    assert!(msg.contains("CLIENTS"), "{msg}");
+    let own = admin.welcome().client_id;
+    let (code, _) = refusal(admin.kill_client(own).await);
+    assert_eq!(code, ErrorCode::BadState);
+    let st = guard("stat", admin.stat()).await.unwrap();
+    assert_eq!(st.refused.admin_not_allowed, 0);
+    let log = wait_for_log(dir.path(), "KILL of client", 1);
+    assert!(
+        log.contains("e2e-doomed"),
+        "the log names the victim: {log}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_non_admin_is_refused_kill_and_reload_counted_and_nothing_happens() {
+    let dir = tempfile::tempdir().unwrap();
+    let srv = config(dir.path(), "[access]\nadmin = [\"127.0.0.1/32\"]\n");
+    let mut victim = client(&srv, "e2e-victim", None).await;
+    let victim_id = victim.welcome().client_id;
+    // A file a successful reload would put in force: no one may write.
+    std::fs::write(
+        dir.path().join("orbserver.toml"),
+        "[access]\nadmin = [\"127.0.0.1/32\"]\nwrite = []\n",
+    )
+    .unwrap();
+
+    let (mut raw, mut buf) = raw_session_from("127.0.0.2", srv.addr).await;
+    raw.write_all(&encode_frame(
+        2,
+        Body::Kill {
+            client_id: victim_id,
+        },
+    ))
+    .await
+    .unwrap();
+    raw.write_all(&encode_frame(3, Body::Reload)).await.unwrap();
+    for tag in [2, 3] {
+        let (got, kind, err) = raw_reply(&mut raw, &mut buf).await.expect("a reply");
+        assert_eq!((got, kind), (tag, formats::proto::kind::ERROR));
+        let (code, msg) = err.unwrap();
+        assert_eq!(code, ErrorCode::NotAllowed);
+        assert!(
+            msg.contains("127.0.0.2") && msg.contains("access.admin"),
+            "{msg}"
+        );
+    }
+    // The refused session stays usable.
+    raw.write_all(&encode_frame(4, Body::Ping { nonce: 1 }))
+        .await
+        .unwrap();
+    let (tag, kind, _) = raw_reply(&mut raw, &mut buf).await.expect("PONG");
+    assert_eq!((tag, kind), (4, formats::proto::kind::PONG));
+
+    // Nothing happened: the victim is served, and loopback may still write.
+    guard("put", victim.put(&name("XX_STA01_BHZ"), Time::now(), b"x"))
+        .await
+        .expect("the old rules are in force and the victim is alive");
+    let st = stat(&srv).await;
+    assert_eq!(st.refused.admin_not_allowed, 2);
+    let log = wait_for_log(dir.path(), "refused KILL", 1);
+    assert!(
+        log.contains("127.0.0.2:"),
+        "the log names the address: {log}"
+    );
+    assert!(!log.contains("access rules reloaded"), "{log}");
+}
+
+/// Runs orbstat with `args` and the admin token `token` (or none); returns whether it
+/// succeeded, its stdout and its stderr.
+fn orbstat(srv: &OrbServer, args: &[&str], token: Option<&str>) -> (bool, String, String) {
+    let mut cmd = Command::new(bin("orbstat"));
+    cmd.arg(srv.orb()).args(args).env_remove("ORB_TOKEN");
+    if let Some(t) = token {
+        cmd.env("ORB_TOKEN", t);
+    }
+    let out = cmd.output().expect("run orbstat");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reload_changes_the_rules_and_a_bad_file_keeps_the_old_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let srv = config(dir.path(), "[access]\nwrite = []\n");
+    let mut admin = client(&srv, "e2e-admin", None).await;
+    let mut w = client(&srv, "e2e-writer", None).await;
+    let (code, _) = refusal(w.put(&name("XX_STA01_BHZ"), Time::now(), b"no").await);
+    assert_eq!(code, ErrorCode::NotAllowed);
+
+    std::fs::write(
+        dir.path().join("orbserver.toml"),
+        "[access]\nwrite = [\"127.0.0.0/8\"]\n",
+    )
+    .unwrap();
+    let summary = guard("reload", admin.reload()).await.expect("RELOAD");
+    assert!(
+        summary.contains("access rules reloaded") && summary.contains("orbserver.toml"),
+        "{summary}"
+    );
+    let mut fresh = client(&srv, "e2e-fresh", None).await;
+    guard("put", fresh.put(&name("XX_STA01_BHZ"), Time::now(), b"1"))
+        .await
+        .expect("a new connection follows the reloaded rules");
+    wait_for_log(dir.path(), "RELOAD from 127.0.0.1", 1);
+
+    // A broken file: ERROR BadConfig with the reason; the rules in force stay.
+    std::fs::write(
+        dir.path().join("orbserver.toml"),
+        "[access]\nwrite = []\nconnect_deny = [\"300.0.0.0/8\"]\n",
+    )
+    .unwrap();
+    let (code, msg) = refusal(admin.reload().await);
+    assert_eq!(code, ErrorCode::BadConfig);
+    assert!(
+        msg.contains("access.connect_deny") && msg.contains("previous access rules stay"),
+        "{msg}"
+    );
+    guard("put", w.put(&name("XX_STA01_BHZ"), Time::now(), b"2"))
+        .await
+        .expect("the previous rules (loopback writes) are still in force");
+
+    // orbstat --reload as a process: non-zero with one error line for the bad file...
+    let (ok, _, err) = orbstat(&srv, &["--reload"], None);
+    assert!(!ok, "orbstat --reload passed on a bad file");
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(lines.len(), 1, "{err}");
+    assert!(
+        lines[0].starts_with("orbstat: error:") && lines[0].contains("access.connect_deny"),
+        "{err}"
+    );
+    // ... and exit 0 with the summary once the file is good again.
+    std::fs::write(dir.path().join("orbserver.toml"), "[access]\nwrite = []\n").unwrap();
+    let (ok, out, err) = orbstat(&srv, &["--reload"], None);
+    assert!(ok, "orbstat --reload failed: {err}");
+    assert!(out.contains("access rules reloaded"), "{out}");
+    let (code, _) = refusal(w.put(&name("XX_STA01_BHZ"), Time::now(), b"3").await);
+    assert_eq!(code, ErrorCode::NotAllowed, "writes are closed again");
+    let st = guard("stat", admin.stat()).await.unwrap();
+    assert_eq!(st.ring.npkts, 2);
+    assert_eq!(st.refused.admin_not_allowed, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn orbstat_kill_needs_an_admin_and_exits_non_zero_on_refusal() {
+    const ADMIN_TOKEN: &str = "operator-Hq4v8Nw2Kc7Rt5Ym";
+    let dir = tempfile::tempdir().unwrap();
+    // No address is an admin: only the token is.
+    let srv = config(
+        dir.path(),
+        &format!(
+            "[access]\nadmin = []\n[[access.token]]\nname = \"operator\"\n{}\nadmin = true\n",
+            hash_line(ADMIN_TOKEN)
+        ),
+    );
+    let victim = client(&srv, "e2e-victim", None).await;
+    let victim_id = victim.welcome().client_id;
+    let id = victim_id.to_string();
+
+    let (ok, _, err) = orbstat(&srv, &["--kill", &id], None);
+    assert!(!ok, "orbstat --kill without admin access passed");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("needs admin access"), "{err}");
+    let (ok, _, err) = orbstat(&srv, &["--reload"], None);
+    assert!(!ok, "orbstat --reload without admin access passed");
+    assert!(err.contains("needs admin access"), "{err}");
+    assert_eq!(stat(&srv).await.refused.admin_not_allowed, 2);
+
+    let (ok, out, err) = orbstat(&srv, &["--kill", &id], Some(ADMIN_TOKEN));
+    assert!(ok, "orbstat --kill with the admin token failed: {err}");
+    assert_eq!(out.trim(), format!("client {victim_id} closed"));
+    let mut victim = victim;
+    let (code, _) = refusal(guard("tell", victim.tell()).await);
+    assert_eq!(code, ErrorCode::Killed);
+
+    let (ok, _, err) = orbstat(&srv, &["--kill", "999999"], Some(ADMIN_TOKEN));
+    assert!(!ok, "orbstat --kill of nobody passed");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("no client 999999"), "{err}");
 }

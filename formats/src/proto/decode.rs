@@ -241,6 +241,10 @@ fn decode_body(k: u8, body: &[u8]) -> Result<Body<'_>, DecodeError> {
         kind::PING => Body::Ping {
             nonce: r.u64("truncated nonce")?,
         },
+        kind::KILL => Body::Kill {
+            client_id: r.u64("truncated client id")?,
+        },
+        kind::RELOAD => Body::Reload,
         kind::WELCOME => Body::Welcome {
             version: r.u16("truncated version")?,
             server: r.str8("truncated server")?,
@@ -285,6 +289,12 @@ fn decode_body(k: u8, body: &[u8]) -> Result<Body<'_>, DecodeError> {
         kind::PONG => Body::Pong {
             nonce: r.u64("truncated nonce")?,
             server_time: r.time("truncated time")?,
+        },
+        kind::KILLED => Body::Killed {
+            client_id: r.u64("truncated client id")?,
+        },
+        kind::RELOADED => Body::Reloaded {
+            summary: r.str16("truncated summary")?,
         },
         kind::ERROR => Body::Error {
             code: ErrorCode::from_u16(r.u16("truncated code")?),

@@ -86,7 +86,10 @@ impl Frame<'_> {
                 out.put_u64_le(*pktid);
             }
             Body::After { time } => put_time(out, *time),
-            Body::Tell | Body::Stop | Body::Stat | Body::Sources | Body::Clients => {}
+            Body::Tell | Body::Stop | Body::Stat | Body::Sources | Body::Clients | Body::Reload => {
+            }
+            Body::Kill { client_id } | Body::Killed { client_id } => out.put_u64_le(*client_id),
+            Body::Reloaded { summary } => str16(out, summary),
             Body::Get { current, pktid } => {
                 out.put_u8(u8::from(*current));
                 out.put_u64_le(*pktid);

@@ -69,6 +69,11 @@ pub enum ErrorCode {
     BadVersion,
     /// The server refused the connection (client limits); it closes after this.
     Refused,
+    /// An administrator closed this connection (KILL); it closes after this.
+    Killed,
+    /// RELOAD found the server's config file unreadable or invalid; the old access
+    /// rules stay in force.
+    BadConfig,
     /// A code this version does not know (from a newer peer).
     Other(u16),
 }
@@ -90,6 +95,8 @@ impl ErrorCode {
             ErrorCode::RingError => 11,
             ErrorCode::BadVersion => 12,
             ErrorCode::Refused => 13,
+            ErrorCode::Killed => 14,
+            ErrorCode::BadConfig => 15,
             ErrorCode::Other(n) => n,
         }
     }
@@ -110,6 +117,8 @@ impl ErrorCode {
             11 => ErrorCode::RingError,
             12 => ErrorCode::BadVersion,
             13 => ErrorCode::Refused,
+            14 => ErrorCode::Killed,
+            15 => ErrorCode::BadConfig,
             n => ErrorCode::Other(n),
         }
     }
@@ -123,6 +132,7 @@ impl ErrorCode {
                 | ErrorCode::ShuttingDown
                 | ErrorCode::BadVersion
                 | ErrorCode::Refused
+                | ErrorCode::Killed
         );
         fatal
     }
@@ -144,6 +154,8 @@ impl fmt::Display for ErrorCode {
             ErrorCode::RingError => "ring error",
             ErrorCode::BadVersion => "unsupported protocol version",
             ErrorCode::Refused => "connection refused",
+            ErrorCode::Killed => "closed by an administrator",
+            ErrorCode::BadConfig => "bad server config",
             ErrorCode::Other(n) => return write!(f, "error code {n}"),
         };
         f.write_str(s)

@@ -275,6 +275,13 @@ pub enum Body<'a> {
         /// Echoed in PONG.
         nonce: u64,
     },
+    /// Client (admin): close the connection of another client.
+    Kill {
+        /// The client's id, as CLIENTS lists it (WELCOME's `client_id`).
+        client_id: u64,
+    },
+    /// Client (admin): re-read the `[access]` rules of the server's config file.
+    Reload,
     /// Server: session accepted.
     Welcome {
         /// Protocol version the server speaks.
@@ -344,6 +351,16 @@ pub enum Body<'a> {
         /// The server's clock.
         server_time: Time,
     },
+    /// Server: the client KILL named was told and its connection is closing.
+    Killed {
+        /// The KILL's client id.
+        client_id: u64,
+    },
+    /// Server: the access rules RELOAD asked for are in force.
+    Reloaded {
+        /// One line for a human: what was loaded, from where.
+        summary: &'a str,
+    },
     /// Server: the request with this tag failed.
     Error {
         /// What kind of failure.
@@ -373,6 +390,8 @@ impl Body<'_> {
             Body::Sources => SOURCES,
             Body::Clients => CLIENTS,
             Body::Ping { .. } => PING,
+            Body::Kill { .. } => KILL,
+            Body::Reload => RELOAD,
             Body::Welcome { .. } => WELCOME,
             Body::PutOk { .. } => PUT_OK,
             Body::Selected { .. } => SELECTED,
@@ -382,6 +401,8 @@ impl Body<'_> {
             Body::ReapEnd { .. } => REAP_END,
             Body::Info { .. } => INFO,
             Body::Pong { .. } => PONG,
+            Body::Killed { .. } => KILLED,
+            Body::Reloaded { .. } => RELOADED,
             Body::Error { .. } => ERROR,
         }
     }
@@ -406,6 +427,8 @@ pub fn kind_name(kind: u8) -> &'static str {
         SOURCES => "SOURCES",
         CLIENTS => "CLIENTS",
         PING => "PING",
+        KILL => "KILL",
+        RELOAD => "RELOAD",
         WELCOME => "WELCOME",
         PUT_OK => "PUT_OK",
         SELECTED => "SELECTED",
@@ -415,6 +438,8 @@ pub fn kind_name(kind: u8) -> &'static str {
         REAP_END => "REAP_END",
         INFO => "INFO",
         PONG => "PONG",
+        KILLED => "KILLED",
+        RELOADED => "RELOADED",
         ERROR => "ERROR",
         _ => "unknown",
     }

@@ -76,7 +76,7 @@ pub struct Refusals {
     pub writes_too_large: u64,
     /// Read requests (SELECT, SEEK, REAP ...) from a session that may not read.
     pub reads_not_allowed: u64,
-    /// CLIENTS requests from a session without admin access.
+    /// CLIENTS, KILL and RELOAD requests from a session without admin access.
     pub admin_not_allowed: u64,
 }
 

@@ -73,6 +73,10 @@ pub mod kind {
     pub const CLIENTS: u8 = 0x0E;
     /// Client: liveness check.
     pub const PING: u8 = 0x0F;
+    /// Client (admin): close another client's connection.
+    pub const KILL: u8 = 0x10;
+    /// Client (admin): re-read the server's access rules.
+    pub const RELOAD: u8 = 0x11;
     /// Server: session accepted.
     pub const WELCOME: u8 = 0x41;
     /// Server: packets stored.
@@ -91,6 +95,10 @@ pub mod kind {
     pub const INFO: u8 = 0x4C;
     /// Server: answer to PING.
     pub const PONG: u8 = 0x4F;
+    /// Server: the client named by KILL is being closed.
+    pub const KILLED: u8 = 0x50;
+    /// Server: the access rules were reloaded.
+    pub const RELOADED: u8 = 0x51;
     /// Server: a request failed.
     pub const ERROR: u8 = 0x7F;
 }

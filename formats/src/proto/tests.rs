@@ -131,6 +131,10 @@ fn body(long: bool) -> BoxedStrategy<Body<'static>> {
         Just(Body::Sources).boxed(),
         Just(Body::Clients).boxed(),
         any::<u64>().prop_map(|nonce| Body::Ping { nonce }).boxed(),
+        any::<u64>()
+            .prop_map(|client_id| Body::Kill { client_id })
+            .boxed(),
+        Just(Body::Reload).boxed(),
         (
             any::<u16>(),
             str8(),
@@ -174,6 +178,12 @@ fn body(long: bool) -> BoxedStrategy<Body<'static>> {
         json.prop_map(|json| Body::Info { json }).boxed(),
         (any::<u64>(), time())
             .prop_map(|(nonce, server_time)| Body::Pong { nonce, server_time })
+            .boxed(),
+        any::<u64>()
+            .prop_map(|client_id| Body::Killed { client_id })
+            .boxed(),
+        str16()
+            .prop_map(|summary| Body::Reloaded { summary })
             .boxed(),
         // Through from_u16, so known numbers are never `Other`: the one spelling the
         // decoder gives back.
@@ -277,7 +287,7 @@ proptest! {
     /// (b) Garbage bodies behind a correct header reach every body decoder.
     #[test]
     fn arbitrary_bodies_never_panic(
-        kind in prop_oneof![3 => 0x01..=0x0Fu8, 3 => 0x41..=0x4Fu8, 1 => Just(kind::ERROR), 1 => any::<u8>()],
+        kind in prop_oneof![3 => 0x01..=0x11u8, 3 => 0x41..=0x51u8, 1 => Just(kind::ERROR), 1 => any::<u8>()],
         tag in any::<u32>(),
         body in vec(any::<u8>(), 0..64),
         max_frame in prop_oneof![Just(DEFAULT_MAX_FRAME), any::<u32>()],
@@ -464,6 +474,16 @@ fn malformed_bodies_are_refused() {
             1,
         ),
         (kind::INFO, vec![b'{', 0xc0], "text is not UTF-8", 0),
+        (kind::KILL, vec![0; 7], "truncated client id", 0),
+        (kind::KILL, vec![0; 9], "bytes after the end of the body", 8),
+        (kind::RELOAD, vec![0], "bytes after the end of the body", 0),
+        (kind::KILLED, vec![0; 7], "truncated client id", 0),
+        (
+            kind::RELOADED,
+            vec![4, 0, b'o', b'k'],
+            "truncated summary",
+            2,
+        ),
         (kind::ERROR, vec![1, 0, 5, 0, b'a'], "truncated message", 4),
     ];
     for (k, body, what, offset) in cases {

@@ -16,13 +16,21 @@ packet and byte rates, connected clients, gap totals and what its access rules
 refused. -s adds a table of sources, -c a table of clients (needs admin access:
 an address in the server's access.admin list, or an admin token in ORB_TOKEN).
 --json prints the server's JSON documents unchanged, one per line, for scripts
-and jq.";
+and jq.
+
+Administrators (the same admin access as -c) can also act on the server:
+--kill ID closes the connection of the client with that id (the ID column of
+-c); --reload makes the server re-read the [access] rules of its config file,
+as SIGHUP does, and prints what it loaded. A refusal (no admin access, no such
+client, a bad config file) is one line on stderr and a non-zero exit.";
 
 const AFTER_HELP: &str = "\
 Examples:
     orbstat :6510                 summary of this machine's orb
     orbstat orb.example.org -s    ... plus one line per srcname
-    orbstat :6510 -c --json | jq '.clients[]?.who'";
+    orbstat :6510 -c --json | jq '.clients[]?.who'
+    orbstat :6510 --kill 7        close client 7 (see its id with -c)
+    orbstat :6510 --reload        re-read the server's [access] rules";
 
 #[derive(Debug, Parser)]
 #[command(name = "orbstat", version, about = ABOUT, long_about = LONG_ABOUT, after_help = AFTER_HELP)]
@@ -46,6 +54,16 @@ struct Args {
     /// SOURCES with -s, then CLIENTS with -c).
     #[arg(long)]
     json: bool,
+
+    /// Close the connection of the client with this id (the ID column of -c) and
+    /// exit; needs admin access.
+    #[arg(long, value_name = "ID", conflicts_with_all = ["sources", "clients", "json", "reload"])]
+    kill: Option<u64>,
+
+    /// Make the server re-read the access rules of its config file (as SIGHUP does),
+    /// print what it loaded and exit; needs admin access.
+    #[arg(long, conflicts_with_all = ["sources", "clients", "json"])]
+    reload: bool,
 }
 
 fn main() -> ExitCode {
@@ -57,8 +75,25 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let orb: OrbAddr = args.orb.parse()?;
     let opts = ClientOptions::for_program("orbstat").with_access(false, false);
     let mut c = OrbClient::connect(&orb, &opts).await?;
-    let ctx = || format!("asking orb {} for its state", orb);
     let mut out = Stdout::new();
+    if let Some(id) = args.kill {
+        c.kill_client(id)
+            .await
+            .with_context(|| format!("asking orb {orb} to close client {id}"))?;
+        writeln!(out, "client {id} closed")?;
+        out.flush()?;
+        return Ok(());
+    }
+    if args.reload {
+        let summary = c
+            .reload()
+            .await
+            .with_context(|| format!("asking orb {orb} to reload its access rules"))?;
+        writeln!(out, "{summary}")?;
+        out.flush()?;
+        return Ok(());
+    }
+    let ctx = || format!("asking orb {} for its state", orb);
     let mut kinds = vec![InfoKind::Stat];
     if args.sources {
         kinds.push(InfoKind::Sources);
@@ -260,9 +295,27 @@ mod tests {
     fn flags_combine() {
         let a = Args::try_parse_from(["orbstat", "orb.example.org:6580", "-sc", "--json"]).unwrap();
         assert!(a.sources && a.clients && a.json);
+        assert_eq!(a.kill, None);
+        assert!(!a.reload);
         assert_eq!(
             a.orb.parse::<OrbAddr>().unwrap(),
             OrbAddr::new("orb.example.org", 6580)
         );
+    }
+
+    #[test]
+    fn admin_actions_stand_alone() {
+        let a = Args::try_parse_from(["orbstat", ":6510", "--kill", "7"]).unwrap();
+        assert_eq!(a.kill, Some(7));
+        let a = Args::try_parse_from(["orbstat", ":6510", "--reload"]).unwrap();
+        assert!(a.reload);
+        for bad in [
+            &["orbstat", ":6510", "--kill", "7", "--reload"][..],
+            &["orbstat", ":6510", "--kill", "7", "-c"],
+            &["orbstat", ":6510", "--reload", "--json"],
+            &["orbstat", ":6510", "--kill", "seven"],
+        ] {
+            assert!(Args::try_parse_from(bad).is_err(), "{bad:?}");
+        }
     }
 }

@@ -13,9 +13,9 @@ use std::io::BufRead;
 use std::sync::Arc;
 
 use orbserver::access::{token_hash_line, MAX_TOKEN_LEN, MIN_TOKEN_LEN};
-use orbserver::config::{parse_size, ConfigFile, Limits, ServerConfig};
+use orbserver::config::{parse_size, ConfigFile, ServerConfig};
 use orbserver::ring::{FlushPolicy, RingStore};
-use orbserver::server::{Server, Shared};
+use orbserver::server::{reload, Server, Shared};
 use tokio::signal::unix::{signal, Signal, SignalKind};
 
 /// The orb server: a crash-safe ring of packets served over TCP.
@@ -24,8 +24,8 @@ use tokio::signal::unix::{signal, Signal, SignalKind};
 /// file, RING/orb.ring: opening it checks every record, drops a torn record left by a
 /// crash, skips (and reports) corrupt regions and continues pktids above every pktid ever
 /// handed out. SIGINT or SIGTERM stop the server cleanly: clients are told, the ring is
-/// flushed. SIGHUP reloads the [access] rules of the --config file without dropping
-/// anyone. The protocol is docs/PROTOCOL.md, the file format docs/RING-FORMAT.md, access
+/// flushed. SIGHUP (or an admin's `orbstat ORB --reload`) reloads the [access] rules of the
+/// --config file without dropping anyone. The protocol is docs/PROTOCOL.md, the file format docs/RING-FORMAT.md, access
 /// control docs/SECURITY.md.
 #[derive(Debug, Parser)]
 #[command(version, about, long_about)]
@@ -52,7 +52,7 @@ struct Args {
     /// (max_packet, max_clients, max_clients_per_address, max_regex, handshake_timeout,
     /// output_buffer, writers_exempt) and an [access] table (connect_allow, connect_deny,
     /// write, read, admin, [[access.token]]; see docs/SECURITY.md). Flags override it.
-    /// SIGHUP re-reads its [access] table.
+    /// SIGHUP, or `orbstat ORB --reload` from an admin, re-reads its [access] table.
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
 
@@ -94,7 +94,6 @@ fn config(args: &Args) -> Result<ServerConfig> {
 
 async fn serve(cfg: ServerConfig, config_file: Option<PathBuf>) -> Result<()> {
     let listen = cfg.listen;
-    let limits = cfg.limits.clone();
     // Install the SIGHUP handler before announcing the port: SIGHUP's default action
     // would end the process.
     let hangups = signal(SignalKind::hangup()).context("cannot install the SIGHUP handler")?;
@@ -111,12 +110,10 @@ async fn serve(cfg: ServerConfig, config_file: Option<PathBuf>) -> Result<()> {
         st.npkts,
         st.next_pktid
     );
-    tokio::spawn(reload_on_hangup(
-        hangups,
-        config_file,
-        limits,
-        Arc::clone(server.shared()),
-    ));
+    if let Some(path) = config_file {
+        server.set_config_file(path);
+    }
+    tokio::spawn(reload_on_hangup(hangups, Arc::clone(server.shared())));
     let token = server.shutdown_token();
     tokio::spawn(async move {
         wait_for_signal().await;
@@ -131,45 +128,12 @@ async fn serve(cfg: ServerConfig, config_file: Option<PathBuf>) -> Result<()> {
     Ok(())
 }
 
-/// Re-reads the config file's [access] table on every SIGHUP. New rules apply to new
-/// connections and to every later request of existing ones; a bad file keeps the old
-/// rules. Other keys need a restart, which the log says if they changed.
-async fn reload_on_hangup(
-    mut hangups: Signal,
-    config_file: Option<PathBuf>,
-    limits: Limits,
-    shared: Arc<Shared>,
-) {
+/// Re-reads the config file's [access] table on every SIGHUP, by the same code path as
+/// the RELOAD request. New rules apply to new connections and to every later request of
+/// existing ones; a bad file keeps the old rules (the reload logs either way).
+async fn reload_on_hangup(mut hangups: Signal, shared: Arc<Shared>) {
     while hangups.recv().await.is_some() {
-        let Some(path) = &config_file else {
-            tracing::warn!("SIGHUP: no --config file to reload; nothing changed");
-            continue;
-        };
-        let loaded = ConfigFile::load(path).and_then(|f| {
-            let rules = f.access_rules()?;
-            let mut cfg = ServerConfig::default();
-            f.apply(&mut cfg)?;
-            Ok((rules, cfg))
-        });
-        match loaded {
-            Ok((rules, cfg)) => {
-                let n = rules.ntokens();
-                shared.policy.replace(rules);
-                tracing::info!(
-                    "SIGHUP: access rules reloaded from {} ({n} tokens)",
-                    path.display()
-                );
-                if cfg.limits != limits {
-                    tracing::warn!(
-                        "SIGHUP: [limits] in {} changed, but limits apply only after a restart",
-                        path.display()
-                    );
-                }
-            }
-            Err(e) => tracing::error!(
-                "SIGHUP: reload failed, the previous access rules stay in force: {e}"
-            ),
-        }
+        let _ = reload::reload(&shared, "SIGHUP");
     }
 }
 

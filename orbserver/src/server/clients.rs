@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 
 use formats::proto::info::ClientStat;
 use formats::Time;
+use tokio_util::sync::CancellationToken;
 
 /// What HELLO said, and the session's filters.
 #[derive(Debug, Clone, Default)]
@@ -54,6 +55,9 @@ pub struct ClientEntry {
     pub bytes_out: AtomicU64,
     /// Gaps reported.
     pub gaps: AtomicU64,
+    /// Cancelled by an administrator's KILL: the connection task then tells the client
+    /// and closes.
+    pub kill: CancellationToken,
 }
 
 impl ClientEntry {
@@ -186,6 +190,7 @@ impl ClientTable {
             packets_out: AtomicU64::new(0),
             bytes_out: AtomicU64::new(0),
             gaps: AtomicU64::new(0),
+            kill: CancellationToken::new(),
         });
         t.clients.insert(id, Arc::clone(&entry));
         Ok(Registration {
@@ -203,6 +208,16 @@ impl ClientTable {
             .values()
             .cloned()
             .collect()
+    }
+
+    /// The connected client with this id.
+    pub fn get(&self, id: u64) -> Option<Arc<ClientEntry>> {
+        self.inner
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clients
+            .get(&id)
+            .cloned()
     }
 
     /// Number of connected clients.
@@ -244,5 +259,18 @@ mod tests {
         assert_eq!(t.len(), 2);
         assert!(t.register(a, 3, 2).is_ok());
         assert!(t.entries().windows(2).all(|w| w[0].id < w[1].id));
+    }
+
+    #[test]
+    fn get_finds_connected_clients_only() {
+        let t = Arc::new(ClientTable::default());
+        let a: SocketAddr = "127.0.0.1:1000".parse().unwrap();
+        let r = t.register(a, 3, 3).unwrap();
+        let id = r.entry.id;
+        let found = t.get(id).expect("registered");
+        assert!(Arc::ptr_eq(&found, &r.entry));
+        assert!(t.get(id + 1).is_none());
+        drop(r);
+        assert!(t.get(id).is_none());
     }
 }

@@ -40,6 +40,7 @@ pub async fn serve(
     let (rd, wr) = stream.into_split();
     let max_frame = max_frame(&shared);
     let handshake_deadline = tokio::time::Instant::now() + shared.limits.handshake_timeout;
+    let kill = reg.entry.kill.clone();
     let conn = Conn {
         rd,
         wr,
@@ -47,6 +48,7 @@ pub async fn serve(
         read_hint: READ_BUF,
         wbuf: BytesMut::new(),
         max_frame,
+        kill,
     };
     match conn
         .run(
@@ -59,6 +61,7 @@ pub async fn serve(
     {
         Ok(()) => tracing::debug!("{peer}: closed"),
         Err(e @ ConnEnd::Handshake) => tracing::warn!("{peer}: refused: {e}"),
+        Err(e @ ConnEnd::Killed) => tracing::warn!("{peer}: {e}"),
         Err(e) => tracing::info!("{peer}: {e}"),
     }
 }
@@ -81,6 +84,8 @@ struct Conn {
     read_hint: usize,
     wbuf: BytesMut,
     max_frame: u32,
+    /// Cancelled by an administrator's KILL (from another session).
+    kill: CancellationToken,
 }
 
 /// How a connection ended, for the log.
@@ -94,7 +99,12 @@ enum ConnEnd {
     Handshake,
     #[error("closed for shutdown")]
     Shutdown,
+    #[error("closed by an administrator (KILL)")]
+    Killed,
 }
+
+/// What a killed client is told (PROTOCOL.md, "Administration").
+const KILLED_MESSAGE: &str = "closed by an administrator";
 
 impl Conn {
     async fn run(
@@ -105,6 +115,11 @@ impl Conn {
         shutdown: &CancellationToken,
     ) -> Result<(), ConnEnd> {
         loop {
+            // Checked here as well as in the wait below: a busy reap or a client that
+            // keeps sending may not reach the wait for a long time.
+            if self.kill.is_cancelled() {
+                return Err(self.killed().await);
+            }
             if let Err(end) = self.process_input(&mut session, shared) {
                 let _ = self.flush(shutdown).await;
                 return Err(end);
@@ -140,6 +155,7 @@ impl Conn {
             let deadline = session.reap_deadline().map(tokio::time::Instant::from_std);
             self.make_room();
             tokio::select! {
+                _ = self.kill.cancelled() => return Err(self.killed().await),
                 _ = shutdown.cancelled() => {
                     let msg = "orbserver is stopping; reconnect when it is back";
                     Frame { tag: 0, body: Body::Error { code: ErrorCode::ShuttingDown, message: msg } }.encode(&mut self.wbuf);
@@ -165,6 +181,25 @@ impl Conn {
                 }
             }
         }
+    }
+
+    /// Tells the client an administrator closed it, if the socket takes the frame within
+    /// a second (a stalled client is not waited for), then ends the connection.
+    async fn killed(&mut self) -> ConnEnd {
+        Frame {
+            tag: 0,
+            body: Body::Error {
+                code: ErrorCode::Killed,
+                message: KILLED_MESSAGE,
+            },
+        }
+        .encode(&mut self.wbuf);
+        let _ = tokio::time::timeout(
+            std::time::Duration::from_secs(1),
+            self.wr.write_all(&self.wbuf),
+        )
+        .await;
+        ConnEnd::Killed
     }
 
     fn make_room(&mut self) {
@@ -232,6 +267,8 @@ impl Conn {
         tokio::select! {
             r = self.wr.write_all(&self.wbuf) => r?,
             _ = shutdown.cancelled() => return Err(ConnEnd::Shutdown),
+            // The client is not taking its output: no ERROR can reach it; just close.
+            _ = self.kill.cancelled() => return Err(ConnEnd::Killed),
         }
         self.wbuf.clear();
         Ok(())

@@ -8,18 +8,21 @@
 //! - `clients`: the client table behind CLIENTS and the per-address limit
 //! - `info`: the STAT, SOURCES and CLIENTS documents
 //! - `policy`: the access rules in force (reloadable) and the refusal counters
+//! - `reload`: re-reading the config file's access rules (SIGHUP and RELOAD)
 
 pub mod clients;
 mod connection;
 mod info;
 mod listener;
 pub mod policy;
+pub mod reload;
 mod session;
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use formats::Time;
@@ -32,6 +35,7 @@ use crate::config::{Limits, ServerConfig};
 use crate::ring::{RingError, RingStore, MAX_RECORD_SRCNAME};
 use clients::ClientTable;
 use policy::{Policy, RefusalCounters};
+use reload::ConfigSource;
 
 /// Counters since the server started.
 #[derive(Debug, Default)]
@@ -70,6 +74,8 @@ pub struct Shared {
     pub refused: RefusalCounters,
     /// When the server started.
     pub started: Time,
+    /// The config file SIGHUP and RELOAD re-read, once [`Server::set_config_file`] named it.
+    config_source: OnceLock<ConfigSource>,
     samples: Mutex<VecDeque<(Instant, u64, u64)>>,
 }
 
@@ -77,6 +83,11 @@ pub struct Shared {
 const RATE_WINDOW: usize = 10;
 
 impl Shared {
+    /// The config file reloads read, if the server has one.
+    pub fn config_source(&self) -> Option<&ConfigSource> {
+        self.config_source.get()
+    }
+
     /// Packet and byte rates over the last ten seconds.
     pub fn rates(&self) -> (f64, f64) {
         let now = (
@@ -116,6 +127,8 @@ pub struct Server {
     listener: TcpListener,
     shared: Arc<Shared>,
     shutdown: CancellationToken,
+    /// `[limits]` as configured, before `max_packet` was capped by the ring.
+    configured_limits: Limits,
 }
 
 /// Why the server could not start.
@@ -150,6 +163,7 @@ impl Server {
                 addr: cfg.listen,
                 source,
             })?;
+        let configured_limits = cfg.limits.clone();
         let mut limits = cfg.limits;
         limits.max_packet = limits
             .max_packet
@@ -163,13 +177,25 @@ impl Server {
             policy: Policy::new(cfg.access),
             refused: RefusalCounters::default(),
             started: Time::now(),
+            config_source: OnceLock::new(),
             samples: Mutex::new(VecDeque::new()),
         });
         Ok(Server {
             listener,
             shared,
             shutdown: CancellationToken::new(),
+            configured_limits,
         })
+    }
+
+    /// Names the config file the server was configured from, so that SIGHUP and the
+    /// RELOAD request can re-read its `[access]` table. Without it a reload is refused.
+    /// Only the first call counts.
+    pub fn set_config_file(&self, path: PathBuf) {
+        let _ = self.shared.config_source.set(ConfigSource {
+            path,
+            limits: self.configured_limits.clone(),
+        });
     }
 
     /// The address the listener is bound to (useful with port 0).

@@ -66,7 +66,7 @@ pub struct RefusalCounters {
     pub writes_too_large: AtomicU64,
     /// Read requests from sessions that may not read.
     pub reads_not_allowed: AtomicU64,
-    /// Admin requests from sessions without admin access.
+    /// Admin requests (CLIENTS, KILL, RELOAD) from sessions without admin access.
     pub admin_not_allowed: AtomicU64,
 }
 

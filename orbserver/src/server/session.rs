@@ -18,6 +18,7 @@ use rules::SrcSelect;
 
 use super::clients::Registration;
 use super::policy::RefusalCounters;
+use super::reload::ReloadError;
 use super::{info, server_name, Shared};
 use crate::access::{Grant, WriteGrant, WriteRefusal};
 use crate::ring::{RingError, Visit};
@@ -209,7 +210,13 @@ impl Session {
             );
             return Flow::Continue;
         }
-        if needs_read || matches!(frame.body, Body::Clients) {
+        let admin_request = match frame.body {
+            Body::Clients => Some("CLIENTS"),
+            Body::Kill { .. } => Some("KILL"),
+            Body::Reload => Some("RELOAD"),
+            _ => None,
+        };
+        if needs_read || admin_request.is_some() {
             self.refresh_grant();
         }
         if needs_read && !self.grant.read {
@@ -225,14 +232,14 @@ impl Session {
             error(out, tag, ErrorCode::NotAllowed, &msg);
             return Flow::Continue;
         }
-        if matches!(frame.body, Body::Clients) && !self.grant.admin {
+        if let Some(name) = admin_request.filter(|_| !self.grant.admin) {
             self.refused(
                 |r| &r.admin_not_allowed,
                 LOGGED_ADMIN,
-                "CLIENTS: no admin access",
+                &format!("{name}: no admin access"),
             );
             let msg = format!(
-                "CLIENTS needs admin access: address {} is not in access.admin and the session has no admin token",
+                "{name} needs admin access: address {} is not in access.admin and the session has no admin token",
                 self.reg.entry.addr.ip()
             );
             error(out, tag, ErrorCode::NotAllowed, &msg);
@@ -296,6 +303,21 @@ impl Session {
             Body::Stat => self.info(tag, &info::server_stat(&self.shared), out),
             Body::Sources => self.info(tag, &info::sources(&self.shared), out),
             Body::Clients => self.info(tag, &info::clients(&self.shared), out),
+            Body::Kill { client_id } => self.kill(tag, client_id, out),
+            Body::Reload => {
+                let trigger = format!("RELOAD from {}", self.reg.entry.addr);
+                match super::reload::reload(&self.shared, &trigger) {
+                    Ok(summary) => Frame {
+                        tag,
+                        body: Body::Reloaded { summary: &summary },
+                    }
+                    .encode(out),
+                    Err(e @ ReloadError::NoConfigFile) => {
+                        error(out, tag, ErrorCode::BadState, &e.to_string())
+                    }
+                    Err(e) => error(out, tag, ErrorCode::BadConfig, &e.to_string()),
+                }
+            }
             Body::Ping { nonce } => Frame {
                 tag,
                 body: Body::Pong {
@@ -697,6 +719,33 @@ impl Session {
             ),
             Err(e) => error(out, tag, ErrorCode::RingError, &e.to_string()),
         }
+    }
+
+    /// KILL: asks the other session's connection task to tell its client and close.
+    fn kill(&mut self, tag: u32, client_id: u64, out: &mut BytesMut) {
+        if client_id == self.reg.entry.id {
+            let msg =
+                format!("client {client_id} is this session; to end it, close the connection");
+            error(out, tag, ErrorCode::BadState, &msg);
+            return;
+        }
+        let Some(victim) = self.shared.clients.get(client_id) else {
+            let msg = format!("no client {client_id} is connected; see CLIENTS for the ids");
+            error(out, tag, ErrorCode::NotFound, &msg);
+            return;
+        };
+        let what = victim.ident().what.clone();
+        tracing::warn!(
+            "{}: KILL of client {client_id} ({what:?} at {})",
+            self.reg.entry.addr,
+            victim.addr
+        );
+        victim.kill.cancel();
+        Frame {
+            tag,
+            body: Body::Killed { client_id },
+        }
+        .encode(out);
     }
 
     fn count_out(&self, packets: u64, bytes: u64) {

@@ -28,6 +28,8 @@ enum Got {
     ReapEnd(ReapEndReason, u64),
     Info(String),
     Pong,
+    Killed(u64),
+    Reloaded(String),
     Error(ErrorCode),
 }
 
@@ -97,6 +99,8 @@ impl Peer {
                     Body::ReapEnd { reason, pos } => Got::ReapEnd(reason, pos),
                     Body::Info { json } => Got::Info(json.into()),
                     Body::Pong { .. } => Got::Pong,
+                    Body::Killed { client_id } => Got::Killed(client_id),
+                    Body::Reloaded { summary } => Got::Reloaded(summary.into()),
                     Body::Error { code, .. } => Got::Error(code),
                     other => panic!("unexpected {other:?}"),
                 };
@@ -460,6 +464,76 @@ async fn bad_input_closes_only_that_connection() {
     })
     .await;
     assert_eq!(old.recv().await, Got::Error(ErrorCode::BadVersion));
+    token.cancel();
+    h.await.unwrap();
+}
+
+/// KILL closes a reader that stopped reading in the middle of a large reap (the server
+/// may be blocked writing to it), frees its place in the client table, and refuses
+/// the admin's own id; RELOAD on a server without a config file changes nothing.
+#[tokio::test]
+async fn kill_closes_a_stalled_reader_and_reload_needs_a_config_file() {
+    let (_d, addr, token, h) = start(4 << 20).await;
+    // Client ids are handed out in connection order: writer 1, reader 2, admin 3.
+    let mut w = Peer::connect(addr, RW).await;
+    let payload = [7u8; 16 << 10];
+    for i in 0..128 {
+        let got = w.put(&[("XX_STA01_BHZ", i, &payload)]).await;
+        assert!(matches!(got, Got::PutOk(..)), "{got:?}");
+    }
+    let mut stalled = Peer::connect(addr, RW).await;
+    stalled
+        .send(Body::Seek {
+            whence: Whence::Oldest,
+            pktid: 0,
+        })
+        .await;
+    assert!(matches!(stalled.recv().await, Got::Position(_)));
+    stalled
+        .send(Body::Reap {
+            max_packets: 0,
+            timeout_ms: formats::proto::NO_TIMEOUT,
+            credit: u32::MAX,
+        })
+        .await;
+    let mut admin = Peer::connect(addr, Access::default()).await;
+    admin.send(Body::Kill { client_id: 3 }).await;
+    assert_eq!(admin.recv().await, Got::Error(ErrorCode::BadState));
+    admin.send(Body::Kill { client_id: 2 }).await;
+    assert_eq!(admin.recv().await, Got::Killed(2));
+    // Drain what was sent before the kill, up to the close. Whether ERROR Killed is
+    // among it depends on whether the stalled socket had room for it (the e2e test in
+    // tests/access.rs checks it for a reader that reads); the bytes must be whole
+    // frames, perhaps cut short at the end, never garbage.
+    let mut tail = Vec::new();
+    let mut chunk = vec![0u8; 64 << 10];
+    for _ in 0..10_000 {
+        let read = tokio::time::timeout(Duration::from_secs(5), stalled.s.read(&mut chunk));
+        match read.await.expect("the killed reader was not closed") {
+            Ok(0) | Err(_) => break,
+            Ok(n) => tail.extend_from_slice(&chunk[..n]),
+        }
+    }
+    let mut at = 0;
+    while let Decoded::Frame(_, n) = decode(&tail[at..], 1 << 24).expect("whole frames") {
+        at += n;
+    }
+    // Its entry goes when its task ends; poll, bounded.
+    let mut gone = false;
+    for _ in 0..250 {
+        admin.send(Body::Kill { client_id: 2 }).await;
+        if admin.recv().await == Got::Error(ErrorCode::NotFound) {
+            gone = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(gone, "client 2 is still in the table");
+    admin.send(Body::Reload).await;
+    assert_eq!(admin.recv().await, Got::Error(ErrorCode::BadState));
+    // The writer is untouched.
+    let got = w.put(&[("XX_STA01_BHZ", 999, b"x")]).await;
+    assert!(matches!(got, Got::PutOk(129, 1)), "{got:?}");
     token.cancel();
     h.await.unwrap();
 }
