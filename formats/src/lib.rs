@@ -9,7 +9,7 @@
 //! - [`proto`]: the wire protocol, sans-io: frames, encode, decode (`docs/PROTOCOL.md`).
 //! - [`payload`]: sensor payload codecs (GEN, GENC, MGENC, SEED with Steim1/2) and the
 //!   registry that decodes a packet by its srcname suffix (`docs/FORMATS.md`).
-//! - [`write`]: archive writers (netCDF, CDL, JSON Lines, raw) behind
+//! - [`write`](mod@write): archive writers (netCDF, CDL, JSON Lines, raw) behind
 //!   [`write::PacketWriter`].
 //!
 //! Nothing here opens files or depends on an async runtime (writers take any

@@ -396,6 +396,8 @@ mod seeds {
             (12, Body::Stat),
             (13, Body::Clients),
             (14, Body::Ping { nonce: 7 }),
+            (15, Body::Kill { client_id: 3 }),
+            (16, Body::Reload),
         ] {
             session.extend(encode_frame(tag, body));
         }
@@ -410,6 +412,13 @@ mod seeds {
                     ring_capacity: 1 << 20,
                     max_packet: 1 << 16,
                     client_id: 3,
+                },
+            ),
+            (3, Body::Killed { client_id: 3 }),
+            (
+                4,
+                Body::Reloaded {
+                    summary: "access rules from orbserver.toml: 2 tokens",
                 },
             ),
             (
