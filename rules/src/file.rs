@@ -19,7 +19,7 @@ use toml::Spanned;
 
 use crate::error::RuleError;
 use crate::ingest_rule::{IngestAction, IngestRule};
-use crate::reap_rule::{Mode, ReapRule, Schedule, Start};
+use crate::reap_rule::{Mode, NetcdfVersion, ReapRule, Schedule, Start};
 use crate::template::PathTemplate;
 use crate::SrcSelect;
 
@@ -68,6 +68,7 @@ struct RawReap {
     reads_per_run: Option<Spanned<i64>>,
     flush: Option<Spanned<String>>,
     format: Spanned<Format>,
+    netcdf_version: Option<Spanned<NetcdfVersion>>,
     path: Spanned<String>,
     mode: Option<Spanned<Mode>>,
     roll: Option<Spanned<String>>,
@@ -503,6 +504,17 @@ fn reap_rule(ctx: &Ctx<'_>, r: &RawReap) -> Result<ReapRule, RuleError> {
             roll: r.roll.as_ref(),
         },
     )?;
+    let netcdf_version = match &r.netcdf_version {
+        Some(v) if format != Format::Netcdf => {
+            return Err(ctx.at(
+                v,
+                "netcdf_version",
+                format!("applies only to format = \"netcdf\", not {format}; remove it"),
+            ))
+        }
+        Some(v) => *v.get_ref(),
+        None => NetcdfVersion::default(),
+    };
     let collection = match &r.collection {
         Some(c) if c.get_ref().is_empty() => {
             return Err(ctx.at(
@@ -529,6 +541,7 @@ fn reap_rule(ctx: &Ctx<'_>, r: &RawReap) -> Result<ReapRule, RuleError> {
         reads_per_run,
         flush,
         format,
+        netcdf_version,
         path,
         root: ctx.root.clone(),
         mode,
@@ -601,6 +614,7 @@ fn ingest_rule(ctx: &Ctx<'_>, r: &RawIngest) -> Result<IngestRule, RuleError> {
                         reads_per_run: None,
                         flush: None,
                         format: format.clone(),
+                        netcdf_version: None,
                         path: path.clone(),
                         mode: r.mode.clone(),
                         roll: r.roll.clone(),

@@ -31,6 +31,6 @@ pub mod template;
 pub use error::RuleError;
 pub use file::RuleFile;
 pub use ingest_rule::{IngestAction, IngestRule};
-pub use reap_rule::{Mode, ReapRule, Schedule, Start};
+pub use reap_rule::{Mode, NetcdfVersion, ReapRule, Schedule, Start};
 pub use select::{SelectError, SrcSelect, MAX_REGEX_LEN};
 pub use template::{safe_name, PathTemplate, TemplateError};

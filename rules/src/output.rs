@@ -5,7 +5,7 @@ use std::fs::File;
 
 use formats::write::cdl::{CdlOptions, CdlWriter};
 use formats::write::jsonl::JsonLinesWriter;
-use formats::write::netcdf::{NetcdfOptions, NetcdfWriter};
+use formats::write::netcdf::{CdfVersion, NetcdfOptions, NetcdfWriter};
 use formats::write::raw::RawWriter;
 use formats::write::{Format, PacketWriter, WriteError};
 
@@ -22,10 +22,11 @@ pub struct Resumed {
 }
 
 /// Starts a new, empty file of `format` in `file`. `name` is the dataset name CDL
-/// prints after `netcdf` (the file name without its extension).
-pub fn create(format: Format, file: File, name: &str) -> BoxWriter {
+/// prints after `netcdf` (the file name without its extension); `version` is the
+/// netCDF variant (ignored by the other formats).
+pub fn create(format: Format, file: File, name: &str, version: CdfVersion) -> BoxWriter {
     match format {
-        Format::Netcdf => Box::new(NetcdfWriter::create(file, NetcdfOptions::default())),
+        Format::Netcdf => Box::new(NetcdfWriter::create(file, NetcdfOptions { version })),
         Format::Cdl => Box::new(CdlWriter::create(
             file,
             CdlOptions {
@@ -65,4 +66,48 @@ pub fn resume(format: Format, file: File) -> Result<Resumed, WriteError> {
             ))
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Read;
+
+    use formats::payload::Channel;
+    use formats::{Packet, SrcName, Time};
+
+    use super::*;
+
+    /// The rule's netCDF variant reaches the file: the magic's fourth byte is 1 or 2.
+    #[test]
+    fn netcdf_version_reaches_the_file() {
+        for (version, magic) in [(CdfVersion::Classic, 1u8), (CdfVersion::Offset64, 2)] {
+            let file = tempfile::tempfile().unwrap();
+            let mut w = create(Format::Netcdf, file.try_clone().unwrap(), "x", version);
+            let mut p = Packet::new(
+                SrcName::new("XX_STA01/GENC/BHZ").unwrap(),
+                Time::from_micros(1_000_000),
+                &b""[..],
+            );
+            p.pktid = 1;
+            let ch = Channel {
+                net: "XX".into(),
+                sta: "STA01".into(),
+                chan: "BHZ".into(),
+                loc: String::new(),
+                start: p.time,
+                samprate: 10.0,
+                calib: 1.0,
+                calper: 1.0,
+                segtype: 'V',
+                samples: vec![1, 2, 3],
+            };
+            w.append(&p, &[ch]).unwrap();
+            w.finish().unwrap();
+            let mut head = [0u8; 4];
+            let mut f = file;
+            std::io::Seek::rewind(&mut f).unwrap();
+            f.read_exact(&mut head).unwrap();
+            assert_eq!(head, [b'C', b'D', b'F', magic]);
+        }
+    }
 }

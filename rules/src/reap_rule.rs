@@ -101,6 +101,9 @@ pub struct ReapRule {
     pub flush: Duration,
     /// File format.
     pub format: Format,
+    /// Which netCDF classic variant a `netcdf` rule writes (`cdf2` unless the rule
+    /// asks for `cdf1`, for readers older than netCDF 3.6).
+    pub netcdf_version: NetcdfVersion,
     /// Path template, relative to `root` unless absolute.
     #[serde(serialize_with = "as_text")]
     pub path: PathTemplate,
@@ -113,6 +116,26 @@ pub struct ReapRule {
     pub roll: Option<Duration>,
     /// State file (resolved).
     pub state: PathBuf,
+}
+
+/// The netCDF classic variant of a `netcdf` rule's files.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NetcdfVersion {
+    /// CDF-1, the classic format (32-bit offsets; files up to about 2 GiB).
+    Cdf1,
+    /// CDF-2, the 64-bit offset format: the default.
+    #[default]
+    Cdf2,
+}
+
+impl From<NetcdfVersion> for formats::write::netcdf::CdfVersion {
+    fn from(v: NetcdfVersion) -> Self {
+        match v {
+            NetcdfVersion::Cdf1 => formats::write::netcdf::CdfVersion::Classic,
+            NetcdfVersion::Cdf2 => formats::write::netcdf::CdfVersion::Offset64,
+        }
+    }
 }
 
 fn as_text<S: Serializer>(t: &PathTemplate, s: S) -> Result<S::Ok, S::Error> {

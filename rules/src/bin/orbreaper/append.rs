@@ -203,7 +203,12 @@ impl AppendSink {
         let stem = path
             .file_stem()
             .map_or_else(String::new, |s| s.to_string_lossy().into_owned());
-        let writer = output::create(self.ctx.rule.format, file, &stem);
+        let writer = output::create(
+            self.ctx.rule.format,
+            file,
+            &stem,
+            self.ctx.rule.netcdf_version.into(),
+        );
         Ok(AppendFile {
             path,
             number,

@@ -145,7 +145,12 @@ impl BatchSink {
             || self.ctx.rule.name.clone(),
             |s| s.to_string_lossy().into_owned(),
         );
-        let writer = output::create(self.ctx.rule.format, file, &stem);
+        let writer = output::create(
+            self.ctx.rule.format,
+            file,
+            &stem,
+            self.ctx.rule.netcdf_version.into(),
+        );
         Ok(BatchFile {
             key,
             writer,
