@@ -112,6 +112,16 @@ fn run(cmd: &mut Command) -> Output {
 
 /// Puts `rounds` rounds of `stations` seismic stations starting `offset_s` after
 /// [`START`]; orbsim's output is small, so pipes cannot fill.
+/// Runs `orbreaper RULES --once` and insists that it succeeds.
+fn reap_once(rules: &Path) {
+    let out = run(Command::new(bin("orbreaper")).arg(rules).arg("--once"));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 fn sim(orb: &str, stations: u32, pressure: u32, rounds: u64, offset_s: i64) {
     let start = Time::parse_iso8601(START).unwrap().as_micros() + offset_s * 1_000_000;
     let out = run(Command::new(bin("orbsim")).args([
@@ -634,12 +644,7 @@ path = "F/{{sta}}/{{first_pktid}}_{{last_pktid}}.jsonl"
         ),
     )
     .unwrap();
-    let out = run(Command::new(bin("orbreaper")).arg(&rules).arg("--once"));
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    reap_once(&rules);
     let sent: Vec<(String, Time, Vec<u8>)> = all_packets(&a)
         .into_iter()
         .filter(|p| {
@@ -680,12 +685,7 @@ fn append_roll_starts_a_file_per_period() {
         ),
     )
     .unwrap();
-    let out = run(Command::new(bin("orbreaper")).arg(&rules).arg("--once"));
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    reap_once(&rules);
     let names: Vec<String> = files(&dir.path().join("M"), "jsonl")
         .iter()
         .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
@@ -749,12 +749,7 @@ fn put_and_file_rules_put_once_across_runs() {
         ),
     )
     .unwrap();
-    let out = run(Command::new(bin("orbreaper")).arg(&reap).arg("--once"));
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    reap_once(&reap);
     let ingest = dir.path().join("ingest.toml");
     std::fs::write(
         &ingest,
@@ -777,12 +772,7 @@ payload = "archive replayed"
     )
     .unwrap();
     for _ in 0..2 {
-        let out = run(Command::new(bin("orbreaper")).arg(&ingest).arg("--once"));
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        reap_once(&ingest);
     }
     let want: Vec<(String, Time, Vec<u8>)> = all_packets(&a)
         .into_iter()
