@@ -2,7 +2,7 @@
 //!
 //! - [`select`]: [`SrcSelect`], Antelope's select/reject pair of regular
 //!   expressions, each matched against the whole srcname.
-//! - [`file`]: [`RuleFile`], a TOML rule file parsed and checked; errors are
+//! - [`file`](mod@file): [`RuleFile`], a TOML rule file parsed and checked; errors are
 //!   [`RuleError`]s ([`error`]) naming file, line and field.
 //! - [`reap_rule`], [`ingest_rule`]: the checked rules.
 //! - [`template`]: path templates and the safe-name rule for srcnames in paths.
