@@ -8,12 +8,14 @@ use std::path::PathBuf;
 #[non_exhaustive]
 pub enum RuleError {
     /// The file could not be read.
-    #[error("{}: cannot read the rule file: {source}", path.display())]
+    // The system's reason is in the message, not a `source`, so that `{:#}` chains
+    // do not print it twice.
+    #[error("{}: cannot read the rule file: {reason}", path.display())]
     Read {
         /// The rule file.
         path: PathBuf,
         /// What the system said.
-        source: std::io::Error,
+        reason: std::io::Error,
     },
     /// The file is not valid: TOML syntax, an unknown or missing field, a bad value,
     /// or rules that contradict each other.

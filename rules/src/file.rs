@@ -175,9 +175,9 @@ impl RuleFile {
     /// its directory made absolute, so the catalog and sidecars name files that
     /// `orbreaper find` can report from anywhere.
     pub fn load(path: &Path) -> Result<RuleFile, RuleError> {
-        let read_err = |source| RuleError::Read {
+        let read_err = |reason| RuleError::Read {
             path: path.to_owned(),
-            source,
+            reason,
         };
         let text = std::fs::read_to_string(path).map_err(read_err)?;
         let origin = std::path::absolute(path).map_err(read_err)?;

@@ -729,7 +729,10 @@ fn bad_rule_file_exits_1_with_one_line() {
     }
     let out = run(Command::new(bin("orbreaper")).arg(dir.path().join("missing.toml")));
     assert_eq!(out.status.code(), Some(1));
-    assert_eq!(String::from_utf8(out.stderr).unwrap().lines().count(), 1);
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(err.lines().count(), 1, "{err}");
+    // The system's reason once, not repeated by the error chain.
+    assert_eq!(err.matches("No such file").count(), 1, "{err}");
 }
 
 #[test]
