@@ -86,12 +86,14 @@ impl Default for ServerConfig {
 #[non_exhaustive]
 pub enum ConfigError {
     /// The file could not be read.
-    #[error("cannot read config file {path}: {source}")]
+    // The OS error is in the message, not a `source`, so that `{:#}` chains do not
+    // print it twice.
+    #[error("cannot read config file {}: {reason}", path.display())]
     Read {
         /// The file.
         path: PathBuf,
         /// The OS error.
-        source: std::io::Error,
+        reason: std::io::Error,
     },
     /// The file is not valid TOML for this schema.
     #[error("bad config file {path}: {message}")]
@@ -183,9 +185,9 @@ fn in_file(file: &Option<PathBuf>) -> String {
 impl ConfigFile {
     /// Reads and parses a config file.
     pub fn load(path: &Path) -> Result<ConfigFile, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        let text = std::fs::read_to_string(path).map_err(|reason| ConfigError::Read {
             path: path.to_owned(),
-            source,
+            reason,
         })?;
         let mut file: ConfigFile = toml::from_str(&text).map_err(|e| ConfigError::Parse {
             path: path.to_owned(),

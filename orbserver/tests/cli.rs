@@ -78,6 +78,15 @@ fn bad_flags_and_config_files_fail_with_one_line() {
     .unwrap();
     let out = orbserver().arg("--config").arg(&cfg).output().unwrap();
     assert!(one_error_line(&out).contains("bad config file"));
+    // A missing config file: the OS reason once, not repeated by the error chain.
+    let out = orbserver()
+        .arg("--config")
+        .arg(dir.path().join("missing.toml"))
+        .output()
+        .unwrap();
+    let line = one_error_line(&out);
+    assert!(line.contains("cannot read config file"), "{line}");
+    assert_eq!(line.matches("No such file").count(), 1, "{line}");
     let out = orbserver().args(["--flush", "sometimes"]).output().unwrap();
     assert!(!out.status.success());
     // A corrupt ring header is refused; the file is left alone.

@@ -33,20 +33,21 @@ pub struct FileRecord {
 
 /// The catalog could not be read or written.
 #[derive(Debug, thiserror::Error)]
-#[error("catalog {}: {source}", path.display())]
+// The system's reason is in the message, not a `source`, so that `{:#}` chains do
+// not print it twice.
+#[error("catalog {}: {reason}", path.display())]
 pub struct CatalogError {
     /// The catalog file or directory.
     pub path: PathBuf,
     /// What the system said.
-    #[source]
-    pub source: std::io::Error,
+    pub reason: std::io::Error,
 }
 
 /// Appends one record to the catalog file, creating it (and its directory).
 pub fn append(catalog_file: &Path, record: &FileRecord) -> Result<(), CatalogError> {
-    let err = |source| CatalogError {
+    let err = |reason| CatalogError {
         path: catalog_file.to_owned(),
-        source,
+        reason,
     };
     let mut line = serde_json::to_vec(record).map_err(|e| err(std::io::Error::other(e)))?;
     line.push(b'\n');
@@ -62,9 +63,9 @@ pub fn append(catalog_file: &Path, record: &FileRecord) -> Result<(), CatalogErr
 
 /// Every file the catalogs in `dir` list, the latest record per path, sorted by path.
 pub fn read_dir(dir: &Path) -> Result<Vec<FileRecord>, CatalogError> {
-    let err = |source| CatalogError {
+    let err = |reason| CatalogError {
         path: dir.to_owned(),
-        source,
+        reason,
     };
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
         .map_err(err)?
@@ -74,9 +75,9 @@ pub fn read_dir(dir: &Path) -> Result<Vec<FileRecord>, CatalogError> {
     files.sort();
     let mut latest = BTreeMap::new();
     for f in files {
-        let text = std::fs::read_to_string(&f).map_err(|source| CatalogError {
+        let text = std::fs::read_to_string(&f).map_err(|reason| CatalogError {
             path: f.clone(),
-            source,
+            reason,
         })?;
         // A line that does not parse is a torn last write; later lines still count.
         for r in text

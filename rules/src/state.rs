@@ -54,12 +54,14 @@ pub struct Pending {
 #[non_exhaustive]
 pub enum StateError {
     /// Reading or writing failed.
-    #[error("state file {}: {source}", path.display())]
+    // The system's reason is in the message, not a `source`, so that `{:#}` chains
+    // do not print it twice.
+    #[error("state file {}: {reason}", path.display())]
     Io {
         /// The state file.
         path: PathBuf,
         /// What the system said.
-        source: std::io::Error,
+        reason: std::io::Error,
     },
     /// The content is not a state file of this version.
     #[error("state file {} is not valid ({reason}); move it away to start from the rule's start position", path.display())]
@@ -86,10 +88,10 @@ impl ReapState {
         let bytes = match std::fs::read(path) {
             Ok(b) => b,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(ReapState::new(rule)),
-            Err(source) => {
+            Err(reason) => {
                 return Err(StateError::Io {
                     path: path.to_owned(),
-                    source,
+                    reason,
                 })
             }
         };
@@ -120,9 +122,9 @@ impl ReapState {
             reason: e.to_string(),
         })?;
         text.push(b'\n');
-        write_atomic(path, &text).map_err(|source| StateError::Io {
+        write_atomic(path, &text).map_err(|reason| StateError::Io {
             path: path.to_owned(),
-            source,
+            reason,
         })
     }
 

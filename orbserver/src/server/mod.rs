@@ -139,12 +139,14 @@ pub enum ServerError {
     #[error(transparent)]
     Ring(#[from] RingError),
     /// The listen address could not be bound.
-    #[error("cannot listen on {addr}: {source}")]
+    // The OS error is in the message, not a `source`, so that `{:#}` chains do not
+    // print it twice.
+    #[error("cannot listen on {addr}: {reason}")]
     Bind {
         /// The address.
         addr: SocketAddr,
         /// The OS error.
-        source: std::io::Error,
+        reason: std::io::Error,
     },
 }
 
@@ -159,9 +161,9 @@ impl Server {
             .expect("ring open task")?;
         let listener = TcpListener::bind(cfg.listen)
             .await
-            .map_err(|source| ServerError::Bind {
+            .map_err(|reason| ServerError::Bind {
                 addr: cfg.listen,
-                source,
+                reason,
             })?;
         let configured_limits = cfg.limits.clone();
         let mut limits = cfg.limits;
