@@ -67,6 +67,10 @@ pub struct ServerConfig {
     pub limits: Limits,
     /// Who may connect, read, write and administer.
     pub access: AccessRules,
+    /// Address of the DataLink listener (docs/GATEWAYS.md); `None`: off.
+    pub datalink: Option<SocketAddr>,
+    /// Address of the SeedLink listener (docs/GATEWAYS.md); `None`: off.
+    pub seedlink: Option<SocketAddr>,
 }
 
 impl Default for ServerConfig {
@@ -77,6 +81,8 @@ impl Default for ServerConfig {
             ring: RingOptions::default(),
             limits: Limits::default(),
             access: AccessRules::default(),
+            datalink: None,
+            seedlink: None,
         }
     }
 }
@@ -131,6 +137,10 @@ pub enum ConfigError {
 pub struct ConfigFile {
     /// Listen address, `host:port`.
     pub listen: Option<String>,
+    /// DataLink listen address, `host:port` (off when absent).
+    pub datalink: Option<String>,
+    /// SeedLink listen address, `host:port` (off when absent).
+    pub seedlink: Option<String>,
     /// Ring directory; relative paths are relative to the config file.
     pub ring: Option<PathBuf>,
     /// Ring size for a new ring, e.g. `1GiB`.
@@ -215,6 +225,16 @@ impl ConfigFile {
                 value_err("listen", l, "write host:port, e.g. 127.0.0.1:6510".into())
             })?;
         }
+        for (key, value, slot) in [
+            ("datalink", &self.datalink, &mut cfg.datalink),
+            ("seedlink", &self.seedlink, &mut cfg.seedlink),
+        ] {
+            if let Some(l) = value {
+                *slot = Some(l.parse().map_err(|_| {
+                    value_err(key, l, "write host:port, e.g. 127.0.0.1:16000".into())
+                })?);
+            }
+        }
         if let Some(r) = &self.ring {
             cfg.ring_dir = r.clone();
         }
@@ -282,7 +302,7 @@ mod tests {
         let path = dir.path().join("orb.toml");
         std::fs::write(
             &path,
-            "listen = \"127.0.0.1:7000\"\nring = \"data\"\nring_size = \"64MiB\"\nflush = \"always\"\n\
+            "listen = \"127.0.0.1:7000\"\ndatalink = \"127.0.0.1:7001\"\nseedlink = \"127.0.0.1:7002\"\nring = \"data\"\nring_size = \"64MiB\"\nflush = \"always\"\n\
              [limits]\nmax_packet = \"64KiB\"\nmax_clients = 5\nmax_clients_per_address = 2\nmax_regex = 100\nhandshake_timeout = \"2s\"\n\
              output_buffer = \"64KiB\"\nwriters_exempt = true\n\
              [access]\nconnect_deny = [\"10.0.0.0/8\"]\nwrite = []\n",
@@ -291,6 +311,8 @@ mod tests {
         let mut cfg = ServerConfig::default();
         ConfigFile::load(&path).unwrap().apply(&mut cfg).unwrap();
         assert_eq!(cfg.listen.port(), 7000);
+        assert_eq!(cfg.datalink.map(|a| a.port()), Some(7001));
+        assert_eq!(cfg.seedlink.map(|a| a.port()), Some(7002));
         assert_eq!(cfg.ring_dir, dir.path().join("data"));
         assert_eq!(cfg.ring.size, Some(64 << 20));
         assert_eq!(cfg.ring.flush, FlushPolicy::Always);
@@ -321,6 +343,7 @@ mod tests {
             ("ring_size = \"huge\"", "ring_size"),
             ("flush = \"sometimes\"", "flush"),
             ("listen = \"nowhere\"", "host:port"),
+            ("datalink = \"nowhere\"", "datalink"),
             (
                 "[access]\nconnect_deny = [\"10.0.0.0/99\"]",
                 "access.connect_deny",

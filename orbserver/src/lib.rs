@@ -7,11 +7,13 @@
 //! - [`server`]: the tokio server: listener, connections, sessions (protocol in
 //!   `docs/PROTOCOL.md`).
 //! - [`access`]: who may connect, read, write and administer (docs/SECURITY.md).
+//! - [`gateway`]: DataLink and SeedLink listeners on the same ring (docs/GATEWAYS.md).
 //! - [`config`]: [`config::ServerConfig`], from a TOML file and flags.
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod access;
 pub mod config;
+pub mod gateway;
 pub mod ring;
 pub mod server;

@@ -31,6 +31,10 @@ pub struct OrbServer {
     pub addr: SocketAddr,
     /// Its ring directory.
     pub ring: PathBuf,
+    /// Its DataLink listener, if started with `--datalink`.
+    pub datalink: Option<SocketAddr>,
+    /// Its SeedLink listener, if started with `--seedlink`.
+    pub seedlink: Option<SocketAddr>,
     /// Lines it wrote to stdout after the listening line, collected by a thread.
     stdout: Option<std::thread::JoinHandle<Vec<String>>>,
 }
@@ -54,22 +58,11 @@ impl OrbServer {
             .spawn()
             .expect("spawn orbserver");
         let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
-        let started = Instant::now();
-        let addr = loop {
-            assert!(
-                started.elapsed() < Duration::from_secs(30),
-                "orbserver did not start within 30 s"
-            );
-            match lines.next() {
-                Some(Ok(line)) => {
-                    if let Some(a) = line.strip_prefix("orbserver: listening on ") {
-                        break a.trim().parse().expect("listen address");
-                    }
-                }
-                _ => {
-                    let status = child.wait().expect("wait");
-                    panic!("orbserver exited before listening: {status}");
-                }
+        let (addr, datalink, seedlink) = match read_addresses(&mut lines) {
+            Ok(a) => a,
+            Err(why) => {
+                let status = child.wait().expect("wait");
+                panic!("orbserver exited before listening ({why}): {status}");
             }
         };
         let stdout = std::thread::spawn(move || lines.map_while(Result::ok).collect());
@@ -77,6 +70,8 @@ impl OrbServer {
             child: Some(child),
             addr,
             ring: ring.to_owned(),
+            datalink,
+            seedlink,
             stdout: Some(stdout),
         }
     }
@@ -131,6 +126,33 @@ impl Drop for OrbServer {
     fn drop(&mut self) {
         self.kill9();
     }
+}
+
+/// Reads orbserver's first stdout lines (at most 30 s): the gateway addresses, if any,
+/// then the native listen address.
+#[allow(clippy::type_complexity)]
+fn read_addresses(
+    lines: &mut impl Iterator<Item = std::io::Result<String>>,
+) -> Result<(SocketAddr, Option<SocketAddr>, Option<SocketAddr>), String> {
+    let started = Instant::now();
+    let (mut datalink, mut seedlink) = (None, None);
+    while started.elapsed() < Duration::from_secs(30) {
+        let line = match lines.next() {
+            Some(Ok(line)) => line,
+            _ => return Err("its stdout ended".into()),
+        };
+        if let Some(a) = line.strip_prefix("orbserver: listening on ") {
+            let addr = a.trim().parse().expect("listen address");
+            return Ok((addr, datalink, seedlink));
+        } else if let Some(a) = line.strip_prefix("orbserver: datalink on ") {
+            datalink = Some(a.trim().parse().expect("datalink address"));
+        } else if let Some(a) = line.strip_prefix("orbserver: seedlink on ") {
+            seedlink = Some(a.trim().parse().expect("seedlink address"));
+        } else {
+            return Err(format!("it printed {line:?} instead of its address"));
+        }
+    }
+    Err("no address within 30 s".into())
 }
 
 /// Deadlock guard for anything a test waits on; never a performance limit.
@@ -485,15 +507,12 @@ pub fn start_logged(dir: &Path, config: &str) -> OrbServer {
         .spawn()
         .expect("spawn orbserver");
     let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
-    let addr = match lines.next() {
-        Some(Ok(line)) => match line.strip_prefix("orbserver: listening on ") {
-            Some(a) => a.trim().parse().expect("listen address"),
-            None => panic!("orbserver printed {line:?} instead of its address"),
-        },
-        _ => {
+    let (addr, datalink, seedlink) = match read_addresses(&mut lines) {
+        Ok(a) => a,
+        Err(why) => {
             let status = child.wait().expect("wait");
             let log = std::fs::read_to_string(dir.join("orbserver.log")).unwrap_or_default();
-            panic!("orbserver exited before listening: {status}; log:\n{log}");
+            panic!("orbserver exited before listening ({why}): {status}; log:\n{log}");
         }
     };
     let stdout = std::thread::spawn(move || lines.map_while(Result::ok).collect());
@@ -501,6 +520,8 @@ pub fn start_logged(dir: &Path, config: &str) -> OrbServer {
         child: Some(child),
         addr,
         ring,
+        datalink,
+        seedlink,
         stdout: Some(stdout),
     }
 }

@@ -34,6 +34,16 @@ struct Args {
     #[arg(long, value_name = "ADDR")]
     listen: Option<SocketAddr>,
 
+    /// Also serve DataLink (ringserver's protocol: libdali, dalitool, simpledali) on this
+    /// address, e.g. 127.0.0.1:16000. Off by default. See docs/GATEWAYS.md.
+    #[arg(long, value_name = "ADDR")]
+    datalink: Option<SocketAddr>,
+
+    /// Also serve SeedLink 3.1, read-only (slinktool, ObsPy, SeisComP), on this address,
+    /// e.g. 127.0.0.1:18000. Off by default. See docs/GATEWAYS.md.
+    #[arg(long, value_name = "ADDR")]
+    seedlink: Option<SocketAddr>,
+
     /// Directory holding the ring file (created if missing). Default ./orb-data.
     #[arg(long, value_name = "DIR")]
     ring: Option<PathBuf>,
@@ -48,7 +58,7 @@ struct Args {
     #[arg(long, value_name = "POLICY")]
     flush: Option<FlushPolicy>,
 
-    /// TOML file with any of: listen, ring, ring_size, flush, a [limits] table
+    /// TOML file with any of: listen, datalink, seedlink, ring, ring_size, flush, a [limits] table
     /// (max_packet, max_clients, max_clients_per_address, max_regex, handshake_timeout,
     /// output_buffer, writers_exempt) and an [access] table (connect_allow, connect_deny,
     /// write, read, admin, [[access.token]]; see docs/SECURITY.md). Flags override it.
@@ -80,6 +90,12 @@ fn config(args: &Args) -> Result<ServerConfig> {
     if let Some(l) = args.listen {
         cfg.listen = l;
     }
+    if args.datalink.is_some() {
+        cfg.datalink = args.datalink;
+    }
+    if args.seedlink.is_some() {
+        cfg.seedlink = args.seedlink;
+    }
     if let Some(r) = &args.ring {
         cfg.ring_dir = r.clone();
     }
@@ -102,7 +118,14 @@ async fn serve(cfg: ServerConfig, config_file: Option<PathBuf>) -> Result<()> {
         .local_addr()
         .with_context(|| format!("cannot read the address bound for {listen}"))?;
     let st = server.shared().ring.stat();
-    // Tests and scripts read this line to learn the port when listening on port 0.
+    // Tests and scripts read these lines to learn the ports when listening on port 0;
+    // "listening on" comes last.
+    if let Some(a) = server.datalink_addr() {
+        println!("orbserver: datalink on {a}");
+    }
+    if let Some(a) = server.seedlink_addr() {
+        println!("orbserver: seedlink on {a}");
+    }
     println!("orbserver: listening on {addr}");
     tracing::info!(
         "serving {} ({} packets, next pktid {}) on {addr}",

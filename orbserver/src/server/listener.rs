@@ -14,6 +14,9 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use std::net::SocketAddr;
+
+use super::clients::Registration;
 use super::{connection, Shared};
 
 /// Accepts connections until `shutdown` is cancelled.
@@ -37,23 +40,7 @@ pub async fn accept_loop(
                 continue;
             }
         };
-        let limits = &shared.limits;
-        let (_, rules) = shared.policy.current();
-        if let Err(msg) = rules.admits(peer.ip()) {
-            shared.refused.connects_denied.fetch_add(1, Relaxed);
-            tracing::warn!("{peer}: refused connection: address not admitted by access.connect_allow/connect_deny");
-            tracker.spawn(refuse(stream, msg));
-            continue;
-        }
-        let per_address = if limits.writers_exempt && rules.writes_by_address(peer.ip()) {
-            usize::MAX
-        } else {
-            limits.max_clients_per_address
-        };
-        match shared
-            .clients
-            .register(peer, limits.max_clients, per_address)
-        {
+        match admit(shared, peer) {
             Ok(reg) => {
                 tracker.spawn(connection::serve(
                     stream,
@@ -63,13 +50,40 @@ pub async fn accept_loop(
                     shutdown.clone(),
                 ));
             }
-            Err(refusal) => {
-                shared.refused.connects_limit.fetch_add(1, Relaxed);
-                tracing::warn!("{peer}: refused connection: {refusal}");
-                tracker.spawn(refuse(stream, refusal.to_string()));
+            Err(msg) => {
+                tracker.spawn(refuse(stream, msg));
             }
         }
     }
+}
+
+/// Applies the `connect` access rules and the client limits to a new connection from
+/// `peer`: registers it, or counts and logs the refusal and returns the message to tell
+/// the client. Every listener (native and gateways) admits through here, so the rules
+/// and limits are the same on every port.
+pub fn admit(shared: &Arc<Shared>, peer: SocketAddr) -> Result<Registration, String> {
+    let limits = &shared.limits;
+    let (_, rules) = shared.policy.current();
+    if let Err(msg) = rules.admits(peer.ip()) {
+        shared.refused.connects_denied.fetch_add(1, Relaxed);
+        tracing::warn!(
+            "{peer}: refused connection: address not admitted by access.connect_allow/connect_deny"
+        );
+        return Err(msg);
+    }
+    let per_address = if limits.writers_exempt && rules.writes_by_address(peer.ip()) {
+        usize::MAX
+    } else {
+        limits.max_clients_per_address
+    };
+    shared
+        .clients
+        .register(peer, limits.max_clients, per_address)
+        .map_err(|refusal| {
+            shared.refused.connects_limit.fetch_add(1, Relaxed);
+            tracing::warn!("{peer}: refused connection: {refusal}");
+            refusal.to_string()
+        })
 }
 
 /// Sends ERROR `Refused` with `msg` and closes, giving the client a second at most.

@@ -14,6 +14,7 @@ pub mod clients;
 mod connection;
 mod info;
 mod listener;
+pub use listener::admit;
 pub mod policy;
 pub mod reload;
 mod session;
@@ -32,6 +33,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::config::{Limits, ServerConfig};
+use crate::gateway::{self, datalink::DataLink, seedlink::SeedLink};
 use crate::ring::{RingError, RingStore, MAX_RECORD_SRCNAME};
 use clients::ClientTable;
 use policy::{Policy, RefusalCounters};
@@ -129,6 +131,10 @@ pub struct Server {
     shutdown: CancellationToken,
     /// `[limits]` as configured, before `max_packet` was capped by the ring.
     configured_limits: Limits,
+    /// The DataLink listener, if configured.
+    datalink: Option<TcpListener>,
+    /// The SeedLink listener, if configured.
+    seedlink: Option<TcpListener>,
 }
 
 /// Why the server could not start.
@@ -165,6 +171,17 @@ impl Server {
                 addr: cfg.listen,
                 reason,
             })?;
+        let mut gateways = [None, None];
+        for (slot, addr) in gateways.iter_mut().zip([cfg.datalink, cfg.seedlink]) {
+            if let Some(addr) = addr {
+                *slot = Some(
+                    TcpListener::bind(addr)
+                        .await
+                        .map_err(|reason| ServerError::Bind { addr, reason })?,
+                );
+            }
+        }
+        let [datalink, seedlink] = gateways;
         let configured_limits = cfg.limits.clone();
         let mut limits = cfg.limits;
         limits.max_packet = limits
@@ -187,6 +204,8 @@ impl Server {
             shared,
             shutdown: CancellationToken::new(),
             configured_limits,
+            datalink,
+            seedlink,
         })
     }
 
@@ -205,6 +224,16 @@ impl Server {
         self.listener.local_addr()
     }
 
+    /// The address the DataLink listener is bound to, if it is on.
+    pub fn datalink_addr(&self) -> Option<SocketAddr> {
+        self.datalink.as_ref().and_then(|l| l.local_addr().ok())
+    }
+
+    /// The address the SeedLink listener is bound to, if it is on.
+    pub fn seedlink_addr(&self) -> Option<SocketAddr> {
+        self.seedlink.as_ref().and_then(|l| l.local_addr().ok())
+    }
+
     /// A token that stops the server when cancelled.
     pub fn shutdown_token(&self) -> CancellationToken {
         self.shutdown.clone()
@@ -217,8 +246,24 @@ impl Server {
 
     /// Serves until the shutdown token is cancelled, then tells every client, waits for
     /// the connections to finish (at most `grace`) and closes the ring cleanly.
-    pub async fn run(self, grace: Duration) -> Result<(), RingError> {
+    pub async fn run(mut self, grace: Duration) -> Result<(), RingError> {
         let tracker = TaskTracker::new();
+        if let Some(l) = self.datalink.take() {
+            tracker.spawn(gateway::accept_loop::<DataLink>(
+                l,
+                Arc::clone(&self.shared),
+                self.shutdown.clone(),
+                tracker.clone(),
+            ));
+        }
+        if let Some(l) = self.seedlink.take() {
+            tracker.spawn(gateway::accept_loop::<SeedLink>(
+                l,
+                Arc::clone(&self.shared),
+                self.shutdown.clone(),
+                tracker.clone(),
+            ));
+        }
         let sampler = {
             let shared = Arc::clone(&self.shared);
             let shutdown = self.shutdown.clone();

@@ -152,7 +152,7 @@ async fn start(
             handshake_timeout: Duration::from_millis(300),
             ..Limits::default()
         },
-        access: crate::access::AccessRules::default(),
+        ..ServerConfig::default()
     };
     let server = Server::bind(cfg).await.unwrap();
     let addr = server.local_addr().unwrap();

@@ -358,6 +358,7 @@ impl Bench {
                 ..Limits::default()
             },
             access,
+            ..ServerConfig::default()
         };
         let server = self
             .server_rt
