@@ -776,3 +776,30 @@ async fn silent_connections_time_out_and_client_limits_refuse() {
     }
     assert!(ok, "the freed slot was never reused");
 }
+
+/// A port already taken, on the native or a gateway address: one error line naming the
+/// address, a non-zero exit, and no ring created (ports are bound before the ring is
+/// opened).
+#[test]
+fn orbserver_reports_a_taken_port_and_creates_no_ring() {
+    let dir = tempfile::tempdir().unwrap();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    for flags in [
+        vec!["--listen", addr.as_str()],
+        vec!["--listen", "127.0.0.1:0", "--datalink", addr.as_str()],
+        vec!["--listen", "127.0.0.1:0", "--seedlink", addr.as_str()],
+    ] {
+        let ring = dir.path().join("ring");
+        let (st, out, err) = run(Command::new(bin("orbserver"))
+            .args(&flags)
+            .arg("--ring")
+            .arg(&ring)
+            .env_remove("RUST_LOG"));
+        assert!(!st.success(), "{flags:?}: {st}");
+        assert!(!out.contains("listening"), "{out}");
+        assert_one_error_line(&err, "orbserver: error:");
+        assert!(err.contains(&addr), "names the address: {err}");
+        assert!(!ring.exists(), "{flags:?}: a ring was created in {ring:?}");
+    }
+}

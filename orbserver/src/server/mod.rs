@@ -157,14 +157,8 @@ pub enum ServerError {
 }
 
 impl Server {
-    /// Opens the ring and binds the listener. Nothing is served until [`Server::run`].
+    /// Binds the listeners, then opens the ring. Nothing is served until [`Server::run`].
     pub async fn bind(cfg: ServerConfig) -> Result<Server, ServerError> {
-        let ring_dir = cfg.ring_dir.clone();
-        let ring_opts = cfg.ring.clone();
-        // Opening scans the ring: keep it off the runtime's worker threads.
-        let ring = tokio::task::spawn_blocking(move || RingStore::open(&ring_dir, &ring_opts))
-            .await
-            .expect("ring open task")?;
         let listener = TcpListener::bind(cfg.listen)
             .await
             .map_err(|reason| ServerError::Bind {
@@ -182,6 +176,14 @@ impl Server {
             }
         }
         let [datalink, seedlink] = gateways;
+        // The ring is opened (or created) only once every port is ours, so a start that
+        // fails with "address already in use" leaves no new ring file behind.
+        let ring_dir = cfg.ring_dir.clone();
+        let ring_opts = cfg.ring.clone();
+        // Opening scans the ring: keep it off the runtime's worker threads.
+        let ring = tokio::task::spawn_blocking(move || RingStore::open(&ring_dir, &ring_opts))
+            .await
+            .expect("ring open task")?;
         let configured_limits = cfg.limits.clone();
         let mut limits = cfg.limits;
         limits.max_packet = limits
