@@ -130,7 +130,9 @@ impl DlClient {
 
     /// The next reply; panics if the server closed the connection.
     pub async fn recv(&mut self) -> DlReply {
-        self.try_recv().await.expect("the server closed the connection")
+        self.try_recv()
+            .await
+            .expect("the server closed the connection")
     }
 
     /// Sends raw bytes and returns the reply.

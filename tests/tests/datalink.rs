@@ -19,9 +19,18 @@ fn server(dir: &Path, toml: &str) -> (OrbServer, SocketAddr) {
     let srv = start_with_config(
         dir,
         toml,
-        &["--ring-size", "1MiB", "--flush", "none", "--datalink", "127.0.0.1:0"],
+        &[
+            "--ring-size",
+            "1MiB",
+            "--flush",
+            "none",
+            "--datalink",
+            "127.0.0.1:0",
+        ],
     );
-    let dl = srv.datalink.expect("the server reports its DataLink address");
+    let dl = srv
+        .datalink
+        .expect("the server reports its DataLink address");
     (srv, dl)
 }
 
@@ -40,7 +49,10 @@ async fn write_acked(c: &mut DlClient, streamid: &str, n: usize) -> Vec<u64> {
     let mut ids = Vec::new();
     for i in 0..n {
         let payload = vec![i as u8; 20 + i];
-        match c.request(write(streamid, 1_000_000 * i as i64, true, &payload)).await {
+        match c
+            .request(write(streamid, 1_000_000 * i as i64, true, &payload))
+            .await
+        {
             DlReply::Ok(id, _) => ids.push(u64::try_from(id).unwrap()),
             other => panic!("WRITE: {other:?}"),
         }
@@ -85,7 +97,10 @@ async fn id_announces_protocol_packet_size_and_write_and_shows_in_clients() {
         .iter()
         .find(|c| c.what == "dltest")
         .expect("the DataLink client is listed");
-    assert_eq!((me.who.as_str(), me.pid, me.access.as_str()), ("alice", 4242, "rw"));
+    assert_eq!(
+        (me.who.as_str(), me.pid, me.access.as_str()),
+        ("alice", 4242, "rw")
+    );
 }
 
 #[tokio::test]
@@ -97,7 +112,8 @@ async fn write_read_position_and_stream() {
     assert!(ids.windows(2).all(|w| w[1] == w[0] + 1), "{ids:?}");
 
     // A WRITE without ACK gets no reply: the next reply is the READ's.
-    c.send(write("XX_STA02/EXP", 9_000_000, false, b"quiet")).await;
+    c.send(write("XX_STA02/EXP", 9_000_000, false, b"quiet"))
+        .await;
     let quiet = ids[4] + 1;
     match c.request(Command::Read(quiet)).await {
         DlReply::Packet {
@@ -111,7 +127,11 @@ async fn write_read_position_and_stream() {
             assert_eq!((streamid.as_str(), pktid), ("XX_STA02/EXP", quiet));
             assert_eq!(data, b"quiet");
             assert_eq!(pkttime, Time::from_micros(9_000_000));
-            assert_eq!((start, end), (pkttime, pkttime), "not miniSEED: end = start");
+            assert_eq!(
+                (start, end),
+                (pkttime, pkttime),
+                "not miniSEED: end = start"
+            );
         }
         other => panic!("READ: {other:?}"),
     }
@@ -122,7 +142,10 @@ async fn write_read_position_and_stream() {
 
     // POSITION SET EARLIEST: the stream starts with the oldest packet.
     let r = c.request(Command::PositionSet(Position::Earliest)).await;
-    assert_eq!(r, DlReply::Ok(ids[0] as i64, format!("Positioned to packet ID {}", ids[0])));
+    assert_eq!(
+        r,
+        DlReply::Ok(ids[0] as i64, format!("Positioned to packet ID {}", ids[0]))
+    );
     c.send(Command::Stream).await;
     let mut got = Vec::new();
     for _ in 0..6 {
@@ -142,30 +165,47 @@ async fn write_read_position_and_stream() {
             time: None,
         }))
         .await;
-    assert_eq!(r, DlReply::Ok(ids[2] as i64, format!("Positioned to packet ID {}", ids[2])));
+    assert_eq!(
+        r,
+        DlReply::Ok(ids[2] as i64, format!("Positioned to packet ID {}", ids[2]))
+    );
     c.send(Command::Stream).await;
     assert_eq!(pktid(&c.recv().await), ids[3]);
     end_stream(&mut c).await;
 
     // With a time, the packet must have it.
-    let at = |time| Command::PositionSet(Position::Pktid { pktid: ids[1], time: Some(Time::from_micros(time)) });
+    let at = |time| {
+        Command::PositionSet(Position::Pktid {
+            pktid: ids[1],
+            time: Some(Time::from_micros(time)),
+        })
+    };
     assert!(matches!(c.request(at(1_000_000)).await, DlReply::Ok(..)));
     assert!(matches!(c.request(at(1_000_001)).await, DlReply::Error(..)));
 
     // POSITION AFTER: the first packet at or after the time.
-    let r = c.request(Command::PositionAfter(Time::from_micros(2_500_000))).await;
-    assert_eq!(r, DlReply::Ok(ids[3] as i64, format!("Positioned to packet ID {}", ids[3])));
+    let r = c
+        .request(Command::PositionAfter(Time::from_micros(2_500_000)))
+        .await;
+    assert_eq!(
+        r,
+        DlReply::Ok(ids[3] as i64, format!("Positioned to packet ID {}", ids[3]))
+    );
     c.send(Command::Stream).await;
     assert_eq!(pktid(&c.recv().await), ids[3]);
     end_stream(&mut c).await;
     assert!(matches!(
-        c.request(Command::PositionAfter(Time::from_micros(i64::MAX))).await,
+        c.request(Command::PositionAfter(Time::from_micros(i64::MAX)))
+            .await,
         DlReply::Error(..)
     ));
 
     // POSITION SET LATEST: only what comes next.
     let r = c.request(Command::PositionSet(Position::Latest)).await;
-    assert_eq!(r, DlReply::Ok(later as i64, format!("Positioned to packet ID {later}")));
+    assert_eq!(
+        r,
+        DlReply::Ok(later as i64, format!("Positioned to packet ID {later}"))
+    );
     c.send(Command::Stream).await;
     let next = write_acked(&mut w, "XX_STA03/EXP", 1).await[0];
     assert_eq!(pktid(&c.recv().await), next);
@@ -195,8 +235,14 @@ async fn match_and_reject_search_stream_ids() {
     assert_eq!(got, [a[0], a[1]]);
     assert!(end_stream(&mut c).await.is_empty(), "nothing else matches");
     // Cleared: everything.
-    assert!(matches!(c.request(Command::Match("")).await, DlReply::Ok(2, _)));
-    assert!(matches!(c.request(Command::Reject("")).await, DlReply::Ok(3, _)));
+    assert!(matches!(
+        c.request(Command::Match("")).await,
+        DlReply::Ok(2, _)
+    ));
+    assert!(matches!(
+        c.request(Command::Reject("")).await,
+        DlReply::Ok(3, _)
+    ));
     c.request(Command::PositionSet(Position::Earliest)).await;
     c.send(Command::Stream).await;
     let mut all = Vec::new();
@@ -224,7 +270,10 @@ async fn info_answers_ringserver_shaped_xml() {
         panic!("INFO STATUS");
     };
     assert_eq!(kind, "STATUS");
-    assert!(xml.contains("<DataLink ") && xml.contains("<Status "), "{xml}");
+    assert!(
+        xml.contains("<DataLink ") && xml.contains("<Status "),
+        "{xml}"
+    );
     assert!(xml.contains("TotalStreams=\"2\""), "{xml}");
     let DlReply::Info(kind, xml) = c.request(info(InfoKind::Streams, None)).await else {
         panic!("INFO STREAMS");
@@ -262,7 +311,13 @@ async fn refusals_are_errors_counted_and_the_connection_goes_on() {
     // Without ACK the refusal is still said.
     c.send(write("XX_STA01/EXP", 0, false, b"x")).await;
     assert!(matches!(c.recv().await, DlReply::Error(..)));
-    match c.request(Command::Info { kind: InfoKind::Connections, matching: None }).await {
+    match c
+        .request(Command::Info {
+            kind: InfoKind::Connections,
+            matching: None,
+        })
+        .await
+    {
         DlReply::Error(_, msg) => assert!(msg.contains("admin"), "{msg}"),
         other => panic!("INFO CONNECTIONS without admin: {other:?}"),
     }
@@ -272,7 +327,10 @@ async fn refusals_are_errors_counted_and_the_connection_goes_on() {
     assert_eq!(stat.refused.writes_not_allowed, 2);
     assert_eq!(stat.refused.admin_not_allowed, 1);
     // The connection still works.
-    assert!(matches!(c.request(Command::Id("again")).await, DlReply::Id(_)));
+    assert!(matches!(
+        c.request(Command::Id("again")).await,
+        DlReply::Id(_)
+    ));
 }
 
 #[tokio::test]
@@ -300,7 +358,10 @@ async fn oversize_writes_and_bad_stream_ids_store_nothing() {
     let stat = native.stat().await.unwrap();
     assert_eq!(stat.ring.npkts, 1);
     assert_eq!(stat.refused.writes_too_large, 1);
-    assert_eq!(native.get(ok[0]).await.unwrap().unwrap().payload, vec![0u8; 20]);
+    assert_eq!(
+        native.get(ok[0]).await.unwrap().unwrap().payload,
+        vec![0u8; 20]
+    );
     // Far beyond the limit: the size alone closes the connection after an ERROR.
     let header = b"WRITE XX_STA01/EXP 0 0 A 999999999";
     let mut huge = vec![b'D', b'L', header.len() as u8];
@@ -326,10 +387,10 @@ async fn malformed_input_gets_an_error_and_the_server_serves_others() {
     let dir = tempfile::tempdir().unwrap();
     let (mut srv, dl) = server(dir.path(), "");
     let fatal: [&[u8]; 4] = [
-        b"GET / HTTP/1.1\r\n\r\n",          // bad magic
-        b"DL\x00",                          // header length 0
-        b"DL\x05\x01\x02\x03\x04\x05",      // not text
-        b"DL\x0bWRITE A_B/C",               // WRITE without its size
+        b"GET / HTTP/1.1\r\n\r\n",     // bad magic
+        b"DL\x00",                     // header length 0
+        b"DL\x05\x01\x02\x03\x04\x05", // not text
+        b"DL\x0bWRITE A_B/C",          // WRITE without its size
     ];
     for bytes in fatal {
         let got = replies_to(dl, bytes).await;
@@ -351,7 +412,10 @@ async fn malformed_input_gets_an_error_and_the_server_serves_others() {
             other => panic!("{bytes:?}: {other:?}"),
         }
     }
-    assert!(matches!(c.request(Command::Id("still here")).await, DlReply::Id(_)));
+    assert!(matches!(
+        c.request(Command::Id("still here")).await,
+        DlReply::Id(_)
+    ));
     // Truncated input, then the client leaves: nothing to answer, nothing breaks.
     let mut t = DlClient::connect(dl).await;
     t.send_raw(b"DL\x20WRITE XX_STA01/EXP 0 0 A 100\0").await;
@@ -359,7 +423,9 @@ async fn malformed_input_gets_an_error_and_the_server_serves_others() {
     // Garbage from a seeded generator.
     let mut rng = orb_tests::XorShift::new(7);
     for _ in 0..20 {
-        let bytes: Vec<u8> = (0..rng.range(1, 300)).map(|_| rng.next_u64() as u8).collect();
+        let bytes: Vec<u8> = (0..rng.range(1, 300))
+            .map(|_| rng.next_u64() as u8)
+            .collect();
         let mut g = DlClient::connect(dl).await;
         g.send_raw(&bytes).await;
         drop(g);
@@ -422,26 +488,50 @@ async fn datalink_writes_are_reaped_natively_with_the_srcname_mapping() {
                 payload: data,
             }))
             .await;
-        let DlReply::Ok(id, _) = r else { panic!("{sid}: {r:?}") };
+        let DlReply::Ok(id, _) = r else {
+            panic!("{sid}: {r:?}")
+        };
         ids.push(id as u64);
     }
     let orb = srv.orb();
     let out = Process::new(bin("orbtail"))
-        .args([&orb, "--start", "oldest", "-n", "3", "--json", "--timeout", "10"])
+        .args([
+            &orb,
+            "--start",
+            "oldest",
+            "-n",
+            "3",
+            "--json",
+            "--timeout",
+            "10",
+        ])
         .stdin(Stdio::null())
         .output()
         .expect("run orbtail");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let lines: Vec<serde_json::Value> = String::from_utf8(out.stdout)
         .unwrap()
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    let names: Vec<&str> = lines.iter().map(|v| v["srcname"].as_str().unwrap()).collect();
-    assert_eq!(names, ["IU_ANMO_BHZ_00/SEED", "XX_STA01_BHZ/SEED", "XX_STA01/MGENC"]);
+    let names: Vec<&str> = lines
+        .iter()
+        .map(|v| v["srcname"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        ["IU_ANMO_BHZ_00/SEED", "XX_STA01_BHZ/SEED", "XX_STA01/MGENC"]
+    );
     for (v, id) in lines.iter().zip(&ids) {
         assert_eq!(v["pktid"].as_u64(), Some(*id));
-        assert_eq!(Time::parse_iso8601(v["time"].as_str().unwrap()).unwrap(), start);
+        assert_eq!(
+            Time::parse_iso8601(v["time"].as_str().unwrap()).unwrap(),
+            start
+        );
     }
     assert_eq!(lines[0]["channels"][0]["sta"], "ANMO", "{}", lines[0]);
     // The exact bytes, through the client library.
@@ -465,7 +555,12 @@ async fn native_puts_are_read_over_datalink_with_the_srcname_mapping() {
         ("XX_STA01_BHZ_10/SEED", &loc[..]),
         ("XX_STA01/MGENC", b"opaque bytes"),
     ] {
-        ids.push(native.put(&SrcName::new(name).unwrap(), start, data).await.unwrap());
+        ids.push(
+            native
+                .put(&SrcName::new(name).unwrap(), start, data)
+                .await
+                .unwrap(),
+        );
     }
     let mut c = DlClient::connect(dl).await;
     c.request(Command::PositionSet(Position::Earliest)).await;

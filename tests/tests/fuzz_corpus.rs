@@ -377,7 +377,10 @@ mod seeds {
         vec![
             ("valid-session", session),
             ("valid-write", enc(&[write])),
-            ("malformed-unknown-then-id", b"DL\x05HELLODL\x05ID me".to_vec()),
+            (
+                "malformed-unknown-then-id",
+                b"DL\x05HELLODL\x05ID me".to_vec(),
+            ),
             ("malformed-bad-time", b"DL\x13WRITE A_B/C 1 x A 1z".to_vec()),
             ("malformed-magic", b"GET / HTTP/1.1\r\n\r\n".to_vec()),
             ("malformed-truncated", truncated),

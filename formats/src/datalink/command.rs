@@ -251,28 +251,26 @@ fn decode_write<'a>(
     hend: usize,
     max_payload: usize,
 ) -> Result<Decoded<Command<'a>>, DecodeError> {
-    let size = parse_size(fields.get(4).copied(), "WRITE", hend, max_payload);
     // Without five fields the size is unknown: the stream cannot go on.
-    let size = match (fields.len(), size) {
-        (5, Ok(size)) => size,
-        (_, Err(e)) if fields.len() >= 5 => return Err(e),
-        (n, _) => {
-            let why = if n > 5 {
-                "the orb assigns packet ids; send WRITE streamid start end flags size".to_string()
-            } else {
-                "write WRITE streamid start end flags size, then the data".to_string()
-            };
-            return Err(DecodeError::BadHeader {
-                command: "WRITE",
-                why,
-                skip: None,
-            });
-        }
-    };
+    if fields.len() < 5 {
+        return Err(DecodeError::BadHeader {
+            command: "WRITE",
+            why: "write WRITE streamid start end flags size, then the data".into(),
+            skip: None,
+        });
+    }
+    let size = parse_size(fields.get(4).copied(), "WRITE", hend, max_payload)?;
     let total = hend + size;
     let Some(payload) = buf.get(hend..total) else {
         return Ok(Decoded::NeedMore);
     };
+    if fields.len() > 5 {
+        return Err(bad(
+            "WRITE",
+            "the orb assigns packet ids; send WRITE streamid start end flags size",
+            total,
+        ));
+    }
     let flags = fields[3];
     if !flags.bytes().all(|b| b == b'A' || b == b'N') {
         return Err(bad(
@@ -294,7 +292,11 @@ fn decode_write<'a>(
 }
 
 /// Appends a packet with `header` and `payload` to `out`.
-pub(crate) fn put_packet(out: &mut Vec<u8>, header: &str, payload: &[u8]) -> Result<(), EncodeError> {
+pub(crate) fn put_packet(
+    out: &mut Vec<u8>,
+    header: &str,
+    payload: &[u8],
+) -> Result<(), EncodeError> {
     let len = header.len();
     if len > MAX_HEADER || len == 0 {
         return Err(EncodeError::HeaderTooLong { len });
@@ -320,7 +322,10 @@ impl Command<'_> {
         let (header, payload): (String, &[u8]) = match *self {
             Command::Id(id) => {
                 // The ID string may hold spaces, but must not start or end with one.
-                if id.trim() != id || id.is_empty() || !id.bytes().all(|b| b.is_ascii_graphic() || b == b' ') {
+                if id.trim() != id
+                    || id.is_empty()
+                    || !id.bytes().all(|b| b.is_ascii_graphic() || b == b' ')
+                {
                     return Err(EncodeError::BadField { field: id.into() });
                 }
                 (format!("ID {id}"), &[])

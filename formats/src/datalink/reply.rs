@@ -78,8 +78,7 @@ impl Reply<'_> {
     pub fn encode(&self, out: &mut Vec<u8>) -> Result<(), EncodeError> {
         match *self {
             Reply::Id(text) => {
-                if text.trim() != text || !text.bytes().all(|b| b.is_ascii_graphic() || b == b' ')
-                {
+                if text.trim() != text || !text.bytes().all(|b| b.is_ascii_graphic() || b == b' ') {
                     return Err(EncodeError::BadField { field: text.into() });
                 }
                 put_packet(out, &format!("ID {text}"), &[])
@@ -159,7 +158,9 @@ pub fn decode_reply(buf: &[u8], max_payload: usize) -> Result<Decoded<Reply<'_>>
             let word: String = word.chars().take(32).collect();
             return Err(bad(
                 "reply",
-                format!("unknown reply {word:?}; expected ID, OK, ERROR, PACKET, INFO or ENDSTREAM"),
+                format!(
+                    "unknown reply {word:?}; expected ID, OK, ERROR, PACKET, INFO or ENDSTREAM"
+                ),
             ));
         }
     };

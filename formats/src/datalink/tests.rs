@@ -118,7 +118,11 @@ fn incomplete_input_needs_more() {
         payload: b"0123456789",
     }));
     for cut in 0..w.len() {
-        assert_eq!(decode_command(&w[..cut], MAX), Ok(Decoded::NeedMore), "cut {cut}");
+        assert_eq!(
+            decode_command(&w[..cut], MAX),
+            Ok(Decoded::NeedMore),
+            "cut {cut}"
+        );
     }
 }
 
@@ -140,6 +144,11 @@ fn malformed_input_is_typed() {
     // Without a size the stream is lost.
     assert_eq!(e(&pkt("WRITE A_B/C", b"")).skip(), None);
     assert_eq!(e(&pkt("MATCH x", b"")).skip(), None);
+    // A client-chosen pktid is refused, but the size is known: skippable.
+    assert_eq!(
+        e(&pkt("WRITE A_B/C 1 2 A 3 99", b"abc")).skip(),
+        Some(3 + 22 + 3)
+    );
     assert_eq!(
         decode_command(&pkt("WRITE A_B/C 1 2 A 100", b""), 10).unwrap_err(),
         DecodeError::TooLarge { size: 100, max: 10 }

@@ -18,7 +18,12 @@ pub fn time_text(t: Time) -> String {
     let whole = Time::from_micros(us.div_euclid(1_000_000) * 1_000_000);
     match whole.to_iso8601() {
         Some(s) if s.len() == 20 => {
-            format!("{} {}.{:06}", &s[..10], &s[11..19], us.rem_euclid(1_000_000))
+            format!(
+                "{} {}.{:06}",
+                &s[..10],
+                &s[11..19],
+                us.rem_euclid(1_000_000)
+            )
         }
         _ => "-".into(),
     }
@@ -89,11 +94,17 @@ pub fn document(
             ("TXByteRate", "0.0".into()),
             ("RXPacketRate", format!("{rx_packets:.1}")),
             ("RXByteRate", format!("{rx_bytes:.1}")),
-            ("EarliestPacketID", st.oldest.map_or(0, |p| p.pktid).to_string()),
+            (
+                "EarliestPacketID",
+                st.oldest.map_or(0, |p| p.pktid).to_string(),
+            ),
             ("EarliestPacketCreationTime", "-".into()),
             ("EarliestPacketDataStartTime", when(st.oldest)),
             ("EarliestPacketDataEndTime", "-".into()),
-            ("LatestPacketID", st.newest.map_or(0, |p| p.pktid).to_string()),
+            (
+                "LatestPacketID",
+                st.newest.map_or(0, |p| p.pktid).to_string(),
+            ),
             ("LatestPacketCreationTime", "-".into()),
             ("LatestPacketDataStartTime", when(st.newest)),
             ("LatestPacketDataEndTime", "-".into()),

@@ -85,7 +85,10 @@ fn ok(out: &mut Vec<u8>, value: i64, message: &str) {
 /// The data end time of a packet: the last sample's time for miniSEED, else its start.
 pub fn data_end(srcname: &str, start: Time, payload: &[u8]) -> Time {
     if srcname.ends_with("/SEED") {
-        if let Some(ch) = seed::decode(payload).ok().and_then(|c| c.into_iter().last()) {
+        if let Some(ch) = seed::decode(payload)
+            .ok()
+            .and_then(|c| c.into_iter().last())
+        {
             return ch.sample_time(ch.samples.len().saturating_sub(1));
         }
     }
@@ -221,7 +224,11 @@ impl DlSession {
             Command::PositionAfter(t) => match self.shared.ring.after(t) {
                 Some(p) => {
                     self.set_next(p.pktid);
-                    ok(out, p.pktid as i64, &format!("Positioned to packet ID {}", p.pktid));
+                    ok(
+                        out,
+                        p.pktid as i64,
+                        &format!("Positioned to packet ID {}", p.pktid),
+                    );
                 }
                 None => error(out, "Packet not found: no packet at or after that time"),
             },
@@ -307,17 +314,10 @@ impl DlSession {
             .ring
             .sources()
             .iter()
-            .filter(|s| self.selects(s.srcname.as_str()))
+            .filter(|s| selected(&self.matcher, &self.rejecter, s.srcname.as_str()))
             .count();
         let what = if is_match { "match" } else { "reject" };
         ok(out, n as i64, &format!("{n} streams selected after {what}"));
-    }
-
-    /// ringserver's semantics: the expressions search the stream id (unanchored).
-    fn selects(&self, srcname: &str) -> bool {
-        let id = to_streamid(srcname);
-        self.matcher.as_ref().is_none_or(|m| m.is_match(&id))
-            && !self.rejecter.as_ref().is_some_and(|r| r.is_match(&id))
     }
 
     fn packet(&mut self, pktid: u64, time: Time, srcname: &str, payload: &[u8], out: &mut Vec<u8>) {
@@ -523,10 +523,19 @@ fn keep(
         verdicts.resize(i + 1, 0);
     }
     if verdicts[i] == 0 {
-        let id = to_streamid(name.as_str());
-        let yes = matcher.as_ref().is_none_or(|m| m.is_match(&id))
-            && !rejecter.as_ref().is_some_and(|r| r.is_match(&id));
-        verdicts[i] = if yes { 1 } else { 2 };
+        verdicts[i] = if selected(matcher, rejecter, name.as_str()) {
+            1
+        } else {
+            2
+        };
     }
     verdicts[i] == 1
+}
+
+/// ringserver's semantics: the expressions search the stream id (unanchored), which
+/// for miniSEED differs from the srcname.
+fn selected(matcher: &Option<Regex>, rejecter: &Option<Regex>, srcname: &str) -> bool {
+    let id = to_streamid(srcname);
+    matcher.as_ref().is_none_or(|m| m.is_match(&id))
+        && !rejecter.as_ref().is_some_and(|r| r.is_match(&id))
 }

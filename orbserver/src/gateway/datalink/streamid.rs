@@ -60,12 +60,20 @@ mod tests {
 
     #[test]
     fn other_names_pass_unchanged() {
-        for name in ["XX_STA01/MGENC", "XX_STA01_BHZ/GENC", "A_B/JSON", "X_Y_Z/MSEED3"] {
+        for name in [
+            "XX_STA01/MGENC",
+            "XX_STA01_BHZ/GENC",
+            "A_B/JSON",
+            "X_Y_Z/MSEED3",
+        ] {
             assert_eq!(to_srcname(name).unwrap().as_str(), name);
             assert_eq!(to_streamid(name), name);
         }
         // Not four parts: not a DataLink miniSEED name, so kept as it is.
-        assert_eq!(to_srcname("XX_STA_BHZ/MSEED").unwrap().as_str(), "XX_STA_BHZ/MSEED");
+        assert_eq!(
+            to_srcname("XX_STA_BHZ/MSEED").unwrap().as_str(),
+            "XX_STA_BHZ/MSEED"
+        );
         assert!(to_srcname("bad name").is_err());
         assert!(to_srcname("").is_err());
     }
