@@ -170,11 +170,11 @@ pub fn document(
                 }
                 selected += 1;
                 let pos = c.pos.load(Relaxed);
-                let lag = c
-                    .reads
-                    .load(Relaxed)
-                    .then(|| shared.ring.lag(pos))
-                    .unwrap_or(0.0);
+                let lag = if c.reads.load(Relaxed) {
+                    shared.ring.lag(pos)
+                } else {
+                    0.0
+                };
                 rows.push_str("<Connection");
                 attrs(
                     &mut rows,
