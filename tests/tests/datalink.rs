@@ -654,3 +654,50 @@ async fn simpledali_writes_with_ack_and_streams_back() {
     // script above compared the bytes.
     assert!(p.payload.len() >= 64, "{} bytes", p.payload.len());
 }
+
+#[tokio::test]
+async fn a_killed_client_is_told_and_closed() {
+    let dir = tempfile::tempdir().unwrap();
+    let (srv, dl) = server(dir.path(), "");
+    let mut c = DlClient::connect(dl).await;
+    c.request(Command::Id("victim:x:1:x")).await;
+    c.send(Command::Stream).await;
+    let mut admin = connect(&srv, "e2e-admin").await;
+    let clients = admin.clients().await.unwrap().clients;
+    let victim = clients.iter().find(|c| c.what == "victim").expect("listed");
+    admin.kill_client(victim.id).await.unwrap();
+    match c.try_recv().await {
+        Some(DlReply::Error(_, msg)) => assert!(msg.contains("administrator"), "{msg}"),
+        other => panic!("killed client: {other:?}"),
+    }
+    assert_eq!(c.try_recv().await, None);
+}
+
+#[tokio::test]
+async fn a_reload_that_withdraws_read_access_ends_the_stream() {
+    let dir = tempfile::tempdir().unwrap();
+    let (srv, dl) = server(dir.path(), "");
+    let mut c = DlClient::connect(dl).await;
+    c.send(Command::Stream).await;
+    let mut native = connect(&srv, "e2e-admin").await;
+    let name = SrcName::new("XX_STA01/EXP").unwrap();
+    let first = native.put(&name, Time::from_micros(1), b"a").await.unwrap();
+    assert_eq!(pktid(&c.recv().await), first);
+    std::fs::write(
+        dir.path().join("orb.toml"),
+        "[access]\nread = [\"10.0.0.0/8\"]\n",
+    )
+    .unwrap();
+    native.reload().await.unwrap();
+    native.put(&name, Time::from_micros(2), b"b").await.unwrap();
+    match c.recv().await {
+        DlReply::Error(_, msg) => assert!(msg.contains("read access"), "{msg}"),
+        other => panic!("after the reload: {other:?}"),
+    }
+    // Still connected; reads are now refused and counted.
+    match c.request(Command::Read(first)).await {
+        DlReply::Error(_, msg) => assert!(msg.contains("access.read"), "{msg}"),
+        other => panic!("READ without read access: {other:?}"),
+    }
+    assert_eq!(native.stat().await.unwrap().refused.reads_not_allowed, 1);
+}

@@ -462,6 +462,7 @@ impl DlSession {
         if !self.grant.read {
             // The rules were reloaded and took this address's read access away.
             self.streaming = false;
+            self.reg.entry.reaping.store(false, Relaxed);
             error(out, "read access was withdrawn; the stream has ended");
             return Fill::Sent;
         }
