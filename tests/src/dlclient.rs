@@ -75,6 +75,9 @@ impl From<Reply<'_>> for DlReply {
 pub struct DlClient {
     stream: TcpStream,
     buf: Vec<u8>,
+    /// Where the next reply starts in `buf`: consumed bytes are dropped only when more
+    /// must be read, not once per reply, so a fast stream is not quadratic.
+    pos: usize,
 }
 
 impl DlClient {
@@ -88,6 +91,7 @@ impl DlClient {
         DlClient {
             stream,
             buf: Vec::new(),
+            pos: 0,
         }
     }
 
@@ -106,13 +110,15 @@ impl DlClient {
     /// The next reply, or `None` if the server closed the connection.
     pub async fn try_recv(&mut self) -> Option<DlReply> {
         loop {
-            match decode_reply(&self.buf, MAX_REPLY).expect("a well-formed reply") {
+            match decode_reply(&self.buf[self.pos..], MAX_REPLY).expect("a well-formed reply") {
                 Decoded::Done(r, n) => {
                     let owned = DlReply::from(r);
-                    self.buf.drain(..n);
+                    self.pos += n;
                     return Some(owned);
                 }
                 Decoded::NeedMore => {
+                    self.buf.drain(..self.pos);
+                    self.pos = 0;
                     let mut chunk = [0u8; 64 * 1024];
                     let n = tokio::time::timeout(REPLY_LIMIT, self.stream.read(&mut chunk))
                         .await

@@ -17,7 +17,7 @@
 //! when the client wants an acknowledgement (`N` or no `A`: none).
 
 use super::error::{DecodeError, EncodeError};
-use super::{parse_size, split_header, Decoded, MAGIC, MAX_HEADER};
+use super::{parse_size, split_header, Decoded, MAGIC, MAX_HEADER, PREAMBLE};
 use crate::Time;
 
 /// Where POSITION SET puts the read position.
@@ -291,19 +291,26 @@ fn decode_write<'a>(
     ))
 }
 
-/// Appends a packet with `header` and `payload` to `out`.
+/// Appends a packet with `header` and `payload` to `out`. The header is formatted in
+/// place and its length patched in after, so encoding allocates nothing; on an error
+/// `out` is left as it was.
 pub(crate) fn put_packet(
     out: &mut Vec<u8>,
-    header: &str,
+    header: std::fmt::Arguments<'_>,
     payload: &[u8],
 ) -> Result<(), EncodeError> {
-    let len = header.len();
+    use std::io::Write as _;
+    let at = out.len();
+    out.extend_from_slice(&MAGIC);
+    out.push(0);
+    out.write_fmt(header)
+        .expect("formatting into a Vec cannot fail");
+    let len = out.len() - at - PREAMBLE;
     if len > MAX_HEADER || len == 0 {
+        out.truncate(at);
         return Err(EncodeError::HeaderTooLong { len });
     }
-    out.extend_from_slice(&MAGIC);
-    out.push(len as u8);
-    out.extend_from_slice(header.as_bytes());
+    out[at + 2] = len as u8;
     out.extend_from_slice(payload);
     Ok(())
 }
@@ -361,6 +368,6 @@ impl Command<'_> {
                 None => (format!("INFO {}", kind.as_str()), &[]),
             },
         };
-        put_packet(out, &header, payload)
+        put_packet(out, format_args!("{header}"), payload)
     }
 }

@@ -81,16 +81,16 @@ impl Reply<'_> {
                 if text.trim() != text || !text.bytes().all(|b| b.is_ascii_graphic() || b == b' ') {
                     return Err(EncodeError::BadField { field: text.into() });
                 }
-                put_packet(out, &format!("ID {text}"), &[])
+                put_packet(out, format_args!("ID {text}"), &[])
             }
             Reply::Ok { value, message } => put_packet(
                 out,
-                &format!("OK {value} {}", message.len()),
+                format_args!("OK {value} {}", message.len()),
                 message.as_bytes(),
             ),
             Reply::Error { value, message } => put_packet(
                 out,
-                &format!("ERROR {value} {}", message.len()),
+                format_args!("ERROR {value} {}", message.len()),
                 message.as_bytes(),
             ),
             Reply::Packet {
@@ -102,7 +102,7 @@ impl Reply<'_> {
                 data,
             } => put_packet(
                 out,
-                &format!(
+                format_args!(
                     "PACKET {} {pktid} {} {} {} {}",
                     field(streamid)?,
                     pkttime.as_micros(),
@@ -114,10 +114,10 @@ impl Reply<'_> {
             ),
             Reply::Info { kind, xml } => put_packet(
                 out,
-                &format!("INFO {} {}", field(kind)?, xml.len()),
+                format_args!("INFO {} {}", field(kind)?, xml.len()),
                 xml.as_bytes(),
             ),
-            Reply::EndStream => put_packet(out, "ENDSTREAM", &[]),
+            Reply::EndStream => put_packet(out, format_args!("ENDSTREAM"), &[]),
         }
     }
 }
