@@ -406,6 +406,8 @@ async fn malformed_input_gets_an_error_and_the_server_serves_others() {
         b"DL\x0bREAD banana",
         b"DL\x0fPOSITION JUMP 3",
         b"DL\x09INFO TIME",
+        // A client-chosen pktid: refused, its payload skipped.
+        b"DL\x16WRITE A_B/C 1 2 A 1 99z",
     ] {
         match c.request_raw(bytes).await {
             DlReply::Error(_, msg) => assert!(!msg.is_empty(), "{bytes:?}"),
