@@ -134,6 +134,32 @@ impl DlClient {
         }
     }
 
+    /// The next reply, which must be a PACKET: its pktid and data length, read in place
+    /// without copying (for the benchmark, so it measures the server, not this client).
+    pub async fn recv_packet(&mut self) -> (u64, usize) {
+        loop {
+            match decode_reply(&self.buf[self.pos..], MAX_REPLY).expect("a well-formed reply") {
+                Decoded::Done(Reply::Packet { pktid, data, .. }, n) => {
+                    let len = data.len();
+                    self.pos += n;
+                    return (pktid, len);
+                }
+                Decoded::Done(other, _) => panic!("expected a PACKET, got {other:?}"),
+                Decoded::NeedMore => {
+                    self.buf.drain(..self.pos);
+                    self.pos = 0;
+                    let mut chunk = [0u8; 64 * 1024];
+                    let n = tokio::time::timeout(REPLY_LIMIT, self.stream.read(&mut chunk))
+                        .await
+                        .expect("no DataLink reply in time")
+                        .unwrap_or(0);
+                    assert!(n > 0, "the server closed the connection");
+                    self.buf.extend_from_slice(&chunk[..n]);
+                }
+            }
+        }
+    }
+
     /// The next reply; panics if the server closed the connection.
     pub async fn recv(&mut self) -> DlReply {
         self.try_recv()

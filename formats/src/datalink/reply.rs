@@ -142,8 +142,19 @@ pub fn decode_reply(buf: &[u8], max_payload: usize) -> Result<Decoded<Reply<'_>>
     let Some((header, hend)) = split_header(buf)? else {
         return Ok(Decoded::NeedMore);
     };
-    let fields: Vec<&str> = header.split_ascii_whitespace().collect();
-    let word = fields.first().copied().unwrap_or("");
+    // At most the 7 fields of PACKET, on the stack: a streaming client decodes one
+    // reply per packet.
+    let mut fields = [""; 7];
+    let mut count = 0;
+    for f in header.split_ascii_whitespace() {
+        if count == fields.len() {
+            count += 1;
+            break;
+        }
+        fields[count] = f;
+        count += 1;
+    }
+    let word = fields[0];
     let (name, nfields): (&'static str, usize) = match word {
         "ID" => {
             let text = header.strip_prefix("ID").unwrap_or("").trim();
@@ -164,10 +175,10 @@ pub fn decode_reply(buf: &[u8], max_payload: usize) -> Result<Decoded<Reply<'_>>
             ));
         }
     };
-    if fields.len() != nfields {
+    if count != nfields {
         return Err(bad(name, format!("expected {nfields} fields")));
     }
-    let size = parse_size(fields.last().copied(), name, hend, max_payload)?;
+    let size = parse_size(Some(fields[nfields - 1]), name, hend, max_payload)?;
     let Some(payload) = buf.get(hend..hend + size) else {
         return Ok(Decoded::NeedMore);
     };
