@@ -7,6 +7,8 @@
 //!   epoch and relative (`-10m`) parsing and printing; [`parse_duration`].
 //! - [`packet`]: [`Packet`], pktid + srcname + time + payload.
 //! - [`proto`]: the wire protocol, sans-io: frames, encode, decode (`docs/PROTOCOL.md`).
+//! - [`datalink`]: DataLink 1.0 (ringserver's protocol), sans-io: commands and
+//!   replies, decode and encode (`docs/GATEWAYS.md`).
 //! - [`payload`]: sensor payload codecs (GEN, GENC, MGENC, SEED with Steim1/2) and the
 //!   registry that decodes a packet by its srcname suffix (`docs/FORMATS.md`).
 //! - [`write`](mod@write): archive writers (netCDF, CDL, JSON Lines, raw) behind
@@ -19,6 +21,7 @@
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod datalink;
 pub mod packet;
 pub mod payload;
 pub mod proto;

@@ -3,6 +3,7 @@
 //!
 //! - [`harness`]: start a real `orbserver` on 127.0.0.1 port 0 (killed on drop) and find
 //!   the workspace's binaries.
+//! - [`dlclient`]: a small DataLink client for the DataLink tests and the benchmark.
 //! - [`oracle`]: reference tools (Python packages, `ncdump`) that check our output,
 //!   skipping locally but failing under CI when missing.
 //! - `ring-appender` (src/bin/ring_appender.rs): appends to a ring at full speed and
@@ -10,6 +11,7 @@
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod dlclient;
 pub mod harness;
 pub mod oracle;
 

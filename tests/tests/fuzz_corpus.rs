@@ -44,6 +44,7 @@ macro_rules! targets {
 }
 
 targets!(
+    datalink,
     frame,
     payload_decode,
     raw_file,
@@ -252,6 +253,7 @@ mod seeds {
     /// are not made here.
     pub fn of(target: &str) -> Option<Vec<(String, Vec<u8>)>> {
         let seeds = match target {
+            "datalink" => datalink(),
             "frame" => frame(),
             "payload_decode" => payload_decode(),
             "raw_file" => raw_file(),
@@ -332,6 +334,56 @@ mod seeds {
             ("malformed-torn-tail", whole[..whole.len() - 5].to_vec()),
             ("malformed-bit-flip", flipped),
             ("malformed-no-header", whole[whole.len() / 3..].to_vec()),
+        ]
+    }
+
+    fn datalink() -> Vec<(&'static str, Vec<u8>)> {
+        use formats::datalink::{Command, InfoKind, Position, Write};
+        let enc = |cmds: &[Command<'_>]| {
+            let mut out = Vec::new();
+            for c in cmds {
+                c.encode(&mut out).unwrap();
+            }
+            out
+        };
+        let write = Command::Write(Write {
+            streamid: "IU_ANMO_00_BHZ/MSEED",
+            start: T0,
+            end: T0,
+            ack: true,
+            payload: b"record bytes",
+        });
+        let session = enc(&[
+            Command::Id("slink2dali:seis:4242:x86_64"),
+            write,
+            Command::Match("IU_.*"),
+            Command::Reject("LOG"),
+            Command::PositionSet(Position::Pktid {
+                pktid: 7,
+                time: Some(T0),
+            }),
+            Command::PositionSet(Position::Earliest),
+            Command::PositionAfter(T0),
+            Command::Read(7),
+            Command::Stream,
+            Command::EndStream,
+            Command::Info {
+                kind: InfoKind::Streams,
+                matching: Some("ANMO"),
+            },
+        ]);
+        let mut truncated = enc(&[write]);
+        truncated.truncate(truncated.len() - 3);
+        vec![
+            ("valid-session", session),
+            ("valid-write", enc(&[write])),
+            (
+                "malformed-unknown-then-id",
+                b"DL\x05HELLODL\x05ID me".to_vec(),
+            ),
+            ("malformed-bad-time", b"DL\x13WRITE A_B/C 1 x A 1z".to_vec()),
+            ("malformed-magic", b"GET / HTTP/1.1\r\n\r\n".to_vec()),
+            ("malformed-truncated", truncated),
         ]
     }
 

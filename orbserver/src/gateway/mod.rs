@@ -3,7 +3,7 @@
 //! access rules and limits as the native port. docs/GATEWAYS.md describes what each
 //! protocol can do against an orb and how their stream ids map to srcnames.
 //!
-//! - `datalink`: the DataLink 1.0/1.1 listener
+//! - `datalink`: the DataLink 1.0 listener (1.1 is not spoken; docs/GATEWAYS.md)
 //! - `seedlink`: the SeedLink 3.1 listener
 
 pub mod datalink;

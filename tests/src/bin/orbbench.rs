@@ -63,7 +63,9 @@ const IDLE_CONNS: usize = 5000;
 /// concurrent reapers with their own select), 5 `latency` (put-to-reap latency at
 /// 1000 packets/s), 6 `idle` (memory and CPU of 5000 idle connections, against a
 /// spawned release orbserver), 7 `access` (puts against a server with access rules and
-/// tokens, as a ratio to the same puts against a server without, in alternating rounds). Baselines B1 (echo round trips) and B2 (one-way framed
+/// tokens, as a ratio to the same puts against a server without, in alternating rounds),
+/// 8 `datalink` (DataLink WRITE with ACK and STREAM, each as a ratio to the native PUT
+/// and reap on the same server, interleaved). Baselines B1 (echo round trips) and B2 (one-way framed
 /// stream) run whenever a figure needs them. Packets carry 512-byte payloads.
 #[derive(Debug, Parser)]
 #[command(about, long_about)]
@@ -72,8 +74,8 @@ struct Args {
     #[arg(long)]
     quick: bool,
 
-    /// Run only this figure (and its baselines): 1-7 or pipelined, put, reap, reap64,
-    /// latency, idle, access.
+    /// Run only this figure (and its baselines): 1-8 or pipelined, put, reap, reap64,
+    /// latency, idle, access, datalink.
     #[arg(long, value_name = "NAME")]
     only: Option<String>,
 
@@ -96,10 +98,11 @@ enum Figure {
     Latency,
     Idle,
     Access,
+    DataLink,
 }
 
 impl Figure {
-    const ALL: [Figure; 7] = [
+    const ALL: [Figure; 8] = [
         Figure::Pipelined,
         Figure::Put,
         Figure::Reap,
@@ -107,6 +110,7 @@ impl Figure {
         Figure::Latency,
         Figure::Idle,
         Figure::Access,
+        Figure::DataLink,
     ];
 
     fn names(self) -> [&'static str; 2] {
@@ -118,6 +122,7 @@ impl Figure {
             Figure::Latency => ["5", "latency"],
             Figure::Idle => ["6", "idle"],
             Figure::Access => ["7", "access"],
+            Figure::DataLink => ["8", "datalink"],
         }
     }
 
@@ -127,7 +132,7 @@ impl Figure {
             .find(|f| f.names().contains(&s))
             .with_context(|| {
                 format!(
-                    "unknown figure {s:?}: use 1-7 or pipelined, put, reap, reap64, latency, idle, access"
+                    "unknown figure {s:?}: use 1-8 or pipelined, put, reap, reap64, latency, idle, access, datalink"
                 )
             })
     }
@@ -189,6 +194,8 @@ impl Tally {
 /// An orbserver running on the server runtime in this process.
 struct InProcServer {
     addr: OrbAddr,
+    /// Its DataLink listener, if it has one.
+    datalink: Option<SocketAddr>,
     token: CancellationToken,
     run: tokio::task::JoinHandle<Result<(), RingError>>,
     _dir: tempfile::TempDir,
@@ -262,6 +269,7 @@ fn run(args: Args) -> Result<()> {
             Figure::Latency => b.latency()?,
             Figure::Idle => b.idle()?,
             Figure::Access => b.access()?,
+            Figure::DataLink => b.datalink()?,
         }
     }
     b.stop_server()?;
@@ -312,7 +320,7 @@ impl Bench {
         );
         if figures.iter().any(|f| *f != Figure::Idle) {
             println!(
-                "figures 1-5 and 7: in-process orbserver(s) on a tokio multi-thread runtime with {} worker(s), \
+                "figures 1-5, 7 and 8: in-process orbserver(s) on a tokio multi-thread runtime with {} worker(s), \
                  ring {} MiB in a temp dir, flush none, filled once before measuring; \
                  client on a current-thread runtime on the main thread",
                 self.args.server_threads,
@@ -342,6 +350,16 @@ impl Bench {
     /// Starts an orbserver on the server runtime with a fresh ring of `ring_bytes` and
     /// these access rules.
     fn bind_inproc(&self, ring_bytes: u64, access: AccessRules) -> Result<InProcServer> {
+        self.bind_inproc_with(ring_bytes, access, None)
+    }
+
+    /// As [`Bench::bind_inproc`], with a DataLink listener on `datalink` if given.
+    fn bind_inproc_with(
+        &self,
+        ring_bytes: u64,
+        access: AccessRules,
+        datalink: Option<SocketAddr>,
+    ) -> Result<InProcServer> {
         let dir = tempfile::Builder::new()
             .prefix("orbbench-")
             .tempdir()
@@ -358,6 +376,7 @@ impl Bench {
                 ..Limits::default()
             },
             access,
+            datalink,
             ..ServerConfig::default()
         };
         let server = self
@@ -365,6 +384,7 @@ impl Bench {
             .block_on(Server::bind(cfg))
             .context("cannot start the in-process orbserver")?;
         let local = server.local_addr()?;
+        let dl = server.datalink_addr();
         let token = server.shutdown_token();
         let run = self.server_rt.spawn(server.run(Duration::from_secs(5)));
         let addr = OrbAddr {
@@ -373,6 +393,7 @@ impl Bench {
         };
         Ok(InProcServer {
             addr,
+            datalink: dl,
             token,
             run,
             _dir: dir,
@@ -668,6 +689,123 @@ impl Bench {
             mark(met)
         );
         self.record("7 puts with access rules + token", Some(met));
+        Ok(())
+    }
+
+    /// Figure 8: the DataLink gateway against the native protocol on one fresh server
+    /// with a warm ring. (a) WRITE with ACK round trips against one-at-a-time PUTs,
+    /// one of each in turn (order swapped each time); (b) STREAM of the whole ring from
+    /// the earliest packet against a native reap of it from the oldest, in alternating
+    /// passes. Each part is reported as DataLink's rate over the native rate.
+    fn datalink(&mut self) -> Result<()> {
+        use formats::datalink::{Command, Position, Write};
+        use orb_tests::dlclient::{DlClient, DlReply};
+        let ring = self.sizes.ring_bytes.min(256 << 20);
+        let srv = self.bind_inproc_with(
+            ring,
+            AccessRules::default(),
+            Some("127.0.0.1:0".parse().expect("valid address")),
+        )?;
+        let dl_addr = srv
+            .datalink
+            .context("the server has no DataLink listener")?;
+        let opts = client_opts("orbbench-native");
+        let mut native = self
+            .client_rt
+            .block_on(OrbClient::connect(&srv.addr, &opts))?;
+        let lap = (ring / PAYLOAD as u64) as usize;
+        self.put_pipelined(&mut native, lap)?;
+        let n = self.sizes.single_puts;
+        let name = self.names[0].clone();
+        let payload = self.payload.clone();
+        let (wd, wn) = self.client_rt.block_on(async {
+            let mut dl = DlClient::connect(dl_addr).await;
+            let (mut wd, mut wn) = (Tally::default(), Tally::default());
+            for i in 0..n {
+                for dl_turn in [i % 2 == 0, i % 2 == 1] {
+                    let t = Instant::now();
+                    if dl_turn {
+                        let w = Write {
+                            streamid: name.as_str(),
+                            start: Time::now(),
+                            end: Time::now(),
+                            ack: true,
+                            payload: &payload,
+                        };
+                        match dl.request(Command::Write(w)).await {
+                            DlReply::Ok(..) => {}
+                            other => bail!("DataLink WRITE: {other:?}"),
+                        }
+                        wd.add(1, t.elapsed());
+                    } else {
+                        native.put(&name, Time::now(), &payload).await?;
+                        wn.add(1, t.elapsed());
+                    }
+                }
+            }
+            anyhow::Ok((wd, wn))
+        })?;
+        drop(native);
+        const PASSES: usize = 3;
+        let (mut sd, mut sn) = (Tally::default(), Tally::default());
+        for pass in 0..PASSES {
+            for dl_turn in [pass % 2 == 0, pass % 2 == 1] {
+                if dl_turn {
+                    let (got, t) = self.client_rt.block_on(async {
+                        let mut dl = DlClient::connect(dl_addr).await;
+                        let latest = match dl.request(Command::PositionSet(Position::Latest)).await
+                        {
+                            DlReply::Ok(id, _) => u64::try_from(id)?,
+                            other => bail!("POSITION SET LATEST: {other:?}"),
+                        };
+                        match dl.request(Command::PositionSet(Position::Earliest)).await {
+                            DlReply::Ok(..) => {}
+                            other => bail!("POSITION SET EARLIEST: {other:?}"),
+                        }
+                        let start = Instant::now();
+                        dl.send(Command::Stream).await;
+                        let mut got = 0u64;
+                        loop {
+                            let (pktid, len) = dl.recv_packet().await;
+                            got += 1;
+                            std::hint::black_box(len);
+                            if pktid >= latest {
+                                break;
+                            }
+                        }
+                        anyhow::Ok((got, start.elapsed()))
+                    })?;
+                    sd.add(got, t);
+                } else {
+                    let c = self
+                        .client_rt
+                        .block_on(OrbClient::connect(&srv.addr, &opts))?;
+                    let (got, t) = self.client_rt.block_on(async move {
+                        let mut c = c;
+                        c.seek(Whence::Oldest, 0).await?;
+                        let start = Instant::now();
+                        let got = reap_all(c).await?;
+                        anyhow::Ok((got, start.elapsed()))
+                    })?;
+                    sn.add(got, t);
+                }
+            }
+        }
+        self.stop_inproc(srv)?;
+        let wr = wd.per_sec() / wn.per_sec();
+        let sr = sd.per_sec() / sn.per_sec();
+        println!(
+            "{:<36}{:>12}   (native one-at-a-time PUT {}, ratio {wr:.2}; {n} of each, interleaved)",
+            "8a DataLink WRITE with ACK",
+            rate(wd.per_sec()),
+            rate(wn.per_sec()),
+        );
+        println!(
+            "{:<36}{:>12}   (native reap {}, ratio {sr:.2}; {PASSES} passes of the ring each, alternating)",
+            "8b DataLink STREAM, ring from oldest",
+            rate(sd.per_sec()),
+            rate(sn.per_sec()),
+        );
         Ok(())
     }
 
@@ -1278,6 +1416,7 @@ mod tests {
         assert_eq!(Figure::parse("3").unwrap(), Figure::Reap);
         assert_eq!(Figure::parse("latency").unwrap(), Figure::Latency);
         assert_eq!(Figure::parse("7").unwrap(), Figure::Access);
+        assert_eq!(Figure::parse("datalink").unwrap(), Figure::DataLink);
         assert!(Figure::parse("nope").is_err());
     }
 

@@ -1,0 +1,209 @@
+//! Server replies: encoded by the server ([`Reply::encode`]) and decoded by clients
+//! ([`decode_reply`]).
+//!
+//! | header                                           | payload        |
+//! |--------------------------------------------------|----------------|
+//! | `ID text`                                        | none           |
+//! | `OK value size` / `ERROR value size`             | a message      |
+//! | `PACKET streamid pktid pkttime start end size`   | the data       |
+//! | `INFO type size`                                 | an XML document |
+//! | `ENDSTREAM`                                      | none           |
+
+use super::command::{field, put_packet};
+use super::error::{DecodeError, EncodeError};
+use super::{parse_size, split_header, Decoded, DLPROTO};
+use crate::Time;
+
+/// A server reply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reply<'a> {
+    /// The answer to ID: the server's name and capabilities (see [`capabilities`]).
+    Id(&'a str),
+    /// Success; `value` is a packet id or a count, depending on the command.
+    Ok {
+        /// The value.
+        value: i64,
+        /// A message for people.
+        message: &'a str,
+    },
+    /// Failure.
+    Error {
+        /// The value (0 unless a command says otherwise).
+        value: i64,
+        /// What went wrong, for people.
+        message: &'a str,
+    },
+    /// One packet.
+    Packet {
+        /// The stream id.
+        streamid: &'a str,
+        /// The packet id.
+        pktid: u64,
+        /// The packet's time in the ring.
+        pkttime: Time,
+        /// Start time of the data.
+        start: Time,
+        /// End time of the data.
+        end: Time,
+        /// The data.
+        data: &'a [u8],
+    },
+    /// The answer to INFO.
+    Info {
+        /// `STATUS`, `STREAMS` or `CONNECTIONS`.
+        kind: &'a str,
+        /// The XML document.
+        xml: &'a str,
+    },
+    /// The end of a stream, after ENDSTREAM.
+    EndStream,
+}
+
+/// The text of an ID reply: `DataLink <server> :: DLPROTO:1.0 PACKETSIZE:<n>` and
+/// `WRITE` if the client may write. Clients read the capabilities after `::`.
+pub fn capabilities(server: &str, packet_size: usize, write: bool) -> String {
+    let server: String = server
+        .chars()
+        .map(|c| if c.is_ascii_graphic() { c } else { '_' })
+        .collect();
+    let mut s = format!("DataLink {server} :: DLPROTO:{DLPROTO} PACKETSIZE:{packet_size}");
+    if write {
+        s.push_str(" WRITE");
+    }
+    s
+}
+
+impl Reply<'_> {
+    /// Appends the reply to `out`.
+    pub fn encode(&self, out: &mut Vec<u8>) -> Result<(), EncodeError> {
+        match *self {
+            Reply::Id(text) => {
+                if text.trim() != text || !text.bytes().all(|b| b.is_ascii_graphic() || b == b' ') {
+                    return Err(EncodeError::BadField { field: text.into() });
+                }
+                put_packet(out, format_args!("ID {text}"), &[])
+            }
+            Reply::Ok { value, message } => put_packet(
+                out,
+                format_args!("OK {value} {}", message.len()),
+                message.as_bytes(),
+            ),
+            Reply::Error { value, message } => put_packet(
+                out,
+                format_args!("ERROR {value} {}", message.len()),
+                message.as_bytes(),
+            ),
+            Reply::Packet {
+                streamid,
+                pktid,
+                pkttime,
+                start,
+                end,
+                data,
+            } => put_packet(
+                out,
+                format_args!(
+                    "PACKET {} {pktid} {} {} {} {}",
+                    field(streamid)?,
+                    pkttime.as_micros(),
+                    start.as_micros(),
+                    end.as_micros(),
+                    data.len()
+                ),
+                data,
+            ),
+            Reply::Info { kind, xml } => put_packet(
+                out,
+                format_args!("INFO {} {}", field(kind)?, xml.len()),
+                xml.as_bytes(),
+            ),
+            Reply::EndStream => put_packet(out, format_args!("ENDSTREAM"), &[]),
+        }
+    }
+}
+
+fn bad(command: &'static str, why: impl Into<String>) -> DecodeError {
+    // A client cannot resynchronise with a server that sends bad replies.
+    DecodeError::BadHeader {
+        command,
+        why: why.into(),
+        skip: None,
+    }
+}
+
+fn num<T: std::str::FromStr>(s: &str, command: &'static str) -> Result<T, DecodeError> {
+    s.parse()
+        .map_err(|_| bad(command, format!("{s:?} is not a number")))
+}
+
+/// Decodes the server reply at the start of `buf`; payloads larger than `max_payload`
+/// are refused before they are buffered.
+pub fn decode_reply(buf: &[u8], max_payload: usize) -> Result<Decoded<Reply<'_>>, DecodeError> {
+    let Some((header, hend)) = split_header(buf)? else {
+        return Ok(Decoded::NeedMore);
+    };
+    // At most the 7 fields of PACKET, on the stack: a streaming client decodes one
+    // reply per packet.
+    let mut fields = [""; 7];
+    let mut count = 0;
+    for f in header.split_ascii_whitespace() {
+        if count == fields.len() {
+            count += 1;
+            break;
+        }
+        fields[count] = f;
+        count += 1;
+    }
+    let word = fields[0];
+    let (name, nfields): (&'static str, usize) = match word {
+        "ID" => {
+            let text = header.strip_prefix("ID").unwrap_or("").trim();
+            return Ok(Decoded::Done(Reply::Id(text), hend));
+        }
+        "ENDSTREAM" => return Ok(Decoded::Done(Reply::EndStream, hend)),
+        "OK" => ("OK", 3),
+        "ERROR" => ("ERROR", 3),
+        "INFO" => ("INFO", 3),
+        "PACKET" => ("PACKET", 7),
+        _ => {
+            let word: String = word.chars().take(32).collect();
+            return Err(bad(
+                "reply",
+                format!(
+                    "unknown reply {word:?}; expected ID, OK, ERROR, PACKET, INFO or ENDSTREAM"
+                ),
+            ));
+        }
+    };
+    if count != nfields {
+        return Err(bad(name, format!("expected {nfields} fields")));
+    }
+    let size = parse_size(Some(fields[nfields - 1]), name, hend, max_payload)?;
+    let Some(payload) = buf.get(hend..hend + size) else {
+        return Ok(Decoded::NeedMore);
+    };
+    let text = || std::str::from_utf8(payload).map_err(|_| bad(name, "the message is not UTF-8"));
+    let reply = match name {
+        "OK" => Reply::Ok {
+            value: num(fields[1], name)?,
+            message: text()?,
+        },
+        "ERROR" => Reply::Error {
+            value: num(fields[1], name)?,
+            message: text()?,
+        },
+        "INFO" => Reply::Info {
+            kind: fields[1],
+            xml: text()?,
+        },
+        _ => Reply::Packet {
+            streamid: fields[1],
+            pktid: num(fields[2], name)?,
+            pkttime: Time::from_micros(num(fields[3], name)?),
+            start: Time::from_micros(num(fields[4], name)?),
+            end: Time::from_micros(num(fields[5], name)?),
+            data: payload,
+        },
+    };
+    Ok(Decoded::Done(reply, hend + size))
+}

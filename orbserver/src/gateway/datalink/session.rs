@@ -1,0 +1,542 @@
+//! One DataLink client's state, without sockets: commands in, reply bytes out. The
+//! connection task (`conn`) feeds it decoded commands and, while it streams, asks it
+//! to fill the output buffer with PACKETs.
+//!
+//! Positions follow ringserver: the read position names the last packet the client
+//! has, and STREAM sends the packets after it; POSITION SET EARLIEST and POSITION AFTER
+//! are the exceptions docs/GATEWAYS.md describes.
+
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+
+use formats::datalink::{Command, InfoKind, Position, Reply, Write};
+use formats::payload::seed;
+use formats::{SrcName, Time, MAX_SRCNAME_LEN};
+use regex::{Regex, RegexBuilder};
+
+use super::info;
+use super::streamid::{to_srcname, to_streamid};
+use crate::access::{Grant, WriteRefusal};
+use crate::ring::{RingError, Visit};
+use crate::server::clients::Registration;
+use crate::server::policy::RefusalCounters;
+use crate::server::{server_name, Shared};
+
+/// Most packets one `fill` call sends, so one reader never holds the ring's read lock
+/// for long.
+const FILL_PACKETS: usize = 1024;
+/// Most memory one MATCH or REJECT expression may compile to.
+const REGEX_SIZE_LIMIT: usize = 1 << 20;
+
+/// Bits of `DlSession::logged`: each refusal is logged once per connection, then only
+/// counted, so a misconfigured station cannot flood the log.
+const LOGGED_WRITE: u8 = 1;
+const LOGGED_SRCNAME: u8 = 2;
+const LOGGED_READ: u8 = 4;
+const LOGGED_ADMIN: u8 = 8;
+const LOGGED_TOO_LARGE: u8 = 16;
+
+/// What `fill` did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fill {
+    /// Not streaming.
+    Idle,
+    /// Packets were written; call again soon.
+    Sent,
+    /// Nothing to send now: wait for packets.
+    Waiting,
+}
+
+/// The state of one DataLink connection.
+pub struct DlSession {
+    shared: Arc<Shared>,
+    reg: Registration,
+    grant: Grant,
+    grant_gen: u64,
+    matcher: Option<Regex>,
+    rejecter: Option<Regex>,
+    /// Per ring source number: 0 not yet decided, 1 matches, 2 does not.
+    verdicts: Vec<u8>,
+    /// The first pktid STREAM may send; `None` until positioned (STREAM then starts
+    /// with the next packet to arrive, as ringserver's does).
+    next: Option<u64>,
+    streaming: bool,
+    appended: bool,
+    logged: u8,
+}
+
+fn reply(out: &mut Vec<u8>, r: Reply<'_>) {
+    // Our replies carry stream ids from valid srcnames and short headers: encoding
+    // cannot fail, and if it did the client would get nothing rather than garbage.
+    if let Err(e) = r.encode(out) {
+        tracing::error!("DataLink reply not encodable: {e}");
+    }
+}
+
+/// Appends an ERROR reply.
+pub fn error(out: &mut Vec<u8>, message: &str) {
+    reply(out, Reply::Error { value: 0, message });
+}
+
+fn ok(out: &mut Vec<u8>, value: i64, message: &str) {
+    reply(out, Reply::Ok { value, message });
+}
+
+/// The data end time of a packet: the last sample's time for miniSEED, else its start.
+pub fn data_end(srcname: &str, start: Time, payload: &[u8]) -> Time {
+    if srcname.ends_with("/SEED") {
+        if let Some(ch) = seed::decode(payload)
+            .ok()
+            .and_then(|c| c.into_iter().last())
+        {
+            return ch.sample_time(ch.samples.len().saturating_sub(1));
+        }
+    }
+    start
+}
+
+fn compile(expr: &str, max: usize) -> Result<Option<Regex>, String> {
+    if expr.is_empty() {
+        return Ok(None);
+    }
+    if expr.len() > max {
+        return Err(format!(
+            "expression of {} bytes is longer than the limit of {max}",
+            expr.len()
+        ));
+    }
+    RegexBuilder::new(expr)
+        .size_limit(REGEX_SIZE_LIMIT)
+        .build()
+        .map(Some)
+        .map_err(|e| format!("bad regular expression: {e}"))
+}
+
+impl DlSession {
+    /// A session for a registered connection.
+    pub fn new(shared: Arc<Shared>, reg: Registration) -> DlSession {
+        let mut s = DlSession {
+            shared,
+            reg,
+            grant: Grant::default(),
+            grant_gen: u64::MAX,
+            matcher: None,
+            rejecter: None,
+            verdicts: Vec::new(),
+            next: None,
+            streaming: false,
+            appended: false,
+            logged: 0,
+        };
+        s.refresh_grant();
+        s
+    }
+
+    /// Re-decides the session's rights if the rules were reloaded since it last looked.
+    fn refresh_grant(&mut self) {
+        if self.shared.policy.generation() != self.grant_gen {
+            let (generation, rules) = self.shared.policy.current();
+            // DataLink has no tokens: the address alone decides.
+            self.grant = rules.grant(self.reg.entry.addr.ip(), None);
+            self.grant_gen = generation;
+            let access = format!(
+                "{}{}",
+                if self.grant.read { "r" } else { "" },
+                if self.grant.write.any() { "w" } else { "" }
+            );
+            self.reg.entry.ident().access = access;
+            self.reg.entry.reads.store(self.grant.read, Relaxed);
+        }
+    }
+
+    fn refused(
+        &mut self,
+        counter: fn(&RefusalCounters) -> &std::sync::atomic::AtomicU64,
+        bit: u8,
+        what: &str,
+    ) {
+        RefusalCounters::bump(counter(&self.shared.refused));
+        if self.logged & bit == 0 {
+            self.logged |= bit;
+            tracing::warn!(
+                "{}: DataLink: refused {what} (further refusals of this kind for this client are only counted)",
+                self.reg.entry.addr
+            );
+        }
+    }
+
+    /// True (once) if packets were appended since the last call.
+    pub fn take_appended(&mut self) -> bool {
+        std::mem::take(&mut self.appended)
+    }
+
+    /// True while STREAM is on.
+    pub fn streaming(&self) -> bool {
+        self.streaming
+    }
+
+    /// The largest payload a WRITE may carry, as the ID reply announces it.
+    pub fn packet_size(&self) -> usize {
+        self.shared
+            .limits
+            .max_packet
+            .min(self.shared.ring.max_payload(MAX_SRCNAME_LEN))
+    }
+
+    fn capabilities(&self) -> String {
+        formats::datalink::reply::capabilities(
+            &server_name(),
+            self.packet_size(),
+            self.grant.write.any(),
+        )
+    }
+
+    fn set_next(&mut self, next: u64) {
+        self.next = Some(next);
+        self.reg.entry.pos.store(next, Relaxed);
+    }
+
+    /// Handles one command, appending any reply to `out`.
+    pub fn handle(&mut self, cmd: Command<'_>, out: &mut Vec<u8>) {
+        self.refresh_grant();
+        let reads = matches!(
+            cmd,
+            Command::PositionSet(_)
+                | Command::PositionAfter(_)
+                | Command::Read(_)
+                | Command::Stream
+        );
+        if reads && !self.grant.read {
+            self.refused(
+                |r| &r.reads_not_allowed,
+                LOGGED_READ,
+                "a read: address not in access.read",
+            );
+            let msg = format!(
+                "address {} may not read this orb; ask the operator to add it to access.read",
+                self.reg.entry.addr.ip()
+            );
+            return error(out, &msg);
+        }
+        match cmd {
+            Command::Id(id) => self.id(id, out),
+            Command::PositionSet(p) => self.position(p, out),
+            Command::PositionAfter(t) => match self.shared.ring.after(t) {
+                Some(p) => {
+                    self.set_next(p.pktid);
+                    ok(
+                        out,
+                        p.pktid as i64,
+                        &format!("Positioned to packet ID {}", p.pktid),
+                    );
+                }
+                None => error(out, "Packet not found: no packet at or after that time"),
+            },
+            Command::Match(e) => self.filter(e, true, out),
+            Command::Reject(e) => self.filter(e, false, out),
+            Command::Read(pktid) => match self.shared.ring.get(pktid) {
+                Ok(Some(p)) => {
+                    self.packet(pktid, p.time, p.srcname.as_str(), &p.payload, out);
+                }
+                Ok(None) => error(out, &format!("Packet {pktid} not found in ring")),
+                Err(e) => error(out, &format!("reading packet {pktid}: {e}")),
+            },
+            Command::Stream => {
+                if self.next.is_none() {
+                    let next = self.shared.ring.stat().next_pktid;
+                    self.set_next(next);
+                }
+                self.streaming = true;
+                self.reg.entry.reaping.store(true, Relaxed);
+            }
+            Command::EndStream => {
+                self.streaming = false;
+                self.reg.entry.reaping.store(false, Relaxed);
+                reply(out, Reply::EndStream);
+            }
+            Command::Write(w) => self.write(w, out),
+            Command::Info { kind, matching } => self.info(kind, matching, out),
+        }
+    }
+
+    fn id(&mut self, id: &str, out: &mut Vec<u8>) {
+        // By convention "program:user:pid:arch"; anything else is kept as the program.
+        let mut parts = id.splitn(4, ':');
+        {
+            let mut ident = self.reg.entry.ident();
+            ident.what = parts.next().unwrap_or_default().chars().take(64).collect();
+            ident.who = parts.next().unwrap_or_default().chars().take(64).collect();
+            ident.pid = parts.next().and_then(|p| p.parse().ok()).unwrap_or(0);
+        }
+        reply(out, Reply::Id(&self.capabilities()));
+    }
+
+    fn position(&mut self, p: Position, out: &mut Vec<u8>) {
+        let st = self.shared.ring.stat();
+        let found = match p {
+            Position::Earliest => st.oldest.map(|o| (o.pktid, o.pktid)),
+            Position::Latest => st.newest.map(|n| (n.pktid, n.pktid + 1)),
+            Position::Pktid { pktid, time } => match self.shared.ring.get(pktid) {
+                Ok(Some(pk)) if time.is_none_or(|t| t == pk.time) => Some((pktid, pktid + 1)),
+                _ => None,
+            },
+        };
+        match found {
+            Some((at, next)) => {
+                self.set_next(next);
+                ok(out, at as i64, &format!("Positioned to packet ID {at}"));
+            }
+            None => error(out, "Packet not found"),
+        }
+    }
+
+    fn filter(&mut self, expr: &str, is_match: bool, out: &mut Vec<u8>) {
+        let re = match compile(expr, self.shared.limits.max_regex) {
+            Ok(re) => re,
+            Err(msg) => return error(out, &msg),
+        };
+        {
+            let mut ident = self.reg.entry.ident();
+            if is_match {
+                ident.select = expr.into();
+            } else {
+                ident.reject = expr.into();
+            }
+        }
+        if is_match {
+            self.matcher = re;
+        } else {
+            self.rejecter = re;
+        }
+        self.verdicts.clear();
+        let n = self
+            .shared
+            .ring
+            .sources()
+            .iter()
+            .filter(|s| selected(&self.matcher, &self.rejecter, s.srcname.as_str()))
+            .count();
+        let what = if is_match { "match" } else { "reject" };
+        ok(out, n as i64, &format!("{n} streams selected after {what}"));
+    }
+
+    fn packet(&mut self, pktid: u64, time: Time, srcname: &str, payload: &[u8], out: &mut Vec<u8>) {
+        reply(
+            out,
+            Reply::Packet {
+                streamid: &to_streamid(srcname),
+                pktid,
+                pkttime: time,
+                start: time,
+                end: data_end(srcname, time, payload),
+                data: payload,
+            },
+        );
+        self.count_out(1, payload.len() as u64);
+    }
+
+    fn count_out(&self, packets: u64, bytes: u64) {
+        let (e, t) = (&self.reg.entry, &self.shared.totals);
+        e.packets_out.fetch_add(packets, Relaxed);
+        e.bytes_out.fetch_add(bytes, Relaxed);
+        t.packets_out.fetch_add(packets, Relaxed);
+        t.bytes_out.fetch_add(bytes, Relaxed);
+    }
+
+    fn write(&mut self, w: Write<'_>, out: &mut Vec<u8>) {
+        let srcname = match to_srcname(w.streamid) {
+            Ok(s) => s,
+            Err(e) => {
+                let msg = format!(
+                    "stream id {:?} makes no orb srcname: {e}; nothing was stored",
+                    w.streamid
+                );
+                return error(out, &msg);
+            }
+        };
+        match self.grant.write.check(srcname.as_str()) {
+            Ok(()) => {}
+            Err(WriteRefusal::NotAllowed) => {
+                self.refused(
+                    |r| &r.writes_not_allowed,
+                    LOGGED_WRITE,
+                    "a WRITE: address not in access.write",
+                );
+                let msg = format!(
+                    "Write permission not granted: address {} is not in access.write; nothing was stored",
+                    self.reg.entry.addr.ip()
+                );
+                return error(out, &msg);
+            }
+            Err(WriteRefusal::ForeignSrcname(why)) => {
+                self.refused(
+                    |r| &r.writes_foreign_srcname,
+                    LOGGED_SRCNAME,
+                    &format!("a WRITE: {why}"),
+                );
+                return error(out, &format!("{why}; nothing was stored"));
+            }
+        }
+        let max = self.packet_size();
+        if w.payload.len() > max {
+            self.refused(
+                |r| &r.writes_too_large,
+                LOGGED_TOO_LARGE,
+                &format!("a WRITE of {} bytes: over max_packet", w.payload.len()),
+            );
+            let msg = format!(
+                "Packet size ({}) is too large for this orb, maximum is {max} bytes; nothing was stored",
+                w.payload.len()
+            );
+            return error(out, &msg);
+        }
+        self.append(&srcname, w, out);
+    }
+
+    fn append(&mut self, srcname: &SrcName, w: Write<'_>, out: &mut Vec<u8>) {
+        let item = (srcname.as_str(), w.start, w.payload);
+        match self.shared.ring.append_batch(std::iter::once(item), false) {
+            Ok((pktid, _)) => {
+                self.appended = true;
+                let bytes = w.payload.len() as u64;
+                let (e, t) = (&self.reg.entry, &self.shared.totals);
+                e.packets_in.fetch_add(1, Relaxed);
+                e.bytes_in.fetch_add(bytes, Relaxed);
+                t.packets_in.fetch_add(1, Relaxed);
+                t.bytes_in.fetch_add(bytes, Relaxed);
+                if w.ack {
+                    reply(
+                        out,
+                        Reply::Ok {
+                            value: pktid as i64,
+                            message: "",
+                        },
+                    );
+                }
+            }
+            Err(e @ RingError::PacketTooLarge { .. }) => {
+                RefusalCounters::bump(&self.shared.refused.writes_too_large);
+                error(out, &format!("{e}; nothing was stored"));
+            }
+            Err(e) => {
+                tracing::error!("DataLink WRITE failed: {e}");
+                error(out, &format!("Error adding packet to ring: {e}"));
+            }
+        }
+    }
+
+    fn info(&mut self, kind: InfoKind, matching: Option<&str>, out: &mut Vec<u8>) {
+        // CONNECTIONS shows every client's address: as the native CLIENTS, admin only.
+        if kind == InfoKind::Connections && !self.grant.admin {
+            self.refused(
+                |r| &r.admin_not_allowed,
+                LOGGED_ADMIN,
+                "INFO CONNECTIONS: no admin access",
+            );
+            let msg = format!(
+                "INFO CONNECTIONS needs admin access: address {} is not in access.admin",
+                self.reg.entry.addr.ip()
+            );
+            return error(out, &msg);
+        }
+        let re = match compile(matching.unwrap_or(""), self.shared.limits.max_regex) {
+            Ok(re) => re,
+            Err(msg) => return error(out, &msg),
+        };
+        let xml = info::document(&self.shared, kind, &self.capabilities(), re.as_ref());
+        reply(
+            out,
+            Reply::Info {
+                kind: kind.as_str(),
+                xml: &xml,
+            },
+        );
+    }
+
+    /// Writes PACKETs for the stream into `out`, up to about `max_bytes`.
+    pub fn fill(&mut self, out: &mut Vec<u8>, max_bytes: usize) -> Fill {
+        if !self.streaming {
+            return Fill::Idle;
+        }
+        self.refresh_grant();
+        if !self.grant.read {
+            // The rules were reloaded and took this address's read access away.
+            self.streaming = false;
+            self.reg.entry.reaping.store(false, Relaxed);
+            error(out, "read access was withdrawn; the stream has ended");
+            return Fill::Sent;
+        }
+        let from = self.next.unwrap_or(0);
+        let (matcher, rejecter, verdicts) = (&self.matcher, &self.rejecter, &mut self.verdicts);
+        let (mut sent, mut bytes, mut gap) = (0u64, 0u64, None);
+        let outcome = self.shared.ring.visit_from(
+            from,
+            FILL_PACKETS,
+            max_bytes,
+            |src, name| keep(matcher, rejecter, verdicts, src, name),
+            |v| match v {
+                Visit::Gap(g) => gap = Some(g),
+                Visit::Record(r) => {
+                    let name = r.srcname.as_str();
+                    reply(
+                        out,
+                        Reply::Packet {
+                            streamid: &to_streamid(name),
+                            pktid: r.pktid,
+                            pkttime: r.time,
+                            start: r.time,
+                            end: data_end(name, r.time, r.payload),
+                            data: r.payload,
+                        },
+                    );
+                    sent += 1;
+                    bytes += r.payload.len() as u64;
+                }
+            },
+        );
+        if let Some(g) = gap {
+            // DataLink has no way to say packets were lost; they are counted here.
+            let t = &self.shared.totals;
+            t.gaps.fetch_add(1, Relaxed);
+            t.gap_packets.fetch_add(g.last - g.first + 1, Relaxed);
+            self.reg.entry.gaps.fetch_add(1, Relaxed);
+        }
+        self.set_next(outcome.next.max(from));
+        self.count_out(sent, bytes);
+        if sent == 0 && gap.is_none() && !outcome.more {
+            return Fill::Waiting;
+        }
+        Fill::Sent
+    }
+}
+
+/// The verdict on a source, cached per ring source number so the expressions run once
+/// per source, not once per packet.
+fn keep(
+    matcher: &Option<Regex>,
+    rejecter: &Option<Regex>,
+    verdicts: &mut Vec<u8>,
+    src: u32,
+    name: &SrcName,
+) -> bool {
+    let i = src as usize;
+    if verdicts.len() <= i {
+        verdicts.resize(i + 1, 0);
+    }
+    if verdicts[i] == 0 {
+        verdicts[i] = if selected(matcher, rejecter, name.as_str()) {
+            1
+        } else {
+            2
+        };
+    }
+    verdicts[i] == 1
+}
+
+/// ringserver's semantics: the expressions search the stream id (unanchored), which
+/// for miniSEED differs from the srcname.
+fn selected(matcher: &Option<Regex>, rejecter: &Option<Regex>, srcname: &str) -> bool {
+    let id = to_streamid(srcname);
+    matcher.as_ref().is_none_or(|m| m.is_match(&id))
+        && !rejecter.as_ref().is_some_and(|r| r.is_match(&id))
+}
