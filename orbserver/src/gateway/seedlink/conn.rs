@@ -255,6 +255,11 @@ impl Conn {
         self.reg.entry.pos.store(feed.pos(), Relaxed);
         let cap = self.shared.limits.output_buffer.max(4096);
         let kill = self.reg.entry.kill.clone();
+        // Lines that came in the same read as the command that started the transfer.
+        if self.commands_in_transfer()? {
+            self.flush(shutdown).await?;
+            return Ok(());
+        }
         loop {
             if kill.is_cancelled() {
                 return Err(End::Killed);
