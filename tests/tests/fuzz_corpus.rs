@@ -280,7 +280,10 @@ mod seeds {
                 ("valid-uni-station", "select BHZ\nfetch 00001F\n"),
                 ("valid-info", "INFO STREAMS\rINFO ID\rCAT\rBYE\r"),
                 ("malformed-unknown", "FROB\r\nHELLO there\r\n"),
-                ("malformed-bad-args", "DATA zz\r\nTIME 2026,13,1,0,0,0\r\nSELECT 00BHZZ\r\n"),
+                (
+                    "malformed-bad-args",
+                    "DATA zz\r\nTIME 2026,13,1,0,0,0\r\nSELECT 00BHZZ\r\n",
+                ),
                 ("malformed-no-terminator", "STATION STA01 XX"),
             ]),
             _ => return None,

@@ -195,7 +195,10 @@ fn hello_cat_info_and_capabilities() {
     c.send("HELLO");
     let id = c.line();
     assert!(id.starts_with("SeedLink v3.1 (orb "), "{id}");
-    assert!(id.contains("SLPROTO:3.1") && id.contains("EXTREPLY"), "{id}");
+    assert!(
+        id.contains("SLPROTO:3.1") && id.contains("EXTREPLY"),
+        "{id}"
+    );
     assert!(!c.line().is_empty(), "organisation line");
 
     c.send("CAT");
@@ -209,7 +212,10 @@ fn hello_cat_info_and_capabilities() {
         }
     }
     let cat = String::from_utf8(cat).unwrap();
-    assert!(cat.contains("XX STA01") && cat.contains("XX PRS01"), "{cat}");
+    assert!(
+        cat.contains("XX STA01") && cat.contains("XX PRS01"),
+        "{cat}"
+    );
 
     let xml = c.info("ID");
     assert!(xml.contains("<seedlink software=\"SeedLink v3.1"), "{xml}");
@@ -249,7 +255,10 @@ fn bad_commands_get_error_and_the_connection_goes_on() {
     }
     assert_eq!(c.ask("CAPABILITIES EXTREPLY"), "OK");
     let e = c.ask("FROB");
-    assert!(e.starts_with("ERROR UNSUPPORTED unknown command FROB"), "{e}");
+    assert!(
+        e.starts_with("ERROR UNSUPPORTED unknown command FROB"),
+        "{e}"
+    );
     let e = c.ask("TIME 2026,1,1,0,0,5 2026,1,1,0,0,0");
     assert!(e.starts_with("ERROR ARGUMENTS "), "{e}");
     // Lower case, LF only, and a lone CR work as terminators.
@@ -269,7 +278,10 @@ fn bad_commands_get_error_and_the_connection_goes_on() {
     // And the first client is still served.
     assert_eq!(c.ask("FETCH"), "OK");
     c.send("END");
-    assert!(c.until_end().is_empty(), "FETCH from the ring's end sends nothing");
+    assert!(
+        c.until_end().is_empty(),
+        "FETCH from the ring's end sends nothing"
+    );
 }
 
 #[test]
@@ -393,10 +405,7 @@ fn time_windows_end_with_end_and_keep_to_the_window() {
     let mut c = Client::connect(srv.seedlink.unwrap());
     assert_eq!(c.ask("STATION STA02 XX"), "OK");
     assert_eq!(c.ask("SELECT BHZ"), "OK");
-    assert_eq!(
-        c.ask("TIME 2026,11,22,10,0,1 2026,11,22,10,0,2"),
-        "OK"
-    );
+    assert_eq!(c.ask("TIME 2026,11,22,10,0,1 2026,11,22,10,0,2"), "OK");
     c.send("END");
     let decoded: Vec<Channel> = c.until_end().iter().map(|(_, r)| decode(r)).collect();
     let t = |s| Time::parse_iso8601(s).unwrap();

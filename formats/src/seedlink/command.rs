@@ -246,7 +246,12 @@ pub fn parse_time(s: &str) -> Result<Time, SeedLinkError> {
     )
     .ok_or_else(bad)?;
     let dt = date
-        .and_hms_micro_opt(int(fields[3], 23)?, int(fields[4], 59)?, int(sec, 59)?, micros)
+        .and_hms_micro_opt(
+            int(fields[3], 23)?,
+            int(fields[4], 59)?,
+            int(sec, 59)?,
+            micros,
+        )
         .ok_or_else(bad)?;
     Ok(Time::from_micros(dt.and_utc().timestamp_micros()))
 }
@@ -320,7 +325,10 @@ mod tests {
     fn info_levels_and_unknown_commands() {
         assert_eq!(cmd("INFO streams"), Command::Info(InfoLevel::Streams));
         assert_eq!(cmd("INFO ID"), Command::Info(InfoLevel::Id));
-        assert!(matches!(parse(b"INFO FOO"), Err(SeedLinkError::InfoLevel(_))));
+        assert!(matches!(
+            parse(b"INFO FOO"),
+            Err(SeedLinkError::InfoLevel(_))
+        ));
         assert!(matches!(
             parse(b"FROB"),
             Err(SeedLinkError::UnknownCommand(_))

@@ -32,7 +32,13 @@ pub fn error(reason: Option<(&str, &str)>) -> Vec<u8> {
             // One line: the reason must not break the framing.
             let text: String = text
                 .chars()
-                .map(|c| if c.is_ascii() && !c.is_ascii_control() { c } else { ' ' })
+                .map(|c| {
+                    if c.is_ascii() && !c.is_ascii_control() {
+                        c
+                    } else {
+                        ' '
+                    }
+                })
                 .collect();
             format!("ERROR {code} {text}\r\n").into_bytes()
         }
@@ -57,8 +63,7 @@ pub fn frame_seq(header: &[u8]) -> Option<u32> {
 }
 
 /// Appends the INFO frames carrying `xml` (ASCII; anything else is replaced by `?`).
-/// `station` names the records' station field (`INFO` as SeisComP does; the level
-/// name is not carried).
+/// The records are named station `INFO`, channel `LOG`; the level is not carried.
 pub fn info_frames(out: &mut Vec<u8>, xml: &str) {
     let text: Vec<u8> = xml
         .bytes()

@@ -30,9 +30,7 @@ pub struct StreamId {
 impl StreamId {
     /// The identity written in a record's fixed header (trailing spaces trimmed).
     pub fn of_record(rec: &[u8; RECORD_LEN]) -> StreamId {
-        let text = |r: std::ops::Range<usize>| {
-            String::from_utf8_lossy(&rec[r]).trim().to_string()
-        };
+        let text = |r: std::ops::Range<usize>| String::from_utf8_lossy(&rec[r]).trim().to_string();
         StreamId {
             sta: text(8..13),
             loc: text(13..15),
@@ -91,13 +89,18 @@ pub fn encode(ch: &Channel, out: &mut Vec<[u8; RECORD_LEN]>) -> Result<(), Paylo
 /// are 512 bytes long.
 fn all_512(bytes: &[u8]) -> bool {
     !bytes.is_empty()
-        && bytes.len() % RECORD_LEN == 0
-        && bytes.chunks_exact(RECORD_LEN).all(|r| b1000_exponent(r) == Some(9))
+        && bytes.len().is_multiple_of(RECORD_LEN)
+        && bytes
+            .chunks_exact(RECORD_LEN)
+            .all(|r| b1000_exponent(r) == Some(9))
 }
 
 /// The record-length exponent of a record's blockette 1000, if it has one.
 fn b1000_exponent(rec: &[u8]) -> Option<u8> {
-    let be16 = |at: usize| rec.get(at..at + 2).map(|b| usize::from(u16::from_be_bytes([b[0], b[1]])));
+    let be16 = |at: usize| {
+        rec.get(at..at + 2)
+            .map(|b| usize::from(u16::from_be_bytes([b[0], b[1]])))
+    };
     let mut next = be16(46)?;
     for _ in 0..32 {
         if next < 48 || next + 8 > rec.len() {

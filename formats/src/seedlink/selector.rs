@@ -20,9 +20,7 @@ pub fn glob(pattern: &[u8], text: &[u8]) -> bool {
     let (mut p, mut t) = (0, 0);
     let mut star: Option<(usize, usize)> = None;
     while t < text.len() {
-        if p < pattern.len()
-            && (pattern[p] == b'?' || pattern[p].eq_ignore_ascii_case(&text[t]))
-        {
+        if p < pattern.len() && (pattern[p] == b'?' || pattern[p].eq_ignore_ascii_case(&text[t])) {
             p += 1;
             t += 1;
         } else if p < pattern.len() && pattern[p] == b'*' {
@@ -111,7 +109,10 @@ impl Selector {
             5 => {
                 let (l, c) = codes.split_at(2);
                 let loc = if l == "--" { "  " } else { l };
-                if !loc.bytes().all(|b| b == b' ' || b.is_ascii_alphanumeric() || b == b'?') {
+                if !loc
+                    .bytes()
+                    .all(|b| b == b' ' || b.is_ascii_alphanumeric() || b == b'?')
+                {
                     return Err(bad());
                 }
                 (Some(loc.to_ascii_uppercase()), c)

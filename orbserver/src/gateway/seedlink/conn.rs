@@ -184,7 +184,11 @@ impl Conn {
             *count += 1;
             let needs_read = matches!(
                 cmd,
-                Command::Data(_) | Command::Fetch(_) | Command::Time { .. } | Command::End | Command::Cat
+                Command::Data(_)
+                    | Command::Fetch(_)
+                    | Command::Time { .. }
+                    | Command::End
+                    | Command::Cat
             );
             if needs_read && !self.may_read() {
                 continue;
@@ -237,13 +241,20 @@ impl Conn {
                 Ok(Some(Command::Info(level))) => self.info(level),
                 Ok(Some(Command::Bye)) => return Ok(true),
                 Ok(_) | Err(_) => {
-                    tracing::debug!("{}: SeedLink: ignored a command during the transfer", self.peer);
+                    tracing::debug!(
+                        "{}: SeedLink: ignored a command during the transfer",
+                        self.peer
+                    );
                 }
             }
         }
     }
 
-    async fn transfer(&mut self, reqs: Vec<StationReq>, shutdown: &CancellationToken) -> Result<(), End> {
+    async fn transfer(
+        &mut self,
+        reqs: Vec<StationReq>,
+        shutdown: &CancellationToken,
+    ) -> Result<(), End> {
         let select = describe(&reqs);
         {
             let mut ident = self.reg.entry.ident();
@@ -330,7 +341,8 @@ fn describe(reqs: &[StationReq]) -> String {
     reqs.iter()
         .map(|r| {
             let pat = |p: &Option<formats::seedlink::StationPattern>| {
-                p.as_ref().map_or("*".to_string(), |p| p.as_str().to_string())
+                p.as_ref()
+                    .map_or("*".to_string(), |p| p.as_str().to_string())
             };
             let mut s = format!("{}_{}", pat(&r.net), pat(&r.sta));
             if !r.selectors.is_empty() {
@@ -343,7 +355,9 @@ fn describe(reqs: &[StationReq]) -> String {
                             if x.negate { "!" } else { "" },
                             x.loc.as_deref().unwrap_or(""),
                             x.chan,
-                            x.kind.map(|k| format!(".{}", char::from(k))).unwrap_or_default()
+                            x.kind
+                                .map(|k| format!(".{}", char::from(k)))
+                                .unwrap_or_default()
                         )
                     })
                     .collect();

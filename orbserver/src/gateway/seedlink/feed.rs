@@ -122,7 +122,13 @@ impl Feed {
     }
 
     /// Appends data frames for the next packets, up to about `max_bytes` of output.
-    pub fn fill(&mut self, shared: &Shared, reg: &Registration, out: &mut Vec<u8>, max_bytes: usize) -> Fill {
+    pub fn fill(
+        &mut self,
+        shared: &Shared,
+        reg: &Registration,
+        out: &mut Vec<u8>,
+        max_bytes: usize,
+    ) -> Fill {
         let mut packets: Vec<Copied> = Vec::new();
         let (stations, verdicts) = (&self.stations, &mut self.verdicts);
         let outcome = shared.ring.visit_from(
@@ -229,7 +235,12 @@ impl Feed {
             if s.begin.is_none() && s.end.is_none() {
                 return true;
             }
-            let (start, end) = *span.get_or_insert_with(|| record::span(rec).unwrap_or((Time::from_micros(i64::MIN / 2), Time::from_micros(i64::MAX / 2))));
+            let (start, end) = *span.get_or_insert_with(|| {
+                record::span(rec).unwrap_or((
+                    Time::from_micros(i64::MIN / 2),
+                    Time::from_micros(i64::MAX / 2),
+                ))
+            });
             s.begin.is_none_or(|b| end > b) && s.end.is_none_or(|e| start <= e)
         })
     }

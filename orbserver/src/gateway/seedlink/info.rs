@@ -76,7 +76,7 @@ fn stations(shared: &Shared, with_streams: bool) -> BTreeMap<(String, String), S
     out
 }
 
-/// The XML answer to INFO `level`; `admin` says whether CONNECTIONS may be shown.
+/// The XML answer to INFO `level` (the caller checks who may see CONNECTIONS).
 pub fn xml(shared: &Shared, level: InfoLevel) -> String {
     let mut x = String::from("<?xml version=\"1.0\"?>\n");
     let _ = writeln!(

@@ -89,7 +89,11 @@ impl Negotiation {
 
     /// `OK`, unless in BATCH mode.
     fn ok(&self) -> Step {
-        Step::Reply(if self.batch { Vec::new() } else { frame::OK.to_vec() })
+        Step::Reply(if self.batch {
+            Vec::new()
+        } else {
+            frame::OK.to_vec()
+        })
     }
 
     fn multi(&self) -> bool {
@@ -159,7 +163,9 @@ impl Negotiation {
             return self.ok();
         }
         if self.multi() {
-            return Step::Reply(self.error("UNEXPECTED", "DATA, FETCH or TIME needs a STATION first"));
+            return Step::Reply(
+                self.error("UNEXPECTED", "DATA, FETCH or TIME needs a STATION first"),
+            );
         }
         // Uni-station mode: every station, no reply, the transfer starts now.
         let all = StationReq {
@@ -185,11 +191,20 @@ mod tests {
     #[test]
     fn multi_station_requests_collect_until_end() {
         let mut n = Negotiation::default();
-        assert_eq!(run(&mut n, "STATION STA01 XX"), Step::Reply(b"OK\r\n".to_vec()));
+        assert_eq!(
+            run(&mut n, "STATION STA01 XX"),
+            Step::Reply(b"OK\r\n".to_vec())
+        );
         assert_eq!(run(&mut n, "SELECT BHZ"), Step::Reply(b"OK\r\n".to_vec()));
         assert_eq!(run(&mut n, "FETCH"), Step::Reply(b"OK\r\n".to_vec()));
-        assert_eq!(run(&mut n, "STATION STA02 XX"), Step::Reply(b"OK\r\n".to_vec()));
-        assert_eq!(run(&mut n, "TIME 2026,1,1,0,0,0"), Step::Reply(b"OK\r\n".to_vec()));
+        assert_eq!(
+            run(&mut n, "STATION STA02 XX"),
+            Step::Reply(b"OK\r\n".to_vec())
+        );
+        assert_eq!(
+            run(&mut n, "TIME 2026,1,1,0,0,0"),
+            Step::Reply(b"OK\r\n".to_vec())
+        );
         let Step::Start(reqs) = run(&mut n, "END") else {
             panic!("END starts")
         };
