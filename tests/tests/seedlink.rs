@@ -537,3 +537,59 @@ fn obspy_get_waveforms_reads_an_mgenc_station() {
 fn obspy_get_waveforms_reads_a_seed_station() {
     obspy_reads("seed", Format::Seed);
 }
+
+#[test]
+fn reads_need_access_read_and_are_refused_with_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let srv = start_with_config(
+        dir.path(),
+        "[access]\nread = [\"10.0.0.0/8\"]\n",
+        &["--seedlink", "127.0.0.1:0"],
+    );
+    let mut c = Client::connect(srv.seedlink.unwrap());
+    assert!(c.ask("HELLO").starts_with("SeedLink v3.1"));
+    c.line();
+    assert_eq!(c.ask("STATION STA01 XX"), "OK");
+    assert_eq!(c.ask("DATA"), "ERROR");
+    assert_eq!(c.ask("INFO STATIONS"), "ERROR");
+    assert_eq!(c.ask("CAPABILITIES EXTREPLY"), "OK");
+    let e = c.ask("END");
+    assert!(e.starts_with("ERROR UNAUTHORIZED "), "{e}");
+    // Identification is not data: INFO ID is answered.
+    assert!(c.info("ID").contains("<seedlink"));
+    let out = Command::new(bin("orbstat"))
+        .args([srv.orb().as_str(), "-s"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    let line = text
+        .lines()
+        .find(|l| l.contains("; reads "))
+        .unwrap_or_else(|| panic!("no read refusal counter in {text}"));
+    // DATA, INFO STATIONS and END.
+    assert!(line.contains("; reads 3,"), "{line}");
+}
+
+#[test]
+fn seedlink_clients_are_listed_by_orbstat() {
+    let (_dir, srv) = server("mgenc", 1);
+    let mut c = Client::connect(srv.seedlink.unwrap());
+    assert_eq!(c.ask("STATION STA01 XX"), "OK");
+    assert_eq!(c.ask("SELECT BHZ"), "OK");
+    assert_eq!(c.ask("DATA"), "OK");
+    c.send("END");
+    // INFO answered in the stream: the transfer has started.
+    assert!(c.info("ID").contains("<seedlink"));
+    let out = Command::new(bin("orbstat"))
+        .args([srv.orb().as_str(), "-c"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    let row = text
+        .lines()
+        .find(|l| l.contains("SeedLink client"))
+        .unwrap_or_else(|| panic!("no SeedLink row in {text}"));
+    assert!(row.contains("XX_STA01:BHZ"), "{row}");
+}
