@@ -593,3 +593,35 @@ fn seedlink_clients_are_listed_by_orbstat() {
         .unwrap_or_else(|| panic!("no SeedLink row in {text}"));
     assert!(row.contains("XX_STA01:BHZ"), "{row}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_administrator_kills_a_seedlink_client() {
+    let (_dir, srv) = server("mgenc", 1);
+    let addr = srv.seedlink.unwrap();
+    let mut c = tokio::task::spawn_blocking(move || {
+        let mut c = Client::connect(addr);
+        c.send("DATA");
+        assert!(c.info("ID").contains("<seedlink"));
+        c
+    })
+    .await
+    .unwrap();
+    let mut admin = orb_tests::harness::connect(&srv, "e2e-admin").await;
+    let info = admin.clients().await.expect("CLIENTS");
+    let id = info
+        .clients
+        .iter()
+        .find(|r| r.what == "SeedLink client")
+        .expect("the SeedLink client is listed")
+        .id;
+    admin.kill_client(id).await.expect("KILL");
+    let end = tokio::task::spawn_blocking(move || matches!(c.frame(), Frame::Closed))
+        .await
+        .unwrap();
+    assert!(end, "the killed client's connection is closed");
+    // The port still serves others.
+    let again = tokio::task::spawn_blocking(move || Client::connect(addr).ask("HELLO"))
+        .await
+        .unwrap();
+    assert!(again.starts_with("SeedLink v3.1"));
+}
