@@ -168,6 +168,22 @@ mod tests {
     }
 
     #[test]
+    fn seed_records_of_other_lengths_are_re_encoded_as_512_bytes() {
+        // A 256-byte record: few samples fit in its first frames; blockette 1000 says 2^8.
+        let ch = channel("BHZ", 20);
+        let mut short = seed::encode(&ch, Steim::Two).unwrap();
+        short.truncate(256);
+        short[54] = 8;
+        let src = SrcName::new("XX_STA01_BHZ/SEED").unwrap();
+        let recs = records(&src, Time::from_micros(0), &short).unwrap();
+        assert_eq!(recs.len(), 1);
+        assert_eq!(recs[0][54], 9, "a 512-byte record");
+        let back = seed::decode(&recs[0]).unwrap();
+        assert_eq!(back[0].samples, ch.samples);
+        assert_eq!(back[0].start, ch.start);
+    }
+
+    #[test]
     fn undecodable_packets_are_errors() {
         let src = SrcName::new("XX_STA01/MGENC").unwrap();
         assert!(records(&src, Time::from_micros(0), b"junk").is_err());
