@@ -625,3 +625,58 @@ async fn an_administrator_kills_a_seedlink_client() {
         .unwrap();
     assert!(again.starts_with("SeedLink v3.1"));
 }
+
+/// ObsPy resolves a station wildcard with INFO STATIONS before it asks for data: both
+/// seismic stations must come back, with orbsim's samples.
+#[test]
+fn obspy_station_wildcards_use_info_stations() {
+    let Some(py) = oracle::python(&["obspy"]) else {
+        return;
+    };
+    let rounds = 3;
+    let (dir, srv) = server("mgenc", rounds);
+    let addr = srv.seedlink.unwrap();
+    let script = r#"
+import json, sys
+from obspy import UTCDateTime
+from obspy.clients.seedlink.basic_client import Client
+client = Client(sys.argv[1], port=int(sys.argv[2]), timeout=20)
+print(json.dumps(sorted(client.get_info(station="STA*", level="station"))))
+t0 = UTCDateTime(sys.argv[3])
+st = client.get_waveforms("XX", "STA*", "", "BHZ", t0, t0 + 2)
+st.merge()
+print(json.dumps({tr.id: [int(v) for v in tr.data] for tr in st}))
+"#;
+    let text = oracle::run_python(
+        &py,
+        script,
+        &[
+            addr.ip().to_string(),
+            addr.port().to_string(),
+            START.to_string(),
+        ],
+        dir.path(),
+    );
+    let mut lines = text.lines();
+    let stations: serde_json::Value = serde_json::from_str(lines.next().unwrap()).unwrap();
+    assert_eq!(
+        stations,
+        serde_json::json!([["XX", "STA01"], ["XX", "STA02"]])
+    );
+    let traces: serde_json::Value = serde_json::from_str(lines.next().unwrap()).unwrap();
+    let sim = simulator(Format::Mgenc);
+    let t0 = Time::parse_iso8601(START).unwrap().as_micros();
+    for sta in ["STA01", "STA02"] {
+        let want: Vec<i32> = expected(&sim, rounds, sta, "BHZ")
+            .range(t0..=t0 + 2_000_000)
+            .map(|(_, v)| *v)
+            .collect();
+        let got: Vec<i32> = traces[format!("XX.{sta}..BHZ")]
+            .as_array()
+            .unwrap_or_else(|| panic!("no trace for {sta}: {traces}"))
+            .iter()
+            .map(|v| v.as_i64().unwrap() as i32)
+            .collect();
+        assert_eq!(got, want, "{sta}");
+    }
+}
