@@ -680,3 +680,104 @@ print(json.dumps({tr.id: [int(v) for v in tr.data] for tr in st}))
         assert_eq!(got, want, "{sta}");
     }
 }
+
+/// ObsPy's `easyseedlink` streams in real time (multi-station DATA, no end): started
+/// before the packets exist, it must receive orbsim's samples as they are put.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn obspy_easyseedlink_streams_new_packets() {
+    let Some(py) = oracle::python(&["obspy"]) else {
+        return;
+    };
+    let rounds = 2;
+    let (dir, srv) = server("mgenc", 0);
+    let addr = srv.seedlink.unwrap();
+    let script = r#"
+import json, os, sys
+from obspy.clients.seedlink.easyseedlink import EasySeedLinkClient
+want = int(sys.argv[2])
+class Collect(EasySeedLinkClient):
+    got = []
+    def on_data(self, tr):
+        self.got.append(tr)
+        if sum(len(t.data) for t in self.got) >= want:
+            out = [{"start_us": t.stats.starttime.ns // 1000, "rate": t.stats.sampling_rate,
+                    "id": t.id, "data": [int(v) for v in t.data]} for t in self.got]
+            print(json.dumps(out), flush=True)
+            os._exit(0)
+# This ObsPy's connect() compares against a None timeout unless one is set.
+c = Collect(sys.argv[1], autoconnect=False)
+c.conn.timeout = 30
+c.connect()
+c.select_stream("XX", "STA01", "BHZ")
+c.run()
+"#;
+    let sim = simulator(Format::Mgenc);
+    let want = expected(&sim, rounds, "STA01", "BHZ");
+    let mut child = Killed(
+        Command::new(&py)
+            .args(["-c", script, &addr.to_string(), &want.len().to_string()])
+            .current_dir(dir.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("start python"),
+    );
+    // Wait until its transfer has started (CLIENTS shows it reading), then put.
+    let mut admin = orb_tests::harness::connect(&srv, "e2e-admin").await;
+    let t0 = Instant::now();
+    loop {
+        let info = admin.clients().await.expect("CLIENTS");
+        if info
+            .clients
+            .iter()
+            .any(|r| r.what == "SeedLink client" && r.access == "r")
+        {
+            break;
+        }
+        assert!(
+            t0.elapsed() < GUARD,
+            "easyseedlink never started its transfer"
+        );
+        assert!(child.0.try_wait().unwrap().is_none(), "python exited early");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    simulate(&srv, "mgenc", rounds);
+    let t0 = Instant::now();
+    while child.0.try_wait().unwrap().is_none() {
+        assert!(t0.elapsed() < GUARD, "easyseedlink did not get the samples");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let mut text = String::new();
+    child
+        .0
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut text)
+        .unwrap();
+    let traces: Vec<serde_json::Value> = serde_json::from_str(text.trim()).unwrap();
+    let mut got = BTreeMap::new();
+    for tr in &traces {
+        assert_eq!(tr["id"].as_str().unwrap(), "XX.STA01..BHZ");
+        let rate = tr["rate"].as_f64().unwrap();
+        let start = tr["start_us"].as_i64().unwrap();
+        for (i, v) in tr["data"].as_array().unwrap().iter().enumerate() {
+            let t = start + (i as f64 * 1e6 / rate).round() as i64;
+            assert!(
+                got.insert(t, v.as_i64().unwrap() as i32).is_none(),
+                "duplicate sample"
+            );
+        }
+    }
+    assert_eq!(got, want);
+}
+
+/// Kills the child when dropped, so a failing assertion leaves no process behind.
+struct Killed(std::process::Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
