@@ -117,7 +117,7 @@ impl Negotiation {
             }
             Command::Station { sta, net } => {
                 if let Some(open) = self.current.take() {
-                    // A STATION without DATA/FETCH/TIME: SeisComP takes it as DATA.
+                    // A STATION without DATA/FETCH/TIME: taken as DATA (from the next packet).
                     self.stations.push(open);
                 }
                 self.current = Some(StationReq {
