@@ -781,3 +781,31 @@ impl Drop for Killed {
         let _ = self.0.wait();
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn packets_that_are_not_miniseed_are_skipped() {
+    let (_dir, srv) = server("mgenc", 1);
+    let mut c = orb_tests::harness::connect(&srv, "e2e-junk").await;
+    let t = Time::parse_iso8601(START).unwrap();
+    for name in ["XX_STA01/MGENC", "XX_STA01/EXP", "XX_STA01_BHZ/SEED"] {
+        let src = formats::SrcName::new(name).unwrap();
+        c.put(&src, t, b"not a payload").await.expect("put");
+    }
+    simulate(&srv, "mgenc", 1);
+    let addr = srv.seedlink.unwrap();
+    let decoded = tokio::task::spawn_blocking(move || {
+        let mut c = Client::connect(addr);
+        assert_eq!(c.ask("STATION STA01 XX"), "OK");
+        assert_eq!(c.ask("FETCH 0"), "OK");
+        c.send("END");
+        c.until_end()
+            .iter()
+            .map(|(_, r)| decode(r))
+            .collect::<Vec<_>>()
+    })
+    .await
+    .unwrap();
+    // Both rounds of orbsim's three channels, nothing from the junk.
+    assert_eq!(decoded.len(), 6, "{decoded:?}");
+    assert!(decoded.iter().all(|ch| ch.sta == "STA01"));
+}

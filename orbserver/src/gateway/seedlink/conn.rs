@@ -263,6 +263,20 @@ impl Conn {
         }
         self.reg.entry.reads.store(true, Relaxed);
         let mut feed = Feed::new(&self.shared, reqs, self.peer.to_string());
+        let result = self.stream(&mut feed, shutdown).await;
+        if feed.skipped() > 0 {
+            tracing::info!(
+                "{}: SeedLink transfer skipped {} packets that could not be served as miniSEED",
+                self.peer,
+                feed.skipped()
+            );
+        }
+        result
+    }
+
+    /// Sends the feed's frames as packets arrive, until it is complete or the client
+    /// leaves.
+    async fn stream(&mut self, feed: &mut Feed, shutdown: &CancellationToken) -> Result<(), End> {
         self.reg.entry.pos.store(feed.pos(), Relaxed);
         let cap = self.shared.limits.output_buffer.max(4096);
         let kill = self.reg.entry.kill.clone();

@@ -68,6 +68,8 @@ pub struct Feed {
     verdicts: Vec<u8>,
     /// Sources whose undecodable packets were already logged.
     logged: HashSet<SrcName>,
+    /// Packets skipped because they could not be served as miniSEED.
+    skipped: u64,
     peer: String,
 }
 
@@ -112,8 +114,14 @@ impl Feed {
             pos,
             verdicts: Vec::new(),
             logged: HashSet::new(),
+            skipped: 0,
             peer,
         }
+    }
+
+    /// Packets this transfer skipped because they could not be served as miniSEED.
+    pub fn skipped(&self) -> u64 {
+        self.skipped
     }
 
     /// The read position (the next pktid looked at).
@@ -207,6 +215,7 @@ impl Feed {
         let records = match record::records(&p.srcname, p.time, &p.payload) {
             Ok(r) => r,
             Err(e) => {
+                self.skipped += 1;
                 if self.logged.insert(p.srcname.clone()) {
                     tracing::warn!(
                         "{}: SeedLink skips packets of {} that cannot be served as miniSEED: {e} (logged once per source)",
