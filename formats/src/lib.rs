@@ -11,6 +11,7 @@
 //!   replies, decode and encode (`docs/GATEWAYS.md`).
 //! - [`payload`]: sensor payload codecs (GEN, GENC, MGENC, SEED with Steim1/2) and the
 //!   registry that decodes a packet by its srcname suffix (`docs/FORMATS.md`).
+//! - [`seedlink`]: SeedLink 3.1, sans-io: client commands, selectors, server frames.
 //! - [`write`](mod@write): archive writers (netCDF, CDL, JSON Lines, raw) behind
 //!   [`write::PacketWriter`].
 //!
@@ -25,6 +26,7 @@ pub mod datalink;
 pub mod packet;
 pub mod payload;
 pub mod proto;
+pub mod seedlink;
 pub mod srcname;
 pub mod time;
 pub mod write;

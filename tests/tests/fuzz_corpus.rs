@@ -50,6 +50,7 @@ targets!(
     raw_file,
     ring_scan,
     rule_file,
+    seedlink,
     srcname,
     steim,
     time
@@ -271,6 +272,22 @@ mod seeds {
             ]),
             "time" => time(),
             "steim" => steim(),
+            "seedlink" => text(&[
+                (
+                    "valid-multi-station",
+                    "HELLO\r\nCAPABILITIES EXTREPLY\r\nSTATION  STA01 XX\r\nSELECT 00BH?.D\r\n\
+                     SELECT !BHE\r\nDATA 0x1a2b 2026,11,22,10,0,0\r\nSTATION PRS01 XX\r\n\
+                     TIME 2026,11,22,10,0,0 2026,11,22,10,0,5\r\nEND\r\n",
+                ),
+                ("valid-uni-station", "select BHZ\nfetch 00001F\n"),
+                ("valid-info", "INFO STREAMS\rINFO ID\rCAT\rBYE\r"),
+                ("malformed-unknown", "FROB\r\nHELLO there\r\n"),
+                (
+                    "malformed-bad-args",
+                    "DATA zz\r\nTIME 2026,13,1,0,0,0\r\nSELECT 00BHZZ\r\n",
+                ),
+                ("malformed-no-terminator", "STATION STA01 XX"),
+            ]),
             _ => return None,
         };
         Some(

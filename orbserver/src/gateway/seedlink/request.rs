@@ -1,0 +1,246 @@
+//! What a client asks for before the transfer starts: the command state machine of
+//! SeedLink's uni- and multi-station modes, without sockets or the ring.
+//!
+//! Uni-station mode: `SELECT`s (optional) then `DATA`, `FETCH` or `TIME`, which starts
+//! the transfer at once, for every station. Multi-station mode: for each station
+//! `STATION sta [net]`, its `SELECT`s and a `DATA`, `FETCH` or `TIME` (each answered
+//! `OK`), then `END` starts the transfer.
+
+use formats::seedlink::frame;
+use formats::seedlink::{Command, InfoLevel, Resume, Selector, StationPattern};
+use formats::Time;
+
+/// Where a station's data start and whether its transfer ends.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Start {
+    /// `DATA` without a sequence number: from the next packet on, in real time.
+    Next,
+    /// `DATA n` / `FETCH n`: resume at packet `n` (see `resume.rs`).
+    Resume(Resume),
+    /// `TIME begin [end]`: records overlapping the window.
+    Window {
+        /// First time wanted.
+        begin: Time,
+        /// Last time wanted; `None`: continue in real time.
+        end: Option<Time>,
+    },
+}
+
+/// One station's request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StationReq {
+    /// Network pattern (`None`: any network).
+    pub net: Option<StationPattern>,
+    /// Station pattern (`None`: any station, uni-station mode).
+    pub sta: Option<StationPattern>,
+    /// Stream selectors (empty: every stream).
+    pub selectors: Vec<Selector>,
+    /// Where to start.
+    pub start: Start,
+    /// `FETCH`: end with `END` once the ring's current data are sent.
+    pub fetch: bool,
+}
+
+impl StationReq {
+    /// True if packets of `net`/`sta` belong to this request.
+    pub fn wants_station(&self, net: &str, sta: &str) -> bool {
+        self.net.as_ref().is_none_or(|p| p.matches(net))
+            && self.sta.as_ref().is_none_or(|p| p.matches(sta))
+    }
+}
+
+/// What the connection does after a command.
+#[derive(Debug, PartialEq)]
+pub enum Step {
+    /// Send these bytes (possibly none) and go on reading commands.
+    Reply(Vec<u8>),
+    /// Send the HELLO lines.
+    Hello,
+    /// Send the station list (`CAT`).
+    Cat,
+    /// Answer an INFO request.
+    Info(InfoLevel),
+    /// Start the transfer of these requests.
+    Start(Vec<StationReq>),
+    /// Close the connection (`BYE`).
+    Close,
+}
+
+/// The negotiation state of one connection.
+#[derive(Debug, Default)]
+pub struct Negotiation {
+    /// The client announced `EXTREPLY`: ERROR replies carry a reason.
+    pub extreply: bool,
+    /// `BATCH` mode: no replies to STATION, SELECT, DATA, FETCH and TIME.
+    batch: bool,
+    /// Stations complete in multi-station mode.
+    stations: Vec<StationReq>,
+    /// The station being configured (after STATION, before its DATA/FETCH/TIME).
+    current: Option<StationReq>,
+    /// SELECTs given outside multi-station mode.
+    uni_selectors: Vec<Selector>,
+}
+
+impl Negotiation {
+    /// An ERROR reply, with `reason` if the client asked for reasons.
+    pub fn error(&self, code: &str, reason: &str) -> Vec<u8> {
+        frame::error(self.extreply.then_some((code, reason)))
+    }
+
+    /// `OK`, unless in BATCH mode.
+    fn ok(&self) -> Step {
+        Step::Reply(if self.batch {
+            Vec::new()
+        } else {
+            frame::OK.to_vec()
+        })
+    }
+
+    fn multi(&self) -> bool {
+        self.current.is_some() || !self.stations.is_empty()
+    }
+
+    /// Handles one command.
+    pub fn handle(&mut self, cmd: Command) -> Step {
+        match cmd {
+            Command::Hello => Step::Hello,
+            Command::Cat => Step::Cat,
+            Command::Bye => Step::Close,
+            Command::Batch => {
+                self.batch = true;
+                Step::Reply(frame::OK.to_vec())
+            }
+            Command::Info(level) => Step::Info(level),
+            Command::Capabilities(caps) => {
+                self.extreply |= caps.iter().any(|c| c == "EXTREPLY");
+                Step::Reply(frame::OK.to_vec())
+            }
+            Command::Station { sta, net } => {
+                if let Some(open) = self.current.take() {
+                    // A STATION without DATA/FETCH/TIME: taken as DATA (from the next packet).
+                    self.stations.push(open);
+                }
+                self.current = Some(StationReq {
+                    net,
+                    sta: Some(sta),
+                    selectors: Vec::new(),
+                    start: Start::Next,
+                    fetch: false,
+                });
+                self.ok()
+            }
+            Command::Select(sel) => {
+                let list = match &mut self.current {
+                    Some(st) => &mut st.selectors,
+                    None => &mut self.uni_selectors,
+                };
+                match sel {
+                    Some(s) => list.push(s),
+                    None => list.clear(),
+                }
+                self.ok()
+            }
+            Command::Data(resume) => self.action(resume.map_or(Start::Next, Start::Resume), false),
+            Command::Fetch(resume) => self.action(resume.map_or(Start::Next, Start::Resume), true),
+            Command::Time { begin, end } => self.action(Start::Window { begin, end }, false),
+            Command::End => {
+                if let Some(open) = self.current.take() {
+                    self.stations.push(open);
+                }
+                if self.stations.is_empty() {
+                    return Step::Reply(self.error("UNEXPECTED", "END without any STATION"));
+                }
+                Step::Start(std::mem::take(&mut self.stations))
+            }
+        }
+    }
+
+    fn action(&mut self, start: Start, fetch: bool) -> Step {
+        if let Some(mut st) = self.current.take() {
+            st.start = start;
+            st.fetch = fetch;
+            self.stations.push(st);
+            return self.ok();
+        }
+        if self.multi() {
+            return Step::Reply(
+                self.error("UNEXPECTED", "DATA, FETCH or TIME needs a STATION first"),
+            );
+        }
+        // Uni-station mode: every station, no reply, the transfer starts now.
+        let all = StationReq {
+            net: None,
+            sta: None,
+            selectors: std::mem::take(&mut self.uni_selectors),
+            start,
+            fetch,
+        };
+        Step::Start(vec![all])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use formats::seedlink::parse;
+
+    fn run(n: &mut Negotiation, line: &str) -> Step {
+        n.handle(parse(line.as_bytes()).unwrap().unwrap())
+    }
+
+    #[test]
+    fn multi_station_requests_collect_until_end() {
+        let mut n = Negotiation::default();
+        assert_eq!(
+            run(&mut n, "STATION STA01 XX"),
+            Step::Reply(b"OK\r\n".to_vec())
+        );
+        assert_eq!(run(&mut n, "SELECT BHZ"), Step::Reply(b"OK\r\n".to_vec()));
+        assert_eq!(run(&mut n, "FETCH"), Step::Reply(b"OK\r\n".to_vec()));
+        assert_eq!(
+            run(&mut n, "STATION STA02 XX"),
+            Step::Reply(b"OK\r\n".to_vec())
+        );
+        assert_eq!(
+            run(&mut n, "TIME 2026,1,1,0,0,0"),
+            Step::Reply(b"OK\r\n".to_vec())
+        );
+        let Step::Start(reqs) = run(&mut n, "END") else {
+            panic!("END starts")
+        };
+        assert_eq!(reqs.len(), 2);
+        assert!(reqs[0].fetch && reqs[0].selectors.len() == 1);
+        assert!(reqs[0].wants_station("XX", "STA01") && !reqs[0].wants_station("XX", "STA02"));
+        assert!(matches!(reqs[1].start, Start::Window { end: None, .. }));
+    }
+
+    #[test]
+    fn uni_station_data_starts_at_once_for_every_station() {
+        let mut n = Negotiation::default();
+        run(&mut n, "SELECT BH?");
+        let Step::Start(reqs) = run(&mut n, "DATA") else {
+            panic!("DATA starts")
+        };
+        assert!(reqs[0].wants_station("YY", "ANY"));
+        assert_eq!(reqs[0].selectors.len(), 1);
+    }
+
+    #[test]
+    fn batch_mode_sends_no_ok() {
+        let mut n = Negotiation::default();
+        assert_eq!(run(&mut n, "BATCH"), Step::Reply(b"OK\r\n".to_vec()));
+        assert_eq!(run(&mut n, "STATION STA01 XX"), Step::Reply(Vec::new()));
+        assert_eq!(run(&mut n, "DATA"), Step::Reply(Vec::new()));
+    }
+
+    #[test]
+    fn errors_carry_reasons_only_after_extreply() {
+        let mut n = Negotiation::default();
+        assert_eq!(run(&mut n, "END"), Step::Reply(b"ERROR\r\n".to_vec()));
+        run(&mut n, "CAPABILITIES EXTREPLY");
+        let Step::Reply(r) = run(&mut n, "END") else {
+            panic!()
+        };
+        assert!(r.starts_with(b"ERROR UNEXPECTED "));
+    }
+}

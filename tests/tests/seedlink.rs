@@ -1,0 +1,811 @@
+//! The SeedLink gateway through a real server: every command over raw TCP, malformed
+//! input (the server and other clients carry on), resume after a reconnect, and
+//! ObsPy's SeedLink client reading simulated stations (MGENC and SEED) sample for
+//! sample.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use formats::payload::{seed, Channel};
+use formats::seedlink::frame::{frame_seq, info_text, HEADER_LEN, RECORD_LEN};
+use formats::Time;
+use orb_tests::harness::{bin, start_with_config, OrbServer};
+use orb_tests::oracle;
+use orbclient::sim::{Format, SimConfig, Simulator};
+
+/// Deadlock guard for reads and children; never a performance limit.
+const GUARD: Duration = Duration::from_secs(30);
+const START: &str = "2026-11-22T10:00:00Z";
+const SIM_SEED: u64 = 7;
+
+/// A server with a SeedLink port and, if `rounds > 0`, orbsim's packets in its ring.
+fn server(format: &str, rounds: u64) -> (tempfile::TempDir, OrbServer) {
+    let dir = tempfile::tempdir().unwrap();
+    let srv = OrbServer::start(
+        dir.path(),
+        &[
+            "--ring-size",
+            "4MiB",
+            "--flush",
+            "none",
+            "--seedlink",
+            "127.0.0.1:0",
+        ],
+    );
+    if rounds > 0 {
+        simulate(&srv, format, rounds);
+    }
+    (dir, srv)
+}
+
+/// Puts `rounds` rounds of 2 seismic and 1 pressure station with orbsim.
+fn simulate(srv: &OrbServer, format: &str, rounds: u64) {
+    let out = Command::new(bin("orbsim"))
+        .args([
+            srv.orb().as_str(),
+            "--fast",
+            "--seismic",
+            "2",
+            "--pressure",
+            "1",
+            "--count",
+            &rounds.to_string(),
+            "--seed",
+            &SIM_SEED.to_string(),
+            "--start",
+            START,
+            "--format",
+            format,
+        ])
+        .stdin(Stdio::null())
+        .output()
+        .expect("run orbsim");
+    assert!(
+        out.status.success(),
+        "orbsim: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn simulator(format: Format) -> Simulator {
+    let mut config = SimConfig::network("XX", 2, 1, 1.0);
+    config.format = format;
+    Simulator::new(config, SIM_SEED, Time::parse_iso8601(START).unwrap()).unwrap()
+}
+
+/// What a SeedLink server sent, frame by frame.
+#[derive(Debug)]
+enum Frame {
+    Data(u32, Box<[u8; RECORD_LEN]>),
+    Info(Vec<u8>),
+    End,
+    Closed,
+}
+
+struct Client(TcpStream);
+
+impl Client {
+    fn connect(addr: SocketAddr) -> Client {
+        let s = TcpStream::connect(addr).expect("connect to the SeedLink port");
+        s.set_read_timeout(Some(GUARD)).unwrap();
+        Client(s)
+    }
+
+    fn send(&mut self, line: &str) {
+        self.0.write_all(line.as_bytes()).unwrap();
+        self.0.write_all(b"\r\n").unwrap();
+    }
+
+    /// One reply line (without CRLF).
+    fn line(&mut self) -> String {
+        let mut v = Vec::new();
+        let mut b = [0u8];
+        while !v.ends_with(b"\r\n") {
+            match self.0.read(&mut b) {
+                Ok(1) => v.push(b[0]),
+                other => panic!("reply line cut short after {v:?}: {other:?}"),
+            }
+            assert!(v.len() < 1024, "reply line too long: {v:?}");
+        }
+        v.truncate(v.len() - 2);
+        String::from_utf8(v).unwrap()
+    }
+
+    /// Sends `line` and returns the one-line reply.
+    fn ask(&mut self, line: &str) -> String {
+        self.send(line);
+        self.line()
+    }
+
+    /// Reads up to `n` bytes, fewer only at EOF.
+    fn read_up_to(&mut self, n: usize) -> Vec<u8> {
+        let mut v = vec![0u8; n];
+        let mut got = 0;
+        while got < n {
+            match self.0.read(&mut v[got..]).expect("read within the guard") {
+                0 => break,
+                k => got += k,
+            }
+        }
+        v.truncate(got);
+        v
+    }
+
+    fn frame(&mut self) -> Frame {
+        let head = self.read_up_to(3);
+        if head.is_empty() {
+            return Frame::Closed;
+        }
+        if head == b"END" {
+            return Frame::End;
+        }
+        let mut head = head;
+        head.extend(self.read_up_to(HEADER_LEN - 3));
+        let body = self.read_up_to(RECORD_LEN);
+        assert_eq!(body.len(), RECORD_LEN, "frame {head:?} cut short");
+        if head.starts_with(b"SLINFO") {
+            return Frame::Info([head, body].concat());
+        }
+        let seq = frame_seq(&head).unwrap_or_else(|| panic!("not a frame header: {head:?}"));
+        Frame::Data(seq, Box::new(body.try_into().unwrap()))
+    }
+
+    /// Data frames until END (which must come), as (seq, record).
+    fn until_end(&mut self) -> Vec<(u32, Box<[u8; RECORD_LEN]>)> {
+        let mut out = Vec::new();
+        loop {
+            match self.frame() {
+                Frame::Data(seq, rec) => out.push((seq, rec)),
+                Frame::End => return out,
+                other => panic!("expected data or END, got {other:?}"),
+            }
+        }
+    }
+
+    /// The XML of one INFO reply.
+    fn info(&mut self, level: &str) -> String {
+        self.send(&format!("INFO {level}"));
+        let mut frames = Vec::new();
+        loop {
+            let Frame::Info(f) = self.frame() else {
+                panic!("expected INFO frames")
+            };
+            let last = &f[..8] == b"SLINFO  ";
+            frames.extend(f);
+            if last {
+                return info_text(&frames).expect("well-formed INFO frames");
+            }
+        }
+    }
+}
+
+fn decode(rec: &[u8; RECORD_LEN]) -> Channel {
+    let mut chans = seed::decode(rec).expect("a valid miniSEED record");
+    assert_eq!(chans.len(), 1);
+    chans.remove(0)
+}
+
+#[test]
+fn hello_cat_info_and_capabilities() {
+    let (_dir, srv) = server("mgenc", 2);
+    let mut c = Client::connect(srv.seedlink.unwrap());
+    c.send("HELLO");
+    let id = c.line();
+    assert!(id.starts_with("SeedLink v3.1 (orb "), "{id}");
+    assert!(
+        id.contains("SLPROTO:3.1") && id.contains("EXTREPLY"),
+        "{id}"
+    );
+    assert!(!c.line().is_empty(), "organisation line");
+
+    c.send("CAT");
+    let mut cat = Vec::new();
+    loop {
+        let l = c.read_up_to(1);
+        assert_eq!(l.len(), 1, "CAT cut short");
+        cat.extend(l);
+        if cat.ends_with(b"END") {
+            break;
+        }
+    }
+    let cat = String::from_utf8(cat).unwrap();
+    assert!(
+        cat.contains("XX STA01") && cat.contains("XX PRS01"),
+        "{cat}"
+    );
+
+    let xml = c.info("ID");
+    assert!(xml.contains("<seedlink software=\"SeedLink v3.1"), "{xml}");
+    let xml = c.info("CAPABILITIES");
+    assert!(xml.contains("<capability name=\"dialup\"/>"), "{xml}");
+    let xml = c.info("STATIONS");
+    assert!(xml.contains("name=\"STA02\" network=\"XX\""), "{xml}");
+    let xml = c.info("STREAMS");
+    assert!(
+        xml.contains("location=\"\" seedname=\"BHZ\" type=\"D\""),
+        "{xml}"
+    );
+    // Loopback is an administrator by default (access.admin).
+    let xml = c.info("CONNECTIONS");
+    assert!(xml.contains("<connection host=\"127.0.0.1\""), "{xml}");
+    c.send("BYE");
+    assert!(matches!(c.frame(), Frame::Closed));
+}
+
+#[test]
+fn bad_commands_get_error_and_the_connection_goes_on() {
+    let (_dir, srv) = server("mgenc", 1);
+    let addr = srv.seedlink.unwrap();
+    let mut c = Client::connect(addr);
+    for bad in [
+        "FROB",
+        "HELLO extra",
+        "DATA zz",
+        "TIME 2026,13,1,0,0,0",
+        "SELECT 00BHZZ",
+        "STATION",
+        "INFO NOPE",
+        "END",
+        "\u{1}\u{2}",
+    ] {
+        assert_eq!(c.ask(bad), "ERROR", "{bad:?}");
+    }
+    assert_eq!(c.ask("CAPABILITIES EXTREPLY"), "OK");
+    let e = c.ask("FROB");
+    assert!(
+        e.starts_with("ERROR UNSUPPORTED unknown command FROB"),
+        "{e}"
+    );
+    let e = c.ask("TIME 2026,1,1,0,0,5 2026,1,1,0,0,0");
+    assert!(e.starts_with("ERROR ARGUMENTS "), "{e}");
+    // Lower case, LF only, and a lone CR work as terminators.
+    c.0.write_all(b"hello\n").unwrap();
+    assert!(c.line().starts_with("SeedLink v3.1"));
+    c.line();
+    c.0.write_all(b"station STA01 XX\rselect BHZ\r").unwrap();
+    assert_eq!(c.line(), "OK");
+    assert_eq!(c.line(), "OK");
+
+    // An overlong line closes that connection only.
+    let mut long = Client::connect(addr);
+    long.0.write_all(&[b'A'; 300]).unwrap();
+    assert!(matches!(long.frame(), Frame::Closed));
+    let mut other = Client::connect(addr);
+    assert!(other.ask("HELLO").starts_with("SeedLink v3.1"));
+    // And the first client is still served.
+    assert_eq!(c.ask("FETCH"), "OK");
+    c.send("END");
+    assert!(
+        c.until_end().is_empty(),
+        "FETCH from the ring's end sends nothing"
+    );
+}
+
+#[test]
+fn info_connections_is_for_administrators_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let srv = start_with_config(
+        dir.path(),
+        "[access]\nadmin = []\n",
+        &["--seedlink", "127.0.0.1:0"],
+    );
+    let mut c = Client::connect(srv.seedlink.unwrap());
+    assert_eq!(c.ask("INFO CONNECTIONS"), "ERROR");
+    assert_eq!(c.ask("CAPABILITIES EXTREPLY"), "OK");
+    let e = c.ask("INFO CONNECTIONS");
+    assert!(e.starts_with("ERROR UNAUTHORIZED "), "{e}");
+    assert!(c.info("ID").contains("<seedlink"));
+}
+
+#[test]
+fn an_idle_connection_is_closed_after_the_handshake_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    let srv = start_with_config(
+        dir.path(),
+        "[limits]\nhandshake_timeout = \"300ms\"\n",
+        &["--seedlink", "127.0.0.1:0"],
+    );
+    let mut c = Client::connect(srv.seedlink.unwrap());
+    let t0 = Instant::now();
+    assert!(matches!(c.frame(), Frame::Closed));
+    assert!(t0.elapsed() < GUARD);
+    let mut d = Client::connect(srv.seedlink.unwrap());
+    assert!(d.ask("HELLO").starts_with("SeedLink"));
+}
+
+/// The expected samples of station `sta`, channel `chan`: time (µs) -> sample.
+fn expected(sim: &Simulator, rounds: u64, sta: &str, chan: &str) -> BTreeMap<i64, i32> {
+    let si = sim.stations().iter().position(|s| s.name == sta).unwrap();
+    let mut want = BTreeMap::new();
+    for k in 0..rounds {
+        let ch = sim
+            .channels(si, k)
+            .into_iter()
+            .find(|c| c.chan == chan)
+            .unwrap();
+        for (i, &v) in ch.samples.iter().enumerate() {
+            want.insert(ch.sample_time(i).as_micros(), v);
+        }
+    }
+    want
+}
+
+/// Samples of `records` of one channel by time.
+fn samples(records: &[Channel], chan: &str) -> BTreeMap<i64, i32> {
+    let mut got = BTreeMap::new();
+    for ch in records.iter().filter(|c| c.chan == chan) {
+        for (i, &v) in ch.samples.iter().enumerate() {
+            assert!(
+                got.insert(ch.sample_time(i).as_micros(), v).is_none(),
+                "a sample came twice"
+            );
+        }
+    }
+    got
+}
+
+fn fetch_multi_station(format: &str, sim_format: Format) {
+    let rounds = 3;
+    let (_dir, srv) = server(format, rounds);
+    let mut c = Client::connect(srv.seedlink.unwrap());
+    assert_eq!(c.ask("STATION STA01 XX"), "OK");
+    assert_eq!(c.ask("SELECT BH?.D"), "OK");
+    assert_eq!(c.ask("SELECT !BHE"), "OK");
+    assert_eq!(c.ask("FETCH"), "OK");
+    assert_eq!(c.ask("STATION PRS01 XX"), "OK");
+    assert_eq!(c.ask("TIME 2026,11,22,10,0,0 2026,11,22,10,0,10"), "OK");
+    c.send("END");
+    let recs = c.until_end();
+    // FETCH without a number is "from the next packet": STA01 sends nothing; the
+    // window sends all of PRS01's data.
+    let decoded: Vec<Channel> = recs.iter().map(|(_, r)| decode(r)).collect();
+    assert!(decoded.iter().all(|c| c.sta == "PRS01"), "{decoded:?}");
+    let sim = simulator(sim_format);
+    let prs = &sim.stations()[2];
+    for chan in prs.channels.iter().map(|c| c.chan.as_str()) {
+        assert_eq!(
+            samples(&decoded, chan),
+            expected(&sim, rounds, "PRS01", chan),
+            "{chan}"
+        );
+    }
+
+    // From the oldest packet (FETCH 0: resolves to a pktid before the ring's oldest).
+    let mut c = Client::connect(srv.seedlink.unwrap());
+    assert_eq!(c.ask("STATION STA01 XX"), "OK");
+    assert_eq!(c.ask("SELECT BH?.D"), "OK");
+    assert_eq!(c.ask("SELECT !BHE"), "OK");
+    assert_eq!(c.ask("FETCH 0"), "OK");
+    c.send("END");
+    let decoded: Vec<Channel> = c.until_end().iter().map(|(_, r)| decode(r)).collect();
+    let chans: BTreeSet<&str> = decoded.iter().map(|c| c.chan.as_str()).collect();
+    assert_eq!(chans, BTreeSet::from(["BHN", "BHZ"]));
+    for chan in ["BHZ", "BHN"] {
+        let got = samples(&decoded, chan);
+        assert_eq!(got, expected(&sim, rounds, "STA01", chan), "{chan}");
+    }
+}
+
+#[test]
+fn fetch_serves_mgenc_stations_as_steim2_records() {
+    fetch_multi_station("mgenc", Format::Mgenc);
+}
+
+#[test]
+fn fetch_serves_seed_stations_record_for_record() {
+    fetch_multi_station("seed", Format::Seed);
+}
+
+#[test]
+fn time_windows_end_with_end_and_keep_to_the_window() {
+    let (_dir, srv) = server("mgenc", 4);
+    let mut c = Client::connect(srv.seedlink.unwrap());
+    assert_eq!(c.ask("STATION STA02 XX"), "OK");
+    assert_eq!(c.ask("SELECT BHZ"), "OK");
+    assert_eq!(c.ask("TIME 2026,11,22,10,0,1 2026,11,22,10,0,2"), "OK");
+    c.send("END");
+    let decoded: Vec<Channel> = c.until_end().iter().map(|(_, r)| decode(r)).collect();
+    let t = |s| Time::parse_iso8601(s).unwrap();
+    assert!(!decoded.is_empty());
+    for ch in &decoded {
+        assert_eq!((ch.sta.as_str(), ch.chan.as_str()), ("STA02", "BHZ"));
+        assert!(ch.end() > t("2026-11-22T10:00:01Z"), "{:?}", ch.start);
+        assert!(ch.start <= t("2026-11-22T10:00:02Z"), "{:?}", ch.start);
+    }
+}
+
+#[test]
+fn uni_station_data_starts_at_once_and_follows_new_packets() {
+    let (_dir, srv) = server("seed", 1);
+    let mut c = Client::connect(srv.seedlink.unwrap());
+    assert_eq!(c.ask("SELECT LDO"), "OK");
+    // In uni-station mode DATA has no reply: an INFO answered in the stream says the
+    // transfer has started.
+    c.send("DATA");
+    let xml = c.info("ID");
+    assert!(xml.contains("<seedlink"), "{xml}");
+    // DATA starts at the next packet: put more and they arrive, in real time.
+    simulate(&srv, "seed", 2);
+    let mut seen = 0;
+    while seen < 2 {
+        let Frame::Data(_, rec) = c.frame() else {
+            panic!("expected data")
+        };
+        let ch = decode(&rec);
+        assert_eq!((ch.sta.as_str(), ch.chan.as_str()), ("PRS01", "LDO"));
+        seen += 1;
+    }
+}
+
+#[test]
+fn resuming_with_data_seq_gives_no_gap_and_no_duplicate() {
+    let (_dir, srv) = server("seed", 3);
+    let addr = srv.seedlink.unwrap();
+    let all: Vec<u32> = {
+        let mut c = Client::connect(addr);
+        c.send("FETCH 0");
+        c.until_end().into_iter().map(|(s, _)| s).collect()
+    };
+    // One SEED packet of one record per channel and round: 8 per round.
+    assert_eq!(all.len(), 24);
+    assert!(all.windows(2).all(|w| w[0] < w[1]), "{all:?}");
+    let mut first = Client::connect(addr);
+    first.send("DATA 0");
+    let mut got = Vec::new();
+    for _ in 0..10 {
+        let Frame::Data(seq, _) = first.frame() else {
+            panic!("expected data")
+        };
+        got.push(seq);
+    }
+    drop(first);
+    let last = *got.last().unwrap();
+    let mut second = Client::connect(addr);
+    // As libslink and ObsPy resume: the last sequence number plus one, in hex.
+    second.send(&format!("FETCH {:06X}", last + 1));
+    got.extend(second.until_end().into_iter().map(|(s, _)| s));
+    assert_eq!(got, all);
+}
+
+/// ObsPy's `get_waveforms` on one channel of each kind of station; every sample must
+/// be orbsim's, at orbsim's time.
+fn obspy_reads(format: &str, sim_format: Format) {
+    let Some(py) = oracle::python(&["obspy"]) else {
+        return;
+    };
+    let rounds = 4;
+    let (dir, srv) = server(format, rounds);
+    let addr = srv.seedlink.unwrap();
+    let script = r#"
+import json, sys
+from obspy import UTCDateTime
+from obspy.clients.seedlink.basic_client import Client
+host, port, sta, cha = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+t0 = UTCDateTime(sys.argv[5])
+client = Client(host, port=port, timeout=20)
+st = client.get_waveforms("XX", sta, "", cha, t0, t0 + float(sys.argv[6]))
+out = [{"id": tr.id, "start_us": tr.stats.starttime.ns // 1000,
+        "rate": tr.stats.sampling_rate, "data": [int(v) for v in tr.data]} for tr in st]
+print(json.dumps(out))
+"#;
+    let sim = simulator(sim_format);
+    for (sta, chan) in [("STA01", "BHZ"), ("PRS01", "BDF")] {
+        let text = oracle::run_python(
+            &py,
+            script,
+            &[
+                addr.ip().to_string(),
+                addr.port().to_string(),
+                sta.into(),
+                chan.into(),
+                START.into(),
+                (rounds - 1).to_string(),
+            ],
+            dir.path(),
+        );
+        let traces: Vec<serde_json::Value> = serde_json::from_str(text.trim()).unwrap();
+        assert!(!traces.is_empty(), "{sta} {chan}: no traces");
+        let want = expected(&sim, rounds, sta, chan);
+        let mut got = BTreeMap::new();
+        for tr in &traces {
+            assert_eq!(tr["id"].as_str().unwrap(), format!("XX.{sta}..{chan}"));
+            let rate = tr["rate"].as_f64().unwrap();
+            let start = tr["start_us"].as_i64().unwrap();
+            for (i, v) in tr["data"].as_array().unwrap().iter().enumerate() {
+                let t = start + (i as f64 * 1e6 / rate).round() as i64;
+                got.insert(t, v.as_i64().unwrap() as i32);
+            }
+        }
+        // get_waveforms trims to [t0, t0 + rounds - 1 s]; compare that part.
+        let t0 = Time::parse_iso8601(START).unwrap().as_micros();
+        let end = t0 + (rounds as i64 - 1) * 1_000_000;
+        let want: BTreeMap<i64, i32> = want.range(t0..=end).map(|(k, v)| (*k, *v)).collect();
+        assert_eq!(got.len(), want.len(), "{sta} {chan}: sample count");
+        assert_eq!(got, want, "{sta} {chan}: samples and times");
+    }
+}
+
+#[test]
+fn obspy_get_waveforms_reads_an_mgenc_station() {
+    obspy_reads("mgenc", Format::Mgenc);
+}
+
+#[test]
+fn obspy_get_waveforms_reads_a_seed_station() {
+    obspy_reads("seed", Format::Seed);
+}
+
+#[test]
+fn reads_need_access_read_and_are_refused_with_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let srv = start_with_config(
+        dir.path(),
+        "[access]\nread = [\"10.0.0.0/8\"]\n",
+        &["--seedlink", "127.0.0.1:0"],
+    );
+    let mut c = Client::connect(srv.seedlink.unwrap());
+    assert!(c.ask("HELLO").starts_with("SeedLink v3.1"));
+    c.line();
+    assert_eq!(c.ask("STATION STA01 XX"), "OK");
+    assert_eq!(c.ask("DATA"), "ERROR");
+    assert_eq!(c.ask("INFO STATIONS"), "ERROR");
+    assert_eq!(c.ask("CAPABILITIES EXTREPLY"), "OK");
+    let e = c.ask("END");
+    assert!(e.starts_with("ERROR UNAUTHORIZED "), "{e}");
+    // Identification is not data: INFO ID is answered.
+    assert!(c.info("ID").contains("<seedlink"));
+    let out = Command::new(bin("orbstat"))
+        .args([srv.orb().as_str(), "-s"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    let line = text
+        .lines()
+        .find(|l| l.contains("; reads "))
+        .unwrap_or_else(|| panic!("no read refusal counter in {text}"));
+    // DATA, INFO STATIONS and END.
+    assert!(line.contains("; reads 3,"), "{line}");
+}
+
+#[test]
+fn seedlink_clients_are_listed_by_orbstat() {
+    let (_dir, srv) = server("mgenc", 1);
+    let mut c = Client::connect(srv.seedlink.unwrap());
+    assert_eq!(c.ask("STATION STA01 XX"), "OK");
+    assert_eq!(c.ask("SELECT BHZ"), "OK");
+    assert_eq!(c.ask("DATA"), "OK");
+    c.send("END");
+    // INFO answered in the stream: the transfer has started.
+    assert!(c.info("ID").contains("<seedlink"));
+    let out = Command::new(bin("orbstat"))
+        .args([srv.orb().as_str(), "-c"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    let row = text
+        .lines()
+        .find(|l| l.contains("SeedLink client"))
+        .unwrap_or_else(|| panic!("no SeedLink row in {text}"));
+    assert!(row.contains("XX_STA01:BHZ"), "{row}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_administrator_kills_a_seedlink_client() {
+    let (_dir, srv) = server("mgenc", 1);
+    let addr = srv.seedlink.unwrap();
+    let mut c = tokio::task::spawn_blocking(move || {
+        let mut c = Client::connect(addr);
+        c.send("DATA");
+        assert!(c.info("ID").contains("<seedlink"));
+        c
+    })
+    .await
+    .unwrap();
+    let mut admin = orb_tests::harness::connect(&srv, "e2e-admin").await;
+    let info = admin.clients().await.expect("CLIENTS");
+    let id = info
+        .clients
+        .iter()
+        .find(|r| r.what == "SeedLink client")
+        .expect("the SeedLink client is listed")
+        .id;
+    admin.kill_client(id).await.expect("KILL");
+    let end = tokio::task::spawn_blocking(move || matches!(c.frame(), Frame::Closed))
+        .await
+        .unwrap();
+    assert!(end, "the killed client's connection is closed");
+    // The port still serves others.
+    let again = tokio::task::spawn_blocking(move || Client::connect(addr).ask("HELLO"))
+        .await
+        .unwrap();
+    assert!(again.starts_with("SeedLink v3.1"));
+}
+
+/// ObsPy resolves a station wildcard with INFO STATIONS before it asks for data: both
+/// seismic stations must come back, with orbsim's samples.
+#[test]
+fn obspy_station_wildcards_use_info_stations() {
+    let Some(py) = oracle::python(&["obspy"]) else {
+        return;
+    };
+    let rounds = 3;
+    let (dir, srv) = server("mgenc", rounds);
+    let addr = srv.seedlink.unwrap();
+    let script = r#"
+import json, sys
+from obspy import UTCDateTime
+from obspy.clients.seedlink.basic_client import Client
+client = Client(sys.argv[1], port=int(sys.argv[2]), timeout=20)
+print(json.dumps(sorted(client.get_info(station="STA*", level="station"))))
+t0 = UTCDateTime(sys.argv[3])
+st = client.get_waveforms("XX", "STA*", "", "BHZ", t0, t0 + 2)
+st.merge()
+print(json.dumps({tr.id: [int(v) for v in tr.data] for tr in st}))
+"#;
+    let text = oracle::run_python(
+        &py,
+        script,
+        &[
+            addr.ip().to_string(),
+            addr.port().to_string(),
+            START.to_string(),
+        ],
+        dir.path(),
+    );
+    let mut lines = text.lines();
+    let stations: serde_json::Value = serde_json::from_str(lines.next().unwrap()).unwrap();
+    assert_eq!(
+        stations,
+        serde_json::json!([["XX", "STA01"], ["XX", "STA02"]])
+    );
+    let traces: serde_json::Value = serde_json::from_str(lines.next().unwrap()).unwrap();
+    let sim = simulator(Format::Mgenc);
+    let t0 = Time::parse_iso8601(START).unwrap().as_micros();
+    for sta in ["STA01", "STA02"] {
+        let want: Vec<i32> = expected(&sim, rounds, sta, "BHZ")
+            .range(t0..=t0 + 2_000_000)
+            .map(|(_, v)| *v)
+            .collect();
+        let got: Vec<i32> = traces[format!("XX.{sta}..BHZ")]
+            .as_array()
+            .unwrap_or_else(|| panic!("no trace for {sta}: {traces}"))
+            .iter()
+            .map(|v| v.as_i64().unwrap() as i32)
+            .collect();
+        assert_eq!(got, want, "{sta}");
+    }
+}
+
+/// ObsPy's `easyseedlink` streams in real time (multi-station DATA, no end): started
+/// before the packets exist, it must receive orbsim's samples as they are put.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn obspy_easyseedlink_streams_new_packets() {
+    let Some(py) = oracle::python(&["obspy"]) else {
+        return;
+    };
+    let rounds = 2;
+    let (dir, srv) = server("mgenc", 0);
+    let addr = srv.seedlink.unwrap();
+    let script = r#"
+import json, os, sys
+from obspy.clients.seedlink.easyseedlink import EasySeedLinkClient
+want = int(sys.argv[2])
+class Collect(EasySeedLinkClient):
+    got = []
+    def on_data(self, tr):
+        self.got.append(tr)
+        if sum(len(t.data) for t in self.got) >= want:
+            out = [{"start_us": t.stats.starttime.ns // 1000, "rate": t.stats.sampling_rate,
+                    "id": t.id, "data": [int(v) for v in t.data]} for t in self.got]
+            print(json.dumps(out), flush=True)
+            os._exit(0)
+# This ObsPy's connect() compares against a None timeout unless one is set.
+c = Collect(sys.argv[1], autoconnect=False)
+c.conn.timeout = 30
+c.connect()
+c.select_stream("XX", "STA01", "BHZ")
+c.run()
+"#;
+    let sim = simulator(Format::Mgenc);
+    let want = expected(&sim, rounds, "STA01", "BHZ");
+    let mut child = Killed(
+        Command::new(&py)
+            .args(["-c", script, &addr.to_string(), &want.len().to_string()])
+            .current_dir(dir.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("start python"),
+    );
+    // Wait until its transfer has started (CLIENTS shows it reading), then put.
+    let mut admin = orb_tests::harness::connect(&srv, "e2e-admin").await;
+    let t0 = Instant::now();
+    loop {
+        let info = admin.clients().await.expect("CLIENTS");
+        if info
+            .clients
+            .iter()
+            .any(|r| r.what == "SeedLink client" && r.access == "r")
+        {
+            break;
+        }
+        assert!(
+            t0.elapsed() < GUARD,
+            "easyseedlink never started its transfer"
+        );
+        assert!(child.0.try_wait().unwrap().is_none(), "python exited early");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    simulate(&srv, "mgenc", rounds);
+    let t0 = Instant::now();
+    while child.0.try_wait().unwrap().is_none() {
+        assert!(t0.elapsed() < GUARD, "easyseedlink did not get the samples");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let mut text = String::new();
+    child
+        .0
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut text)
+        .unwrap();
+    let traces: Vec<serde_json::Value> = serde_json::from_str(text.trim()).unwrap();
+    let mut got = BTreeMap::new();
+    for tr in &traces {
+        assert_eq!(tr["id"].as_str().unwrap(), "XX.STA01..BHZ");
+        let rate = tr["rate"].as_f64().unwrap();
+        let start = tr["start_us"].as_i64().unwrap();
+        for (i, v) in tr["data"].as_array().unwrap().iter().enumerate() {
+            let t = start + (i as f64 * 1e6 / rate).round() as i64;
+            assert!(
+                got.insert(t, v.as_i64().unwrap() as i32).is_none(),
+                "duplicate sample"
+            );
+        }
+    }
+    assert_eq!(got, want);
+}
+
+/// Kills the child when dropped, so a failing assertion leaves no process behind.
+struct Killed(std::process::Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn packets_that_are_not_miniseed_are_skipped() {
+    let (_dir, srv) = server("mgenc", 1);
+    let mut c = orb_tests::harness::connect(&srv, "e2e-junk").await;
+    let t = Time::parse_iso8601(START).unwrap();
+    for name in ["XX_STA01/MGENC", "XX_STA01/EXP", "XX_STA01_BHZ/SEED"] {
+        let src = formats::SrcName::new(name).unwrap();
+        c.put(&src, t, b"not a payload").await.expect("put");
+    }
+    simulate(&srv, "mgenc", 1);
+    let addr = srv.seedlink.unwrap();
+    let decoded = tokio::task::spawn_blocking(move || {
+        let mut c = Client::connect(addr);
+        assert_eq!(c.ask("STATION STA01 XX"), "OK");
+        assert_eq!(c.ask("FETCH 0"), "OK");
+        c.send("END");
+        c.until_end()
+            .iter()
+            .map(|(_, r)| decode(r))
+            .collect::<Vec<_>>()
+    })
+    .await
+    .unwrap();
+    // Both rounds of orbsim's three channels, nothing from the junk.
+    assert_eq!(decoded.len(), 6, "{decoded:?}");
+    assert!(decoded.iter().all(|ch| ch.sta == "STA01"));
+}
