@@ -680,10 +680,13 @@ async fn a_reload_that_withdraws_read_access_ends_the_stream() {
     let dir = tempfile::tempdir().unwrap();
     let (srv, dl) = server(dir.path(), "");
     let mut c = DlClient::connect(dl).await;
-    c.send(Command::Stream).await;
     let mut native = connect(&srv, "e2e-admin").await;
     let name = SrcName::new("XX_STA01/EXP").unwrap();
     let first = native.put(&name, Time::from_micros(1), b"a").await.unwrap();
+    // Position on the stored packet before streaming: a STREAM sent first could reach the
+    // server after the put and, starting at the newest packet, never see it.
+    c.request(Command::PositionSet(Position::Earliest)).await;
+    c.send(Command::Stream).await;
     assert_eq!(pktid(&c.recv().await), first);
     std::fs::write(
         dir.path().join("orb.toml"),
