@@ -3,6 +3,7 @@
 //! number, one relaxed load, before each request that needs a right; only after a
 //! reload do they take the lock and re-decide (docs/SECURITY.md, "Reloading").
 
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, RwLock};
 
@@ -110,5 +111,85 @@ mod tests {
         assert!(!r1.grant(ip, None).write.any());
         // A session holding the old rules keeps them until it looks again.
         assert!(r0.grant(ip, None).write.any());
+    }
+}
+
+/// Why a request was refused, as far as counting and logging go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// A write from a client that may not write.
+    WriteNotAllowed,
+    /// A write outside the token's srcnames.
+    ForeignSrcname,
+    /// An oversized packet or frame.
+    TooLarge,
+    /// A read from a client that may not read.
+    ReadNotAllowed,
+    /// An admin request from a client without admin access.
+    AdminNotAllowed,
+}
+
+impl Refusal {
+    fn counter(self, counters: &RefusalCounters) -> &AtomicU64 {
+        match self {
+            Refusal::WriteNotAllowed => &counters.writes_not_allowed,
+            Refusal::ForeignSrcname => &counters.writes_foreign_srcname,
+            Refusal::TooLarge => &counters.writes_too_large,
+            Refusal::ReadNotAllowed => &counters.reads_not_allowed,
+            Refusal::AdminNotAllowed => &counters.admin_not_allowed,
+        }
+    }
+}
+
+/// The refusals one connection has logged. Every refusal is counted, but only the
+/// first of each kind is logged, so a misconfigured station retrying all day cannot
+/// flood the log.
+#[derive(Debug, Default)]
+pub struct RefusalLog {
+    logged: u8,
+}
+
+impl RefusalLog {
+    /// Counts a refusal of `kind` and logs it, with the peer's address and `what` was
+    /// refused, if it is the first of its kind on this connection. `protocol` names the
+    /// port's protocol in the log line ("" for the native one).
+    pub fn refuse(
+        &mut self,
+        counters: &RefusalCounters,
+        kind: Refusal,
+        peer: SocketAddr,
+        protocol: &str,
+        what: &str,
+    ) {
+        RefusalCounters::bump(kind.counter(counters));
+        let bit = 1u8 << (kind as u8);
+        if self.logged & bit == 0 {
+            self.logged |= bit;
+            tracing::warn!(
+                "{peer}: {protocol}refused {what} (further refusals of this kind for this client are only counted)"
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod refusal_tests {
+    use super::*;
+
+    #[test]
+    fn every_refusal_is_counted_under_its_own_kind_and_logged_once() {
+        let counters = RefusalCounters::default();
+        let mut log = RefusalLog::default();
+        let peer: SocketAddr = "127.0.0.1:9".parse().unwrap();
+        for _ in 0..3 {
+            log.refuse(&counters, Refusal::ReadNotAllowed, peer, "", "a read");
+        }
+        log.refuse(&counters, Refusal::TooLarge, peer, "", "a big packet");
+        let s = counters.snapshot();
+        assert_eq!((s.reads_not_allowed, s.writes_too_large), (3, 1));
+        assert_eq!(s.writes_not_allowed + s.admin_not_allowed, 0);
+        let read = 1u8 << (Refusal::ReadNotAllowed as u8);
+        let large = 1u8 << (Refusal::TooLarge as u8);
+        assert_eq!(log.logged, read | large);
     }
 }

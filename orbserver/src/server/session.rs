@@ -17,7 +17,7 @@ use formats::{SrcName, Time};
 use rules::SrcSelect;
 
 use super::clients::Registration;
-use super::policy::RefusalCounters;
+use super::policy::{Refusal, RefusalCounters, RefusalLog};
 use super::reload::ReloadError;
 use super::{info, server_name, Shared};
 use crate::access::{Grant, WriteGrant, WriteRefusal};
@@ -83,18 +83,11 @@ pub struct Session {
     write_ok: ahash::AHashSet<Box<str>>,
     /// Refusals already logged for this session: one line per reason, then only the
     /// counters, so a misconfigured station cannot flood the log.
-    logged: u8,
+    logged: RefusalLog,
 }
 
 /// Most srcnames `Session::write_ok` remembers; past it, it starts over.
 const WRITE_OK_MAX: usize = 4096;
-
-/// Bits of `Session::logged`.
-const LOGGED_WRITE: u8 = 1;
-const LOGGED_SRCNAME: u8 = 2;
-const LOGGED_READ: u8 = 4;
-const LOGGED_ADMIN: u8 = 8;
-const LOGGED_TOO_LARGE: u8 = 16;
 
 fn error(out: &mut BytesMut, tag: u32, code: ErrorCode, message: &str) {
     Frame {
@@ -122,7 +115,7 @@ impl Session {
             grant: Grant::default(),
             grant_gen: 0,
             write_ok: ahash::AHashSet::new(),
-            logged: 0,
+            logged: RefusalLog::default(),
         }
     }
 
@@ -139,20 +132,10 @@ impl Session {
 
     /// Counts a refusal, and logs it with the peer's address the first time this
     /// session meets it.
-    fn refused(
-        &mut self,
-        counter: fn(&RefusalCounters) -> &std::sync::atomic::AtomicU64,
-        bit: u8,
-        what: &str,
-    ) {
-        RefusalCounters::bump(counter(&self.shared.refused));
-        if self.logged & bit == 0 {
-            self.logged |= bit;
-            tracing::warn!(
-                "{}: refused {what} (further refusals of this kind for this client are only counted)",
-                self.reg.entry.addr
-            );
-        }
+    fn refused(&mut self, kind: Refusal, what: &str) {
+        let peer = self.reg.entry.addr;
+        self.logged
+            .refuse(&self.shared.refused, kind, peer, "", what);
     }
 
     /// True once HELLO was accepted.
@@ -221,8 +204,7 @@ impl Session {
         }
         if needs_read && !self.grant.read {
             self.refused(
-                |r| &r.reads_not_allowed,
-                LOGGED_READ,
+                Refusal::ReadNotAllowed,
                 "a read: address not in access.read and no read token",
             );
             let msg = format!(
@@ -234,8 +216,7 @@ impl Session {
         }
         if let Some(name) = admin_request.filter(|_| !self.grant.admin) {
             self.refused(
-                |r| &r.admin_not_allowed,
-                LOGGED_ADMIN,
+                Refusal::AdminNotAllowed,
                 &format!("{name}: no admin access"),
             );
             let msg = format!(
@@ -471,8 +452,7 @@ impl Session {
                 }
                 Err(WriteRefusal::NotAllowed) => {
                     self.refused(
-                        |r| &r.writes_not_allowed,
-                        LOGGED_WRITE,
+                        Refusal::WriteNotAllowed,
                         "a PUT: address not in access.write and no write token",
                     );
                     let msg = format!(
@@ -483,11 +463,7 @@ impl Session {
                     return;
                 }
                 Err(WriteRefusal::ForeignSrcname(why)) => {
-                    self.refused(
-                        |r| &r.writes_foreign_srcname,
-                        LOGGED_SRCNAME,
-                        &format!("a PUT: {why}"),
-                    );
+                    self.refused(Refusal::ForeignSrcname, &format!("a PUT: {why}"));
                     let msg = format!("packet {i} of the PUT: {why}; nothing was stored");
                     error(out, tag, ErrorCode::NotAllowed, &msg);
                     return;
@@ -504,8 +480,7 @@ impl Session {
             }
             if payload.len() > max {
                 self.refused(
-                    |r| &r.writes_too_large,
-                    LOGGED_TOO_LARGE,
+                    Refusal::TooLarge,
                     &format!(
                         "a PUT: a packet of {} bytes is over max_packet",
                         payload.len()

@@ -19,7 +19,7 @@ use super::streamid::{to_srcname, to_streamid};
 use crate::access::{Grant, WriteRefusal};
 use crate::ring::{RingError, Visit};
 use crate::server::clients::Registration;
-use crate::server::policy::RefusalCounters;
+use crate::server::policy::{Refusal, RefusalCounters, RefusalLog};
 use crate::server::{server_name, Shared};
 
 /// Most packets one `fill` call sends, so one reader never holds the ring's read lock
@@ -27,14 +27,6 @@ use crate::server::{server_name, Shared};
 const FILL_PACKETS: usize = 1024;
 /// Most memory one MATCH or REJECT expression may compile to.
 const REGEX_SIZE_LIMIT: usize = 1 << 20;
-
-/// Bits of `DlSession::logged`: each refusal is logged once per connection, then only
-/// counted, so a misconfigured station cannot flood the log.
-const LOGGED_WRITE: u8 = 1;
-const LOGGED_SRCNAME: u8 = 2;
-const LOGGED_READ: u8 = 4;
-const LOGGED_ADMIN: u8 = 8;
-const LOGGED_TOO_LARGE: u8 = 16;
 
 /// What `fill` did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,7 +54,7 @@ pub struct DlSession {
     next: Option<u64>,
     streaming: bool,
     appended: bool,
-    logged: u8,
+    logged: RefusalLog,
 }
 
 fn reply(out: &mut Vec<u8>, r: Reply<'_>) {
@@ -126,7 +118,7 @@ impl DlSession {
             next: None,
             streaming: false,
             appended: false,
-            logged: 0,
+            logged: RefusalLog::default(),
         };
         s.refresh_grant();
         s
@@ -149,20 +141,10 @@ impl DlSession {
         }
     }
 
-    fn refused(
-        &mut self,
-        counter: fn(&RefusalCounters) -> &std::sync::atomic::AtomicU64,
-        bit: u8,
-        what: &str,
-    ) {
-        RefusalCounters::bump(counter(&self.shared.refused));
-        if self.logged & bit == 0 {
-            self.logged |= bit;
-            tracing::warn!(
-                "{}: DataLink: refused {what} (further refusals of this kind for this client are only counted)",
-                self.reg.entry.addr
-            );
-        }
+    fn refused(&mut self, kind: Refusal, what: &str) {
+        let peer = self.reg.entry.addr;
+        self.logged
+            .refuse(&self.shared.refused, kind, peer, "DataLink: ", what);
     }
 
     /// True (once) if packets were appended since the last call.
@@ -208,8 +190,7 @@ impl DlSession {
         );
         if reads && !self.grant.read {
             self.refused(
-                |r| &r.reads_not_allowed,
-                LOGGED_READ,
+                Refusal::ReadNotAllowed,
                 "a read: address not in access.read",
             );
             let msg = format!(
@@ -358,8 +339,7 @@ impl DlSession {
             Ok(()) => {}
             Err(WriteRefusal::NotAllowed) => {
                 self.refused(
-                    |r| &r.writes_not_allowed,
-                    LOGGED_WRITE,
+                    Refusal::WriteNotAllowed,
                     "a WRITE: address not in access.write",
                 );
                 let msg = format!(
@@ -369,19 +349,14 @@ impl DlSession {
                 return error(out, &msg);
             }
             Err(WriteRefusal::ForeignSrcname(why)) => {
-                self.refused(
-                    |r| &r.writes_foreign_srcname,
-                    LOGGED_SRCNAME,
-                    &format!("a WRITE: {why}"),
-                );
+                self.refused(Refusal::ForeignSrcname, &format!("a WRITE: {why}"));
                 return error(out, &format!("{why}; nothing was stored"));
             }
         }
         let max = self.packet_size();
         if w.payload.len() > max {
             self.refused(
-                |r| &r.writes_too_large,
-                LOGGED_TOO_LARGE,
+                Refusal::TooLarge,
                 &format!("a WRITE of {} bytes: over max_packet", w.payload.len()),
             );
             let msg = format!(
@@ -429,8 +404,7 @@ impl DlSession {
         // CONNECTIONS shows every client's address: as the native CLIENTS, admin only.
         if kind == InfoKind::Connections && !self.grant.admin {
             self.refused(
-                |r| &r.admin_not_allowed,
-                LOGGED_ADMIN,
+                Refusal::AdminNotAllowed,
                 "INFO CONNECTIONS: no admin access",
             );
             let msg = format!(

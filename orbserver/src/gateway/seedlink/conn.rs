@@ -17,7 +17,7 @@ use super::request::{Negotiation, StationReq, Step};
 use super::{hello_line, info, ORGANIZATION};
 use crate::access::Grant;
 use crate::server::clients::Registration;
-use crate::server::policy::RefusalCounters;
+use crate::server::policy::{Refusal, RefusalCounters, RefusalLog};
 use crate::server::Shared;
 
 /// How a connection ended, for the log.
@@ -63,7 +63,7 @@ pub async fn serve(
         peer,
         grant,
         grant_gen: generation,
-        logged: false,
+        logged: RefusalLog::default(),
         neg: Negotiation::default(),
     };
     match conn.run(&shutdown).await {
@@ -83,8 +83,8 @@ struct Conn {
     peer: SocketAddr,
     grant: Grant,
     grant_gen: u64,
-    /// A read refusal was logged already (then only counted).
-    logged: bool,
+    /// Refusals logged already (later ones are only counted).
+    logged: RefusalLog,
     neg: Negotiation,
 }
 
@@ -145,13 +145,13 @@ impl Conn {
         if self.grant.read {
             return true;
         }
-        RefusalCounters::bump(&self.shared.refused.reads_not_allowed);
-        if !std::mem::replace(&mut self.logged, true) {
-            tracing::warn!(
-                "{}: refused a SeedLink read: address not in access.read (further refusals for this client are only counted)",
-                self.peer
-            );
-        }
+        self.logged.refuse(
+            &self.shared.refused,
+            Refusal::ReadNotAllowed,
+            self.peer,
+            "SeedLink: ",
+            "a read: address not in access.read",
+        );
         let msg = format!("address {} may not read this orb", self.peer.ip());
         self.out.extend(self.neg.error("UNAUTHORIZED", &msg));
         false
