@@ -595,19 +595,24 @@ async fn native_puts_are_read_over_datalink_with_the_srcname_mapping() {
 }
 
 /// simpledali (Python, not ours) writes real miniSEED records with ACK, then streams
-/// them back.
+/// them back, speaking DataLink 1.0 or (argument "1.1") 1.1's FDSN source ids.
 const SIMPLEDALI: &str = r#"
 import asyncio, sys
 from datetime import datetime, timezone, timedelta
 import simpledali, simplemseed
 
-async def main(port, n):
+async def main(port, n, proto):
     start = datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
     sent = {}
     async with simpledali.SocketDataLink("127.0.0.1", port) as dali:
         r = await dali.id("simpledali-test", "tester", 99, "python")
         assert r.type == "ID", r
         assert dali.packet_size > 0, dali.packet_size
+        want_id = "XX_PYSTA_00_HHZ/MSEED"
+        if proto == "1.1":
+            # The ID reply set 1.0; a 1.1 client names its records by FDSN source id.
+            dali.dlproto = simpledali.DLPROTO_1_1
+            want_id = "FDSN:XX_PYSTA_00_H_H_Z/MSEED"
         for i in range(n):
             data = [(i * 7 + k) % 100 for k in range(50)]
             header = simplemseed.MiniseedHeader("XX", "PYSTA", "00", "HHZ",
@@ -616,12 +621,15 @@ async def main(port, n):
             r = await dali.writeMSeed(rec)
             assert r.type == "OK", str(r)
             sent[int(r.value)] = rec.pack()
+        if proto == "1.1":
+            r = await dali.match("FDSN:XX_.*")
+            assert r.type == "OK" and int(r.value) == 1, str(r)
         r = await dali.positionEarliest()
         assert r.type == "OK", str(r)
         got = 0
         async for pkt in dali.stream():
             assert pkt.type == "PACKET", str(pkt)
-            assert pkt.streamId == "XX_PYSTA_00_HHZ/MSEED", pkt.streamId
+            assert pkt.streamId == want_id, pkt.streamId
             assert bytes(pkt.data) == sent[int(pkt.packetId)]
             got += 1
             if got == n:
@@ -629,11 +637,22 @@ async def main(port, n):
         info = await dali.parsedInfoStatus()
         print(f"ok {got} {sorted(sent)} {info['Status']['TotalStreams']}")
 
-asyncio.run(main(int(sys.argv[1]), int(sys.argv[2])))
+asyncio.run(main(int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]))
 "#;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn simpledali_writes_with_ack_and_streams_back() {
+    simpledali_round_trip("1.0").await;
+}
+
+/// DataLink 1.1 names the same records `FDSN:XX_PYSTA_00_H_H_Z/MSEED`; they land under
+/// the same srcname, and a client that matches by FDSN id gets FDSN ids back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn simpledali_with_fdsn_source_ids_writes_and_streams_back() {
+    simpledali_round_trip("1.1").await;
+}
+
+async fn simpledali_round_trip(proto: &'static str) {
     let Some(py) = oracle::python(&["simpledali", "simplemseed"]) else {
         return;
     };
@@ -642,7 +661,7 @@ async fn simpledali_writes_with_ack_and_streams_back() {
     let port = dl.port().to_string();
     let out = tokio::task::spawn_blocking({
         let dir = dir.path().to_owned();
-        move || oracle::run_python(&py, SIMPLEDALI, &[port.as_str(), "5"], &dir)
+        move || oracle::run_python(&py, SIMPLEDALI, &[port.as_str(), "5", proto], &dir)
     })
     .await
     .unwrap();

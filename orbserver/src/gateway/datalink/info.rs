@@ -9,7 +9,7 @@ use formats::datalink::InfoKind;
 use formats::Time;
 use regex::Regex;
 
-use super::streamid::to_streamid;
+use super::streamid::{to_streamid, IdStyle};
 use crate::server::Shared;
 
 /// ringserver's time format: `YYYY-MM-DD HH:MM:SS.ffffff` (UTC), or `-`.
@@ -62,6 +62,7 @@ pub fn document(
     kind: InfoKind,
     capabilities: &str,
     matching: Option<&Regex>,
+    style: IdStyle,
 ) -> String {
     let st = shared.ring.stat();
     let (rx_packets, rx_bytes) = shared.rates();
@@ -119,7 +120,7 @@ pub fn document(
             let mut rows = String::new();
             let mut selected = 0;
             for s in shared.ring.sources() {
-                let name = to_streamid(s.srcname.as_str());
+                let name = to_streamid(s.srcname.as_str(), style);
                 if !keep(&name) {
                     continue;
                 }

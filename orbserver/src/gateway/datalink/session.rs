@@ -15,7 +15,7 @@ use formats::{SrcName, Time, MAX_SRCNAME_LEN};
 use regex::{Regex, RegexBuilder};
 
 use super::info;
-use super::streamid::{to_srcname, to_streamid};
+use super::streamid::{to_srcname, to_streamid, IdStyle};
 use crate::access::{Grant, WriteRefusal};
 use crate::ring::{RingError, Visit};
 use crate::server::clients::Registration;
@@ -47,6 +47,9 @@ pub struct DlSession {
     grant_gen: u64,
     matcher: Option<Regex>,
     rejecter: Option<Regex>,
+    /// How miniSEED stream ids are named to this client: DataLink 1.0 names until the
+    /// client uses an FDSN source id (DataLink 1.1) in a MATCH, REJECT or WRITE.
+    style: IdStyle,
     /// Per ring source number: 0 not yet decided, 1 matches, 2 does not.
     verdicts: Vec<u8>,
     /// The first pktid STREAM may send; `None` until positioned (STREAM then starts
@@ -114,6 +117,7 @@ impl DlSession {
             grant_gen: u64::MAX,
             matcher: None,
             rejecter: None,
+            style: IdStyle::default(),
             verdicts: Vec::new(),
             next: None,
             streaming: false,
@@ -289,13 +293,23 @@ impl DlSession {
         } else {
             self.rejecter = re;
         }
+        if let Some(style) = IdStyle::used_in(expr) {
+            self.style = style;
+        }
         self.verdicts.clear();
         let n = self
             .shared
             .ring
             .sources()
             .iter()
-            .filter(|s| selected(&self.matcher, &self.rejecter, s.srcname.as_str()))
+            .filter(|s| {
+                selected(
+                    &self.matcher,
+                    &self.rejecter,
+                    self.style,
+                    s.srcname.as_str(),
+                )
+            })
             .count();
         let what = if is_match { "match" } else { "reject" };
         ok(out, n as i64, &format!("{n} streams selected after {what}"));
@@ -305,7 +319,7 @@ impl DlSession {
         reply(
             out,
             Reply::Packet {
-                streamid: &to_streamid(srcname),
+                streamid: &to_streamid(srcname, self.style),
                 pktid,
                 pkttime: time,
                 start: time,
@@ -325,6 +339,12 @@ impl DlSession {
     }
 
     fn write(&mut self, w: Write<'_>, out: &mut Vec<u8>) {
+        if let Some(style) = IdStyle::used_in(w.streamid) {
+            if style != self.style {
+                self.style = style;
+                self.verdicts.clear();
+            }
+        }
         let srcname = match to_srcname(w.streamid) {
             Ok(s) => s,
             Err(e) => {
@@ -417,7 +437,13 @@ impl DlSession {
             Ok(re) => re,
             Err(msg) => return error(out, &msg),
         };
-        let xml = info::document(&self.shared, kind, &self.capabilities(), re.as_ref());
+        let xml = info::document(
+            &self.shared,
+            kind,
+            &self.capabilities(),
+            re.as_ref(),
+            self.style,
+        );
         reply(
             out,
             Reply::Info {
@@ -442,12 +468,13 @@ impl DlSession {
         }
         let from = self.next.unwrap_or(0);
         let (matcher, rejecter, verdicts) = (&self.matcher, &self.rejecter, &mut self.verdicts);
+        let style = self.style;
         let (mut sent, mut bytes, mut gap) = (0u64, 0u64, None);
         let outcome = self.shared.ring.visit_from(
             from,
             FILL_PACKETS,
             max_bytes,
-            |src, name| keep(matcher, rejecter, verdicts, src, name),
+            |src, name| keep(matcher, rejecter, style, verdicts, src, name),
             |v| match v {
                 Visit::Gap(g) => gap = Some(g),
                 Visit::Record(r) => {
@@ -455,7 +482,7 @@ impl DlSession {
                     reply(
                         out,
                         Reply::Packet {
-                            streamid: &to_streamid(name),
+                            streamid: &to_streamid(name, style),
                             pktid: r.pktid,
                             pkttime: r.time,
                             start: r.time,
@@ -489,6 +516,7 @@ impl DlSession {
 fn keep(
     matcher: &Option<Regex>,
     rejecter: &Option<Regex>,
+    style: IdStyle,
     verdicts: &mut Vec<u8>,
     src: u32,
     name: &SrcName,
@@ -498,7 +526,7 @@ fn keep(
         verdicts.resize(i + 1, 0);
     }
     if verdicts[i] == 0 {
-        verdicts[i] = if selected(matcher, rejecter, name.as_str()) {
+        verdicts[i] = if selected(matcher, rejecter, style, name.as_str()) {
             1
         } else {
             2
@@ -509,8 +537,13 @@ fn keep(
 
 /// ringserver's semantics: the expressions search the stream id (unanchored), which
 /// for miniSEED differs from the srcname.
-fn selected(matcher: &Option<Regex>, rejecter: &Option<Regex>, srcname: &str) -> bool {
-    let id = to_streamid(srcname);
+fn selected(
+    matcher: &Option<Regex>,
+    rejecter: &Option<Regex>,
+    style: IdStyle,
+    srcname: &str,
+) -> bool {
+    let id = to_streamid(srcname, style);
     matcher.as_ref().is_none_or(|m| m.is_match(&id))
         && !rejecter.as_ref().is_some_and(|r| r.is_match(&id))
 }

@@ -1,17 +1,50 @@
 //! DataLink stream ids and orb srcnames, one to the other (docs/GATEWAYS.md, "Stream
 //! ids and srcnames").
 //!
-//! miniSEED is the one type both sides name, differently: DataLink says
-//! `NET_STA_LOC_CHAN/MSEED`, the orb (and orbsim) says `NET_STA_CHAN_LOC/SEED`, or
-//! `NET_STA_CHAN/SEED` with no location. Every other name passes unchanged.
+//! miniSEED is the one type both sides name, differently: DataLink 1.0 says
+//! `NET_STA_LOC_CHAN/MSEED`, DataLink 1.1 (ringserver 4) says
+//! `FDSN:NET_STA_LOC_B_S_SS/MSEED` with the channel's band, source and subsource apart,
+//! and the orb (and orbsim) says `NET_STA_CHAN_LOC/SEED`, or `NET_STA_CHAN/SEED` with
+//! no location. Every other name passes unchanged.
+
+use std::borrow::Cow;
 
 use formats::{SrcName, SrcNameError};
+
+/// The prefix of a DataLink 1.1 FDSN source id.
+const FDSN: &str = "FDSN:";
+
+/// How a session names miniSEED streams on the way out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum IdStyle {
+    /// DataLink 1.0: `NET_STA_LOC_CHAN/MSEED`.
+    #[default]
+    Nslc,
+    /// DataLink 1.1: `FDSN:NET_STA_LOC_B_S_SS/MSEED`.
+    Fdsn,
+}
+
+impl IdStyle {
+    /// The style a client's stream id or MATCH/REJECT expression is written in: FDSN if
+    /// it names an FDSN source id, else none in particular.
+    pub fn used_in(text: &str) -> Option<IdStyle> {
+        text.contains(FDSN).then_some(IdStyle::Fdsn)
+    }
+}
 
 /// The orb srcname a DataLink stream id is stored under.
 pub fn to_srcname(streamid: &str) -> Result<SrcName, SrcNameError> {
     if let Some(nslc) = streamid.strip_suffix("/MSEED") {
         let parts: Vec<&str> = nslc.split('_').collect();
-        if let [net, sta, loc, chan] = parts[..] {
+        let found = match parts[..] {
+            [net, sta, loc, chan] if !net.starts_with(FDSN) => Some((net, sta, loc, chan.into())),
+            [net, sta, loc, b, s, ss] => net
+                .strip_prefix(FDSN)
+                .filter(|_| [b, s, ss].iter().all(|p| p.len() == 1))
+                .map(|net| (net, sta, loc, format!("{b}{s}{ss}"))),
+            _ => None,
+        };
+        if let Some((net, sta, loc, chan)) = found {
             if !net.is_empty() && !sta.is_empty() && !chan.is_empty() {
                 let name = if loc.is_empty() {
                     format!("{net}_{sta}_{chan}/SEED")
@@ -25,19 +58,27 @@ pub fn to_srcname(streamid: &str) -> Result<SrcName, SrcNameError> {
     SrcName::new(streamid)
 }
 
-/// The DataLink stream id an orb srcname is sent as.
-pub fn to_streamid(srcname: &str) -> std::borrow::Cow<'_, str> {
+/// The DataLink stream id an orb srcname is sent as, in `style`.
+pub fn to_streamid(srcname: &str, style: IdStyle) -> Cow<'_, str> {
     if let Some(nsc) = srcname.strip_suffix("/SEED") {
         let parts: Vec<&str> = nsc.split('_').collect();
-        match parts[..] {
-            [net, sta, chan] if [net, sta, chan].iter().all(|p| !p.is_empty()) => {
-                return format!("{net}_{sta}__{chan}/MSEED").into()
-            }
-            [net, sta, chan, loc] if [net, sta, chan, loc].iter().all(|p| !p.is_empty()) => {
-                return format!("{net}_{sta}_{loc}_{chan}/MSEED").into()
-            }
-            _ => {}
+        let (net, sta, chan, loc) = match parts[..] {
+            [net, sta, chan] => (net, sta, chan, ""),
+            [net, sta, chan, loc] if !loc.is_empty() => (net, sta, chan, loc),
+            _ => return srcname.into(),
+        };
+        if [net, sta, chan].iter().any(|p| p.is_empty()) {
+            return srcname.into();
         }
+        let b = chan.as_bytes();
+        return match style {
+            IdStyle::Fdsn if b.len() == 3 && chan.is_ascii() => format!(
+                "{FDSN}{net}_{sta}_{loc}_{}_{}_{}/MSEED",
+                b[0] as char, b[1] as char, b[2] as char
+            )
+            .into(),
+            _ => format!("{net}_{sta}_{loc}_{chan}/MSEED").into(),
+        };
     }
     srcname.into()
 }
@@ -54,7 +95,7 @@ mod tests {
         ];
         for (dl, orb) in cases {
             assert_eq!(to_srcname(dl).unwrap().as_str(), orb);
-            assert_eq!(to_streamid(orb), dl);
+            assert_eq!(to_streamid(orb, IdStyle::Nslc), dl);
         }
     }
 
@@ -67,7 +108,8 @@ mod tests {
             "X_Y_Z/MSEED3",
         ] {
             assert_eq!(to_srcname(name).unwrap().as_str(), name);
-            assert_eq!(to_streamid(name), name);
+            assert_eq!(to_streamid(name, IdStyle::Nslc), name);
+            assert_eq!(to_streamid(name, IdStyle::Fdsn), name);
         }
         // Not four parts: not a DataLink miniSEED name, so kept as it is.
         assert_eq!(
@@ -76,5 +118,33 @@ mod tests {
         );
         assert!(to_srcname("bad name").is_err());
         assert!(to_srcname("").is_err());
+    }
+
+    #[test]
+    fn fdsn_source_ids_split_the_channel_and_map_to_the_same_srcname() {
+        let cases = [
+            ("FDSN:IU_ANMO_00_B_H_Z/MSEED", "IU_ANMO_BHZ_00/SEED"),
+            ("FDSN:XX_STA01__B_H_Z/MSEED", "XX_STA01_BHZ/SEED"),
+        ];
+        for (dl, orb) in cases {
+            assert_eq!(to_srcname(dl).unwrap().as_str(), orb);
+            assert_eq!(to_streamid(orb, IdStyle::Fdsn), dl);
+        }
+        // The 1.0 and 1.1 names of one channel are one srcname.
+        assert_eq!(
+            to_srcname("IU_ANMO_00_BHZ/MSEED").unwrap(),
+            to_srcname("FDSN:IU_ANMO_00_B_H_Z/MSEED").unwrap()
+        );
+        // A subsource longer than one character has no SEED 2 channel: kept as it is.
+        assert_eq!(
+            to_srcname("FDSN:XX_STA_00_B_H_ZZ/MSEED").unwrap().as_str(),
+            "FDSN:XX_STA_00_B_H_ZZ/MSEED"
+        );
+        // Other types keep their FDSN id as the srcname.
+        let ms3 = "FDSN:XX_STA_00_B_H_Z/MSEED3";
+        assert_eq!(to_srcname(ms3).unwrap().as_str(), ms3);
+        assert_eq!(to_streamid(ms3, IdStyle::Fdsn), ms3);
+        assert_eq!(IdStyle::used_in("FDSN:XX_.*"), Some(IdStyle::Fdsn));
+        assert_eq!(IdStyle::used_in("XX_.*"), None);
     }
 }
