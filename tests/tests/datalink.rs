@@ -597,7 +597,7 @@ async fn native_puts_are_read_over_datalink_with_the_srcname_mapping() {
 /// simpledali (Python, not ours) writes real miniSEED records with ACK, then streams
 /// them back, speaking DataLink 1.0 or (argument "1.1") 1.1's FDSN source ids.
 const SIMPLEDALI: &str = r#"
-import asyncio, sys
+import array, asyncio, sys
 from datetime import datetime, timezone, timedelta
 import simpledali, simplemseed
 
@@ -617,7 +617,9 @@ async def main(port, n, proto):
             data = [(i * 7 + k) % 100 for k in range(50)]
             header = simplemseed.MiniseedHeader("XX", "PYSTA", "00", "HHZ",
                                                 start + timedelta(seconds=i), len(data), 100.0)
-            rec = simplemseed.MiniseedRecord(header, data=data)
+            # int32 samples in the machine's order: a little-endian data section
+            # (blockette 1000 word order 0) behind a big-endian header.
+            rec = simplemseed.MiniseedRecord(header, data=array.array("i", data))
             r = await dali.writeMSeed(rec)
             assert r.type == "OK", str(r)
             sent[int(r.value)] = rec.pack()
@@ -671,9 +673,16 @@ async fn simpledali_round_trip(proto: &'static str) {
     let mut native = connect(&srv, "e2e-get").await;
     let p = native.get(1).await.unwrap().unwrap();
     assert_eq!(p.srcname.as_str(), "XX_PYSTA_HHZ_00/SEED");
-    // simplemseed packs little-endian records, which our decoder does not read; the
-    // script above compared the bytes.
-    assert!(p.payload.len() >= 64, "{} bytes", p.payload.len());
+    // simplemseed writes int32 samples little-endian; our decoder reads them back to
+    // the samples the script sent (packet 1 is i = 0: samples k % 100).
+    let chans = formats::payload::seed::decode(&p.payload).expect("a miniSEED record");
+    assert_eq!(chans.len(), 1);
+    assert_eq!(
+        (chans[0].net.as_str(), chans[0].sta.as_str()),
+        ("XX", "PYSTA")
+    );
+    assert_eq!(chans[0].samples, (0..50).collect::<Vec<i32>>());
+    assert_eq!(chans[0].samprate, 100.0);
 }
 
 #[tokio::test]

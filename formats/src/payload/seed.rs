@@ -1,4 +1,5 @@
-//! `SEED`: a payload of one or more whole miniSEED 2 records (SEED 2.4), big-endian.
+//! `SEED`: a payload of one or more whole miniSEED 2 records (SEED 2.4). We write
+//! big-endian records; we read either byte order.
 //!
 //! Each record (we write 512 bytes) is a 48-byte fixed header, blockette 1000 and
 //! blockette 1001 (8 bytes each), then Steim frames from offset 64:
@@ -23,10 +24,17 @@
 //!
 //! The decoder follows the blockette chain (1000 is required, 1001 optional), applies
 //! the time correction unless activity flag bit 1 says it was applied, reads encodings
-//! 1 (i16), 3 (i32), 10 (Steim1) and 11 (Steim2), big-endian only, and joins
+//! 1 (i16), 3 (i32), 10 (Steim1) and 11 (Steim2), and joins
 //! consecutive records of one channel that continue each other (start within half a
 //! sample of where the previous ended) into one [`Channel`]. miniSEED carries no
 //! calib, calper or segtype: decoded channels get [`CALIB`], [`CALPER`], [`SEGTYPE`].
+//!
+//! **Byte order.** SEED says big-endian, but some writers (simplemseed, some
+//! dataloggers) write little-endian records. As libmseed does, the header's order is
+//! read off the year: a big-endian year outside 1900..=2100 whose little-endian
+//! reading is inside it marks a little-endian header, whose fields and blockette
+//! headers are then read swapped. The data's order is blockette 1000's word order
+//! (0 little, 1 big), for the integer encodings and the Steim frames' 32-bit words.
 
 use chrono::{Datelike, NaiveDate, Timelike};
 
@@ -259,9 +267,73 @@ fn field<T>(what: &'static str, value: i64, offset: usize) -> Result<T> {
     })
 }
 
+/// The longest record blockette 1000 can declare (2^16 bytes).
+const MAX_RECORD_LEN: usize = 1 << 16;
+
+/// True if the record at the start of `buf` has a little-endian header (see the
+/// module docs): its year reads plausibly only when swapped.
+fn little_endian_header(buf: &[u8]) -> bool {
+    let Some(&[a, b]) = buf.get(20..22) else {
+        return false;
+    };
+    let plausible = |y: u16| (1900..=2100).contains(&y);
+    !plausible(u16::from_be_bytes([a, b])) && plausible(u16::from_le_bytes([a, b]))
+}
+
+/// A copy of the record at the start of `buf` (up to the longest record length) with
+/// its fixed header's and blockette headers' multi-byte fields turned big-endian, so
+/// one reader serves both orders. The data are left as they are: blockette 1000's word
+/// order tells how to read them. Bad blockette offsets stop the swapping; the reader
+/// then reports them.
+fn swap_header(buf: &[u8]) -> Vec<u8> {
+    let mut rec = buf[..buf.len().min(MAX_RECORD_LEN)].to_vec();
+    let swap = |rec: &mut Vec<u8>, at: usize, len: usize| {
+        if let Some(field) = rec.get_mut(at..at + len) {
+            field.reverse();
+        }
+    };
+    // year, day, ticks, nsamp, rate factor, rate multiplier (u16/i16), time
+    // correction (i32), data offset and first blockette (u16).
+    for (at, len) in [
+        (20, 2),
+        (22, 2),
+        (28, 2),
+        (30, 2),
+        (32, 2),
+        (34, 2),
+        (40, 4),
+        (44, 2),
+        (46, 2),
+    ] {
+        swap(&mut rec, at, len);
+    }
+    let mut next = rec
+        .get(46..48)
+        .map_or(0, |b| usize::from(u16::from_be_bytes([b[0], b[1]])));
+    let mut last = 0;
+    for _ in 0..32 {
+        if next < 48 || next <= last || next + 4 > rec.len() {
+            break;
+        }
+        swap(&mut rec, next, 2);
+        swap(&mut rec, next + 2, 2);
+        last = next;
+        next = usize::from(u16::from_be_bytes([rec[next + 2], rec[next + 3]]));
+    }
+    rec
+}
+
 /// One record at the start of `buf` (`at` is its offset in the payload, for errors):
 /// the channel and the record length.
 fn decode_record(buf: &[u8], at: usize) -> Result<(Channel, usize)> {
+    if little_endian_header(buf) {
+        return decode_big_endian_header(&swap_header(buf), at);
+    }
+    decode_big_endian_header(buf, at)
+}
+
+/// [`decode_record`] for a record whose header is big-endian.
+fn decode_big_endian_header(buf: &[u8], at: usize) -> Result<(Channel, usize)> {
     let mut r = Reader::new(buf);
     let fixed = r.bytes(48, "miniSEED fixed header")?;
     let mut h = Reader::new(fixed);
@@ -306,6 +378,7 @@ fn decode_record(buf: &[u8], at: usize) -> Result<(Channel, usize)> {
 
     let mut encoding = None;
     let mut reclen = None;
+    let mut little_data = false;
     let mut hops = 0;
     let mut last = 0;
     while next != 0 {
@@ -322,12 +395,10 @@ fn decode_record(buf: &[u8], at: usize) -> Result<(Channel, usize)> {
                 let enc = b.u8("encoding")?;
                 let order = b.u8("word order")?;
                 let exp = b.u8("record length")?;
-                if order != 1 {
-                    return Err(PayloadError::Unsupported {
-                        offset: at,
-                        reason: "little-endian data",
-                    });
+                if order > 1 {
+                    return field("word order", i64::from(order), at + next + 5);
                 }
+                little_data = order == 0;
                 if !(7..=16).contains(&exp) {
                     return field("record length exponent", i64::from(exp), at + next + 6);
                 }
@@ -363,23 +434,43 @@ fn decode_record(buf: &[u8], at: usize) -> Result<(Channel, usize)> {
         return field("data offset", data_offset as i64, at + 44);
     }
     let data = record.get(data_offset..).unwrap_or(&[]);
+    let swapped: Vec<u8>;
+    let steim_data = if little_data && matches!(encoding, 10 | 11) {
+        // Steim frames are 32-bit words; little-endian writers swap each word.
+        swapped = data
+            .chunks_exact(4)
+            .flat_map(|w| [w[3], w[2], w[1], w[0]])
+            .collect();
+        &swapped[..]
+    } else {
+        data
+    };
     let mut samples = Vec::new();
     if nsamp > 0 {
         match encoding {
-            10 => steim::decode(data, nsamp, Steim::One, &mut samples)?,
-            11 => steim::decode(data, nsamp, Steim::Two, &mut samples)?,
+            10 => steim::decode(steim_data, nsamp, Steim::One, &mut samples)?,
+            11 => steim::decode(steim_data, nsamp, Steim::Two, &mut samples)?,
             1 | 3 => {
                 let size = if encoding == 1 { 2 } else { 4 };
                 let mut d = Reader::new(data);
                 let raw = d.bytes(nsamp * size, "miniSEED samples")?;
-                samples = if size == 2 {
-                    raw.chunks_exact(2)
+                samples = match (size, little_data) {
+                    (2, false) => raw
+                        .chunks_exact(2)
                         .map(|c| i32::from(i16::from_be_bytes([c[0], c[1]])))
-                        .collect()
-                } else {
-                    raw.chunks_exact(4)
+                        .collect(),
+                    (2, true) => raw
+                        .chunks_exact(2)
+                        .map(|c| i32::from(i16::from_le_bytes([c[0], c[1]])))
+                        .collect(),
+                    (_, false) => raw
+                        .chunks_exact(4)
                         .map(|c| i32::from_be_bytes([c[0], c[1], c[2], c[3]]))
-                        .collect()
+                        .collect(),
+                    (_, true) => raw
+                        .chunks_exact(4)
+                        .map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                        .collect(),
                 };
             }
             _ => {
@@ -510,11 +601,14 @@ mod tests {
                 ..
             })
         ));
-        let mut little = rec.clone();
-        little[53] = 0;
+        let mut bad_order = rec.clone();
+        bad_order[53] = 7;
         assert!(matches!(
-            decode(&little),
-            Err(PayloadError::Unsupported { .. })
+            decode(&bad_order),
+            Err(PayloadError::BadField {
+                what: "word order",
+                ..
+            })
         ));
         let mut bad_day = rec;
         bad_day[22..24].copy_from_slice(&[1, 0x70]);
@@ -533,6 +627,66 @@ mod tests {
                 ..
             })
         ));
+    }
+
+    /// Our big-endian record as a little-endian writer writes it.
+    fn to_little_endian(be: &[u8]) -> Vec<u8> {
+        let mut le = be.to_vec();
+        let fields = [
+            (20, 2),
+            (22, 2),
+            (28, 2),
+            (30, 2),
+            (32, 2),
+            (34, 2),
+            (40, 4),
+            (44, 2),
+            (46, 2),
+            (48, 2),
+            (50, 2),
+            (56, 2),
+            (58, 2),
+        ];
+        for (at, len) in fields {
+            le[at..at + len].reverse();
+        }
+        le[53] = 0;
+        for w in le[DATA_OFFSET..].chunks_exact_mut(4) {
+            w.reverse();
+        }
+        le
+    }
+
+    #[test]
+    fn little_endian_records_decode_to_the_same_channel() {
+        let samples = (0..300).map(|i| (i * 37 % 1000) - 500).collect();
+        let ch = channel(samples, 1_700_000_000_123_400, 40.0);
+        for steim in [Steim::One, Steim::Two] {
+            let be = encode(&ch, steim).unwrap();
+            let le: Vec<u8> = be.chunks(RECORD_LEN).flat_map(to_little_endian).collect();
+            assert_ne!(le, be);
+            assert!(little_endian_header(&le) && !little_endian_header(&be));
+            assert_eq!(decode(&le).unwrap(), vec![ch.clone()]);
+        }
+        // Integer encodings: a 4-sample int32 record, and the same as int16.
+        let be = encode(&channel(vec![1, -2, 3, -4], 0, 1.0), Steim::Two).unwrap();
+        for (encoding, size) in [(3u8, 4usize), (1, 2)] {
+            let mut le = to_little_endian(&be);
+            le[52] = encoding;
+            for (i, v) in [1i32, -2, 3, -4].into_iter().enumerate() {
+                let at = DATA_OFFSET + i * size;
+                if size == 4 {
+                    le[at..at + 4].copy_from_slice(&v.to_le_bytes());
+                } else {
+                    le[at..at + 2].copy_from_slice(&(v as i16).to_le_bytes());
+                }
+            }
+            assert_eq!(
+                decode(&le).unwrap()[0].samples,
+                [1, -2, 3, -4],
+                "encoding {encoding}"
+            );
+        }
     }
 
     proptest! {
