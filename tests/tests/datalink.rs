@@ -734,3 +734,61 @@ async fn a_reload_that_withdraws_read_access_ends_the_stream() {
     }
     assert_eq!(native.stat().await.unwrap().refused.reads_not_allowed, 1);
 }
+
+/// A DataLink reader the ring laps skips to the oldest packet still held (DataLink has
+/// no way to say packets were lost), and the loss is counted where operators look.
+#[tokio::test]
+async fn a_lapped_datalink_reader_skips_to_the_oldest_and_the_loss_is_counted() {
+    const PAYLOAD: usize = 4000;
+    let dir = tempfile::tempdir().unwrap();
+    let (srv, dl) = server(dir.path(), "");
+    let mut w = connect(&srv, "e2e-writer").await;
+    let src = SrcName::new("XX_GAP/EXP").unwrap();
+    let payload = |seq| orb_tests::make_payload(seq, PAYLOAD);
+    assert_eq!(
+        w.put(&src, Time::from_micros(0), &payload(0))
+            .await
+            .unwrap(),
+        1
+    );
+    let mut c = DlClient::connect(dl).await;
+    c.request(Command::Id("lapped:x:1:x")).await;
+    assert!(matches!(
+        c.request(Command::PositionSet(Position::Earliest)).await,
+        DlReply::Ok(1, _)
+    ));
+    // About 3 MiB through the 1 MiB ring while the reader holds its position.
+    let n = 3 * (1u64 << 20) / PAYLOAD as u64;
+    let packets = (1..=n)
+        .map(|seq| formats::Packet::new(src.clone(), Time::from_micros(seq as i64), payload(seq)));
+    w.put_pipelined(packets, 32).await.unwrap();
+    let oldest = w
+        .stat()
+        .await
+        .unwrap()
+        .ring
+        .oldest
+        .expect("not empty")
+        .pktid;
+    assert!(
+        oldest > 2,
+        "the ring should have been lapped (oldest {oldest})"
+    );
+
+    c.send(Command::Stream).await;
+    for want in oldest..=n + 1 {
+        let r = c.recv().await;
+        assert_eq!(pktid(&r), want);
+        let DlReply::Packet { data, .. } = r else {
+            unreachable!()
+        };
+        assert_eq!(data, payload(want - 1), "packet {want} intact");
+    }
+    end_stream(&mut c).await;
+    let stat = w.stat().await.unwrap();
+    assert_eq!(stat.totals.gaps, 1);
+    assert_eq!(stat.totals.gap_packets, oldest - 1);
+    let rows = w.clients().await.unwrap().clients;
+    let row = rows.iter().find(|r| r.what == "lapped").expect("listed");
+    assert_eq!(row.gaps, 1);
+}
