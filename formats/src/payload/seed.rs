@@ -267,6 +267,21 @@ fn field<T>(what: &'static str, value: i64, offset: usize) -> Result<T> {
     })
 }
 
+/// The fixed header's multi-byte fields, as (offset, length): year, day, ticks, nsamp,
+/// rate factor, rate multiplier (16 bits), time correction (32), data offset and first
+/// blockette (16). A little-endian header has each of them reversed.
+const HEADER_FIELDS: [(usize, usize); 9] = [
+    (20, 2),
+    (22, 2),
+    (28, 2),
+    (30, 2),
+    (32, 2),
+    (34, 2),
+    (40, 4),
+    (44, 2),
+    (46, 2),
+];
+
 /// The longest record blockette 1000 can declare (2^16 bytes).
 const MAX_RECORD_LEN: usize = 1 << 16;
 
@@ -292,19 +307,7 @@ fn swap_header(buf: &[u8]) -> Vec<u8> {
             field.reverse();
         }
     };
-    // year, day, ticks, nsamp, rate factor, rate multiplier (u16/i16), time
-    // correction (i32), data offset and first blockette (u16).
-    for (at, len) in [
-        (20, 2),
-        (22, 2),
-        (28, 2),
-        (30, 2),
-        (32, 2),
-        (34, 2),
-        (40, 4),
-        (44, 2),
-        (46, 2),
-    ] {
+    for &(at, len) in &HEADER_FIELDS {
         swap(&mut rec, at, len);
     }
     let mut next = rec
@@ -632,22 +635,10 @@ mod tests {
     /// Our big-endian record as a little-endian writer writes it.
     fn to_little_endian(be: &[u8]) -> Vec<u8> {
         let mut le = be.to_vec();
-        let fields = [
-            (20, 2),
-            (22, 2),
-            (28, 2),
-            (30, 2),
-            (32, 2),
-            (34, 2),
-            (40, 4),
-            (44, 2),
-            (46, 2),
-            (48, 2),
-            (50, 2),
-            (56, 2),
-            (58, 2),
-        ];
-        for (at, len) in fields {
+        // The fixed header, then blockettes 1000 and 1001's type and next fields.
+        let blockettes = [(48, 2), (50, 2), (56, 2), (58, 2)];
+        let fields = HEADER_FIELDS.iter().chain(&blockettes);
+        for &(at, len) in fields {
             le[at..at + len].reverse();
         }
         le[53] = 0;
