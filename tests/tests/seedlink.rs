@@ -440,6 +440,53 @@ fn uni_station_data_starts_at_once_and_follows_new_packets() {
     }
 }
 
+/// MGENC packets become several records (one per channel); a connection that breaks
+/// between two of them resumes with that packet again: nothing is lost, and what comes
+/// twice is at most that packet's records.
+#[test]
+fn a_break_inside_a_packet_resends_that_packet_and_loses_nothing() {
+    let (_dir, srv) = server("mgenc", 3);
+    let addr = srv.seedlink.unwrap();
+    let all = {
+        let mut c = Client::connect(addr);
+        c.send("FETCH 0");
+        c.until_end()
+    };
+    let seqs: Vec<u32> = all.iter().map(|(s, _)| *s).collect();
+    assert!(seqs.windows(2).all(|w| w[0] <= w[1]), "{seqs:?}");
+    assert!(
+        seqs.windows(2).any(|w| w[0] == w[1]),
+        "multi-record packets"
+    );
+    // Break after the first record (inside packet 1) and after the fifth.
+    for k in [1, 5] {
+        let mut first = Client::connect(addr);
+        first.send("DATA 0");
+        let mut got = Vec::new();
+        for _ in 0..k {
+            let Frame::Data(seq, rec) = first.frame() else {
+                panic!("expected data")
+            };
+            got.push((seq, rec));
+        }
+        drop(first);
+        let last = got.last().unwrap().0;
+        let mut second = Client::connect(addr);
+        second.send(&format!("FETCH {:06X}", last + 1));
+        let rest = second.until_end();
+        // The second transfer is a tail of everything, starting at or before the
+        // break: no record is missing, and the repeats are the broken packet's.
+        let start = all.len() - rest.len();
+        assert!(
+            start <= k,
+            "k {k}: resumed at record {start}, after the break"
+        );
+        assert_eq!(rest[..], all[start..], "k {k}");
+        assert_eq!(got[..start], all[..start], "k {k}");
+        assert!(k - start < 6, "k {k}: repeated {} records", k - start);
+    }
+}
+
 #[test]
 fn resuming_with_data_seq_gives_no_gap_and_no_duplicate() {
     let (_dir, srv) = server("seed", 3);

@@ -226,10 +226,19 @@ impl Feed {
                 return;
             }
         };
-        for rec in &records {
-            if self.wants_record(&takers, rec) {
-                frame::data_frame(out, pktid, rec);
+        let wanted: Vec<&[u8; RECORD_LEN]> = records
+            .iter()
+            .filter(|rec| self.wants_record(&takers, rec))
+            .collect();
+        // Only a packet's last record carries its pktid; the ones before it carry the
+        // previous pktid. A client's last sequence number then names the last packet
+        // it has whole, and a connection that breaks inside a packet resumes with that
+        // packet again rather than after it (docs/GATEWAYS.md, "Sequence numbers").
+        if let Some((last, before)) = wanted.split_last() {
+            for rec in before {
+                frame::data_frame(out, pktid.saturating_sub(1), rec);
             }
+            frame::data_frame(out, pktid, last);
         }
     }
 

@@ -1,10 +1,10 @@
 //! SeedLink sequence numbers and the orb's pktids.
 //!
-//! A record's 24-bit sequence number is the pktid of the packet it was made from,
-//! modulo 2^24; every record made from one packet carries that packet's number.
-//! `DATA n` and `FETCH n` carry the client's last sequence number plus one (libslink
-//! and ObsPy both send that), so `n` names the first packet the client has not seen:
-//! the transfer resumes at the packet whose pktid has low 24 bits `n`.
+//! Sequence numbers are pktids modulo 2^24: the last record sent from a packet carries
+//! its pktid, the records before it the previous pktid (`feed`). `DATA n` and `FETCH n`
+//! carry the client's last sequence number plus one (libslink and ObsPy both send
+//! that), so `n` names the first packet the client does not have whole: the transfer
+//! resumes at the packet whose pktid has low 24 bits `n`.
 
 use formats::seedlink::MAX_SEQ;
 
