@@ -221,7 +221,7 @@ pub fn decode(payload: &[u8]) -> Result<Vec<Channel>> {
     let mut channels: Vec<Channel> = Vec::new();
     let mut offset = 0;
     while offset < payload.len() {
-        let (ch, len) = decode_record(&payload[offset..], offset)?;
+        let (ch, len, _) = decode_record(&payload[offset..], offset, Samples::Decode)?;
         offset += len;
         if let Some(prev) = channels.last_mut() {
             if continues(prev, &ch) {
@@ -232,6 +232,28 @@ pub fn decode(payload: &[u8]) -> Result<Vec<Channel>> {
         channels.push(ch);
     }
     Ok(channels)
+}
+
+/// The time of the payload's first sample and of its last record's last sample (`None`
+/// for an empty payload), read from the record headers alone: the samples are not
+/// decoded, so this is what a gateway can afford per packet streamed.
+pub fn time_span(payload: &[u8]) -> Result<Option<(Time, Time)>> {
+    let mut offset = 0;
+    let mut span = None;
+    while offset < payload.len() {
+        let (ch, len, nsamp) = decode_record(&payload[offset..], offset, Samples::Skip)?;
+        offset += len;
+        let end = ch.sample_time(nsamp.saturating_sub(1));
+        span = Some(span.map_or((ch.start, end), |(first, _)| (first, end)));
+    }
+    Ok(span)
+}
+
+/// Whether [`decode_record`] decodes the samples or reads the header alone.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Samples {
+    Decode,
+    Skip,
 }
 
 fn continues(prev: &Channel, next: &Channel) -> bool {
@@ -327,16 +349,21 @@ fn swap_header(buf: &[u8]) -> Vec<u8> {
 }
 
 /// One record at the start of `buf` (`at` is its offset in the payload, for errors):
-/// the channel and the record length.
-fn decode_record(buf: &[u8], at: usize) -> Result<(Channel, usize)> {
+/// the channel (without samples if `samples` is [`Samples::Skip`]), the record length
+/// and the header's sample count.
+fn decode_record(buf: &[u8], at: usize, samples: Samples) -> Result<(Channel, usize, usize)> {
     if little_endian_header(buf) {
-        return decode_big_endian_header(&swap_header(buf), at);
+        return decode_big_endian_header(&swap_header(buf), at, samples);
     }
-    decode_big_endian_header(buf, at)
+    decode_big_endian_header(buf, at, samples)
 }
 
 /// [`decode_record`] for a record whose header is big-endian.
-fn decode_big_endian_header(buf: &[u8], at: usize) -> Result<(Channel, usize)> {
+fn decode_big_endian_header(
+    buf: &[u8],
+    at: usize,
+    want: Samples,
+) -> Result<(Channel, usize, usize)> {
     let mut r = Reader::new(buf);
     let fixed = r.bytes(48, "miniSEED fixed header")?;
     let mut h = Reader::new(fixed);
@@ -437,19 +464,19 @@ fn decode_big_endian_header(buf: &[u8], at: usize) -> Result<(Channel, usize)> {
         return field("data offset", data_offset as i64, at + 44);
     }
     let data = record.get(data_offset..).unwrap_or(&[]);
-    let swapped: Vec<u8>;
-    let steim_data = if little_data && matches!(encoding, 10 | 11) {
-        // Steim frames are 32-bit words; little-endian writers swap each word.
-        swapped = data
-            .chunks_exact(4)
-            .flat_map(|w| [w[3], w[2], w[1], w[0]])
-            .collect();
-        &swapped[..]
-    } else {
-        data
-    };
     let mut samples = Vec::new();
-    if nsamp > 0 {
+    if nsamp > 0 && want == Samples::Decode {
+        let swapped: Vec<u8>;
+        let steim_data = if little_data && matches!(encoding, 10 | 11) {
+            // Steim frames are 32-bit words; little-endian writers swap each word.
+            swapped = data
+                .chunks_exact(4)
+                .flat_map(|w| [w[3], w[2], w[1], w[0]])
+                .collect();
+            &swapped[..]
+        } else {
+            data
+        };
         match encoding {
             10 => steim::decode(steim_data, nsamp, Steim::One, &mut samples)?,
             11 => steim::decode(steim_data, nsamp, Steim::Two, &mut samples)?,
@@ -496,7 +523,7 @@ fn decode_big_endian_header(buf: &[u8], at: usize) -> Result<(Channel, usize)> {
         segtype: SEGTYPE,
         samples,
     };
-    Ok((ch, reclen))
+    Ok((ch, reclen, nsamp))
 }
 
 #[cfg(test)]
@@ -678,6 +705,23 @@ mod tests {
                 "encoding {encoding}"
             );
         }
+    }
+
+    #[test]
+    fn time_span_reads_the_headers_alone() {
+        let ch = channel((0..1000).collect(), 1_000_000, 40.0);
+        let payload = encode(&ch, Steim::Two).unwrap();
+        assert!(payload.len() > RECORD_LEN, "several records");
+        let (first, last) = time_span(&payload).unwrap().unwrap();
+        assert_eq!(first, ch.start);
+        assert_eq!(last, ch.sample_time(999));
+        assert_eq!(time_span(&[]).unwrap(), None);
+        // Corrupt samples do not matter to it; a corrupt header does.
+        let mut bad_data = payload.clone();
+        bad_data[DATA_OFFSET + 8..DATA_OFFSET + 16].fill(0xff);
+        assert!(decode(&bad_data).is_err());
+        assert_eq!(time_span(&bad_data).unwrap(), Some((first, last)));
+        assert!(time_span(&payload[..40]).is_err());
     }
 
     proptest! {

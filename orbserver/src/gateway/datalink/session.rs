@@ -80,11 +80,8 @@ fn ok(out: &mut Vec<u8>, value: i64, message: &str) {
 /// The data end time of a packet: the last sample's time for miniSEED, else its start.
 pub fn data_end(srcname: &str, start: Time, payload: &[u8]) -> Time {
     if srcname.ends_with("/SEED") {
-        if let Some(ch) = seed::decode(payload)
-            .ok()
-            .and_then(|c| c.into_iter().last())
-        {
-            return ch.sample_time(ch.samples.len().saturating_sub(1));
+        if let Ok(Some((_, end))) = seed::time_span(payload) {
+            return end;
         }
     }
     start
