@@ -74,17 +74,57 @@ pub fn is_stdout_broken_pipe(err: &anyhow::Error) -> bool {
     })
 }
 
-/// Logs to stderr at `warn` (override with `ORB_LOG`, e.g. `ORB_LOG=debug`).
+/// Logs to stderr at `warn` (override with `ORB_LOG`, e.g. `ORB_LOG=debug`), in colour
+/// only when [`colour_on_stderr`] says so.
 pub fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("ORB_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(io::stderr)
-        .with_ansi(io::stderr().is_terminal())
+        .with_writer(|| StderrLossy)
+        .log_internal_errors(false)
+        .with_ansi(colour_on_stderr())
         .without_time()
         .with_target(false)
         .try_init();
+}
+
+/// Whether log lines on stderr may carry ANSI colour codes: only on a terminal, and not
+/// when `NO_COLOR` is set to anything but the empty string (no-color.org), so a log
+/// redirected to a file or a pipe holds plain text.
+pub fn colour_on_stderr() -> bool {
+    colour_allowed(
+        io::stderr().is_terminal(),
+        std::env::var_os("NO_COLOR").as_deref(),
+    )
+}
+
+/// [`colour_on_stderr`]'s rule, apart from where its inputs come from.
+pub fn colour_allowed(terminal: bool, no_color: Option<&std::ffi::OsStr>) -> bool {
+    terminal && no_color.is_none_or(|v| v.is_empty())
+}
+
+/// Stderr that drops what it cannot write. A log line or error line lost to a closed
+/// stderr (`tool 2>&1 | tee log` after `tee` died) must not turn into a panic that ends
+/// the program with status 101, as `eprintln!` would.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct StderrLossy;
+
+impl Write for StderrLossy {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let _ = io::stderr().write_all(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        let _ = io::stderr().flush();
+        Ok(())
+    }
+}
+
+/// Prints one line to stderr through [`StderrLossy`].
+fn error_line(line: fmt::Arguments<'_>) {
+    let _ = writeln!(StderrLossy, "{line}");
 }
 
 /// Runs a tool's async body on a single-threaded runtime and turns its outcome into
@@ -101,7 +141,9 @@ where
     {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("{tool}: error: cannot start the async runtime: {e}");
+            error_line(format_args!(
+                "{tool}: error: cannot start the async runtime: {e}"
+            ));
             return Exit::Failure.into();
         }
     };
@@ -114,7 +156,7 @@ pub fn exit_for(tool: &str, outcome: anyhow::Result<()>) -> Exit {
         Ok(()) => Exit::Success,
         Err(e) if is_stdout_broken_pipe(&e) => Exit::Success,
         Err(e) => {
-            eprintln!("{tool}: error: {e:#}");
+            error_line(format_args!("{tool}: error: {e:#}"));
             Exit::Failure
         }
     }
@@ -224,6 +266,15 @@ impl Table {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::ffi::OsStr;
+
+    #[test]
+    fn colour_only_on_a_terminal_without_no_color() {
+        assert!(colour_allowed(true, None));
+        assert!(colour_allowed(true, Some(OsStr::new(""))));
+        assert!(!colour_allowed(true, Some(OsStr::new("1"))));
+        assert!(!colour_allowed(false, None));
+    }
 
     #[test]
     fn only_stdout_broken_pipes_are_quiet() {

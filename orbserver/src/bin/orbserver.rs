@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::Parser;
-use std::io::BufRead;
+use std::fmt::Write as _;
+use std::io::{self, BufRead, IsTerminal, Write};
 use std::sync::Arc;
 
 use orbserver::access::{token_hash_line, MAX_TOKEN_LEN, MIN_TOKEN_LEN};
@@ -113,6 +114,7 @@ async fn serve(cfg: ServerConfig, config_file: Option<PathBuf>) -> Result<()> {
     // Install the SIGHUP handler before announcing the port: SIGHUP's default action
     // would end the process.
     let hangups = signal(SignalKind::hangup()).context("cannot install the SIGHUP handler")?;
+    let terms = signal(SignalKind::terminate()).context("cannot install the SIGTERM handler")?;
     let server = Server::bind(cfg).await?;
     let addr = server
         .local_addr()
@@ -120,13 +122,16 @@ async fn serve(cfg: ServerConfig, config_file: Option<PathBuf>) -> Result<()> {
     let st = server.shared().ring.stat();
     // Tests and scripts read these lines to learn the ports when listening on port 0;
     // "listening on" comes last.
+    // A closed stdout loses these lines but must not stop the server.
+    let mut ports = String::new();
     if let Some(a) = server.datalink_addr() {
-        println!("orbserver: datalink on {a}");
+        writeln!(ports, "orbserver: datalink on {a}")?;
     }
     if let Some(a) = server.seedlink_addr() {
-        println!("orbserver: seedlink on {a}");
+        writeln!(ports, "orbserver: seedlink on {a}")?;
     }
-    println!("orbserver: listening on {addr}");
+    writeln!(ports, "orbserver: listening on {addr}")?;
+    let _ = print_stdout(&ports);
     tracing::info!(
         "serving {} ({} packets, next pktid {}) on {addr}",
         st.path.display(),
@@ -139,7 +144,7 @@ async fn serve(cfg: ServerConfig, config_file: Option<PathBuf>) -> Result<()> {
     tokio::spawn(reload_on_hangup(hangups, Arc::clone(server.shared())));
     let token = server.shutdown_token();
     tokio::spawn(async move {
-        wait_for_signal().await;
+        wait_for_signal(terms).await;
         tracing::info!("shutting down");
         token.cancel();
     });
@@ -160,8 +165,7 @@ async fn reload_on_hangup(mut hangups: Signal, shared: Arc<Shared>) {
     }
 }
 
-async fn wait_for_signal() {
-    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+async fn wait_for_signal(mut term: Signal) {
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
         _ = term.recv() => {}
@@ -187,15 +191,18 @@ fn hash_token() -> Result<String> {
 
 fn run(args: Args) -> Result<()> {
     if args.hash_token {
-        println!("{}", hash_token()?);
-        return Ok(());
+        return print_stdout(&format!("{}\n", hash_token()?));
     }
     let cfg = config(&args)?;
     if !args.check {
         let rt = tokio::runtime::Runtime::new().context("cannot start the tokio runtime")?;
         return rt.block_on(serve(cfg, args.config.clone()));
     }
-    println!(
+    // The report is gathered first and printed after the ring is closed, so a reader
+    // that stops early (`orbserver --check | head -3`) cannot leave the ring unclosed.
+    let mut out = String::new();
+    writeln!(
+        out,
         "config      {}",
         match &args.config {
             Some(p) => format!(
@@ -205,58 +212,71 @@ fn run(args: Args) -> Result<()> {
             ),
             None => "defaults (no --config)".to_string(),
         }
-    );
+    )?;
     let ring = RingStore::open(&cfg.ring_dir, &cfg.ring)
         .with_context(|| format!("cannot open the ring in {}", cfg.ring_dir.display()))?;
     let r = ring.recovery();
     let st = ring.stat();
-    println!("ring        {}", st.path.display());
-    println!(
+    writeln!(out, "ring        {}", st.path.display())?;
+    writeln!(
+        out,
         "capacity    {} bytes ({})",
         st.capacity,
         bytesize::ByteSize(st.capacity)
-    );
-    println!("created     {}", st.created);
-    println!("flush       {}", st.flush);
+    )?;
+    writeln!(out, "created     {}", st.created)?;
+    writeln!(out, "flush       {}", st.flush)?;
     let how = match (r.created, r.clean) {
         (true, _) => "created now".to_string(),
         (false, true) => "previous close was clean".to_string(),
         (false, false) => "previous close was unclean: recovered by scan".to_string(),
     };
-    println!("opened      in {:.3} s, {how}", r.elapsed.as_secs_f64());
-    println!(
+    writeln!(
+        out,
+        "opened      in {:.3} s, {how}",
+        r.elapsed.as_secs_f64()
+    )?;
+    writeln!(
+        out,
         "packets     {} from {} sources, {} bytes used",
         st.npkts, st.nsources, st.used_bytes
-    );
+    )?;
     if let (Some(o), Some(n)) = (st.oldest, st.newest) {
-        println!("oldest      pktid {} at {}", o.pktid, o.time);
-        println!("newest      pktid {} at {}", n.pktid, n.time);
+        writeln!(out, "oldest      pktid {} at {}", o.pktid, o.time)?;
+        writeln!(out, "newest      pktid {} at {}", n.pktid, n.time)?;
     }
-    println!("next pktid  {}", st.next_pktid);
+    writeln!(out, "next pktid  {}", st.next_pktid)?;
     if let Some(p) = r.torn_tail {
-        println!("torn tail   pktid {p} dropped (its append never returned)");
+        writeln!(
+            out,
+            "torn tail   pktid {p} dropped (its append never returned)"
+        )?;
     }
     for c in &r.corrupt {
-        println!(
+        writeln!(
+            out,
             "corrupt     {} bytes skipped between pktids {} and {}",
             c.end - c.start,
             c.after_pktid,
             c.before_pktid
-        );
+        )?;
     }
     if r.dropped > 0 {
-        println!(
+        writeln!(
+            out,
             "dropped     {} unreadable or out-of-order records",
             r.dropped
-        );
+        )?;
     }
     if args.sources {
-        println!(
+        writeln!(
+            out,
             "\n{:<32} {:>10} {:>10} {:>8} {:>12}  newest time",
             "srcname", "oldest", "newest", "npkts", "nbytes"
-        );
+        )?;
         for s in ring.sources() {
-            println!(
+            writeln!(
+                out,
                 "{:<32} {:>10} {:>10} {:>8} {:>12}  {}",
                 s.srcname.as_str(),
                 s.oldest_pktid,
@@ -264,11 +284,46 @@ fn run(args: Args) -> Result<()> {
                 s.npkts,
                 s.nbytes,
                 s.newest_time
-            );
+            )?;
         }
     }
     ring.close().context("cannot close the ring cleanly")?;
-    Ok(())
+    print_stdout(&out)
+}
+
+/// Writes `text` to stdout. A reader that went away (`orbserver --check | head -3`) is
+/// not an error: the tool ends quietly, as the other orb tools do.
+fn print_stdout(text: &str) -> Result<()> {
+    let mut out = io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() != io::ErrorKind::BrokenPipe => {
+            Err(e).context("cannot write to standard output")
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Stderr that drops what it cannot write. A server whose stderr went away (`orbserver
+/// 2>&1 | tee log` after `tee` died) must keep serving and still close its ring cleanly
+/// on SIGTERM; `eprintln!` and tracing's own error report would panic instead.
+struct StderrLossy;
+
+impl Write for StderrLossy {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let _ = io::stderr().write_all(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        let _ = io::stderr().flush();
+        Ok(())
+    }
+}
+
+/// Log lines carry colour only on a terminal, and never when `NO_COLOR` is set and not
+/// empty (no-color.org), so a log written to a file or journal is plain text.
+fn colour_on_stderr() -> bool {
+    io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }
 
 fn main() -> ExitCode {
@@ -276,12 +331,14 @@ fn main() -> ExitCode {
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
-        .with_writer(std::io::stderr)
+        .with_writer(|| StderrLossy)
+        .log_internal_errors(false)
+        .with_ansi(colour_on_stderr())
         .init();
     match run(Args::parse()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("orbserver: error: {e:#}");
+            let _ = writeln!(StderrLossy, "orbserver: error: {e:#}");
             ExitCode::FAILURE
         }
     }
