@@ -18,7 +18,8 @@ pub fn bin(name: &str) -> PathBuf {
     let path = dir.join(name);
     assert!(
         path.exists(),
-        "{} is missing: run `cargo build --workspace --bins` (or `cargo test --workspace`) first",
+        "{} is missing: `cargo test --workspace` builds every binary before the tests run, \
+         but a narrower run (`cargo test -p orb-tests`) does not: run `cargo build --workspace --bins` first",
         path.display()
     );
     path

@@ -6,9 +6,15 @@
 //! on `PATH` (`.ci/run` installs Debian's `netcdf-bin`). When something is missing a
 //! test prints a note and passes locally, but panics when `CI` is set (to anything but
 //! `false`), so CI cannot silently skip an oracle.
+//!
+//! Every oracle check also records whether it ran or skipped, in a file keyed by the
+//! `cargo test` process that started the test binaries ([`record`]). The last test
+//! binary, `tests/zz_oracle_report.rs`, prints that record, so a run that skipped
+//! checks says so at its end instead of showing only `ok`.
 
 use std::ffi::OsStr;
-use std::fs::File;
+use std::fs::{File, OpenOptions};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -28,8 +34,80 @@ fn missing<T>(why: String) -> Option<T> {
     if must_not_skip() {
         panic!("CI is set: {why}");
     }
-    eprintln!("note: skipping an oracle check: {why}");
+    record(Outcome::Skipped, &why);
+    // Straight to stderr, past the test harness's capture, so the skip shows even when
+    // the test passes.
+    let _ = writeln!(
+        std::io::stderr(),
+        "note: skipping an oracle check in {}: {why}",
+        check_name()
+    );
     None
+}
+
+/// Whether an oracle check ran or was skipped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// The tool was there and the check used it.
+    Ran,
+    /// The tool was missing and the check passed without checking.
+    Skipped,
+}
+
+impl Outcome {
+    fn word(self) -> &'static str {
+        match self {
+            Outcome::Ran => "ran",
+            Outcome::Skipped => "skipped",
+        }
+    }
+}
+
+/// The check's name: test binary and test, as `cargo test` prints them.
+fn check_name() -> String {
+    let exe = std::env::current_exe().ok();
+    let binary = exe
+        .as_deref()
+        .and_then(Path::file_stem)
+        .and_then(OsStr::to_str)
+        .map(|s| s.rsplit_once('-').map_or(s, |(name, _hash)| name).to_owned())
+        .unwrap_or_default();
+    let thread = std::thread::current();
+    match thread.name() {
+        Some(test) if test != "main" => format!("{binary}::{test}"),
+        _ => binary,
+    }
+}
+
+/// Where this `cargo test` run's oracle outcomes are recorded: one file per run in
+/// `target/<profile>/oracle-checks/`, named by the pid of the process that started the
+/// test binaries (cargo), which every test binary of one run shares.
+pub fn record_file() -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target directory");
+    let run = rustix::process::getppid().map_or(0, |p| p.as_raw_nonzero().get());
+    profile_dir.join("oracle-checks").join(format!("{run}.tsv"))
+}
+
+/// Appends one outcome line (`ran|skipped TAB check TAB detail`) to [`record_file`].
+/// Best effort: a record that cannot be written must not fail the check itself.
+pub fn record(outcome: Outcome, detail: &str) {
+    let path = record_file();
+    let Some(dir) = path.parent() else { return };
+    let _ = std::fs::create_dir_all(dir);
+    let line = format!(
+        "{}\t{}\t{}\n",
+        outcome.word(),
+        check_name(),
+        detail.replace(['\t', '\n'], " ")
+    );
+    if let Ok(mut f) = OpenOptions::new().create(true).append(true).open(&path) {
+        // One write per line: O_APPEND keeps lines from concurrent tests whole.
+        let _ = f.write_all(line.as_bytes());
+    }
 }
 
 /// A Python interpreter that can import every module in `modules`, or `None` (after a
@@ -49,6 +127,7 @@ pub fn python(modules: &[&str]) -> Option<PathBuf> {
         .status()
         .is_ok_and(|s| s.success());
     if ok {
+        record(Outcome::Ran, &format!("python with {}", modules.join(" ")));
         return Some(py);
     }
     let list = modules.join(" ");
@@ -70,7 +149,10 @@ pub fn tool(name: &str, debian_package: &str) -> Option<PathBuf> {
             .find(|p| p.is_file())
     });
     match found {
-        Some(p) => Some(p),
+        Some(p) => {
+            record(Outcome::Ran, name);
+            Some(p)
+        }
         None => missing(format!(
             "this check needs `{name}` on PATH: install Debian's `{debian_package}` \
              (which `bash .ci/run` does)"
@@ -146,4 +228,64 @@ pub fn run_python<S: AsRef<OsStr>>(py: &Path, script: &str, args: &[S], dir: &Pa
     let mut all: Vec<&OsStr> = vec![OsStr::new("-c"), OsStr::new(script)];
     all.extend(args.iter().map(AsRef::as_ref));
     run(py, &all, dir)
+}
+
+/// The end-of-run summary of recorded outcomes (the text of [`record_file`]): how many
+/// checks ran, and each skipped check with its reason. Several records of one check
+/// (it asked for two tools) count once; it counts as skipped if any of them skipped.
+pub fn summarize(records: &str) -> String {
+    use std::collections::BTreeMap;
+    let mut checks: BTreeMap<&str, Option<&str>> = BTreeMap::new();
+    for line in records.lines() {
+        let mut fields = line.splitn(3, '\t');
+        let (Some(outcome), Some(check)) = (fields.next(), fields.next()) else {
+            continue;
+        };
+        let detail = fields.next().unwrap_or("");
+        let entry = checks.entry(check).or_insert(None);
+        if outcome == Outcome::Skipped.word() && entry.is_none() {
+            *entry = Some(detail);
+        }
+    }
+    if checks.is_empty() {
+        return "oracle checks: none ran in this test run".to_owned();
+    }
+    let skipped: Vec<(&str, &str)> = checks
+        .iter()
+        .filter_map(|(check, why)| why.map(|w| (*check, w)))
+        .collect();
+    let mut out = format!(
+        "oracle checks: {} ran, {} skipped",
+        checks.len() - skipped.len(),
+        skipped.len()
+    );
+    if !skipped.is_empty() {
+        out.push_str(" (these passed without checking; under CI=true they fail):");
+        for (check, why) in skipped {
+            out.push_str(&format!("\n  skipped {check}: {why}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn summary_counts_checks_once_and_lists_the_skipped() {
+        let records = "ran\tnetcdf_oracle::a\tncdump\n\
+                       ran\tnetcdf_oracle::a\tncgen\n\
+                       ran\tseed_oracle::b\tpython with pymseed\n\
+                       skipped\tseed_oracle::c\tno pymseed\n\
+                       ran\tseed_oracle::c\tncdump\n";
+        let s = summarize(records);
+        assert!(s.starts_with("oracle checks: 2 ran, 1 skipped"), "{s}");
+        assert!(s.ends_with("\n  skipped seed_oracle::c: no pymseed"), "{s}");
+        assert_eq!(
+            summarize("ran\tx::y\tncdump\n"),
+            "oracle checks: 1 ran, 0 skipped"
+        );
+        assert_eq!(summarize(""), "oracle checks: none ran in this test run");
+    }
 }
