@@ -571,6 +571,12 @@ mod tests {
             assert_eq!(widen_f32(f).to_bits(), want.to_bits(), "{f}");
         }
         assert!(widen_f32(-0.0).is_sign_negative());
+        // The double nearest 7.038531e-26 narrows to the next f32 (rounding twice):
+        // such a value keeps its plain widening, to re-encode to the same bytes.
+        let f = f32::from_bits(0x15ae_43fd);
+        assert_eq!(f.to_string(), "0.00000000000000000000000007038531");
+        assert_ne!("7.038531e-26".parse::<f64>().unwrap() as f32, f);
+        assert_eq!(widen_f32(f), f64::from(f));
         assert_eq!(widen_f32(f32::INFINITY), f64::INFINITY);
         assert!(widen_f32(f32::NAN).is_nan());
         // A calibrated count reads as the decimal a person expects.
@@ -590,7 +596,13 @@ mod tests {
                 proptest::prop_assert!(w.is_nan());
             } else {
                 proptest::prop_assert_eq!((w as f32).to_bits(), bits);
-                proptest::prop_assert_eq!(w.to_string(), f.to_string());
+                // Or the rare fallback: the double nearest the decimal narrows elsewhere.
+                let nearest: f64 = f.to_string().parse().unwrap();
+                proptest::prop_assert!(
+                    w.to_string() == f.to_string()
+                        || (w == f64::from(f) && nearest as f32 != f),
+                    "{} widened to {}", f, w
+                );
             }
         }
     }
