@@ -1,9 +1,11 @@
 //! Our netCDF classic and CDL writers (`formats::write::netcdf`, `cdl`) checked against
 //! the reference tools: `ncdump` must print exactly our CDL, `ncgen` must turn our CDL
-//! back into a file `ncdump` prints the same, the Python `netCDF4` library and `xarray`
-//! (with CF time decoding) must read every sample and every time back to the
-//! microsecond, and a file cut at every flush, and between a record write and its
-//! header write, must still open with `ncdump` holding exactly the counted records.
+//! back into a file `ncdump` prints the same, the Python `netCDF4` library, `cftime`,
+//! `xarray` (with CF time decoding) and `pandas` must read every sample and every time
+//! back exactly (to the nanosecond, no tolerance), CF scaling must give each calibrated
+//! count as the decimal calib times it, and a file cut at every flush, and between a
+//! record write and its header write, must still open with `ncdump` holding exactly the
+//! counted records.
 //!
 //! Missing tools make these tests print a note and pass locally, but fail under CI
 //! ([`orb_tests::oracle`]).
@@ -19,19 +21,23 @@ use formats::{Packet, SrcName, Time};
 use orb_tests::{oracle, XorShift};
 use serde_json::Value;
 
-const CHANS: [(&str, char, f64); 3] = [("BHZ", 'V', 1.0), ("LDO", 'P', 0.01), ("BDF", 'I', 0.001)];
+/// Channels and calibrations as a datalogger's MGENC packets carry them: `f32`.
+const CHANS: [(&str, char, f32); 3] = [("BHZ", 'V', 1.0), ("LDO", 'P', 0.01), ("BDF", 'I', 0.001)];
 
-/// Packets of one station at `rate` sps: random lengths, random samples (extremes and
-/// the netCDF int fill value included), contiguous or after a gap of odd microseconds.
-fn stream(seed: u64, packets: usize, rate: f64) -> Vec<(Packet, Vec<Channel>)> {
+/// The barometer's first sample: 1012.97 hPa at calib 0.01.
+const LDO_FIRST: i32 = 101_297;
+
+/// Packets of one station at `rate` sps from `start`: random lengths, random samples
+/// (extremes and the netCDF int fill value included), contiguous or after a gap of odd
+/// microseconds. Each packet goes through its MGENC payload, so the channels are what
+/// a reader of the ring decodes (calibrations read from `f32` fields).
+fn stream(seed: u64, packets: usize, rate: f64, start: &str) -> Vec<(Packet, Vec<Channel>)> {
     let mut rng = XorShift::new(seed);
-    let mut at = Time::parse_iso8601("2026-11-22T10:00:00.123456Z")
-        .unwrap()
-        .as_micros();
+    let mut at = Time::parse_iso8601(start).unwrap().as_micros();
     (0..packets)
         .map(|k| {
             let n = rng.range(1, 120) as usize;
-            let channels: Vec<Channel> = CHANS
+            let mut channels: Vec<Channel> = CHANS
                 .iter()
                 .map(|&(chan, segtype, calib)| Channel {
                     net: "XX".into(),
@@ -40,7 +46,7 @@ fn stream(seed: u64, packets: usize, rate: f64) -> Vec<(Packet, Vec<Channel>)> {
                     loc: String::new(),
                     start: Time::from_micros(at),
                     samprate: rate,
-                    calib,
+                    calib: f64::from(calib),
                     calper: 1.0,
                     segtype,
                     samples: (0..n)
@@ -54,12 +60,17 @@ fn stream(seed: u64, packets: usize, rate: f64) -> Vec<(Packet, Vec<Channel>)> {
                         .collect(),
                 })
                 .collect();
+            if k == 0 {
+                channels[1].samples[0] = LDO_FIRST;
+            }
+            let payload = formats::payload::mgenc::encode(&channels).unwrap();
             let mut p = Packet::new(
                 SrcName::new("XX_STA01/MGENC/40").unwrap(),
                 Time::from_micros(at),
-                &b""[..],
+                payload,
             );
             p.pktid = 1000 + k as u64;
+            let channels = formats::payload::decode(&p.srcname, p.time, &p.payload).unwrap();
             at += (n as f64 * 1e6 / rate).round() as i64;
             if rng.range(0, 3) == 0 {
                 at += rng.range(1, 10_000_000) as i64;
@@ -68,6 +79,12 @@ fn stream(seed: u64, packets: usize, rate: f64) -> Vec<(Packet, Vec<Channel>)> {
         })
         .collect()
 }
+
+/// Where the streams start: an odd microsecond, and .025 s, where 40 sps samples fall
+/// on .025 s steps (times earlier versions stored as seconds, which xarray decoded 1 ns
+/// early).
+const ODD: &str = "2026-11-22T10:00:00.123456Z";
+const STEPS: &str = "2026-11-22T10:00:00.025Z";
 
 /// The netCDF bytes after each flush (one flush per packet).
 fn nc_images(packets: &[(Packet, Vec<Channel>)], version: CdfVersion) -> Vec<Vec<u8>> {
@@ -105,12 +122,19 @@ fn ncdump_prints_exactly_our_cdl() {
         (1, CdfVersion::Offset64, 40.0),
         (2, CdfVersion::Classic, 3.0),
     ] {
-        let packets = stream(seed, 12, rate);
+        let packets = stream(seed, 12, rate, ODD);
         let nc = nc_images(&packets, version).pop().unwrap();
         let Some(dump) = ncdump(dir.path(), "x.nc", &nc) else {
             return;
         };
         assert_eq!(dump, cdl("x", &packets), "seed {seed}");
+        // The barometer's f32 calib 0.01 is the decimal 0.01 in the file.
+        assert!(dump.contains("\t\tLDO:scale_factor = 0.01 ;\n"), "{dump}");
+        assert!(dump.contains("\t\tBDF:scale_factor = 0.001 ;\n"), "{dump}");
+        assert!(
+            dump.contains("\t\ttime:units = \"microseconds since 2026-11-22T10:00:00Z\" ;\n"),
+            "{dump}"
+        );
     }
     let empty = nc_images(&[], CdfVersion::Offset64).pop().unwrap();
     let dump = ncdump(dir.path(), "x.nc", &empty).unwrap();
@@ -123,15 +147,30 @@ fn ncgen_turns_our_cdl_into_an_equivalent_file() {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
+    let long = stream(4, 5, 0.1, ODD);
+    let last = long.last().unwrap().1[0].end().as_micros();
+    assert!(
+        last - long[0].1[0].start.as_micros() > i64::from(i32::MAX),
+        "the long stream has times past 2^31 us"
+    );
+    // ncgen 4.9 reads a whole number past 2^31 as a 64-bit integer constant, which it
+    // refuses when `-k` names a classic kind ("Illegal integer constant for classic
+    // format"), even in a double variable and even in ncdump's own output; without
+    // `-k` it infers the kind and writes such numbers into a classic file unharmed.
     for (packets, kind) in [
-        (stream(3, 9, 40.0), "classic"),
-        (stream(4, 5, 0.1), "64-bit offset"),
-        (vec![], "classic"),
+        (stream(3, 9, 40.0, STEPS), Some("classic")),
+        (stream(9, 6, 3.0, ODD), Some("64-bit offset")),
+        (long, None),
+        (vec![], Some("classic")),
     ] {
         let text = cdl("y", &packets);
         std::fs::write(dir.path().join("y.cdl"), &text).unwrap();
         let _ = std::fs::remove_file(dir.path().join("y.nc"));
-        oracle::run(&ncgen, &["-k", kind, "-o", "y.nc", "y.cdl"], dir.path());
+        let mut args = vec!["-o", "y.nc", "y.cdl"];
+        if let Some(kind) = kind {
+            args.splice(0..0, ["-k", kind]);
+        }
+        oracle::run(&ncgen, &args, dir.path());
         let ncdump = oracle::tool("ncdump", "netcdf-bin").unwrap();
         assert_eq!(oracle::run(&ncdump, &["y.nc"], dir.path()), text);
         // Our writer's file and ncgen's agree on every value, not just as printed.
@@ -148,38 +187,82 @@ fn ncgen_turns_our_cdl_into_an_equivalent_file() {
 }
 
 const READ_BACK: &str = r#"
-import json, sys
-import netCDF4, numpy, xarray
+import datetime, json, sys
+import cftime, netCDF4, numpy, pandas, xarray
 path = sys.argv[1]
 out = {}
+EPOCH_NS = numpy.datetime64("1970-01-01T00:00:00", "ns")
+def exact(values):
+    # repr: the shortest decimal that reads back as the same double (JSON numbers
+    # would pass through a parser that need not round correctly).
+    return [repr(float(x)) for x in values]
+def micros(dates, epoch):
+    return [(d - epoch) // datetime.timedelta(microseconds=1) for d in dates]
 with netCDF4.Dataset(path) as nc:
     nc.set_auto_maskandscale(False)
-    out["netcdf4_time"] = [float(t) for t in nc["time"][:]]
-    out["netcdf4_units"] = nc["time"].units
+    t = nc["time"]
+    out["netcdf4_time"] = exact(t[:])
+    out["netcdf4_units"] = t.units
+    # num2date as netCDF4 and cftime give it: cftime dates, and Python datetimes.
+    out["cftime_us"] = micros(netCDF4.num2date(t[:], t.units, t.calendar),
+                              cftime.DatetimeGregorian(1970, 1, 1))
+    out["num2date_us"] = micros(
+        netCDF4.num2date(t[:], t.units, t.calendar, only_use_cftime_datetimes=False,
+                         only_use_python_datetimes=True),
+        datetime.datetime(1970, 1, 1))
+    # pandas from the raw values and the units' reference time.
+    unit, since = t.units.split(" since ")
+    ref = pandas.Timestamp(since)
+    times = ref + pandas.to_timedelta(numpy.asarray(t[:], dtype="float64"), unit={"microseconds": "us"}[unit])
+    out["pandas_ns"] = [int(x) for x in (times.tz_localize(None).values.astype("datetime64[ns]") - EPOCH_NS).astype("int64")]
     out["netcdf4"] = {n: [int(x) for x in nc[n][:]] for n in ["BHZ", "LDO", "BDF"]}
     out["station"] = netCDF4.chartostring(nc["station"][:]).item()
     out["globals"] = {k: (v.item() if hasattr(v, "item") else v) for k, v in nc.__dict__.items()}
+    out["long_names"] = {n: nc[n].long_name for n in ["BHZ", "LDO", "BDF"]}
+with netCDF4.Dataset(path) as nc:
+    # netCDF4's own unpacking (auto scale): counts x scale_factor.
+    nc.set_auto_mask(False)
+    out["netcdf4_hpa"] = exact(nc["LDO"][:])
 raw = xarray.open_dataset(path, mask_and_scale=False)
-out["xarray_time_ns"] = [int(t) for t in raw["time"].values.astype("datetime64[ns]").astype("int64")]
+out["xarray_time_ns"] = [int(t) for t in (raw["time"].values.astype("datetime64[ns]") - EPOCH_NS).astype("int64")]
 out["xarray"] = {n: [int(x) for x in raw[n].values] for n in ["BHZ", "LDO", "BDF"]}
 out["feature"] = raw.attrs["featureType"]
 cf = xarray.open_dataset(path)
-out["ldo_hpa"] = [float(x) for x in cf["LDO"].values]
+out["ldo_hpa"] = exact(cf["LDO"].values)
 out["ldo_units"] = cf["LDO"].attrs["units"]
+out["pandas_index_ns"] = [int(x) for x in (cf.indexes["time"].values.astype("datetime64[ns]") - EPOCH_NS).astype("int64")]
 print(json.dumps(out))
 "#;
 
+fn ints(v: &Value) -> Vec<i64> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_i64().unwrap())
+        .collect()
+}
+
+/// Doubles sent as their Python `repr` (Rust's parser rounds correctly).
+fn floats(v: &Value) -> Vec<f64> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_str().unwrap().parse().unwrap())
+        .collect()
+}
+
 #[test]
-fn netcdf4_and_xarray_read_every_sample_and_time() {
-    let Some(py) = oracle::python(&["netCDF4", "xarray", "numpy"]) else {
+fn netcdf4_cftime_xarray_and_pandas_read_every_sample_and_time_exactly() {
+    let Some(py) = oracle::python(&["netCDF4", "cftime", "xarray", "pandas", "numpy"]) else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    for (seed, version, rate) in [
-        (5, CdfVersion::Offset64, 40.0),
-        (6, CdfVersion::Classic, 3.0),
+    for (seed, version, rate, start) in [
+        (5, CdfVersion::Offset64, 40.0, ODD),
+        (8, CdfVersion::Offset64, 40.0, STEPS),
+        (6, CdfVersion::Classic, 3.0, ODD),
     ] {
-        let packets = stream(seed, 10, rate);
+        let packets = stream(seed, 10, rate, start);
         let nc = nc_images(&packets, version).pop().unwrap();
         std::fs::write(dir.path().join("z.nc"), &nc).unwrap();
         let out = oracle::run_python(&py, READ_BACK, &["z.nc"], dir.path());
@@ -192,39 +275,55 @@ fn netcdf4_and_xarray_read_every_sample_and_time() {
                 col.extend(ch.samples.iter().map(|&s| i64::from(s)));
             }
         }
+        let what = format!("seed {seed}, {rate} sps from {start}");
         let base = times[0].div_euclid(1_000_000) * 1_000_000;
-        assert_eq!(v["netcdf4_units"], "seconds since 2026-11-22T10:00:00Z");
-        let nc4_us: Vec<i64> = v["netcdf4_time"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|t| base + (t.as_f64().unwrap() * 1e6).round() as i64)
-            .collect();
-        assert_eq!(nc4_us, times, "netCDF4 times");
-        let xr_us: Vec<i64> = v["xarray_time_ns"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|t| (t.as_i64().unwrap() + 500).div_euclid(1000))
-            .collect();
-        assert_eq!(xr_us, times, "xarray CF-decoded times, to the microsecond");
+        assert_eq!(
+            v["netcdf4_units"],
+            "microseconds since 2026-11-22T10:00:00Z"
+        );
+        // The stored values are whole microseconds after the base, exactly.
+        let stored: Vec<f64> = times.iter().map(|&t| (t - base) as f64).collect();
+        assert_eq!(
+            floats(&v["netcdf4_time"]),
+            stored,
+            "netCDF4 raw time, {what}"
+        );
+        let ns: Vec<i64> = times.iter().map(|&t| t * 1000).collect();
+        assert_eq!(ints(&v["cftime_us"]), times, "cftime dates, {what}");
+        assert_eq!(ints(&v["num2date_us"]), times, "num2date datetimes, {what}");
+        assert_eq!(
+            ints(&v["xarray_time_ns"]),
+            ns,
+            "xarray datetime64[ns], {what}"
+        );
+        assert_eq!(
+            ints(&v["pandas_index_ns"]),
+            ns,
+            "xarray's pandas index, {what}"
+        );
+        assert_eq!(ints(&v["pandas_ns"]), ns, "pandas to_timedelta, {what}");
         for (k, (name, ..)) in CHANS.iter().enumerate() {
             for lib in ["netcdf4", "xarray"] {
-                let got: Vec<i64> = v[lib][name]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .map(|x| x.as_i64().unwrap())
-                    .collect();
-                assert_eq!(got, columns[k], "{lib} {name}");
+                assert_eq!(ints(&v[lib][name]), columns[k], "{lib} {name}, {what}");
             }
         }
-        // CF readers unpack the barometer's counts to hPa with scale_factor = calib.
+        // CF readers unpack the barometer's counts to hPa with scale_factor = calib =
+        // 0.01 (the f32 field's decimal): each value is exactly the count times 0.01
+        // in doubles, and 101297 counts are 1012.97 hPa.
         assert_eq!(v["ldo_units"], "hPa");
-        for (hpa, counts) in v["ldo_hpa"].as_array().unwrap().iter().zip(&columns[1]) {
-            let hpa = hpa.as_f64().unwrap();
-            assert!((hpa - *counts as f64 * 0.01).abs() <= 1e-6 * hpa.abs().max(1.0));
-        }
+        let hpa: Vec<f64> = columns[1].iter().map(|&c| c as f64 * 0.01).collect();
+        assert_eq!(floats(&v["ldo_hpa"]), hpa, "xarray hPa, {what}");
+        assert_eq!(floats(&v["netcdf4_hpa"]), hpa, "netCDF4 hPa, {what}");
+        assert_eq!(v["ldo_hpa"][0], "1012.97");
+        assert_eq!(v["netcdf4_hpa"][0], "1012.97");
+        assert_eq!(
+            v["long_names"],
+            serde_json::json!({
+                "BHZ": "XX STA01 BHZ raw counts",
+                "LDO": "XX STA01 LDO pressure",
+                "BDF": "XX STA01 BDF pressure anomaly",
+            })
+        );
         assert_eq!(v["station"], "XX_STA01");
         assert_eq!(v["feature"], "timeSeries");
         let g = &v["globals"];
@@ -242,7 +341,7 @@ fn a_file_cut_at_any_step_opens_with_the_counted_records() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let packets = stream(7, 6, 40.0);
+    let packets = stream(7, 6, 40.0, STEPS);
     let images = nc_images(&packets, CdfVersion::Offset64);
     let header_len = |b: &[u8]| formats::write::netcdf::header::decode(b).unwrap().len;
     for k in 0..packets.len() {

@@ -12,7 +12,9 @@
 //!
 //! The start time is the packet time; net, sta, chan and loc come from the srcname.
 
-use super::{f32_field, names_from_srcname, nsamp_u16, segtype_byte, Channel, Reader, Result};
+use super::{
+    f32_field, names_from_srcname, nsamp_u16, segtype_byte, widen_f32, Channel, Reader, Result,
+};
 use crate::{SrcName, Time};
 
 /// Bytes before the samples in GEN and GENC.
@@ -61,9 +63,9 @@ pub(crate) fn channel(srcname: &SrcName, time: Time, h: Header, samples: Vec<i32
         chan,
         loc,
         start: time,
-        samprate: f64::from(h.samprate),
-        calib: f64::from(h.calib),
-        calper: f64::from(h.calper),
+        samprate: widen_f32(h.samprate),
+        calib: widen_f32(h.calib),
+        calper: widen_f32(h.calper),
         segtype: h.segtype,
         samples,
     }

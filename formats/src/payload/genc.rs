@@ -46,7 +46,7 @@ mod tests {
         let sn = SrcName::new("XX_PRS01_BDF/GENC").unwrap();
         let ch = decode(&sn, Time::from_micros(0), &bytes).unwrap();
         assert_eq!(ch.samples, vec![5, 4, 3]);
-        assert_eq!(ch.calib, f64::from(0.001f32));
+        assert_eq!(ch.calib, 0.001);
         assert_eq!(ch.segtype, 'I');
         assert_eq!(encode(&ch).unwrap(), bytes);
         let mut short = bytes.to_vec();

@@ -22,7 +22,7 @@
 
 use super::{
     f32_field, fixed_text, gencompress, names_from_srcname, nsamp_u16, put_fixed_text,
-    segtype_byte, Channel, PayloadError, Reader, Result,
+    segtype_byte, widen_f32, Channel, PayloadError, Reader, Result,
 };
 use crate::{SrcName, Time};
 
@@ -119,9 +119,9 @@ pub fn decode(srcname: &SrcName, time: Time, payload: &[u8]) -> Result<Vec<Chann
             time
         };
         let nsamp = usize::from(r.u16("nsamp")?);
-        let samprate = f64::from(r.f32("samprate")?);
-        let calib = f64::from(r.f32("calib")?);
-        let calper = f64::from(r.f32("calper")?);
+        let samprate = widen_f32(r.f32("samprate")?);
+        let calib = widen_f32(r.f32("calib")?);
+        let calper = widen_f32(r.f32("calper")?);
         let samples = if nsamp < MIN_COMPRESSED {
             let raw = r.bytes(4 * nsamp, "samples")?;
             raw.chunks_exact(4)
@@ -200,6 +200,8 @@ mod tests {
             ("LDO", 'P', 1.0)
         );
         assert_eq!(ch[0].samples, vec![101_133, 101_134]);
+        // The f32 calibrations read as the decimals written, not the floats widened.
+        assert_eq!((ch[0].calib, ch[1].calib), (0.01, 0.001));
         assert_eq!(ch[0].start, Time::from_micros(1_700_000_000_500_000));
         assert_eq!(ch[1].samples, vec![1, 1, 1, 0, 1]);
         assert_eq!(ch[1].loc, "");
@@ -246,7 +248,7 @@ mod tests {
                 loc: String::new(),
                 start: Time::from_micros(t),
                 samprate,
-                calib: f64::from(0.25f32),
+                calib: 0.25,
                 calper: 1.0,
                 segtype,
                 samples,

@@ -373,6 +373,28 @@ pub(crate) fn nsamp_u16(n: usize) -> Result<u16> {
     })
 }
 
+/// The `f64` a rate, calib or calper read as `f32` from an Antelope header stands for:
+/// the double with the same shortest decimal form, so `0.01f32` (whose exact value is
+/// 0.00999999977648258...) gives `0.01`, not that value widened. The sender wrote a
+/// decimal into a float; CF readers multiply counts by `calib` in doubles, and
+/// 101297 x 0.01 is 1012.97 where 101297 x the widened float is 1012.9699773...
+///
+/// Narrowing the result back with `as f32` gives `v` again (checked, falling back to the
+/// plain widening if it ever did not), so channels still re-encode to the same bytes.
+pub fn widen_f32(v: f32) -> f64 {
+    // Whole numbers below 2^24 (40 sps, calper 1) are their own shortest decimal, as
+    // every integer there is an f32: skip the formatting. (Above, f32 steps exceed 1 and
+    // the shortest decimal may differ: 69812304f32 prints as 69812300.)
+    if v.fract() == 0.0 && v.abs() < 16_777_216.0 {
+        return f64::from(v);
+    }
+    // `Display` prints the shortest decimal that reads back as `v`.
+    match v.to_string().parse::<f64>() {
+        Ok(w) if w as f32 == v => w,
+        _ => f64::from(v),
+    }
+}
+
 /// A rate, calib or calper as the `f32` the Antelope headers hold; must be finite.
 pub(crate) fn f32_field(v: f64, what: &'static str) -> Result<f32> {
     let f = v as f32;
@@ -414,17 +436,18 @@ pub(crate) mod testutil {
         ]
     }
 
-    /// Sample rates that f32 holds exactly.
+    /// Sample rates as decoding gives them: `f32` values, widened by
+    /// [`widen_f32`](super::widen_f32).
     pub fn samprate() -> impl Strategy<Value = f64> {
         prop_oneof![
             Just(40.0),
             Just(100.0),
             Just(1.0),
             Just(20.0),
-            Just(0.1f32 as f64),
+            Just(0.1),
             any::<f32>()
                 .prop_filter("finite", |f| f.is_finite())
-                .prop_map(f64::from),
+                .prop_map(super::widen_f32),
         ]
     }
 
@@ -529,5 +552,58 @@ mod tests {
         };
         assert_eq!(ch.end(), Time::from_micros(2_000_000));
         assert_eq!(ch.sample_time(1), Time::from_micros(1_025_000));
+    }
+
+    #[test]
+    fn f32_fields_widen_to_the_decimal_they_print_as() {
+        for (f, want) in [
+            (0.01f32, 0.01f64),
+            (0.001, 0.001),
+            (0.1, 0.1),
+            (40.0, 40.0),
+            (-2.5, -2.5),
+            (1e-30, 1e-30),
+            (3.4028235e38, 3.4028235e38),
+            (0.0, 0.0),
+            (16_777_215.0, 16_777_215.0),
+            (69_812_304.0, 69_812_300.0),
+        ] {
+            assert_eq!(widen_f32(f).to_bits(), want.to_bits(), "{f}");
+        }
+        assert!(widen_f32(-0.0).is_sign_negative());
+        // The double nearest 7.038531e-26 narrows to the next f32 (rounding twice):
+        // such a value keeps its plain widening, to re-encode to the same bytes.
+        let f = f32::from_bits(0x15ae_43fd);
+        assert_eq!(f.to_string(), "0.00000000000000000000000007038531");
+        assert_ne!("7.038531e-26".parse::<f64>().unwrap() as f32, f);
+        assert_eq!(widen_f32(f), f64::from(f));
+        assert_eq!(widen_f32(f32::INFINITY), f64::INFINITY);
+        assert!(widen_f32(f32::NAN).is_nan());
+        // A calibrated count reads as the decimal a person expects.
+        assert_eq!(101_297.0 * widen_f32(0.01), 1012.97);
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 100_000, ..Default::default() })]
+
+        /// Every finite f32: the widened double prints as the f32 does and narrows back
+        /// to it, so re-encoding a decoded channel gives the same bytes.
+        #[test]
+        fn widening_keeps_the_decimal_and_narrows_back(bits in proptest::prelude::any::<u32>()) {
+            let f = f32::from_bits(bits);
+            let w = widen_f32(f);
+            if f.is_nan() {
+                proptest::prop_assert!(w.is_nan());
+            } else {
+                proptest::prop_assert_eq!((w as f32).to_bits(), bits);
+                // Or the rare fallback: the double nearest the decimal narrows elsewhere.
+                let nearest: f64 = f.to_string().parse().unwrap();
+                proptest::prop_assert!(
+                    w.to_string() == f.to_string()
+                        || (w == f64::from(f) && nearest as f32 != f),
+                    "{} widened to {}", f, w
+                );
+            }
+        }
     }
 }

@@ -10,7 +10,7 @@ use std::fmt::Write as _;
 use std::io::Write;
 
 use super::netcdf::model::{AttrValue, Dataset};
-use super::netcdf::station::{self, seconds_since, StationFile};
+use super::netcdf::station::{self, micros_since, StationFile};
 use super::{FileSummary, PacketWriter, WriteError};
 use crate::payload::Channel;
 use crate::Packet;
@@ -131,7 +131,7 @@ impl<W: Write> PacketWriter for CdlWriter<W> {
             .map_or(crate::Time::UNIX_EPOCH, |f| f.base);
         let lead = &channels[order[0]];
         self.time
-            .extend((0..lead.samples.len()).map(|i| seconds_since(base, lead.sample_time(i))));
+            .extend((0..lead.samples.len()).map(|i| micros_since(base, lead.sample_time(i))));
         for (col, &c) in self.columns.iter_mut().zip(&order) {
             col.extend_from_slice(&channels[c].samples);
         }
@@ -339,7 +339,7 @@ pub fn format_g(out: &mut String, x: f64, prec: usize, alt: bool) {
         });
         return;
     }
-    if prec == 15 && !alt && micro_decimal(out, x) {
+    if prec == 15 && !alt && whole_decimal(out, x) {
         return;
     }
     general_g(out, x, prec, alt);
@@ -362,35 +362,19 @@ fn general_g(out: &mut String, x: f64, prec: usize, alt: bool) {
     out.push_str(&body);
 }
 
-/// `%.15g` of a whole number of microseconds below 10^9 (every `time` value orb
-/// writes), without formatting through the general path; `false` for other values.
+/// `%.15g` of a whole number below 10^15 (every `time` value orb writes: whole
+/// microseconds), without formatting through the general path; `false` for other values.
 ///
-/// Exact because such a value has at most 15 significant decimal digits and the double
-/// nearest to it is closer than half a unit of the 15th digit, so `%.15g` rounds it back
-/// to those digits; values below 1e-4 take `%g`'s exponent form and are left out.
-fn micro_decimal(out: &mut String, x: f64) -> bool {
-    let a = x.abs();
-    if !(a < 1e9 && (a >= 1e-4 || (a == 0.0 && x.is_sign_positive()))) {
+/// Exact because such a number has at most 15 digits, which `%.15g` prints in full,
+/// without a point or an exponent.
+fn whole_decimal(out: &mut String, x: f64) -> bool {
+    if !(x.abs() < 1e15 && x.fract() == 0.0) {
         return false;
     }
-    let us = (a * 1e6).round();
-    if us / 1e6 != a {
-        return false;
-    }
-    let us = us as u64;
-    if x < 0.0 {
+    if x.is_sign_negative() {
         out.push('-');
     }
-    let _ = write!(out, "{}", us / 1_000_000);
-    let mut frac = us % 1_000_000;
-    if frac != 0 {
-        let mut digits = 6;
-        while frac.is_multiple_of(10) {
-            frac /= 10;
-            digits -= 1;
-        }
-        let _ = write!(out, ".{frac:0digits$}");
-    }
+    let _ = write!(out, "{}", x.abs() as u64);
     true
 }
 
@@ -437,18 +421,22 @@ mod tests {
     }
 
     #[test]
-    fn the_microsecond_fast_path_agrees_with_the_general_one() {
+    fn the_whole_number_fast_path_agrees_with_the_general_one() {
         let mut x = 0x2545_f491_4f6c_dd1du64;
         let mut checked = 0;
         for i in 0..200_000u64 {
             x ^= x << 13;
             x ^= x >> 7;
             x ^= x << 17;
-            let us = (x % 2_000_000_000_000_000) as i64 - 1_000_000_000_000_000;
-            let us = if i % 2 == 0 { us / 1_000_000_000 } else { us };
-            let v = us as f64 / 1e6;
+            let n = (x % 4_000_000_000_000_000) as i64 - 2_000_000_000_000_000;
+            let v = match i % 4 {
+                0 => (n / 1_000_000_000) as f64,
+                1 => (n / 1000) as f64,
+                2 => n as f64 / 1e6,
+                _ => n as f64,
+            };
             let mut fast = String::new();
-            if micro_decimal(&mut fast, v) {
+            if whole_decimal(&mut fast, v) {
                 let mut general = String::new();
                 general_g(&mut general, v, 15, false);
                 assert_eq!(fast, general, "{v}");
@@ -456,6 +444,14 @@ mod tests {
             }
         }
         assert!(checked > 100_000);
+        for v in [0.0, -0.0, 999_999_999_999_999.0, 72_057_594_037_927.0] {
+            let (mut fast, mut general) = (String::new(), String::new());
+            assert!(whole_decimal(&mut fast, v));
+            general_g(&mut general, v, 15, false);
+            assert_eq!(fast, general, "{v}");
+        }
+        assert!(!whole_decimal(&mut String::new(), 1e15));
+        assert!(!whole_decimal(&mut String::new(), 0.5));
     }
 
     #[test]

@@ -4,13 +4,13 @@ use std::io::{Read, Seek, SeekFrom};
 
 use super::header::{self, Header, HeaderError, MAX_HEADER};
 use super::model::NcType;
-use super::station::seconds_since;
+use super::station::micros_since;
 use crate::payload::Channel;
 use crate::write::WriteError;
 use crate::Time;
 
-/// Appends one record per sample instant to `buf`: the sample's time in seconds since
-/// `base` (double), then each channel's sample (int), in the order `order` gives,
+/// Appends one record per sample instant to `buf`: the sample's time in whole
+/// microseconds since `base` (double), then each channel's sample (int), in the order `order` gives,
 /// big-endian. The caller checked that the channels share start and length.
 pub fn encode(buf: &mut Vec<u8>, base: Time, channels: &[Channel], order: &[usize]) {
     let Some(&lead) = order.first() else { return };
@@ -29,13 +29,13 @@ pub fn encode(buf: &mut Vec<u8>, base: Time, channels: &[Channel], order: &[usiz
         Some(step) if n < 1_000_000_000 => {
             let mut us = lead.start.as_micros() - base.as_micros();
             for rec in records.chunks_exact_mut(recsize) {
-                rec[..8].copy_from_slice(&(us as f64 / 1e6).to_be_bytes());
+                rec[..8].copy_from_slice(&(us as f64).to_be_bytes());
                 us += step;
             }
         }
         _ => {
             for (i, rec) in records.chunks_exact_mut(recsize).enumerate() {
-                let t = seconds_since(base, lead.sample_time(i));
+                let t = micros_since(base, lead.sample_time(i));
                 rec[..8].copy_from_slice(&t.to_be_bytes());
             }
         }
@@ -80,7 +80,8 @@ pub fn read_header<R: Read + Seek>(r: &mut R) -> Result<Header, WriteError> {
 pub struct Contents {
     /// The header.
     pub header: Header,
-    /// The `time` values, seconds since the epoch in its units.
+    /// The `time` values as stored: counts of the unit its `units` attribute names
+    /// (microseconds, or seconds in files of earlier versions) since its base.
     pub time: Vec<f64>,
     /// Each int record variable's name and values, in file order.
     pub channels: Vec<(String, Vec<i32>)>,
@@ -197,7 +198,7 @@ mod tests {
                 let t = f64::from_be_bytes(rec[..8].try_into().unwrap());
                 assert_eq!(
                     t,
-                    seconds_since(base, ch.sample_time(i)),
+                    micros_since(base, ch.sample_time(i)),
                     "rate {rate} sample {i}"
                 );
                 assert_eq!(rec[8..], (i as i32).to_be_bytes());

@@ -18,6 +18,40 @@ pub const TIME_VAR: usize = 1;
 /// Index of the first channel variable.
 pub const FIRST_CHANNEL_VAR: usize = 2;
 
+/// The latest sample a file holds, in microseconds after its base: `time` values up to
+/// here decode exactly in every CF reader we check (docs/FORMATS.md, "Time").
+///
+/// `time` is a `double` of whole microseconds (classic netCDF has no 64-bit integer).
+/// netCDF4/cftime and pandas round such a value to the microsecond, exact for any whole
+/// number below 2^53. xarray (2026.9, `coding/times.py`) decodes to nanoseconds by
+/// multiplying the double by 1000 and truncating to `int64`: the product
+/// `1000 n = 125 n x 2^3` is exact while `125 n` fits the 53-bit significand, so up to
+/// `2^53 / 125` us, about 834 days. A packet reaching past it does not fit (the caller
+/// starts a new file).
+pub const MAX_EXACT_MICROS: i64 = (1i64 << 53) / 125;
+
+/// How a file's `time` variable counts from its base.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimeUnit {
+    /// Whole microseconds, `units = "microseconds since <base>"`: what orb writes.
+    Microseconds,
+    /// Seconds, `units = "seconds since <base>"`, as earlier versions of orb wrote:
+    /// xarray decodes some of those times 1 ns early. Such a file still resumes (so its
+    /// summary tells a restarted caller what it holds) but takes no more packets, and
+    /// its header is rebuilt as those versions wrote it.
+    Seconds,
+}
+
+impl TimeUnit {
+    /// The word before `since` in the `units` attribute.
+    fn word(self) -> &'static str {
+        match self {
+            TimeUnit::Microseconds => "microseconds",
+            TimeUnit::Seconds => "seconds",
+        }
+    }
+}
+
 /// One channel's fixed metadata, as its variable records it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ChannelMeta {
@@ -48,8 +82,10 @@ pub struct StationFile {
     pub samprate: f64,
     /// The channels, in variable order (the first packet's order).
     pub channels: Vec<ChannelMeta>,
-    /// Whole second of the first sample: `time` counts seconds from here.
+    /// Whole second of the first sample: `time` counts from here.
     pub base: Time,
+    /// What `time` counts: [`TimeUnit::Microseconds`] for every file orb creates.
+    pub time_unit: TimeUnit,
 }
 
 fn var_name(c: &Channel) -> String {
@@ -145,21 +181,34 @@ pub fn fixed_iso(t: Time) -> Option<String> {
     ))
 }
 
-/// Seconds from `base` to `t`, as the `time` variable stores them (exact to the
-/// microsecond for spans below about 280 years).
-pub fn seconds_since(base: Time, t: Time) -> f64 {
-    (t.as_micros() - base.as_micros()) as f64 / 1e6
+/// Microseconds from `base` to `t`, as the `time` variable stores them: a whole
+/// number, exact in a double (and in every reader up to [`MAX_EXACT_MICROS`]).
+pub fn micros_since(base: Time, t: Time) -> f64 {
+    (t.as_micros() - base.as_micros()) as f64
 }
 
-/// Physical units and CF standard name for pressure segtypes (docs/FORMATS.md):
-/// such channels carry `scale_factor = calib` so CF readers unpack counts to them.
-fn pressure(segtype: char) -> Option<(&'static str, &'static str)> {
+/// Physical units, CF standard name and the quantity's name for pressure segtypes
+/// (docs/FORMATS.md): such channels carry `scale_factor = calib` so CF readers unpack
+/// counts to them.
+fn pressure(segtype: char) -> Option<(&'static str, &'static str, &'static str)> {
     match segtype {
-        'P' => Some(("hPa", "air_pressure")),
-        'K' => Some(("kPa", "air_pressure")),
-        'I' => Some(("Pa", "air_pressure_anomaly")),
+        'P' => Some(("hPa", "air_pressure", "pressure")),
+        'K' => Some(("kPa", "air_pressure", "pressure")),
+        'I' => Some(("Pa", "air_pressure_anomaly", "pressure anomaly")),
         _ => None,
     }
+}
+
+/// Checks that the last sample of `lead` lies within [`MAX_EXACT_MICROS`] of `base`.
+fn check_exact_range(base: Time, lead: &Channel) -> Result<(), String> {
+    let last = lead.sample_time(lead.samples.len().saturating_sub(1));
+    if last.as_micros().saturating_sub(base.as_micros()) > MAX_EXACT_MICROS {
+        return Err(format!(
+            "its last sample {last} lies more than {MAX_EXACT_MICROS} us (about 834 days) \
+             after the file's base time {base}, past which readers decode times inexactly"
+        ));
+    }
+    Ok(())
 }
 
 impl StationFile {
@@ -179,6 +228,7 @@ impl StationFile {
         if !packet.srcname.as_str().is_ascii() || packet.srcname.as_str().contains('"') {
             return Err("its srcname is not plain ASCII".into());
         }
+        check_exact_range(base, first)?;
         Ok(StationFile {
             net: first.net.clone(),
             sta: first.sta.clone(),
@@ -196,6 +246,7 @@ impl StationFile {
                 })
                 .collect(),
             base,
+            time_unit: TimeUnit::Microseconds,
         })
     }
 
@@ -208,6 +259,13 @@ impl StationFile {
         end: Option<Time>,
         order: &mut Vec<usize>,
     ) -> Result<(), String> {
+        if self.time_unit == TimeUnit::Seconds {
+            return Err(
+                "the file stores times in seconds, as earlier versions of orb wrote them \
+                 (xarray decodes some 1 ns early); it takes no more packets"
+                    .into(),
+            );
+        }
         let first = check_shape(channels)?;
         if packet.srcname.as_str() != self.srcname {
             return Err(format!(
@@ -264,7 +322,7 @@ impl StationFile {
         if fixed_iso(first.end()).is_none() {
             return Err("its samples lie outside the years 0000-9999".into());
         }
-        Ok(())
+        check_exact_range(self.base, first)
     }
 
     /// The dataset describing this file after `summary`.
@@ -280,13 +338,20 @@ impl StationFile {
                 ],
                 ty: NcType::Char,
             },
-            time_var(self.base),
+            time_var(self.base, self.time_unit),
         ];
         for c in &self.channels {
+            let packed = pressure(c.segtype).filter(|_| c.calib != 0.0);
+            // What a reader sees: the physical quantity once scale_factor unpacks the
+            // counts, else the counts. Files in seconds said "raw counts" throughout.
+            let what = match packed {
+                Some((.., quantity)) if self.time_unit == TimeUnit::Microseconds => quantity,
+                _ => "raw counts",
+            };
             let mut attrs = vec![Attr::text(
                 "long_name",
                 format!(
-                    "{} {} {}{}{} raw counts",
+                    "{} {} {}{}{} {what}",
                     self.net,
                     self.sta,
                     c.chan,
@@ -294,8 +359,8 @@ impl StationFile {
                     c.loc
                 ),
             )];
-            match pressure(c.segtype).filter(|_| c.calib != 0.0) {
-                Some((units, standard_name)) => {
+            match packed {
+                Some((units, standard_name, _)) => {
                     attrs.push(Attr::text("units", units));
                     attrs.push(Attr::text("standard_name", standard_name));
                     attrs.push(Attr::double("scale_factor", c.calib));
@@ -381,10 +446,16 @@ impl StationFile {
             Some(Some(AttrValue::Text(s))) => s.clone(),
             _ => return Err("the time variable has no units".into()),
         };
-        let base = time_units
-            .strip_prefix("seconds since ")
-            .ok_or("time units are not seconds since a time")
-            .and_then(|s| Time::parse_iso8601(s).map_err(|_| "time units have a bad epoch"))?;
+        let (time_unit, epoch) = [TimeUnit::Microseconds, TimeUnit::Seconds]
+            .into_iter()
+            .find_map(|u| {
+                time_units
+                    .strip_prefix(u.word())
+                    .and_then(|s| s.strip_prefix(" since "))
+                    .map(|s| (u, s))
+            })
+            .ok_or("time units are not microseconds or seconds since a time")?;
+        let base = Time::parse_iso8601(epoch).map_err(|_| "time units have a bad epoch")?;
         let mut channels = Vec::new();
         for v in ds.vars.iter().skip(FIRST_CHANNEL_VAR) {
             let d = |name: &str| match find_attr(&v.attrs, name) {
@@ -417,6 +488,7 @@ impl StationFile {
             samprate: double("sample_rate")?,
             channels,
             base,
+            time_unit,
         };
         let packets = double("packet_count")?;
         let summary = FileSummary {
@@ -432,7 +504,7 @@ impl StationFile {
     }
 }
 
-fn time_var(base: Time) -> Var {
+fn time_var(base: Time, unit: TimeUnit) -> Var {
     let epoch = fixed_iso(base)
         .map(|s| format!("{}Z", &s[..19]))
         .unwrap_or_else(|| "1970-01-01T00:00:00Z".into());
@@ -442,7 +514,7 @@ fn time_var(base: Time) -> Var {
         attrs: vec![
             Attr::text("standard_name", "time"),
             Attr::text("long_name", "time of sample"),
-            Attr::text("units", format!("seconds since {epoch}")),
+            Attr::text("units", format!("{} since {epoch}", unit.word())),
             Attr::text("calendar", "standard"),
             Attr::text("axis", "T"),
         ],
@@ -464,11 +536,17 @@ pub fn empty_dataset() -> Dataset {
             Attr::text("source", SOFTWARE),
             Attr::text("history", format!("written by {SOFTWARE} from orb packets")),
         ],
-        vars: vec![time_var(Time::UNIX_EPOCH)],
+        vars: vec![time_var(Time::UNIX_EPOCH, TimeUnit::Microseconds)],
     }
 }
 
-/// Whether `ds` is the layout [`empty_dataset`] describes.
+/// Whether `ds` is the layout [`empty_dataset`] describes, or the one earlier versions
+/// wrote (time in seconds): either holds nothing, so its first packet lays it out anew.
 pub fn is_empty_dataset(ds: &Dataset) -> bool {
-    *ds == empty_dataset()
+    let mut empty = empty_dataset();
+    if *ds == empty {
+        return true;
+    }
+    empty.vars = vec![time_var(Time::UNIX_EPOCH, TimeUnit::Seconds)];
+    *ds == empty
 }

@@ -88,10 +88,10 @@ const EMPTY_CDF1: &str = "\
 0000000b000000010000000474696d6500000001000000000000000c00000005\
 0000000d7374616e646172645f6e616d65000000000000020000000474696d65\
 000000096c6f6e675f6e616d65000000000000020000000e74696d65206f6620\
-73616d706c65000000000005756e69747300000000000002000000227365636f\
-6e64732073696e636520313937302d30312d30315430303a30303a30305a0000\
-0000000863616c656e64617200000002000000087374616e6461726400000004\
-6178697300000002000000015400000000000006000000080000019c\
+73616d706c65000000000005756e69747300000000000002000000276d696372\
+6f7365636f6e64732073696e636520313937302d30312d30315430303a30303a\
+30305a000000000863616c656e64617200000002000000087374616e64617264\
+00000004617869730000000200000001540000000000000600000008000001a0\
 ";
 
 /// The same in CDF-2: only the magic and the `begin` width differ.
@@ -105,10 +105,11 @@ const EMPTY_CDF2: &str = "\
 0000000b000000010000000474696d6500000001000000000000000c00000005\
 0000000d7374616e646172645f6e616d65000000000000020000000474696d65\
 000000096c6f6e675f6e616d65000000000000020000000e74696d65206f6620\
-73616d706c65000000000005756e69747300000000000002000000227365636f\
-6e64732073696e636520313937302d30312d30315430303a30303a30305a0000\
-0000000863616c656e64617200000002000000087374616e6461726400000004\
-61786973000000020000000154000000000000060000000800000000000001a0\
+73616d706c65000000000005756e69747300000000000002000000276d696372\
+6f7365636f6e64732073696e636520313937302d30312d30315430303a30303a\
+30305a000000000863616c656e64617200000002000000087374616e64617264\
+0000000461786973000000020000000154000000000000060000000800000000\
+000001a4\
 ";
 
 /// The fixture in CDF-1.
@@ -133,38 +134,93 @@ const FIXTURE_CDF1: &str = "\
 62207061636b6574730000000000000b000000040000000773746174696f6e00\
 00000001000000010000000c00000002000000096c6f6e675f6e616d65000000\
 000000020000000773746174696f6e000000000763665f726f6c650000000002\
-0000000d74696d657365726965735f6964000000000000020000000800000588\
+0000000d74696d657365726965735f6964000000000000020000000800000594\
 0000000474696d6500000001000000000000000c000000050000000d7374616e\
 646172645f6e616d65000000000000020000000474696d65000000096c6f6e67\
 5f6e616d65000000000000020000000e74696d65206f662073616d706c650000\
-00000005756e69747300000000000002000000227365636f6e64732073696e63\
-6520323032362d31312d32325431303a30303a30305a00000000000863616c65\
-6e64617200000002000000087374616e64617264000000046178697300000002\
-00000001540000000000000600000008000005900000000342485a0000000001\
-000000000000000c00000006000000096c6f6e675f6e616d6500000000000002\
-0000001758582053544130312042485a2072617720636f756e74730000000005\
-756e6974730000000000000200000006636f756e747300000000000563616c69\
-6200000000000006000000013ff00000000000000000000663616c7065720000\
-00000006000000013ff000000000000000000007736567747970650000000002\
-00000001560000000000000b636f6f7264696e6174657300000000020000000c\
-74696d652073746174696f6e0000000400000004000005980000000342444600\
-00000001000000000000000c00000008000000096c6f6e675f6e616d65000000\
-00000002000000175858205354413031204244462072617720636f756e747300\
-00000005756e6974730000000000000200000002506100000000000d7374616e\
-646172645f6e616d6500000000000002000000146169725f7072657373757265\
-5f616e6f6d616c790000000c7363616c655f666163746f720000000600000001\
-3f50624dd2f1a9fc0000000563616c696200000000000006000000013f50624d\
-d2f1a9fc0000000663616c706572000000000006000000013ff0000000000000\
-0000000773656774797065000000000200000001490000000000000b636f6f72\
-64696e6174657300000000020000000c74696d652073746174696f6e00000004\
-000000040000059c58585f53544130313fe00000000000000000000180000001\
-3fe0cccccccccccdfffffffe000000003fe199999999999a000000037fffffff\
-3ff000000000000000000004000000073ff066666666666600000005fffffff8\
-3ff0cccccccccccd0000000600000009\
+00000005756e69747300000000000002000000276d6963726f7365636f6e6473\
+2073696e636520323032362d31312d32325431303a30303a30305a0000000008\
+63616c656e64617200000002000000087374616e646172640000000461786973\
+00000002000000015400000000000006000000080000059c0000000342485a00\
+00000001000000000000000c00000006000000096c6f6e675f6e616d65000000\
+000000020000001758582053544130312042485a2072617720636f756e747300\
+00000005756e6974730000000000000200000006636f756e7473000000000005\
+63616c696200000000000006000000013ff00000000000000000000663616c70\
+6572000000000006000000013ff0000000000000000000077365677479706500\
+0000000200000001560000000000000b636f6f7264696e617465730000000002\
+0000000c74696d652073746174696f6e0000000400000004000005a400000003\
+4244460000000001000000000000000c00000008000000096c6f6e675f6e616d\
+65000000000000020000001d5858205354413031204244462070726573737572\
+6520616e6f6d616c7900000000000005756e6974730000000000000200000002\
+506100000000000d7374616e646172645f6e616d650000000000000200000014\
+6169725f70726573737572655f616e6f6d616c790000000c7363616c655f6661\
+63746f7200000006000000013f50624dd2f1a9fc0000000563616c6962000000\
+00000006000000013f50624dd2f1a9fc0000000663616c706572000000000006\
+000000013ff00000000000000000000773656774797065000000000200000001\
+490000000000000b636f6f7264696e6174657300000000020000000c74696d65\
+2073746174696f6e0000000400000004000005a858585f5354413031411e8480\
+0000000000000001800000014120059000000000fffffffe000000004120c8e0\
+00000000000000037fffffff412e8480000000000000000400000007412f47d0\
+0000000000000005fffffff841300590000000000000000600000009\
 ";
 
 /// The fixture in CDF-2.
 const FIXTURE_CDF2: &str = "\
+43444602000000060000000a000000020000000474696d65000000000000000b\
+6e616d655f7374726c656e00000000080000000c0000000d0000000b436f6e76\
+656e74696f6e7300000000020000000643462d312e3800000000000b66656174\
+7572655479706500000000020000000a74696d65536572696573000000000007\
+6e6574776f726b000000000200000002585800000000000773746174696f6e00\
+00000002000000055354413031000000000000077372636e616d650000000002\
+0000001158585f53544130312f4d47454e432f34300000000000000b73616d70\
+6c655f7261746500000000060000000140440000000000000000000b66697273\
+745f706b74696400000000060000000140590000000000000000000a6c617374\
+5f706b7469640000000000060000000140594000000000000000000c7061636b\
+65745f636f756e74000000060000000140000000000000000000001374696d65\
+5f636f7665726167655f737461727400000000020000001b323032362d31312d\
+32325431303a30303a30302e3530303030305a000000001174696d655f636f76\
+65726167655f656e64000000000000020000001b323032362d31312d32325431\
+303a30303a30312e3037353030305a0000000006736f75726365000000000002\
+000000096f726220302e312e3000000000000007686973746f72790000000002\
+000000257772697474656e206279206f726220302e312e302066726f6d206f72\
+62207061636b6574730000000000000b000000040000000773746174696f6e00\
+00000001000000010000000c00000002000000096c6f6e675f6e616d65000000\
+000000020000000773746174696f6e000000000763665f726f6c650000000002\
+0000000d74696d657365726965735f6964000000000000020000000800000000\
+000005a40000000474696d6500000001000000000000000c000000050000000d\
+7374616e646172645f6e616d65000000000000020000000474696d6500000009\
+6c6f6e675f6e616d65000000000000020000000e74696d65206f662073616d70\
+6c65000000000005756e69747300000000000002000000276d6963726f736563\
+6f6e64732073696e636520323032362d31312d32325431303a30303a30305a00\
+0000000863616c656e64617200000002000000087374616e6461726400000004\
+61786973000000020000000154000000000000060000000800000000000005ac\
+0000000342485a0000000001000000000000000c00000006000000096c6f6e67\
+5f6e616d65000000000000020000001758582053544130312042485a20726177\
+20636f756e74730000000005756e6974730000000000000200000006636f756e\
+747300000000000563616c696200000000000006000000013ff0000000000000\
+0000000663616c706572000000000006000000013ff000000000000000000007\
+73656774797065000000000200000001560000000000000b636f6f7264696e61\
+74657300000000020000000c74696d652073746174696f6e0000000400000004\
+00000000000005b4000000034244460000000001000000000000000c00000008\
+000000096c6f6e675f6e616d65000000000000020000001d5858205354413031\
+2042444620707265737375726520616e6f6d616c7900000000000005756e6974\
+730000000000000200000002506100000000000d7374616e646172645f6e616d\
+6500000000000002000000146169725f70726573737572655f616e6f6d616c79\
+0000000c7363616c655f666163746f7200000006000000013f50624dd2f1a9fc\
+0000000563616c696200000000000006000000013f50624dd2f1a9fc00000006\
+63616c706572000000000006000000013ff00000000000000000000773656774\
+797065000000000200000001490000000000000b636f6f7264696e6174657300\
+000000020000000c74696d652073746174696f6e000000040000000400000000\
+000005b858585f5354413031411e848000000000000000018000000141200590\
+00000000fffffffe000000004120c8e000000000000000037fffffff412e8480\
+000000000000000400000007412f47d00000000000000005fffffff841300590\
+000000000000000600000009\
+";
+
+/// The fixture as earlier versions of orb wrote it (CDF-2): `time` in seconds
+/// (`0.5, 0.525, ...`, units `seconds since 2026-11-22T10:00:00Z`), every channel's
+/// `long_name` ending in "raw counts".
+const LEGACY_FIXTURE_CDF2: &str = "\
 43444602000000060000000a000000020000000474696d65000000000000000b\
 6e616d655f7374726c656e00000000080000000c0000000d0000000b436f6e76\
 656e74696f6e7300000000020000000643462d312e3800000000000b66656174\
@@ -215,7 +271,24 @@ const FIXTURE_CDF2: &str = "\
 3ff066666666666600000005fffffff83ff0cccccccccccd0000000600000009\
 ";
 
-/// The fixture as CDL: what `ncdump f2.nc` prints for the CDF-2 file above.
+/// An empty CDF-1 file as earlier versions wrote it (`seconds since 1970-01-01T00:00:00Z`).
+const LEGACY_EMPTY_CDF1: &str = "\
+43444601000000000000000a000000010000000474696d65000000000000000c\
+000000040000000b436f6e76656e74696f6e7300000000020000000643462d31\
+2e3800000000000c7061636b65745f636f756e74000000060000000100000000\
+0000000000000006736f75726365000000000002000000096f726220302e312e\
+3000000000000007686973746f72790000000002000000257772697474656e20\
+6279206f726220302e312e302066726f6d206f7262207061636b657473000000\
+0000000b000000010000000474696d6500000001000000000000000c00000005\
+0000000d7374616e646172645f6e616d65000000000000020000000474696d65\
+000000096c6f6e675f6e616d65000000000000020000000e74696d65206f6620\
+73616d706c65000000000005756e69747300000000000002000000227365636f\
+6e64732073696e636520313937302d30312d30315430303a30303a30305a0000\
+0000000863616c656e64617200000002000000087374616e6461726400000004\
+6178697300000002000000015400000000000006000000080000019c\
+";
+
+/// The fixture as CDL: what `ncdump f2.nc` prints for `FIXTURE_CDF2`.
 const FIXTURE_CDL: &str = r#"netcdf f2 {
 dimensions:
 	time = UNLIMITED ; // (6 currently)
@@ -227,7 +300,7 @@ variables:
 	double time(time) ;
 		time:standard_name = "time" ;
 		time:long_name = "time of sample" ;
-		time:units = "seconds since 2026-11-22T10:00:00Z" ;
+		time:units = "microseconds since 2026-11-22T10:00:00Z" ;
 		time:calendar = "standard" ;
 		time:axis = "T" ;
 	int BHZ(time) ;
@@ -238,7 +311,7 @@ variables:
 		BHZ:segtype = "V" ;
 		BHZ:coordinates = "time station" ;
 	int BDF(time) ;
-		BDF:long_name = "XX STA01 BDF raw counts" ;
+		BDF:long_name = "XX STA01 BDF pressure anomaly" ;
 		BDF:units = "Pa" ;
 		BDF:standard_name = "air_pressure_anomaly" ;
 		BDF:scale_factor = 0.001 ;
@@ -265,7 +338,7 @@ data:
 
  station = "XX_STA01" ;
 
- time = 0.5, 0.525, 0.55, 1, 1.025, 1.05 ;
+ time = 500000, 525000, 550000, 1000000, 1025000, 1050000 ;
 
  BHZ = 1, -2, 3, 4, 5, 6 ;
 
@@ -281,7 +354,7 @@ variables:
 	double time(time) ;
 		time:standard_name = "time" ;
 		time:long_name = "time of sample" ;
-		time:units = "seconds since 1970-01-01T00:00:00Z" ;
+		time:units = "microseconds since 1970-01-01T00:00:00Z" ;
 		time:calendar = "standard" ;
 		time:axis = "T" ;
 
@@ -346,7 +419,11 @@ fn golden_header_fields_are_where_the_specification_puts_them() {
     assert_eq!(layout.recsize, 16);
     assert_eq!(bytes.len() as u64, layout.rec_begin + 6 * 16);
     let rec0 = &bytes[layout.rec_begin as usize..][..16];
-    assert_eq!(rec0[..8], 0.5f64.to_be_bytes());
+    assert_eq!(
+        rec0[..8],
+        500_000f64.to_be_bytes(),
+        "0.5 s after the base, in us"
+    );
     assert_eq!(rec0[8..12], 1i32.to_be_bytes());
     assert_eq!(rec0[12..], (-2147483647i32).to_be_bytes());
     let one = unhex(FIXTURE_CDF1);
@@ -360,7 +437,17 @@ fn golden_header_fields_are_where_the_specification_puts_them() {
 #[test]
 fn the_reader_gives_back_what_was_written() {
     let c = read(&mut Cursor::new(write_nc(CdfVersion::Offset64, &fixture()))).unwrap();
-    assert_eq!(c.time, vec![0.5, 0.525, 0.55, 1.0, 1.025, 1.05]);
+    assert_eq!(
+        c.time,
+        vec![
+            500_000.0,
+            525_000.0,
+            550_000.0,
+            1e6,
+            1_025_000.0,
+            1_050_000.0
+        ]
+    );
     assert_eq!(c.station.as_deref(), Some("XX_STA01"));
     assert_eq!(
         c.channels,
@@ -431,6 +518,179 @@ fn resume_refuses_what_it_cannot_continue() {
     }
     w.finish().unwrap();
     assert_eq!(w.into_inner().into_inner(), unhex(FIXTURE_CDF1));
+}
+
+/// What a file's `time` value decodes to, in nanoseconds after its base, computed as
+/// xarray 2026.9 does (`coding/times.py`, `_numbers_to_timedelta`): the double times
+/// the unit's nanoseconds, in doubles, truncated to `int64`.
+fn xarray_ns(units: &str, v: f64) -> i64 {
+    let per = if units.starts_with("microseconds since ") {
+        1e3
+    } else if units.starts_with("seconds since ") {
+        1e9
+    } else {
+        panic!("units {units:?}")
+    };
+    (v * per) as i64
+}
+
+fn time_units(c: &Contents) -> String {
+    let ds = &c.header.dataset;
+    match model::find_attr(&ds.vars[station::TIME_VAR].attrs, "units") {
+        Some(model::AttrValue::Text(u)) => u.clone(),
+        other => panic!("time units {other:?}"),
+    }
+}
+
+/// Every sample time decodes exactly: 40 sps starting at .025 s offsets (where seconds
+/// as doubles decoded 1 ns early), 3 sps (a third of a second per sample), 250 sps.
+#[test]
+fn every_time_decodes_exactly_to_the_nanosecond() {
+    for (rate, start) in [
+        (40.0, T0 + 25_000),
+        (40.0, T0 + 1_675_000),
+        (3.0, T0 + 1),
+        (250.0, T0 + 999_996),
+    ] {
+        let mut w = NetcdfWriter::create(Cursor::new(Vec::new()), NetcdfOptions::default());
+        let mut want = Vec::new();
+        let mut at = start;
+        for k in 0..40 {
+            let (p, mut c) = packet(k, at, &CHANS, &[vec![0; 97], vec![1; 97]]);
+            c.iter_mut().for_each(|c| c.samprate = rate);
+            want.extend((0..97).map(|i| c[0].sample_time(i).as_micros()));
+            at = c[0].end().as_micros();
+            w.append(&p, &c).unwrap();
+        }
+        w.finish().unwrap();
+        let c = read(&mut Cursor::new(w.into_inner().into_inner())).unwrap();
+        let units = time_units(&c);
+        let base = start.div_euclid(1_000_000) * 1_000_000;
+        let got: Vec<i64> = c.time.iter().map(|&v| xarray_ns(&units, v)).collect();
+        let want: Vec<i64> = want.iter().map(|us| (us - base) * 1000).collect();
+        assert_eq!(got, want, "{rate} sps from {start}");
+    }
+}
+
+/// The exactness limit: a packet ending at [`station::MAX_EXACT_MICROS`] after the
+/// base fits and decodes exactly; one reaching a microsecond further does not fit.
+#[test]
+fn files_end_where_times_stop_decoding_exactly() {
+    let base = T0 / 1_000_000 * 1_000_000;
+    let limit = base + station::MAX_EXACT_MICROS;
+    let mut w = NetcdfWriter::create(Cursor::new(Vec::new()), NetcdfOptions::default());
+    let (p, c) = &fixture()[0];
+    w.append(p, c).unwrap();
+    w.flush().unwrap();
+    // 2 samples at 40 sps: the second is 25 ms after the first.
+    let (p, c) = packet(2, limit - 25_000 + 1, &CHANS, &[vec![1, 2], vec![3, 4]]);
+    assert_does_not_fit(&mut w, &p, &c, "834 days");
+    let (p, c) = packet(3, limit - 25_000, &CHANS, &[vec![1, 2], vec![3, 4]]);
+    w.append(&p, &c).unwrap();
+    w.finish().unwrap();
+    let c = read(&mut Cursor::new(w.into_inner().into_inner())).unwrap();
+    let last = *c.time.last().unwrap();
+    assert_eq!(last, station::MAX_EXACT_MICROS as f64);
+    assert_eq!(
+        xarray_ns(&time_units(&c), last),
+        station::MAX_EXACT_MICROS * 1000
+    );
+    // One microsecond further the product is no longer exact: the limit is tight.
+    let beyond = (station::MAX_EXACT_MICROS + 1..station::MAX_EXACT_MICROS + 1000)
+        .filter(|&us| xarray_ns(&time_units(&c), us as f64) != us * 1000)
+        .count();
+    assert!(beyond > 0);
+    // A first packet that alone spans past the limit does not fit an empty file.
+    let mut w = NetcdfWriter::create(Cursor::new(Vec::new()), NetcdfOptions::default());
+    let (p, mut c) = packet(1, T0, &CHANS, &[vec![1, 2], vec![3, 4]]);
+    c.iter_mut().for_each(|c| c.samprate = 1e-8);
+    w.flush().unwrap();
+    assert_does_not_fit(&mut w, &p, &c, "834 days");
+}
+
+/// A file earlier versions wrote (time in seconds) resumes with its summary, so a
+/// restarted caller knows what it holds, but takes no packet: the caller starts a new
+/// file. Flushing and finishing it leave every byte as it was.
+#[test]
+fn files_with_times_in_seconds_resume_read_only() {
+    let old = unhex(LEGACY_FIXTURE_CDF2);
+    let c = read(&mut Cursor::new(old.clone())).unwrap();
+    assert_eq!(time_units(&c), "seconds since 2026-11-22T10:00:00Z");
+    assert_eq!(c.time, vec![0.5, 0.525, 0.55, 1.0, 1.025, 1.05]);
+    let mut w = NetcdfWriter::resume(Cursor::new(old.clone())).unwrap();
+    let mut all = FileSummary::default();
+    fixture().iter().for_each(|(p, c)| all.add(p, c));
+    assert_eq!(w.summary(), &all);
+    let next = T0 + 1_075_000;
+    let (p, c) = packet(102, next, &CHANS, &[vec![1], vec![2]]);
+    assert_does_not_fit(&mut w, &p, &c, "seconds");
+    w.finish().unwrap();
+    assert_eq!(w.into_inner().into_inner(), old);
+    // An empty file of theirs holds nothing: its first packet lays it out anew.
+    let mut w = NetcdfWriter::resume(Cursor::new(unhex(LEGACY_EMPTY_CDF1))).unwrap();
+    for (p, c) in fixture() {
+        w.append(&p, &c).unwrap();
+    }
+    w.finish().unwrap();
+    assert_eq!(w.into_inner().into_inner(), unhex(FIXTURE_CDF1));
+}
+
+/// `long_name` says what a reader gets: the quantity for channels that `scale_factor`
+/// unpacks to physical units, raw counts otherwise (and for a pressure channel of
+/// unknown calib).
+#[test]
+fn long_names_say_what_the_values_are() {
+    let chans = [
+        ("BHZ", 'V', 1.0),
+        ("LDO", 'P', 0.01),
+        ("LDK", 'K', 0.5),
+        ("BDF", 'I', 0.001),
+        ("LDX", 'P', 0.0),
+    ];
+    let (p, c) = packet(1, T0, &chans, &vec![vec![1]; chans.len()]);
+    let cdl = write_cdl("x", &[(p, c)]);
+    for (name, long_name, units) in [
+        ("BHZ", "raw counts", "counts"),
+        ("LDO", "pressure", "hPa"),
+        ("LDK", "pressure", "kPa"),
+        ("BDF", "pressure anomaly", "Pa"),
+        ("LDX", "raw counts", "counts"),
+    ] {
+        let want = format!(
+            "\t\t{name}:long_name = \"XX STA01 {name} {long_name}\" ;\n\t\t{name}:units = \"{units}\" ;\n"
+        );
+        assert!(cdl.contains(&want), "{want:?} in\n{cdl}");
+    }
+}
+
+/// A barometer's calib as its MGENC packet carries it (the f32 nearest 0.01) reaches
+/// the file as 0.01, so CF readers unpack 101297 counts to exactly 1012.97 hPa.
+#[test]
+fn calibrations_from_f32_fields_reach_the_file_as_their_decimals() {
+    let (mut p, c) = packet(
+        1,
+        T0,
+        &[
+            ("LDO", 'P', f64::from(0.01f32)),
+            ("BDF", 'I', f64::from(0.001f32)),
+        ],
+        &[vec![101_297], vec![-5]],
+    );
+    p.payload = crate::payload::mgenc::encode(&c).unwrap().into();
+    let packets = [(
+        p.clone(),
+        crate::payload::decode(&p.srcname, p.time, &p.payload).unwrap(),
+    )];
+    let cdl = write_cdl("x", &packets);
+    assert!(cdl.contains("\t\tLDO:scale_factor = 0.01 ;\n"), "{cdl}");
+    assert!(cdl.contains("\t\tBDF:scale_factor = 0.001 ;\n"), "{cdl}");
+    let c = read(&mut Cursor::new(write_nc(CdfVersion::Offset64, &packets))).unwrap();
+    let scale = match model::find_attr(&c.header.dataset.vars[2].attrs, "scale_factor") {
+        Some(model::AttrValue::Double(v)) => v[0],
+        other => panic!("{other:?}"),
+    };
+    // What a CF reader computes: the count, as a double, times scale_factor.
+    assert_eq!(f64::from(c.channels[0].1[0]) * scale, 1012.97);
 }
 
 /// What each flush leaves, and what a crash between a record write and the header
@@ -542,7 +802,17 @@ fn packets_that_do_not_fit_are_refused_and_change_nothing() {
     w.append(&p, &c).unwrap();
     w.finish().unwrap();
     let c = read(&mut Cursor::new(w.into_inner().into_inner())).unwrap();
-    assert_eq!(c.time, vec![0.5, 0.525, 0.55, 0.575, 0.6, 3600.575]);
+    assert_eq!(
+        c.time,
+        vec![
+            500_000.0,
+            525_000.0,
+            550_000.0,
+            575_000.0,
+            600_000.0,
+            3_600_575_000.0
+        ]
+    );
     assert!(matches!(
         NetcdfWriter::create(Cursor::new(Vec::new()), NetcdfOptions::default()).append(
             &fixture()[0].0,
@@ -632,7 +902,9 @@ proptest! {
                 col.extend_from_slice(&ch.samples);
             }
         }
-        let got: Vec<i64> = c.time.iter().map(|t| (t * 1e6).round() as i64).collect();
+        // Whole microseconds, exactly: no rounding on the way back.
+        prop_assert!(c.time.iter().all(|t| t.fract() == 0.0));
+        let got: Vec<i64> = c.time.iter().map(|&t| t as i64).collect();
         prop_assert_eq!(got, times);
         for ((name, values), (meta, col)) in c.channels.iter().zip(NAMES.iter().zip(&columns)) {
             prop_assert_eq!(name.as_str(), meta.0);
