@@ -181,6 +181,18 @@ impl BatchSink {
                     .path(&f.first.0, f.first.1, s.first_pktid, s.last_pktid),
                 f.label.as_deref(),
             );
+            // The final name is known only now that the last pktid is: CDL's dataset
+            // name is the file's stem (docs/FORMATS.md), so it is set before the text
+            // is written.
+            if let Some(stem) = path.file_stem() {
+                f.writer.set_dataset_name(&stem.to_string_lossy());
+            }
+            f.writer
+                .finish()
+                .with_context(|| format!("cannot finish {}", f.temp.display()))?;
+            f.file
+                .sync_all()
+                .with_context(|| format!("cannot sync {}", f.temp.display()))?;
             pending.push(Pending {
                 temp: f.temp,
                 path,
