@@ -51,3 +51,41 @@ impl RuleError {
         }
     }
 }
+
+/// Something a rule file allows but that is probably not what was meant (a setting
+/// that makes files far smaller than `packets_per_read`, an old field name), located
+/// like a [`RuleError`]. `orbreaper --check` and `orbreaper` print each as one line;
+/// the file is still used.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuleWarning {
+    /// The rule file.
+    pub file: PathBuf,
+    /// Line, from 1.
+    pub line: usize,
+    /// Column, from 1 (in characters).
+    pub column: usize,
+    /// The field the warning is about.
+    pub field: String,
+    /// What will happen and what to change.
+    pub message: String,
+}
+
+impl std::fmt::Display for RuleWarning {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}:{}:{}: {}",
+            self.file.display(),
+            self.line,
+            self.column,
+            describe(&self.field, &self.message)
+        )
+    }
+}
+
+impl serde::Serialize for RuleWarning {
+    /// As its one-line text, which is what users see.
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}

@@ -6,6 +6,7 @@
 //! Then each rule is checked field by field, and every refusal is one [`RuleError`]
 //! naming the file, line, column and field, and what the field allows.
 
+use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
@@ -17,7 +18,7 @@ use orbclient::OrbAddr;
 use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
-use crate::error::RuleError;
+use crate::error::{RuleError, RuleWarning};
 use crate::ingest_rule::{IngestAction, IngestRule};
 use crate::reap_rule::{Mode, NetcdfVersion, ReapRule, Schedule, Start};
 use crate::template::PathTemplate;
@@ -25,8 +26,17 @@ use crate::SrcSelect;
 
 /// Packets per read when a rule does not say.
 pub const DEFAULT_PACKETS_PER_READ: u32 = 1000;
-/// How long packets wait before they are written out, when a rule does not say.
+/// In append mode, how long appended packets wait before they are written out, when
+/// a rule does not say.
 pub const DEFAULT_FLUSH: Duration = Duration::from_secs(2);
+/// In batch mode, the longest a batch stays open before it is written out, when a
+/// rule does not say: long enough that a quiet source still makes files of many
+/// packets, short enough that an archive lags its orb by minutes, not hours.
+pub const DEFAULT_MAX_BATCH_AGE: Duration = Duration::from_secs(600);
+/// The packet rate (per second, all selected sources together) that `--check`
+/// assumes when it warns that a batch rule's files will be far smaller than
+/// `packets_per_read`: a small network sends about one packet per second per source.
+pub const ASSUMED_PACKET_RATE: u32 = 50;
 /// Catalog directory, beside the rule file, when the file does not say.
 pub const DEFAULT_CATALOG: &str = "catalog";
 
@@ -41,6 +51,9 @@ pub struct RuleFile {
     pub reap: Vec<ReapRule>,
     /// Ingest rules, in file order.
     pub ingest: Vec<IngestRule>,
+    /// What the file allows but probably does not mean, in file order.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<RuleWarning>,
 }
 
 #[derive(Deserialize)]
@@ -67,6 +80,7 @@ struct RawReap {
     packets_per_read: Option<Spanned<i64>>,
     reads_per_run: Option<Spanned<i64>>,
     flush: Option<Spanned<String>>,
+    max_batch_age: Option<Spanned<String>>,
     format: Spanned<Format>,
     netcdf_version: Option<Spanned<NetcdfVersion>>,
     path: Spanned<String>,
@@ -107,14 +121,32 @@ struct Ctx<'a> {
     file: &'a Path,
     text: &'a str,
     root: PathBuf,
+    warnings: RefCell<Vec<RuleWarning>>,
 }
 
 impl Ctx<'_> {
-    fn err(&self, span: Range<usize>, field: &str, message: impl Into<String>) -> RuleError {
+    /// Line and column (from 1) of a byte offset.
+    fn locate(&self, span: &Range<usize>) -> (usize, usize) {
         let at = span.start.min(self.text.len());
         let before = &self.text[..at];
         let line = before.matches('\n').count() + 1;
         let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+        (line, column)
+    }
+
+    fn warn(&self, span: Range<usize>, field: &str, message: impl Into<String>) {
+        let (line, column) = self.locate(&span);
+        self.warnings.borrow_mut().push(RuleWarning {
+            file: self.file.to_owned(),
+            line,
+            column,
+            field: field.to_owned(),
+            message: message.into(),
+        });
+    }
+
+    fn err(&self, span: Range<usize>, field: &str, message: impl Into<String>) -> RuleError {
+        let (line, column) = self.locate(&span);
         RuleError::Invalid {
             file: self.file.to_owned(),
             line,
@@ -181,7 +213,7 @@ impl RuleFile {
         };
         let text = std::fs::read_to_string(path).map_err(read_err)?;
         let origin = std::path::absolute(path).map_err(read_err)?;
-        RuleFile::parse(&text, &origin).map_err(|e| match e {
+        let mut file = RuleFile::parse(&text, &origin).map_err(|e| match e {
             // Errors name the file as the user gave it.
             RuleError::Invalid {
                 line,
@@ -197,7 +229,11 @@ impl RuleFile {
                 message,
             },
             other => other,
-        })
+        })?;
+        for w in &mut file.warnings {
+            path.clone_into(&mut w.file);
+        }
+        Ok(file)
     }
 
     /// Checks rule-file `text` read from `origin`; relative paths in it are relative
@@ -208,6 +244,7 @@ impl RuleFile {
             file: origin,
             text,
             root,
+            warnings: RefCell::new(Vec::new()),
         };
         let raw: RawFile = toml::from_str(text).map_err(|e| ctx.toml_err(&e))?;
         let mut names: HashMap<String, Range<usize>> = HashMap::new();
@@ -281,6 +318,7 @@ impl RuleFile {
             catalog,
             reap,
             ingest,
+            warnings: ctx.warnings.into_inner(),
         })
     }
 
@@ -492,8 +530,12 @@ fn reap_rule(ctx: &Ctx<'_>, r: &RawReap) -> Result<ReapRule, RuleError> {
             None => None,
         };
     let flush = match &r.flush {
-        Some(f) => check_duration(ctx, "flush", f, false)?,
-        None => DEFAULT_FLUSH,
+        Some(f) => Some(check_duration(ctx, "flush", f, false)?),
+        None => None,
+    };
+    let max_batch_age = match &r.max_batch_age {
+        Some(a) => Some(check_duration(ctx, "max_batch_age", a, false)?),
+        None => None,
     };
     let (format, path, mode, roll) = check_output(
         ctx,
@@ -504,6 +546,25 @@ fn reap_rule(ctx: &Ctx<'_>, r: &RawReap) -> Result<ReapRule, RuleError> {
             roll: r.roll.as_ref(),
         },
     )?;
+    let (flush, max_batch_age) = match mode {
+        Mode::Batch => (
+            None,
+            Some(batch_age(
+                ctx,
+                r,
+                schedule,
+                packets_per_read,
+                flush,
+                max_batch_age,
+            )?),
+        ),
+        Mode::Append => {
+            if let Some(a) = &r.max_batch_age {
+                return Err(ctx.at(a, "max_batch_age", "applies only to mode = \"batch\" (an append-mode file grows, whatever its age); for how long appended packets wait before they are written out, use flush"));
+            }
+            (Some(flush.unwrap_or(DEFAULT_FLUSH)), None)
+        }
+    };
     let netcdf_version = match &r.netcdf_version {
         Some(v) if format != Format::Netcdf => {
             return Err(ctx.at(
@@ -540,6 +601,7 @@ fn reap_rule(ctx: &Ctx<'_>, r: &RawReap) -> Result<ReapRule, RuleError> {
         packets_per_read,
         reads_per_run,
         flush,
+        max_batch_age,
         format,
         netcdf_version,
         path,
@@ -547,6 +609,64 @@ fn reap_rule(ctx: &Ctx<'_>, r: &RawReap) -> Result<ReapRule, RuleError> {
         mode,
         roll,
     })
+}
+
+/// A batch rule's `max_batch_age` (or `flush`, its old name), with a warning when the
+/// age or the schedule cuts batches long before they reach `packets_per_read`.
+fn batch_age(
+    ctx: &Ctx<'_>,
+    r: &RawReap,
+    schedule: Schedule,
+    packets_per_read: u32,
+    flush: Option<Duration>,
+    max_batch_age: Option<Duration>,
+) -> Result<Duration, RuleError> {
+    if let (Some(f), Some(_)) = (&r.flush, &r.max_batch_age) {
+        return Err(ctx.at(
+            f,
+            "flush",
+            "in batch mode flush is the old name of max_batch_age, which is also set; remove flush",
+        ));
+    }
+    if let Some(f) = &r.flush {
+        ctx.warn(f.span(), "flush", format!(
+            "in batch mode this is now called max_batch_age (the longest a batch stays open); rename it, or remove it for the default of {}",
+            humantime::format_duration(DEFAULT_MAX_BATCH_AGE)));
+    }
+    let age = max_batch_age.or(flush).unwrap_or(DEFAULT_MAX_BATCH_AGE);
+    // Whichever ends a batch first: its age, or (scheduled rules) the end of a run.
+    let (window, field, span, cause, advice) = match (schedule, &r.every) {
+        (Schedule::Every { every, .. }, Some(e)) if every < age => (
+            every,
+            "every",
+            e.span(),
+            "each scheduled run ends its batch",
+            "run less often or lower packets_per_read",
+        ),
+        _ => {
+            let (field, span) = match (&r.max_batch_age, &r.flush, &r.packets_per_read) {
+                (Some(a), _, _) => ("max_batch_age", a.span()),
+                (None, Some(f), _) => ("flush", f.span()),
+                (None, None, Some(n)) => ("packets_per_read", n.span()),
+                (None, None, None) => ("name", r.name.span()),
+            };
+            (
+                age,
+                field,
+                span,
+                "a batch is written when it is max_batch_age old",
+                "raise max_batch_age or lower packets_per_read",
+            )
+        }
+    };
+    let filled_at = f64::from(ASSUMED_PACKET_RATE) * window.as_secs_f64();
+    if filled_at < f64::from(packets_per_read) {
+        let needed = f64::from(packets_per_read) / window.as_secs_f64();
+        ctx.warn(span, field, format!(
+            "files will be far smaller than packets_per_read = {packets_per_read}: {cause} ({}), so it fills only if the selected sources send over {needed:.0} packets per second together, and a small network sends about one per second per source; {advice}",
+            humantime::format_duration(window)));
+    }
+    Ok(age)
 }
 
 fn state_path(
@@ -613,6 +733,7 @@ fn ingest_rule(ctx: &Ctx<'_>, r: &RawIngest) -> Result<IngestRule, RuleError> {
                         packets_per_read: None,
                         reads_per_run: None,
                         flush: None,
+                        max_batch_age: None,
                         format: format.clone(),
                         netcdf_version: None,
                         path: path.clone(),

@@ -28,7 +28,7 @@ pub mod select;
 pub mod state;
 pub mod template;
 
-pub use error::RuleError;
+pub use error::{RuleError, RuleWarning};
 pub use file::RuleFile;
 pub use ingest_rule::{IngestAction, IngestRule};
 pub use reap_rule::{Mode, NetcdfVersion, ReapRule, Schedule, Start};

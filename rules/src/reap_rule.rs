@@ -93,12 +93,17 @@ pub struct ReapRule {
     pub start: Start,
     /// When to read.
     pub schedule: Schedule,
-    /// Packets per read: one batch file in batch mode.
+    /// Packets per read: at most this many per batch in batch mode; packets between
+    /// flushes in append mode.
     pub packets_per_read: u32,
     /// Reads per scheduled run (`None`: until the orb has nothing more).
     pub reads_per_run: Option<u32>,
-    /// Longest wait before a partial batch or appended packets are written out.
-    pub flush: Duration,
+    /// Append mode (`None` in batch mode): the longest appended packets wait before
+    /// they are written out and the state saved.
+    pub flush: Option<Duration>,
+    /// Batch mode (`None` in append mode): the longest a batch stays open (from its
+    /// first packet) before it is written out, however few packets it has.
+    pub max_batch_age: Option<Duration>,
     /// File format.
     pub format: Format,
     /// Which netCDF classic variant a `netcdf` rule writes (`cdf2` unless the rule

@@ -8,7 +8,13 @@
 //!   multi-rate packets split into one file per rate (netCDF append and batch, CDL
 //!   batch);
 //! - a forwarding rule delivers every matching packet to the other orb;
-//! - a bad rule file gives exit 1 and one line.
+//! - a bad rule file gives exit 1 and one line; `--check` warns about batches far
+//!   smaller than `packets_per_read`;
+//! - a CDL file's dataset name is its final file stem (`ncgen -b` recreates the name);
+//! - a continuous batch rule's batches are cut by `packets_per_read`, not by a few
+//!   seconds, and the log has where each rule resumes and summaries, not a line per file;
+//! - `orbreaper find RULES.toml` reads the rule file's catalog, warns about a pattern
+//!   matching no whole srcname, and refuses `--from` after `--to`.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
@@ -550,7 +556,7 @@ fn kill_9_and_restart_archive_every_packet_exactly_once() {
 name = "batches"
 orb = "{orb}"
 packets_per_read = 7
-flush = "50ms"
+max_batch_age = "50ms"
 format = "json"
 path = "J/{{sta}}/{{first_pktid}}_{{last_pktid}}.jsonl"
 
@@ -835,7 +841,7 @@ fn write_errors_are_reported_and_retried_without_loss() {
     std::fs::write(
         &rules,
         format!(
-            "[[reap]]\nname = \"w\"\norb = \"{}\"\nflush = \"100ms\"\nformat = \"json\"\npath = \"W/{{sta}}/{{first_pktid}}_{{last_pktid}}.jsonl\"\n",
+            "[[reap]]\nname = \"w\"\norb = \"{}\"\nmax_batch_age = \"100ms\"\nformat = \"json\"\npath = \"W/{{sta}}/{{first_pktid}}_{{last_pktid}}.jsonl\"\n",
             srv.orb()
         ),
     )
@@ -929,7 +935,7 @@ path = "A/{{net}}_{{sta}}/pressure.nc"
 name = "ncbatch"
 orb = "{orb}"
 packets_per_read = 3
-flush = "50ms"
+max_batch_age = "50ms"
 format = "netcdf"
 path = "B/{{net}}_{{sta}}/{{first_pktid}}_{{last_pktid}}.nc"
 
@@ -937,7 +943,7 @@ path = "B/{{net}}_{{sta}}/{{first_pktid}}_{{last_pktid}}.nc"
 name = "cdlbatch"
 orb = "{orb}"
 packets_per_read = 4
-flush = "50ms"
+max_batch_age = "50ms"
 format = "cdl"
 path = "C/{{net}}_{{sta}}/{{first_pktid}}_{{last_pktid}}.cdl"
 "#
@@ -1140,4 +1146,355 @@ path = "B/{{net}}_{{sta}}/{{first_pktid}}_{{last_pktid}}.nc"
     )
     .unwrap();
     assert_eq!(state["pktid"].as_u64(), Some(ids[2]));
+}
+
+/// A file's sidecar JSON.
+fn sidecar(f: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(format!("{}.json", f.display())).unwrap())
+        .unwrap()
+}
+
+/// A file stem as `ncdump` prints a dataset name: these stems hold only letters,
+/// digits, `_` and `-`, of which a leading digit is the one ncdump escapes.
+fn ncdump_name(stem: &str) -> String {
+    assert!(
+        stem.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-'),
+        "{stem}"
+    );
+    if stem.starts_with(|c: char| c.is_ascii_digit()) {
+        format!("\\{stem}")
+    } else {
+        stem.to_owned()
+    }
+}
+
+#[test]
+fn cdl_dataset_name_is_the_final_file_stem() {
+    let dir = tempfile::tempdir().unwrap();
+    let srv = server(dir.path());
+    let orb = srv.orb();
+    // Seismic stations (one rate) and a pressure station (two rates: `_<rate>sps`).
+    sim(&orb, 2, 1, 5, 0);
+    let rules = dir.path().join("rules.toml");
+    std::fs::write(
+        &rules,
+        format!(
+            r#"
+[[reap]]
+name = "bypktid"
+orb = "{orb}"
+packets_per_read = 4
+format = "cdl"
+path = "P/{{net}}_{{sta}}/{{first_pktid}}_{{last_pktid}}.cdl"
+
+[[reap]]
+name = "bytime"
+orb = "{orb}"
+packets_per_read = 6
+format = "cdl"
+path = "T/{{sta}}-{{time}}-{{last_pktid}}.cdl"
+
+"#
+        ),
+    )
+    .unwrap();
+    reap_once(&rules);
+    let cdls: Vec<PathBuf> = ["P", "T"]
+        .iter()
+        .flat_map(|d| files(&dir.path().join(d), "cdl"))
+        .collect();
+    assert!(
+        cdls.iter()
+            .any(|f| f.to_string_lossy().ends_with("sps.cdl")),
+        "{cdls:?}"
+    );
+    assert!(cdls.len() >= 6, "{cdls:?}");
+    for f in &cdls {
+        let stem = f.file_stem().unwrap().to_string_lossy().into_owned();
+        let text = std::fs::read_to_string(f).unwrap();
+        assert_eq!(
+            text.lines().next().unwrap(),
+            format!("netcdf {} {{", ncdump_name(&stem)),
+            "{}",
+            f.display()
+        );
+    }
+    // ncgen -b names its output by the dataset name: each must give `<stem>.nc`.
+    let Some(ncgen) = orb_tests::oracle::tool("ncgen", "netcdf-bin") else {
+        return;
+    };
+    for f in &cdls {
+        let scratch = tempfile::tempdir().unwrap();
+        orb_tests::oracle::run(&ncgen, &["-b".as_ref(), f.as_os_str()], scratch.path());
+        let stem = f.file_stem().unwrap().to_string_lossy().into_owned();
+        assert!(
+            scratch.path().join(format!("{stem}.nc")).exists(),
+            "ncgen -b {} did not write {stem}.nc",
+            f.display()
+        );
+    }
+}
+
+/// Lines `orbreaper: RULE: ...` of a log.
+fn rule_lines<'a>(log: &'a str, rule: &str) -> Vec<&'a str> {
+    let prefix = format!("orbreaper: {rule}: ");
+    log.lines().filter(|l| l.starts_with(&prefix)).collect()
+}
+
+/// The number before `what` in each summary line (`60 packets`), summed.
+fn summed(lines: &[&str], what: &str) -> u64 {
+    lines
+        .iter()
+        .filter(|l| l.contains(": last "))
+        .map(|l| {
+            let before = &l[..l.find(what).unwrap_or_else(|| panic!("no {what:?} in {l}"))];
+            let n = before.trim_end().rsplit([' ', ',', ':']).next().unwrap();
+            n.parse::<u64>().unwrap_or_else(|_| panic!("{l}"))
+        })
+        .sum()
+}
+
+#[test]
+fn continuous_batches_are_cut_by_packets_per_read_and_logged_in_summaries() {
+    let dir = tempfile::tempdir().unwrap();
+    let srv = server(dir.path());
+    let orb = srv.orb();
+    let rules = dir.path().join("rules.toml");
+    // Defaults apart from the batch size: no flush, no max_batch_age.
+    std::fs::write(
+        &rules,
+        format!(
+            r#"
+[[reap]]
+name = "batches"
+orb = "{orb}"
+packets_per_read = 30
+format = "json"
+path = "B/{{sta}}/{{first_pktid}}_{{last_pktid}}.jsonl"
+
+[[reap]]
+name = "grow"
+orb = "{orb}"
+format = "raw"
+mode = "append"
+path = "A/{{sta}}.orb"
+"#
+        ),
+    )
+    .unwrap();
+    let mut reaper = Reaper::start(&rules, &[]);
+    // 45 packets (3 stations, 15 rounds): one full batch and 15 packets waiting.
+    sim(&orb, 3, 0, 15, 0);
+    wait_state(dir.path(), "batches", 30);
+    // Longer than the old 2 s flush, which wrote waiting packets as a short batch
+    // whatever packets_per_read said; now they wait for the batch to fill.
+    std::thread::sleep(Duration::from_secs(3));
+    sim(&orb, 3, 0, 5, 15);
+    wait_state(dir.path(), "batches", 60);
+    wait_state(dir.path(), "grow", 60);
+    assert!(reaper.terminate().success());
+
+    // Two batches of 30 packets, each one file per station of 10 packets.
+    let batch_files = files(&dir.path().join("B"), "jsonl");
+    let sizes: Vec<u64> = batch_files
+        .iter()
+        .map(|f| sidecar(f)["packets"].as_u64().unwrap())
+        .collect();
+    assert_eq!(sizes, [10; 6], "{batch_files:?}");
+    let packets = all_packets(&srv);
+    assert_eq!(packets.len(), 60);
+    assert_eq!(json_samples(&dir.path().join("B")), expected(&packets));
+    // A line per batch file, and per flush of an append file.
+    assert!(catalog_lines(dir.path()) >= 6 + 3);
+
+    // The log: where each rule starts, then summaries, not a line per file.
+    let log = std::fs::read_to_string(dir.path().join("reaper.log")).unwrap();
+    assert!(!log.contains(".jsonl") && !log.contains(".orb"), "{log}");
+    let b = rule_lines(&log, "batches");
+    assert!(
+        b[0].contains("no state file") && b[0].ends_with("starting at oldest"),
+        "{log}"
+    );
+    assert!(b.len() >= 2, "{log}");
+    assert_eq!(
+        b.len(),
+        1 + b.iter().filter(|l| l.contains(": last ")).count(),
+        "{log}"
+    );
+    assert_eq!(summed(&b, "packets"), 60, "{log}");
+    assert_eq!(summed(&b, "files written"), 6, "{log}");
+    assert!(
+        b.last().unwrap().contains("archived through pktid 60 "),
+        "{log}"
+    );
+    let g = rule_lines(&log, "grow");
+    assert_eq!(summed(&g, "packets"), 60, "{log}");
+    assert_eq!(summed(&g, "files written"), 3, "{log}");
+    let archived: u64 = files(&dir.path().join("A"), "orb")
+        .iter()
+        .map(|f| std::fs::metadata(f).unwrap().len())
+        .sum();
+    assert!(archived > 0);
+
+    // A restart says where each rule resumes.
+    let mut reaper = Reaper::start(&rules, &[]);
+    let started = Instant::now();
+    let resumed = |log: &str| log.matches("resuming after pktid 60 (").count() == 2;
+    while !std::fs::read_to_string(dir.path().join("reaper.log")).is_ok_and(|l| resumed(&l)) {
+        assert!(
+            started.elapsed() < GUARD,
+            "no resume lines within {GUARD:?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(reaper.terminate().success());
+    let log = std::fs::read_to_string(dir.path().join("reaper.log")).unwrap();
+    let state = dir.path().join("state/batches.json");
+    assert!(
+        log.contains(&format!(
+            "orbreaper: batches: resuming after pktid 60 (2026-11-22T10:00:19Z), from state file {}",
+            state.display()
+        )),
+        "{log}"
+    );
+}
+
+#[test]
+fn check_warns_when_batches_stay_far_below_packets_per_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("old.toml");
+    // A rule file from before max_batch_age: flush still cuts batches, with warnings.
+    std::fs::write(
+        &rules,
+        "[[reap]]\nname = \"x\"\norb = \":6510\"\nflush = \"2s\"\nformat = \"json\"\npath = \"x/{first_pktid}.jsonl\"\n",
+    )
+    .unwrap();
+    let out = run(Command::new(bin("orbreaper")).arg(&rules).arg("--check"));
+    assert!(out.status.success());
+    let err = String::from_utf8(out.stderr).unwrap();
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(lines.len(), 2, "{err}");
+    assert!(
+        lines
+            .iter()
+            .all(|l| l.starts_with("orbreaper: warning: ")
+                && l.contains("old.toml:4:9: field `flush`")),
+        "{err}"
+    );
+    assert!(lines[0].contains("max_batch_age"), "{err}");
+    assert!(
+        lines[1].contains("far smaller than packets_per_read = 1000"),
+        "{err}"
+    );
+    // The defaults warn about nothing.
+    std::fs::write(
+        &rules,
+        "[[reap]]\nname = \"x\"\norb = \":6510\"\nformat = \"json\"\npath = \"x/{first_pktid}.jsonl\"\n",
+    )
+    .unwrap();
+    let out = run(Command::new(bin("orbreaper")).arg(&rules).arg("--check"));
+    assert!(out.status.success());
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn find_reads_the_rule_files_catalog_and_explains_empty_results() {
+    let dir = tempfile::tempdir().unwrap();
+    let srv = server(dir.path());
+    let orb = srv.orb();
+    sim(&orb, 2, 0, 4, 0);
+    let rules = dir.path().join("rules.toml");
+    std::fs::write(
+        &rules,
+        format!(
+            "[[reap]]\nname = \"j\"\norb = \"{orb}\"\nformat = \"json\"\npath = \"J/{{sta}}/{{first_pktid}}_{{last_pktid}}.jsonl\"\n"
+        ),
+    )
+    .unwrap();
+    reap_once(&rules);
+    let find = |args: &[&str]| run(Command::new(bin("orbreaper")).arg("find").args(args));
+    let lines = |o: &Output| -> Vec<String> {
+        String::from_utf8_lossy(&o.stdout)
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    };
+    let rules_arg = rules.to_str().unwrap();
+    let catalog = dir.path().join("catalog");
+    let sta1: Vec<String> = files(&dir.path().join("J/STA01"), "jsonl")
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect();
+    assert!(!sta1.is_empty());
+
+    // The rule file's catalog, as --help says, with -m/--select and the old --match.
+    for args in [
+        &[rules_arg, "-m", "XX_STA01/.*"][..],
+        &[rules_arg, "--select", "XX_STA01/.*"][..],
+        &[rules_arg, "--match", "XX_STA01/.*"][..],
+        &["--catalog", catalog.to_str().unwrap(), "-m", "XX_STA01/.*"][..],
+    ] {
+        let out = find(args);
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(lines(&out), sta1, "{args:?}");
+        assert!(
+            out.stderr.is_empty(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    // A station name alone matches no whole srcname: nothing found, and a warning.
+    let out = find(&[rules_arg, "-m", "XX_STA02"]);
+    assert!(out.status.success());
+    assert!(out.stdout.is_empty());
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.starts_with("orbreaper: warning: -m/--select 'XX_STA02' matches no catalogued srcname"),
+        "{err}"
+    );
+    assert!(err.contains("did you mean 'XX_STA02.*'?"), "{err}");
+
+    // A window that ends before it starts is an error, on one line.
+    let out = find(&[
+        rules_arg,
+        "--from",
+        "2026-11-22T11:00:00Z",
+        "--to",
+        "2026-11-22T10:00:00Z",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(out.stdout.is_empty());
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.starts_with("orbreaper: error: --from 2026-11-22T11:00:00Z is later than --to"),
+        "{err}"
+    );
+
+    // Help and behaviour agree: the rule file gives the catalog; -m is --select and
+    // matches whole srcnames; --match is not advertised.
+    let help = String::from_utf8(find(&["--help"]).stdout).unwrap();
+    assert!(
+        help.contains("[RULES.toml]") && help.contains("catalog/` beside the rule file"),
+        "{help}"
+    );
+    assert!(
+        help.contains("-m, --select <REGEX>") && help.contains("WHOLE"),
+        "{help}"
+    );
+    assert!(!help.contains("--match"), "{help}");
+    // Neither a rule file nor --catalog: a usage error.
+    let out = find(&["-m", "XX_STA01/.*"]);
+    assert_eq!(out.status.code(), Some(2));
 }

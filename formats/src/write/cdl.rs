@@ -27,7 +27,8 @@ const FILL_DOUBLE: f64 = 9.969_209_968_386_869e36;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CdlOptions {
     /// The name after `netcdf`: ncdump prints the file's name without its extension,
-    /// so use the name the `.nc` file would have.
+    /// so use the name the `.nc` file would have. It is written escaped as ncdump
+    /// escapes names ([`escape_name`]), so any file stem gives valid CDL.
     pub name: String,
 }
 
@@ -68,6 +69,13 @@ impl<W: Write> CdlWriter<W> {
             order: Vec::new(),
             finished: false,
         }
+    }
+
+    /// Renames the dataset: for a caller that learns the file's final name (say, from
+    /// its last pktid) only when the file is complete. Takes effect at
+    /// [`finish`](PacketWriter::finish), which writes the whole text.
+    pub fn set_name(&mut self, name: &str) {
+        name.clone_into(&mut self.name);
     }
 
     /// Gives back the underlying writer.
@@ -167,7 +175,7 @@ impl<W: Write> PacketWriter for CdlWriter<W> {
 /// print no data).
 pub fn render(name: &str, ds: &Dataset, numrecs: usize, data: &[VarData<'_>]) -> String {
     let mut out = String::new();
-    let _ = writeln!(out, "netcdf {name} {{");
+    let _ = writeln!(out, "netcdf {} {{", escape_name(name));
     if !ds.dims.is_empty() {
         out.push_str("dimensions:\n");
         for d in &ds.dims {
@@ -244,6 +252,31 @@ pub fn render(name: &str, ds: &Dataset, numrecs: usize, data: &[VarData<'_>]) ->
         }
     }
     out.push_str("}\n");
+    out
+}
+
+/// A name as ncdump prints it (its `escaped_name`): a leading digit and the characters
+/// special to CDL get a backslash, control characters become `\%xx`. `ncgen` reads
+/// the name back unescaped (`ncgen -b` names its output by it), so a file stem like
+/// `1015_1028` prints as `\1015_1028`, exactly as `ncdump 1015_1028.nc` does.
+pub fn escape_name(name: &str) -> String {
+    let mut out = String::with_capacity(name.len() + 1);
+    if name.starts_with(|c: char| c.is_ascii_digit()) {
+        out.push('\\');
+    }
+    for c in name.chars() {
+        match c {
+            c if c.is_ascii_control() => {
+                let _ = write!(out, "\\%{:02x}", c as u32);
+            }
+            ' ' | '!' | '"' | '#' | '$' | '&' | '\'' | '(' | ')' | '*' | ',' | ':' | ';' | '<'
+            | '=' | '>' | '?' | '[' | ']' | '\\' | '^' | '`' | '{' | '|' | '}' | '~' => {
+                out.push('\\');
+                out.push(c);
+            }
+            c => out.push(c),
+        }
+    }
     out
 }
 
@@ -452,6 +485,26 @@ mod tests {
         }
         assert!(!whole_decimal(&mut String::new(), 1e15));
         assert!(!whole_decimal(&mut String::new(), 0.5));
+    }
+
+    /// Names as `ncdump` 4.9 prints them for files of these names.
+    #[test]
+    fn names_are_escaped_like_ncdump() {
+        assert_eq!(escape_name("f2"), "f2");
+        assert_eq!(escape_name("1015_1028"), "\\1015_1028");
+        assert_eq!(escape_name("12_17_1sps"), "\\12_17_1sps");
+        assert_eq!(escape_name("a b"), "a\\ b");
+        assert_eq!(escape_name("q(1)-2:3"), "q\\(1\\)-2\\:3");
+        assert_eq!(escape_name("x.y%20z"), "x.y%20z");
+    }
+
+    #[test]
+    fn set_name_renames_the_dataset_at_finish() {
+        let mut w = CdlWriter::create(Vec::new(), CdlOptions { name: "x".into() });
+        w.set_name("7_9");
+        w.finish().unwrap();
+        let text = String::from_utf8(w.into_inner()).unwrap();
+        assert_eq!(text.lines().next(), Some("netcdf \\7_9 {"));
     }
 
     #[test]

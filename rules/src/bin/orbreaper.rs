@@ -31,7 +31,9 @@ Examples:
   orbreaper rules.toml            run every rule until SIGINT/SIGTERM
   orbreaper rules.toml --check    check the rule file and exit
   orbreaper rules.toml --once     archive what the orbs hold now, then exit
-  orbreaper find --catalog catalog -m 'TA_.*' --from 2026-11-22T10:00:00Z
+  orbreaper find rules.toml -m 'TA_.*' --from 2026-11-22T10:00:00Z
+                                  files of the rule file's catalog (-m and -r
+                                  match whole srcnames, as in the rules)
 
 Progress is kept in each rule's state file: after a crash or kill, a restart
 continues where the archive ends, with no packet missing and none written twice.
@@ -52,6 +54,8 @@ struct RunArgs {
     #[arg(value_name = "RULES.toml")]
     rules: Option<PathBuf>,
     /// Check the rule file and exit: 0 when valid, else one error line and 1.
+    /// Warnings (settings that make files far smaller than packets_per_read, old
+    /// field names) go to stderr, one line each, and do not change the exit status.
     #[arg(long)]
     check: bool,
     /// Archive what the orbs hold now and exit (schedules and delays are ignored).
@@ -82,6 +86,7 @@ fn main() -> ExitCode {
 
 fn check(path: &std::path::Path) -> anyhow::Result<()> {
     let file = RuleFile::load(path)?;
+    warn(&file);
     println!(
         "{}: {} reap and {} ingest rules are valid",
         path.display(),
@@ -91,8 +96,16 @@ fn check(path: &std::path::Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Prints the rule file's warnings, one line each, on stderr.
+fn warn(file: &RuleFile) {
+    for w in &file.warnings {
+        eprintln!("orbreaper: warning: {w}");
+    }
+}
+
 async fn run(path: PathBuf, once: bool) -> anyhow::Result<()> {
     let file = Arc::new(RuleFile::load(&path)?);
+    warn(&file);
     let (stop_tx, stop_rx) = watch::channel(false);
     tokio::spawn(async move {
         wait_for_signal().await;

@@ -48,6 +48,8 @@ struct AppendFile {
     /// not continue).
     temp: Option<PathBuf>,
     used: Instant,
+    /// Its length when last published, for the rule's summary of bytes written.
+    size: u64,
 }
 
 /// Append mode's open files; see the module docs.
@@ -56,6 +58,9 @@ pub struct AppendSink {
     /// By the template's path with its rate group's label (before any `_N`).
     open: HashMap<PathBuf, AppendFile>,
     since_flush: u32,
+    /// When the first packet since the last flush was read: the next flush is due
+    /// `flush` later.
+    unflushed_since: Option<Instant>,
     last: Option<(u64, Time)>,
     skips: SkipWarnings,
 }
@@ -67,6 +72,7 @@ impl AppendSink {
             ctx,
             open: HashMap::new(),
             since_flush: 0,
+            unflushed_since: None,
             last: None,
             skips: SkipWarnings::default(),
         }
@@ -87,6 +93,7 @@ impl AppendSink {
             self.add_group(p, &g.path(&path), &g.channels)?;
         }
         self.last = Some((p.pktid, p.time));
+        self.unflushed_since.get_or_insert_with(Instant::now);
         self.since_flush += 1;
         if self.since_flush >= self.ctx.rule.packets_per_read {
             self.flush(state)?;
@@ -160,6 +167,7 @@ impl AppendSink {
             .open(&path)
             .with_context(|| format!("cannot open {}", path.display()))?;
         let handle = file.try_clone()?;
+        let size = handle.metadata().map_or(0, |m| m.len());
         let r = output::resume(self.ctx.rule.format, file)
             .with_context(|| format!("cannot resume {}", path.display()))?;
         if r.cut > 0 {
@@ -177,6 +185,7 @@ impl AppendSink {
             dirty: false,
             temp: None,
             used: Instant::now(),
+            size,
         })
     }
 
@@ -217,6 +226,7 @@ impl AppendSink {
             dirty: false,
             temp: Some(temp),
             used: Instant::now(),
+            size: 0,
         })
     }
 
@@ -229,16 +239,26 @@ impl AppendSink {
             f.file
                 .sync_data()
                 .with_context(|| format!("cannot sync {}", f.path.display()))?;
+            let new = f.temp.is_some();
             if let Some(t) = f.temp.take() {
                 rename_durable(&t, &f.path).with_context(|| {
                     format!("cannot rename {} to {}", t.display(), f.path.display())
                 })?;
             }
-            self.ctx
-                .publish(&f.path, f.writer.summary(), "appended to")?;
+            self.ctx.publish(&f.path, f.writer.summary())?;
+            let size = f.file.metadata().map_or(f.size, |m| m.len());
+            self.ctx.count_file(new, size.saturating_sub(f.size));
+            f.size = size;
             f.dirty = false;
         }
         Ok(f)
+    }
+
+    /// When the packets appended since the last flush must be written out (`None`:
+    /// nothing waits).
+    pub fn deadline(&self) -> Option<Instant> {
+        let flush = self.ctx.rule.flush.unwrap_or(rules::file::DEFAULT_FLUSH);
+        self.unflushed_since.map(|t| t + flush)
     }
 
     /// Writes out every grown file, then saves the state past the last packet read.
@@ -251,6 +271,7 @@ impl AppendSink {
             }
         }
         self.since_flush = 0;
+        self.unflushed_since = None;
         if let Some((pktid, time)) = self.last.take() {
             state.advance(pktid, time);
             state.save(&self.ctx.rule.state)?;

@@ -1,5 +1,7 @@
 //! Batch mode: each read of `packets_per_read` packets becomes new files (one per
-//! rendered path and rate group), named by pktids.
+//! rendered path and rate group), named by pktids. A batch also ends when it is
+//! `max_batch_age` old (from its first packet), at the end of a scheduled run, and
+//! when a file refuses a packet.
 //!
 //! Commit order, so that a kill at any point loses nothing and duplicates nothing:
 //! 1. finish each file under its temporary name and `fsync` it;
@@ -15,6 +17,7 @@
 use std::fs::File;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Instant;
 
 use anyhow::Context;
 use formats::write::WriteError;
@@ -45,6 +48,9 @@ pub struct BatchSink {
     count: u32,
     /// Last packet read in this batch (written or skipped).
     last: Option<(u64, Time)>,
+    /// When the batch's first packet was read: the batch is written out
+    /// `max_batch_age` later if it is not full by then.
+    opened: Option<Instant>,
     skips: SkipWarnings,
 }
 
@@ -56,6 +62,7 @@ impl BatchSink {
             open: Vec::new(),
             count: 0,
             last: None,
+            opened: None,
             skips: SkipWarnings::default(),
         }
     }
@@ -77,6 +84,7 @@ impl BatchSink {
             }
         }
         self.last = Some((p.pktid, p.time));
+        self.opened.get_or_insert_with(Instant::now);
         self.count += 1;
         if self.count >= self.ctx.rule.packets_per_read {
             self.commit(state)?;
@@ -161,19 +169,24 @@ impl BatchSink {
         })
     }
 
+    /// When the open batch reaches `max_batch_age` (`None`: no batch is open).
+    pub fn deadline(&self) -> Option<Instant> {
+        let age = self
+            .ctx
+            .rule
+            .max_batch_age
+            .unwrap_or(rules::file::DEFAULT_MAX_BATCH_AGE);
+        self.opened.map(|o| o + age)
+    }
+
     /// Writes out the batch so far (see the module docs) and saves the state.
     pub fn commit(&mut self, state: &mut ReapState) -> anyhow::Result<()> {
+        self.opened = None;
         let Some(through) = self.last.take() else {
             return Ok(());
         };
         let mut pending = Vec::new();
         for mut f in self.open.drain(..) {
-            f.writer
-                .finish()
-                .with_context(|| format!("cannot finish {}", f.temp.display()))?;
-            f.file
-                .sync_all()
-                .with_context(|| format!("cannot sync {}", f.temp.display()))?;
             let s = f.writer.summary().clone();
             let path = labeled(
                 &self
@@ -181,6 +194,18 @@ impl BatchSink {
                     .path(&f.first.0, f.first.1, s.first_pktid, s.last_pktid),
                 f.label.as_deref(),
             );
+            // The final name is known only now that the last pktid is: CDL's dataset
+            // name is the file's stem (docs/FORMATS.md), so it is set before the text
+            // is written.
+            if let Some(stem) = path.file_stem() {
+                f.writer.set_dataset_name(&stem.to_string_lossy());
+            }
+            f.writer
+                .finish()
+                .with_context(|| format!("cannot finish {}", f.temp.display()))?;
+            f.file
+                .sync_all()
+                .with_context(|| format!("cannot sync {}", f.temp.display()))?;
             pending.push(Pending {
                 temp: f.temp,
                 path,
@@ -214,7 +239,9 @@ pub fn finish_pending(ctx: &RuleCtx, state: &mut ReapState) -> anyhow::Result<()
                 ctx.rule.state.display()
             );
         }
-        ctx.publish(&p.path, &p.summary, "wrote")?;
+        ctx.publish(&p.path, &p.summary)?;
+        let bytes = std::fs::metadata(&p.path).map_or(0, |m| m.len());
+        ctx.count_file(true, bytes);
     }
     state.pending.clear();
     if let Some((pktid, time)) = state.pending_through.take() {

@@ -1,9 +1,12 @@
 //! One reap rule's task: its schedule, its reads from the orb, and retries.
 //!
 //! A session loads the state, finishes pending batch files, opens a reap after the
-//! state's pktid and hands packets to the [`Sink`]. Any failure (orb unreachable,
-//! disk full) ends the session with a log line; the next session starts after a
-//! backoff from what the state says, so a retry never loses or repeats a packet.
+//! state's pktid and hands packets to the [`Sink`], which writes them out when a batch
+//! is full or old enough, or when appended packets have waited `flush`. Any failure
+//! (orb unreachable, disk full) ends the session with a log line; the next session
+//! starts after a backoff from what the state says, so a retry never loses or repeats
+//! a packet. The rule logs where it resumes once, then a summary line at most once a
+//! minute ([`SUMMARY_EVERY`]) and when it stops.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,7 +20,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
 use crate::batch::finish_pending;
-use crate::sink::{RuleCtx, Sink};
+use crate::sink::{RuleCtx, Sink, SUMMARY_EVERY};
 
 const MIN_BACKOFF: Duration = Duration::from_millis(200);
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
@@ -37,6 +40,17 @@ struct Read {
 pub async fn run_rule(
     ctx: Arc<RuleCtx>,
     once: bool,
+    stop: watch::Receiver<bool>,
+) -> anyhow::Result<()> {
+    let outcome = schedule(&ctx, once, stop).await;
+    // What the last minute did, before the program's last words.
+    ctx.summary(true);
+    outcome
+}
+
+async fn schedule(
+    ctx: &Arc<RuleCtx>,
+    once: bool,
     mut stop: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
     let rule = &ctx.rule;
@@ -45,7 +59,7 @@ pub async fn run_rule(
             drain: true,
             max_packets: 0,
         };
-        return retrying(&ctx, read, &mut stop, Some(ONCE_ATTEMPTS)).await;
+        return retrying(ctx, read, &mut stop, Some(ONCE_ATTEMPTS)).await;
     }
     match rule.schedule {
         Schedule::Continuous => {
@@ -53,7 +67,7 @@ pub async fn run_rule(
                 drain: false,
                 max_packets: 0,
             };
-            retrying(&ctx, read, &mut stop, None).await
+            retrying(ctx, read, &mut stop, None).await
         }
         Schedule::Every { delay, every } => {
             let max_packets = rule
@@ -69,7 +83,8 @@ pub async fn run_rule(
                 if !sleep_until(next, &mut stop).await {
                     return Ok(());
                 }
-                retrying(&ctx, read, &mut stop, None).await?;
+                retrying(ctx, read, &mut stop, None).await?;
+                ctx.summary(false);
                 // A run longer than the period delays the next; missed runs are not
                 // made up one after another (each run reads everything anyway).
                 next = (next + every).max(Instant::now());
@@ -119,6 +134,7 @@ async fn session(
 ) -> anyhow::Result<()> {
     let rule = &ctx.rule;
     let mut state = ReapState::load(&rule.state, &rule.name)?;
+    ctx.announce(&state);
     if !state.pending.is_empty() {
         ctx.log(format_args!(
             "finishing {} files written before a stop",
@@ -132,12 +148,14 @@ async fn session(
     let (tx, mut rx) = mpsc::channel(4096);
     let reader = tokio::spawn(read_stream(stream, tx));
     let mut sink = Sink::new(ctx.clone());
-    let mut tick = tokio::time::interval(rule.flush);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut summary = tokio::time::interval_at(Instant::now() + SUMMARY_EVERY, SUMMARY_EVERY);
+    summary.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let outcome = loop {
+        let due = sink.deadline().map(Instant::from_std);
         tokio::select! {
             ev = rx.recv() => match ev {
                 Some(Ok(ReapEvent::Packet(p))) => {
+                    ctx.count_packet();
                     if let Err(e) = sink.add(&p, &mut state) {
                         break Err(e);
                     }
@@ -148,17 +166,30 @@ async fn session(
                 Some(Err(e)) => break Err(anyhow::Error::new(e).context(format!("reading orb {}", rule.orb))),
                 None => break Ok(()),
             },
-            _ = tick.tick() => {
+            () = sleep_until_due(due) => {
                 if let Err(e) = sink.flush(&mut state) {
                     break Err(e);
                 }
+            }
+            _ = summary.tick() => {
+                ctx.note_position(&state);
+                ctx.summary(false);
             }
             _ = stop.changed() => break Ok(()),
         }
     };
     reader.abort();
-    outcome?;
-    sink.flush(&mut state)
+    let outcome = outcome.and_then(|()| sink.flush(&mut state));
+    ctx.note_position(&state);
+    outcome
+}
+
+/// Sleeps until `due`, or forever when nothing is due.
+async fn sleep_until_due(due: Option<Instant>) {
+    match due {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
 }
 
 /// Reads the stream into `tx` until it ends or fails (the error is sent on).

@@ -1,8 +1,12 @@
-//! What batch and append mode share: the rule's context, decoding, and publishing a
-//! finished or grown file (sidecar JSON, catalog line, log line).
+//! What batch and append mode share: the rule's context, decoding, publishing a
+//! finished or grown file (sidecar JSON, catalog line), and the rule's log: one
+//! summary line per [`SUMMARY_EVERY`] instead of a line per file.
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use formats::payload::Channel;
@@ -17,23 +21,138 @@ use rules::{Mode, ReapRule};
 use crate::append::AppendSink;
 use crate::batch::BatchSink;
 
+/// How often a busy rule logs what it did (an idle one logs nothing).
+pub const SUMMARY_EVERY: Duration = Duration::from_secs(60);
+
+/// What a rule did since its last summary line.
+#[derive(Default)]
+struct Tally {
+    /// New files (batch files written, append files started).
+    written: u64,
+    /// Flushes that grew an existing append-mode file.
+    appended: u64,
+    /// Packets read from the orb.
+    packets: u64,
+    /// Bytes the files grew by.
+    bytes: u64,
+    /// Where the archive is: the state's pktid and time.
+    position: Option<(u64, Time)>,
+    /// When the last summary was logged (or the rule started).
+    since: Option<Instant>,
+}
+
 /// A running rule and where its files are cataloged.
 pub struct RuleCtx {
     /// The rule.
     pub rule: ReapRule,
     /// Its rule file's catalog.
     pub catalog_file: PathBuf,
+    tally: Mutex<Tally>,
+    /// Whether the rule said where it resumes (once per process).
+    announced: AtomicBool,
 }
 
 impl RuleCtx {
     /// The context of `rule`, cataloged in `catalog_file`.
     pub fn new(rule: ReapRule, catalog_file: PathBuf) -> RuleCtx {
-        RuleCtx { rule, catalog_file }
+        RuleCtx {
+            rule,
+            catalog_file,
+            tally: Mutex::new(Tally {
+                since: Some(Instant::now()),
+                ..Tally::default()
+            }),
+            announced: AtomicBool::new(false),
+        }
     }
 
     /// `orbreaper: RULE:` for log lines.
     pub fn log(&self, msg: std::fmt::Arguments<'_>) {
         eprintln!("orbreaper: {}: {msg}", self.rule.name);
+    }
+
+    /// Logs, the first time it is called in this process, where the rule resumes:
+    /// after the state file's pktid, or at its start position without one.
+    pub fn announce(&self, state: &ReapState) {
+        if self.announced.swap(true, Ordering::Relaxed) {
+            return;
+        }
+        let file = self.rule.state.display();
+        match (state.pktid, state.time) {
+            (Some(p), Some(t)) => self.log(format_args!(
+                "resuming after pktid {p} ({t}), from state file {file}"
+            )),
+            (Some(p), None) => self.log(format_args!(
+                "resuming after pktid {p}, from state file {file}"
+            )),
+            (None, _) => self.log(format_args!(
+                "no state file {file} yet: starting at {}",
+                self.rule.start.position_spec()
+            )),
+        }
+    }
+
+    fn with_tally(&self, f: impl FnOnce(&mut Tally)) {
+        // A panic elsewhere cannot leave the counters unusable.
+        let mut t = self.tally.lock().unwrap_or_else(|e| e.into_inner());
+        f(&mut t);
+    }
+
+    /// Counts a packet read from the orb.
+    pub fn count_packet(&self) {
+        self.with_tally(|t| t.packets += 1);
+    }
+
+    /// Counts a file written (`new`) or grown, by `bytes`.
+    pub fn count_file(&self, new: bool, bytes: u64) {
+        self.with_tally(|t| {
+            if new {
+                t.written += 1;
+            } else {
+                t.appended += 1;
+            }
+            t.bytes += bytes;
+        });
+    }
+
+    /// Remembers where the archive is, for the next summary.
+    pub fn note_position(&self, state: &ReapState) {
+        if let (Some(p), Some(t)) = (state.pktid, state.time) {
+            self.with_tally(|tally| tally.position = Some((p, t)));
+        }
+    }
+
+    /// Logs one line of what the rule did since the last one, if anything, when
+    /// [`SUMMARY_EVERY`] has passed (or always, with `now`: at the end of a run).
+    pub fn summary(&self, now: bool) {
+        let mut line = None;
+        self.with_tally(|t| {
+            let since = t.since.map_or(Duration::ZERO, |s| s.elapsed());
+            let idle = t.written == 0 && t.appended == 0 && t.packets == 0;
+            if idle || (!now && since < SUMMARY_EVERY) {
+                return;
+            }
+            let position = match t.position {
+                Some((p, time)) => format!("archived through pktid {p} ({time})"),
+                None => "nothing archived yet".to_owned(),
+            };
+            line = Some(format!(
+                "last {}: {} packets, {} files written, {} appended to, {}; {position}",
+                orbclient::cli::human_secs(since.as_secs_f64()),
+                t.packets,
+                t.written,
+                t.appended,
+                orbclient::cli::human_bytes(t.bytes),
+            ));
+            *t = Tally {
+                position: t.position,
+                since: Some(Instant::now()),
+                ..Tally::default()
+            };
+        });
+        if let Some(l) = line {
+            self.log(format_args!("{l}"));
+        }
     }
 
     /// The path for these values, resolved against the rule file's directory.
@@ -57,8 +176,8 @@ impl RuleCtx {
         r.root.join(rel)
     }
 
-    /// Writes `path`'s sidecar and catalog line and logs what the file holds.
-    pub fn publish(&self, path: &Path, summary: &FileSummary, verb: &str) -> anyhow::Result<()> {
+    /// Writes `path`'s sidecar and catalog line.
+    pub fn publish(&self, path: &Path, summary: &FileSummary) -> anyhow::Result<()> {
         let record = FileRecord {
             path: path.to_owned(),
             rule: self.rule.name.clone(),
@@ -71,16 +190,6 @@ impl RuleCtx {
         rules::atomic::write_atomic(&sidecar, &json)
             .with_context(|| format!("cannot write {}", sidecar.display()))?;
         catalog::append(&self.catalog_file, &record)?;
-        let pktids = match (summary.first_pktid, summary.last_pktid) {
-            (Some(a), Some(b)) => format!("pktids {a}-{b}"),
-            _ => "no pktids".to_owned(),
-        };
-        self.log(format_args!(
-            "{verb} {} (packets: {}, {pktids}, samples: {})",
-            path.display(),
-            summary.packets,
-            summary.samples
-        ));
         Ok(())
     }
 }
@@ -149,6 +258,16 @@ impl Sink {
         match self {
             Sink::Batch(s) => s.commit(state),
             Sink::Append(s) => s.flush(state),
+        }
+    }
+
+    /// When what waits must be written out, if anything waits: the open batch's
+    /// `max_batch_age` after its first packet, or `flush` after the first packet
+    /// appended since the last flush.
+    pub fn deadline(&self) -> Option<Instant> {
+        match self {
+            Sink::Batch(s) => s.deadline(),
+            Sink::Append(s) => s.deadline(),
         }
     }
 }
