@@ -128,13 +128,6 @@ pub fn exit_for(tool: &str, outcome: anyhow::Result<()>) -> Exit {
     }
 }
 
-/// What the long-running tools (orbsim, `orbput --from`, orb2orb) say about signals
-/// in their `--help`.
-pub const SIGNAL_HELP: &str = "\
-Ctrl-C (SIGINT) or SIGTERM stops it cleanly: the packets in flight are finished, the
-summary is printed and the exit status is 0. A second signal ends it at once with
-status 130.";
-
 /// Listens for SIGINT and SIGTERM, so that a long-running tool can stop cleanly and
 /// print its summary instead of dying in mid-batch.
 ///
@@ -179,8 +172,10 @@ impl StopSignal {
     /// Waits for the first signal and returns its name. Cancel-safe, so it can be one
     /// arm of a `select!`.
     pub async fn wait(&mut self) -> &'static str {
-        match self.rx.wait_for(Option::is_some).await {
-            Ok(s) => (*s).unwrap_or("signal"),
+        // The borrow of the value ends here, so the future stays `Send`.
+        let got = self.rx.wait_for(Option::is_some).await.map(|s| *s);
+        match got {
+            Ok(s) => s.unwrap_or("signal"),
             // The watching task is gone (the runtime is shutting down): no signal
             // will be reported any more.
             Err(_) => std::future::pending().await,

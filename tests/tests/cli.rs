@@ -396,3 +396,87 @@ async fn orbtail_json_reports_a_gap_when_the_ring_laps_it() {
     assert_eq!(expect, n, "orbtail stopped before the newest packet");
     assert!(!gaps.is_empty(), "orbtail was lapped but printed no gap");
 }
+
+#[tokio::test]
+async fn orbput_replay_stopped_by_sigterm_prints_a_summary_of_what_the_server_holds() {
+    use formats::write::raw::RawWriter;
+    use formats::write::PacketWriter;
+
+    let (dir, srv) = start();
+    // 100 packets one second apart, replayed at 4x: 4 packets a second for 25 s, so
+    // the replay is still running when the signal comes.
+    let file = dir.path().join("quake.orb");
+    let mut w = RawWriter::new(std::fs::File::create(&file).unwrap());
+    let src = SrcName::new("TEST_STA/EXP").unwrap();
+    for i in 0..100 {
+        let mut p = Packet::new(src.clone(), t(i), vec![i as u8; 16]);
+        p.pktid = 1 + i as u64;
+        w.append(&p, &[]).unwrap();
+    }
+    w.finish().unwrap();
+    drop(w);
+
+    let mut child = Killed(
+        Command::new(bin("orbput"))
+            .args([
+                srv.orb().as_str(),
+                "--from",
+                file.to_str().unwrap(),
+                "--realtime",
+                "--speed",
+                "4",
+            ])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn orbput"),
+    );
+    let mut out = child.0.stdout.take().unwrap();
+    let out_t = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = out.read_to_string(&mut s);
+        s
+    });
+    let mut err = child.0.stderr.take().unwrap();
+    let err_t = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = err.read_to_string(&mut s);
+        s
+    });
+    let mut c = connect(&srv, "e2e-check").await;
+    let held = |s: SourcesInfo| s.sources.iter().map(|s| s.npkts).sum::<u64>();
+    let started = Instant::now();
+    while held(c.sources().await.unwrap()) < 3 {
+        assert!(child.0.try_wait().unwrap().is_none(), "orbput ended early");
+        assert!(
+            started.elapsed() < GUARD,
+            "3 packets not replayed in {GUARD:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let pid = child.0.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let st = child.wait();
+    let (out, err) = (out_t.join().unwrap(), err_t.join().unwrap());
+    assert_eq!(st.code(), Some(0), "{st}: {err}");
+    let summary = out.lines().last().unwrap_or_default();
+    assert!(
+        summary.starts_with("orbput: put ") && summary.ends_with("; stopped by SIGTERM"),
+        "{out}"
+    );
+    let put: u64 = summary["orbput: put ".len()..]
+        .split(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let now = held(c.sources().await.unwrap());
+    assert!(put >= 3 && put < 100, "{summary}");
+    assert_eq!(put, now, "{summary}: the server holds {now}");
+    assert!(summary.contains(&format!("pktids 1..{put};")), "{summary}");
+}

@@ -32,11 +32,12 @@ Progress goes to stderr: on a terminal as one line updated in place, otherwise a
 line every 10 s (--progress sets the period). At the end, and also when stopped by a
 signal, one summary line goes to stdout:
 
-    orbsim: put 1200 packets (2.1 MiB, 144000 samples) from 4 stations in 5m00s, 4 packets/s; pktids 1..=1200";
+    orbsim: put 1200 packets (2.1 MiB, 144000 samples) from 4 stations in 5m00s, 4 packets/s; pktids 1..=1200
 
-fn long_about() -> String {
-    format!("{LONG_ABOUT}\n\n{}", cli::SIGNAL_HELP)
-}
+Ctrl-C (SIGINT) or SIGTERM stops it cleanly: the batch in flight is finished (every packet
+the server took is counted), the summary is printed, ending `; stopped by SIGINT` or
+`; stopped by SIGTERM`, and the exit status is 0. A second signal ends it at once with
+status 130.";
 
 const AFTER_HELP: &str = "\
 Examples:
@@ -47,7 +48,7 @@ Examples:
     orbsim :6510 --config network.toml";
 
 #[derive(Debug, Parser)]
-#[command(name = "orbsim", version, about = ABOUT, long_about = long_about(), after_help = AFTER_HELP)]
+#[command(name = "orbsim", version, about = ABOUT, long_about = LONG_ABOUT, after_help = AFTER_HELP)]
 struct Args {
     /// The orb: host:port, :port (this machine) or host (port 6510).
     #[arg(value_name = "ORB")]
