@@ -3,7 +3,9 @@
 //! `--json`, objects whose fields parse back to what was put, stops at `-n` or
 //! `--timeout`, and exits 0 when the reader of its output goes away (`orbtail | head -1`);
 //! `orbstat --json` prints the STAT, SOURCES and CLIENTS documents one per line, and
-//! `-s`/`-c` print tables naming the sources and the connected tools.
+//! `-s`/`-c` print tables naming the sources and the connected tools. `orbtail --json`
+//! prints exactly the objects the JSON Lines archive writer writes for the same packets,
+//! and `orbput --from` stopped by SIGTERM exits 0 with a summary of what the server got.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -219,6 +221,66 @@ async fn orbtail_json_lines_parse_back_to_the_packets() {
         assert_eq!(Time::parse_iso8601(time).unwrap(), p.time, "{line}");
         assert_eq!(v["nbytes"].as_u64(), Some(p.payload.len() as u64));
     }
+}
+
+#[tokio::test]
+async fn orbtail_json_objects_equal_the_json_lines_archive_lines() {
+    use formats::payload::{self, mgenc, Channel};
+    use formats::write::jsonl::JsonLinesWriter;
+    use formats::write::PacketWriter;
+
+    let (_dir, srv) = start();
+    let mut c = connect(&srv, "e2e-writer").await;
+    // A decodable multi-channel packet, a packet of an unknown type (kept as base64),
+    // and a damaged MGENC payload, all at times with a fraction of a second.
+    let chans: Vec<Channel> = ["BHZ", "BHN"]
+        .iter()
+        .map(|chan| Channel {
+            net: "XX".into(),
+            sta: "STA01".into(),
+            chan: (*chan).into(),
+            loc: String::new(),
+            start: t(0),
+            samprate: 40.0,
+            calib: 0.25,
+            calper: 1.0,
+            segtype: 'V',
+            samples: (0..40).map(|i| i * 1000 - 20_000).collect(),
+        })
+        .collect();
+    let sent = [
+        ("XX_STA01/MGENC/M40", mgenc::encode(&chans).unwrap()),
+        ("XX_STA01/ODD", b"\x00\xffopaque".to_vec()),
+        ("XX_STA02/MGENC", b"damaged".to_vec()),
+    ];
+    let mut put = Vec::new();
+    for (i, (name, payload)) in sent.iter().enumerate() {
+        let src = SrcName::new(name).unwrap();
+        let pktid = c.put(&src, t(i as i64), payload).await.unwrap();
+        put.push(Packet {
+            pktid,
+            ..Packet::new(src, t(i as i64), payload.clone())
+        });
+    }
+    let args = [&srv.orb(), "--start", "oldest", "-n", "3", "--json"];
+    let (st, out, err) = run(&args, "orbtail", b"");
+    assert!(st.success(), "{st}: {err}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 3, "{out}");
+    for (line, p) in lines.iter().zip(&put) {
+        // What orbreaper's `format = "json"` writes: payloads decoded the same way,
+        // nothing when they cannot be.
+        let channels = payload::decode(&p.srcname, p.time, &p.payload).unwrap_or_default();
+        let mut w = JsonLinesWriter::new(Vec::new());
+        w.append(p, &channels).unwrap();
+        w.finish().unwrap();
+        let archived: serde_json::Value = serde_json::from_slice(&w.into_inner()).unwrap();
+        let tailed: serde_json::Value = serde_json::from_str(line).unwrap();
+        assert_eq!(tailed, archived, "pktid {}", p.pktid);
+    }
+    let first: serde_json::Value = serde_json::from_str(lines[0]).unwrap();
+    assert_eq!(first["channels"].as_array().unwrap().len(), 2, "{first}");
+    assert_eq!(first["time"], "2026-11-22T10:00:00.250000Z");
 }
 
 #[tokio::test]

@@ -147,7 +147,8 @@ fn check(format: Format, flag: &str, rounds: u64, per_round: usize) {
                 .map(|v| v.as_i64().unwrap() as i32)
                 .collect();
             assert_eq!(got, want.samples, "{sta} {} round {k}", want.chan);
-            assert_eq!(ch["start_time"].as_str().unwrap(), want.start.to_string());
+            let start = Time::parse_iso8601(ch["start_time"].as_str().unwrap()).unwrap();
+            assert_eq!(start, want.start);
             assert_eq!(ch["samprate"].as_f64().unwrap(), want.samprate);
             assert_eq!(ch["net"].as_str().unwrap(), "XX");
             channels_seen += 1;
