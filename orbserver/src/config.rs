@@ -221,7 +221,7 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
     }
 }
 
-/// Parses a ring size (`--ring-size`, `ring_size`): a [`parse_size`] size that is a
+/// Parses the config file's `ring_size`: a [`parse_size`] size that is a
 /// whole number of 4 KiB pages from 1 MiB to 1 TiB. Any other size is refused with
 /// the nearest sizes that would do, rather than rounded behind the operator's back:
 /// an existing ring must be given its exact size again.

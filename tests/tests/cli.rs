@@ -6,6 +6,7 @@
 //! `-s`/`-c` print tables naming the sources and the connected tools. `orbtail --json`
 //! prints exactly the objects the JSON Lines archive writer writes for the same packets,
 //! and `orbput --from` stopped by SIGTERM exits 0 with a summary of what the server got.
+//! `orbserver --ring-size 8M` makes an 8 MiB ring (units are binary).
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -541,4 +542,14 @@ async fn orbput_replay_stopped_by_sigterm_prints_a_summary_of_what_the_server_ho
     assert!(put >= 3 && put < 100, "{summary}");
     assert_eq!(put, now, "{summary}: the server holds {now}");
     assert!(summary.contains(&format!("pktids 1..{put};")), "{summary}");
+}
+
+#[tokio::test]
+async fn ring_size_units_are_binary() {
+    // 8M read as 8,000,000 bytes was refused as not a multiple of 4 KiB.
+    for (flag, want) in [("8M", 8u64 << 20), ("2MB", 2 << 20), ("3072K", 3 << 20)] {
+        let (_dir, srv) = start_with(&["--ring-size", flag, "--flush", "none"]);
+        let mut c = connect(&srv, "e2e-stat").await;
+        assert_eq!(c.stat().await.unwrap().ring.capacity, want, "{flag}");
+    }
 }

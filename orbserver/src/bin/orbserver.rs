@@ -13,7 +13,7 @@ use std::io::BufRead;
 use std::sync::Arc;
 
 use orbserver::access::{token_hash_line, MAX_TOKEN_LEN, MIN_TOKEN_LEN};
-use orbserver::config::{parse_ring_size, ConfigFile, ServerConfig};
+use orbserver::config::{parse_size, ConfigFile, ServerConfig};
 use orbserver::ring::{FlushPolicy, RingStore};
 use orbserver::server::{reload, Server, Shared};
 use tokio::signal::unix::{signal, Signal, SignalKind};
@@ -50,10 +50,9 @@ struct Args {
 
     /// Ring size for a new ring: bytes or a number with K, M, G or T (also written KB/KiB,
     /// MB/MiB, ...; every unit is a power of 1024, so 8M = 8MiB = 8388608 bytes), e.g. 256M
-    /// or 4GiB; a multiple of 4 KiB from 1 MiB to 1 TiB (a size that is not is refused
-    /// with the nearest valid sizes). An existing ring keeps its size; giving a different
-    /// one is an error.
-    #[arg(long, value_name = "SIZE", value_parser = parse_ring_size)]
+    /// or 4GiB; a multiple of 4 KiB from 1 MiB to 1 TiB. An existing ring keeps its size;
+    /// giving a different one is an error.
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
     ring_size: Option<u64>,
 
     /// When ring pages reach the disk: none, interval (every second, the default),
@@ -294,7 +293,6 @@ fn main() -> ExitCode {
 mod tests {
     use super::*;
     use clap::CommandFactory;
-    use orbserver::config::parse_size;
 
     #[test]
     fn cli_is_well_formed() {
