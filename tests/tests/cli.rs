@@ -539,7 +539,7 @@ async fn orbput_replay_stopped_by_sigterm_prints_a_summary_of_what_the_server_ho
         .parse()
         .unwrap();
     let now = held(c.sources().await.unwrap());
-    assert!(put >= 3 && put < 100, "{summary}");
+    assert!((3..100).contains(&put), "{summary}");
     assert_eq!(put, now, "{summary}: the server holds {now}");
     assert!(summary.contains(&format!("pktids 1..{put};")), "{summary}");
 }
