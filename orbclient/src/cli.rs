@@ -1,6 +1,6 @@
 //! What the operator tools in `src/bin/` share: logging to stderr, one-line errors,
-//! exit codes, quiet exit on a closed stdout (`orbtail | head`), and small table and
-//! number formatting.
+//! exit codes, quiet exit on a closed stdout (`orbtail | head`), a clean stop on
+//! SIGINT/SIGTERM ([`StopSignal`]), and small table and number formatting.
 //!
 //! Output to stdout goes through [`Stdout`], whose errors are [`OutputError`]s, so a
 //! broken pipe on stdout (exit 0, silently) is told apart from a broken connection to
@@ -11,6 +11,9 @@ use std::future::Future;
 use std::io::{self, BufWriter, IsTerminal, StdoutLock, Write};
 use std::process::ExitCode;
 use std::time::Duration;
+
+use tokio::signal::unix::{signal, SignalKind};
+use tokio::sync::watch;
 
 /// How a tool ends; the number is the process exit code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,6 +61,11 @@ impl Stdout {
     /// What `write!` calls.
     pub fn write_fmt(&mut self, args: fmt::Arguments<'_>) -> Result<(), OutputError> {
         self.w.write_fmt(args).map_err(OutputError)
+    }
+
+    /// Writes bytes as they are (e.g. a line built by `formats::write::jsonl`).
+    pub fn write_all(&mut self, bytes: &[u8]) -> Result<(), OutputError> {
+        self.w.write_all(bytes).map_err(OutputError)
     }
 
     /// Sends buffered output.
@@ -158,6 +166,61 @@ pub fn exit_for(tool: &str, outcome: anyhow::Result<()>) -> Exit {
         Err(e) => {
             error_line(format_args!("{tool}: error: {e:#}"));
             Exit::Failure
+        }
+    }
+}
+
+/// Listens for SIGINT and SIGTERM, so that a long-running tool can stop cleanly and
+/// print its summary instead of dying in mid-batch.
+///
+/// The first signal is recorded ([`requested`](StopSignal::requested),
+/// [`wait`](StopSignal::wait)); the tool finishes what is in flight and returns. A
+/// second signal means the operator does not want to wait (a server that stopped
+/// answering, say): the process exits at once with status 130, the shell's code for
+/// death by SIGINT.
+#[derive(Debug, Clone)]
+pub struct StopSignal {
+    rx: watch::Receiver<Option<&'static str>>,
+}
+
+impl StopSignal {
+    /// Installs the handlers (from then on SIGINT and SIGTERM no longer kill the
+    /// process) and starts the task that watches them. Call it inside the runtime.
+    pub fn listen(tool: &'static str) -> io::Result<StopSignal> {
+        let mut int = signal(SignalKind::interrupt())?;
+        let mut term = signal(SignalKind::terminate())?;
+        let (tx, rx) = watch::channel(None);
+        tokio::spawn(async move {
+            let first = tokio::select! {
+                _ = int.recv() => "SIGINT",
+                _ = term.recv() => "SIGTERM",
+            };
+            let _ = tx.send(Some(first));
+            tokio::select! {
+                _ = int.recv() => {}
+                _ = term.recv() => {}
+            }
+            eprintln!("{tool}: second signal: exiting at once, without a summary");
+            std::process::exit(130);
+        });
+        Ok(StopSignal { rx })
+    }
+
+    /// The signal that asked to stop (`"SIGINT"` or `"SIGTERM"`), if one came.
+    pub fn requested(&self) -> Option<&'static str> {
+        *self.rx.borrow()
+    }
+
+    /// Waits for the first signal and returns its name. Cancel-safe, so it can be one
+    /// arm of a `select!`.
+    pub async fn wait(&mut self) -> &'static str {
+        // The borrow of the value ends here, so the future stays `Send`.
+        let got = self.rx.wait_for(Option::is_some).await.map(|s| *s);
+        match got {
+            Ok(s) => s.unwrap_or("signal"),
+            // The watching task is gone (the runtime is shutting down): no signal
+            // will be reported any more.
+            Err(_) => std::future::pending().await,
         }
     }
 }

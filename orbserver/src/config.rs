@@ -1,6 +1,6 @@
 //! Server configuration: a TOML file (every key optional) overlaid by command-line
-//! flags, validated into a [`ServerConfig`]. Sizes are written `256MiB`, durations
-//! `10s`, as an operator would.
+//! flags, validated into a [`ServerConfig`]. Sizes are written `256M` or `256MiB`
+//! (binary units, [`parse_size`]), durations `10s`, as an operator would.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -143,7 +143,7 @@ pub struct ConfigFile {
     pub seedlink: Option<String>,
     /// Ring directory; relative paths are relative to the config file.
     pub ring: Option<PathBuf>,
-    /// Ring size for a new ring, e.g. `1GiB`.
+    /// Ring size for a new ring, e.g. `1G` or `1GiB` ([`parse_ring_size`]).
     pub ring_size: Option<String>,
     /// Flush policy.
     pub flush: Option<String>,
@@ -178,12 +178,77 @@ pub struct LimitsFile {
     pub writers_exempt: Option<bool>,
 }
 
-/// Parses a size such as `256MiB`, `1 GiB` or `1048576`.
+/// What [`parse_size`] accepts, for its errors.
+const SIZE_FORMS: &str = "write bytes (1048576) or a number with a unit: K, M, G or T, \
+    also spelled KB/KiB, MB/MiB, GB/GiB, TB/TiB, all powers of 1024 (256M, 256MiB, 1.5GiB)";
+
+/// Parses a size: bytes (`1048576`) or a number, optionally with a decimal fraction,
+/// and a unit (`256MiB`, `1 GiB`, `8M`, `1.5g`).
+///
+/// Every unit is binary, whatever its spelling and case: `K`, `KB` and `KiB` are
+/// 2^10 bytes, `M`/`MB`/`MiB` 2^20, `G`/`GB`/`GiB` 2^30, `T`/`TB`/`TiB` 2^40; `B` or
+/// no unit is bytes. There are no decimal units: rings, pages and buffers are
+/// counted in powers of two, `dd bs=8M` and `ls -h` mean 2^20 by `M` too, and a
+/// decimal `8M` would not even be a whole number of 4 KiB pages, so `--ring-size 8M`
+/// would be refused. The result must be a whole number of bytes.
 pub fn parse_size(s: &str) -> Result<u64, String> {
-    s.trim()
-        .parse::<bytesize::ByteSize>()
-        .map(|b| b.as_u64())
-        .map_err(|_| format!("bad size {s:?}: write bytes or a size such as 256MiB or 4GiB"))
+    let bad = |why: &str| format!("bad size {s:?}: {why}{SIZE_FORMS}");
+    let text = s.trim();
+    let digits_end = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(digits_end);
+    let shift = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 0,
+        "k" | "kb" | "kib" => 10,
+        "m" | "mb" | "mib" => 20,
+        "g" | "gb" | "gib" => 30,
+        "t" | "tb" | "tib" => 40,
+        _ => return Err(bad("")),
+    };
+    let (whole, fraction) = number.split_once('.').unwrap_or((number, ""));
+    if whole.is_empty() || fraction.contains('.') || fraction.len() > 18 {
+        return Err(bad(""));
+    }
+    // number = digits / 10^fraction.len(), exactly, in u128.
+    let digits: u128 = format!("{whole}{fraction}").parse().map_err(|_| bad(""))?;
+    let scale = 10u128.pow(fraction.len() as u32);
+    let bytes = digits.checked_shl(shift).filter(|b| b >> shift == digits);
+    match bytes {
+        Some(b) if b % scale != 0 => Err(bad("not a whole number of bytes; ")),
+        Some(b) => u64::try_from(b / scale).map_err(|_| bad("too large; ")),
+        None => Err(bad("too large; ")),
+    }
+}
+
+/// Parses the config file's `ring_size`: a [`parse_size`] size that is a
+/// whole number of 4 KiB pages from 1 MiB to 1 TiB. Any other size is refused with
+/// the nearest sizes that would do, rather than rounded behind the operator's back:
+/// an existing ring must be given its exact size again.
+pub fn parse_ring_size(s: &str) -> Result<u64, String> {
+    use crate::ring::layout::{CAPACITY_ALIGN, MAX_CAPACITY, MIN_CAPACITY};
+    let n = parse_size(s)?;
+    if !(MIN_CAPACITY..=MAX_CAPACITY).contains(&n) {
+        return Err(format!(
+            "ring size {s:?} is {n} bytes, out of range: use 1 MiB to 1 TiB \
+             ({MIN_CAPACITY} to {MAX_CAPACITY} bytes)"
+        ));
+    }
+    if !n.is_multiple_of(CAPACITY_ALIGN) {
+        let down = n / CAPACITY_ALIGN * CAPACITY_ALIGN;
+        let up = down + CAPACITY_ALIGN;
+        let mut near: Vec<String> = [down, up]
+            .into_iter()
+            .filter(|c| (MIN_CAPACITY..=MAX_CAPACITY).contains(c))
+            .map(|c| c.to_string())
+            .collect();
+        near.dedup();
+        return Err(format!(
+            "ring size {s:?} is {n} bytes, not a multiple of 4 KiB (4096, a page): use {}",
+            near.join(" or ")
+        ));
+    }
+    Ok(n)
 }
 
 fn in_file(file: &Option<PathBuf>) -> String {
@@ -239,7 +304,7 @@ impl ConfigFile {
             cfg.ring_dir = r.clone();
         }
         if let Some(s) = &self.ring_size {
-            cfg.ring.size = Some(parse_size(s).map_err(|e| value_err("ring_size", s, e))?);
+            cfg.ring.size = Some(parse_ring_size(s).map_err(|e| value_err("ring_size", s, e))?);
         }
         if let Some(f) = &self.flush {
             cfg.ring.flush = f
@@ -331,6 +396,102 @@ mod tests {
         let local = "127.0.0.1".parse().unwrap();
         assert!(cfg.access.admits("10.1.1.1".parse().unwrap()).is_err());
         assert!(!cfg.access.grant(local, None).write.any());
+    }
+
+    #[test]
+    fn size_units_are_binary_in_every_spelling() {
+        for (text, want) in [
+            ("1048576", 1 << 20),
+            ("0", 0),
+            ("512B", 512),
+            ("512 b", 512),
+            ("4K", 4 << 10),
+            ("4k", 4 << 10),
+            ("4KB", 4 << 10),
+            ("4kb", 4 << 10),
+            ("4KiB", 4 << 10),
+            ("4kib", 4 << 10),
+            ("8M", 8 << 20),
+            ("8MB", 8 << 20),
+            ("8MiB", 8 << 20),
+            ("8 MiB", 8 << 20),
+            (" 8m ", 8 << 20),
+            ("256MiB", 256 << 20),
+            ("1G", 1 << 30),
+            ("4GB", 4 << 30),
+            ("4GiB", 4 << 30),
+            ("1T", 1 << 40),
+            ("1TB", 1 << 40),
+            ("1TiB", 1 << 40),
+            ("1.5G", 3 << 29),
+            ("0.5KiB", 512),
+            ("2.25M", 9 << 18),
+        ] {
+            assert_eq!(parse_size(text), Ok(want), "{text:?}");
+        }
+    }
+
+    #[test]
+    fn bad_sizes_say_what_to_write() {
+        for bad in [
+            "",
+            "huge",
+            "8X",
+            "8 MiBs",
+            "-1M",
+            "1.5",
+            "0.3K",
+            "1e6",
+            "M",
+            "1..5M",
+            "99999999T",
+        ] {
+            let e = parse_size(bad).unwrap_err();
+            assert!(e.contains(&format!("{bad:?}")), "{bad:?}: {e}");
+            assert!(!e.contains('\n'), "{e}");
+        }
+        assert!(parse_size("1.5")
+            .unwrap_err()
+            .contains("whole number of bytes"));
+        assert!(parse_size("lots").unwrap_err().contains("1024"));
+    }
+
+    #[test]
+    fn ring_sizes_are_whole_pages_and_the_error_names_the_nearest() {
+        assert_eq!(parse_ring_size("8M"), Ok(8 << 20));
+        assert_eq!(parse_ring_size("1MiB"), Ok(1 << 20));
+        assert_eq!(parse_ring_size("1T"), Ok(1 << 40));
+        assert_eq!(parse_ring_size("10004K"), Ok(10004 << 10));
+        let e = parse_ring_size("10000000").unwrap_err();
+        assert!(
+            e.contains("not a multiple of 4 KiB")
+                && e.contains("9998336")
+                && e.contains("10002432"),
+            "{e}"
+        );
+        let e = parse_ring_size("1000K").unwrap_err();
+        assert!(e.contains("1 MiB to 1 TiB") && e.contains("1048576"), "{e}");
+        let e = parse_ring_size("2T").unwrap_err();
+        assert!(e.contains("1 MiB to 1 TiB"), "{e}");
+        let e = parse_ring_size("many").unwrap_err();
+        assert!(e.contains("\"many\""), "{e}");
+    }
+
+    #[test]
+    fn a_ring_size_in_the_file_is_checked_like_the_flag() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("orb.toml");
+        std::fs::write(&path, "ring_size = \"8M\"").unwrap();
+        let mut cfg = ServerConfig::default();
+        ConfigFile::load(&path).unwrap().apply(&mut cfg).unwrap();
+        assert_eq!(cfg.ring.size, Some(8 << 20));
+        std::fs::write(&path, "ring_size = \"10000000\"").unwrap();
+        let e = ConfigFile::load(&path)
+            .unwrap()
+            .apply(&mut ServerConfig::default())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("ring_size") && e.contains("10002432"), "{e}");
     }
 
     #[test]

@@ -3,7 +3,10 @@
 //! `--json`, objects whose fields parse back to what was put, stops at `-n` or
 //! `--timeout`, and exits 0 when the reader of its output goes away (`orbtail | head -1`);
 //! `orbstat --json` prints the STAT, SOURCES and CLIENTS documents one per line, and
-//! `-s`/`-c` print tables naming the sources and the connected tools.
+//! `-s`/`-c` print tables naming the sources and the connected tools. `orbtail --json`
+//! prints exactly the objects the JSON Lines archive writer writes for the same packets,
+//! and `orbput --from` stopped by SIGTERM exits 0 with a summary of what the server got.
+//! `orbserver --ring-size 8M` makes an 8 MiB ring (units are binary).
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -222,6 +225,66 @@ async fn orbtail_json_lines_parse_back_to_the_packets() {
 }
 
 #[tokio::test]
+async fn orbtail_json_objects_equal_the_json_lines_archive_lines() {
+    use formats::payload::{self, mgenc, Channel};
+    use formats::write::jsonl::JsonLinesWriter;
+    use formats::write::PacketWriter;
+
+    let (_dir, srv) = start();
+    let mut c = connect(&srv, "e2e-writer").await;
+    // A decodable multi-channel packet, a packet of an unknown type (kept as base64),
+    // and a damaged MGENC payload, all at times with a fraction of a second.
+    let chans: Vec<Channel> = ["BHZ", "BHN"]
+        .iter()
+        .map(|chan| Channel {
+            net: "XX".into(),
+            sta: "STA01".into(),
+            chan: (*chan).into(),
+            loc: String::new(),
+            start: t(0),
+            samprate: 40.0,
+            calib: 0.25,
+            calper: 1.0,
+            segtype: 'V',
+            samples: (0..40).map(|i| i * 1000 - 20_000).collect(),
+        })
+        .collect();
+    let sent = [
+        ("XX_STA01/MGENC/M40", mgenc::encode(&chans).unwrap()),
+        ("XX_STA01/ODD", b"\x00\xffopaque".to_vec()),
+        ("XX_STA02/MGENC", b"damaged".to_vec()),
+    ];
+    let mut put = Vec::new();
+    for (i, (name, payload)) in sent.iter().enumerate() {
+        let src = SrcName::new(name).unwrap();
+        let pktid = c.put(&src, t(i as i64), payload).await.unwrap();
+        put.push(Packet {
+            pktid,
+            ..Packet::new(src, t(i as i64), payload.clone())
+        });
+    }
+    let args = [&srv.orb(), "--start", "oldest", "-n", "3", "--json"];
+    let (st, out, err) = run(&args, "orbtail", b"");
+    assert!(st.success(), "{st}: {err}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 3, "{out}");
+    for (line, p) in lines.iter().zip(&put) {
+        // What orbreaper's `format = "json"` writes: payloads decoded the same way,
+        // nothing when they cannot be.
+        let channels = payload::decode(&p.srcname, p.time, &p.payload).unwrap_or_default();
+        let mut w = JsonLinesWriter::new(Vec::new());
+        w.append(p, &channels).unwrap();
+        w.finish().unwrap();
+        let archived: serde_json::Value = serde_json::from_slice(&w.into_inner()).unwrap();
+        let tailed: serde_json::Value = serde_json::from_str(line).unwrap();
+        assert_eq!(tailed, archived, "pktid {}", p.pktid);
+    }
+    let first: serde_json::Value = serde_json::from_str(lines[0]).unwrap();
+    assert_eq!(first["channels"].as_array().unwrap().len(), 2, "{first}");
+    assert_eq!(first["time"], "2026-11-22T10:00:00.250000Z");
+}
+
+#[tokio::test]
 async fn orbtail_exits_quietly_when_its_reader_goes_away() {
     let (_dir, srv) = start();
     let mut c = connect(&srv, "e2e-writer").await;
@@ -395,4 +458,98 @@ async fn orbtail_json_reports_a_gap_when_the_ring_laps_it() {
     }
     assert_eq!(expect, n, "orbtail stopped before the newest packet");
     assert!(!gaps.is_empty(), "orbtail was lapped but printed no gap");
+}
+
+#[tokio::test]
+async fn orbput_replay_stopped_by_sigterm_prints_a_summary_of_what_the_server_holds() {
+    use formats::write::raw::RawWriter;
+    use formats::write::PacketWriter;
+
+    let (dir, srv) = start();
+    // 100 packets one second apart, replayed at 4x: 4 packets a second for 25 s, so
+    // the replay is still running when the signal comes.
+    let file = dir.path().join("quake.orb");
+    let mut w = RawWriter::new(std::fs::File::create(&file).unwrap());
+    let src = SrcName::new("TEST_STA/EXP").unwrap();
+    for i in 0..100 {
+        let mut p = Packet::new(src.clone(), t(i), vec![i as u8; 16]);
+        p.pktid = 1 + i as u64;
+        w.append(&p, &[]).unwrap();
+    }
+    w.finish().unwrap();
+    drop(w);
+
+    let mut child = Killed(
+        Command::new(bin("orbput"))
+            .args([
+                srv.orb().as_str(),
+                "--from",
+                file.to_str().unwrap(),
+                "--realtime",
+                "--speed",
+                "4",
+            ])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn orbput"),
+    );
+    let mut out = child.0.stdout.take().unwrap();
+    let out_t = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = out.read_to_string(&mut s);
+        s
+    });
+    let mut err = child.0.stderr.take().unwrap();
+    let err_t = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = err.read_to_string(&mut s);
+        s
+    });
+    let mut c = connect(&srv, "e2e-check").await;
+    let held = |s: SourcesInfo| s.sources.iter().map(|s| s.npkts).sum::<u64>();
+    let started = Instant::now();
+    while held(c.sources().await.unwrap()) < 3 {
+        assert!(child.0.try_wait().unwrap().is_none(), "orbput ended early");
+        assert!(
+            started.elapsed() < GUARD,
+            "3 packets not replayed in {GUARD:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let pid = child.0.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let st = child.wait();
+    let (out, err) = (out_t.join().unwrap(), err_t.join().unwrap());
+    assert_eq!(st.code(), Some(0), "{st}: {err}");
+    let summary = out.lines().last().unwrap_or_default();
+    assert!(
+        summary.starts_with("orbput: put ") && summary.ends_with("; stopped by SIGTERM"),
+        "{out}"
+    );
+    let put: u64 = summary["orbput: put ".len()..]
+        .split(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let now = held(c.sources().await.unwrap());
+    assert!((3..100).contains(&put), "{summary}");
+    assert_eq!(put, now, "{summary}: the server holds {now}");
+    assert!(summary.contains(&format!("pktids 1..{put};")), "{summary}");
+}
+
+#[tokio::test]
+async fn ring_size_units_are_binary() {
+    // 8M read as 8,000,000 bytes was refused as not a multiple of 4 KiB.
+    for (flag, want) in [("8M", 8u64 << 20), ("2MB", 2 << 20), ("3072K", 3 << 20)] {
+        let (_dir, srv) = start_with(&["--ring-size", flag, "--flush", "none"]);
+        let mut c = connect(&srv, "e2e-stat").await;
+        assert_eq!(c.stat().await.unwrap().ring.capacity, want, "{flag}");
+    }
 }

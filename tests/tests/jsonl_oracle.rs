@@ -1,4 +1,5 @@
-//! JSON Lines files from `formats::write::jsonl` read by Python, the way researchers
+//! JSON Lines files from `formats::write::jsonl` (the one JSON form of a packet, which
+//! orbreaper archives and `orbtail --json` prints) read by Python, the way researchers
 //! read them: a plain `json.loads` loop and `pandas.read_json(path, lines=True)`.
 //! Packets are MGENC payloads encoded by our codec from random multi-channel samples
 //! and decoded again (as orbreaper does), plus single-channel packets with extreme
@@ -109,7 +110,7 @@ fn write_dataset(path: &Path) -> Vec<Expected> {
 }
 
 /// Reads each line with `json.loads` and prints, per packet: pktid, srcname, time,
-/// the payload in hex (from `payload_base64`, if any) and per channel its names,
+/// nbytes, the payload in hex (from `payload_base64`, if any) and per channel its names,
 /// start, rate, nsamp and samples.
 const JSON_SCRIPT: &str = r#"
 import base64, json, sys
@@ -120,6 +121,7 @@ with open(sys.argv[1]) as f:
         payload = d.get("payload_base64")
         out.append({
             "pktid": d["pktid"], "srcname": d["srcname"], "time": d["time"],
+            "nbytes": d["nbytes"],
             "payload_hex": base64.b64decode(payload).hex() if payload is not None else None,
             "channels": [
                 [c["net"], c["sta"], c["chan"], c["loc"], c["start_time"], c["samprate"],
@@ -131,7 +133,7 @@ print(json.dumps(out))
 "#;
 
 /// Reads the file with pandas and prints, per row: pktid, srcname, the packet time as
-/// nanoseconds since 1970 (parsed by pandas), and per channel its start (parsed by
+/// nanoseconds since 1970 (parsed by pandas), nbytes, and per channel its start (parsed by
 /// pandas) and samples.
 const PANDAS_SCRIPT: &str = r#"
 import json, sys
@@ -146,7 +148,8 @@ for i, row in df.iterrows():
         chans.append([c["chan"], int(start.value), [int(s) for s in c["samples"]]])
     out.append({
         "pktid": int(row["pktid"]), "srcname": row["srcname"],
-        "time_ns": int(times.iloc[i].value), "channels": chans,
+        "time_ns": int(times.iloc[i].value), "nbytes": int(row["nbytes"]),
+        "channels": chans,
     })
 print(json.dumps(out))
 "#;
@@ -171,6 +174,7 @@ fn python_json_loop_reads_every_sample() {
         assert_eq!(g["srcname"], e.srcname.as_str());
         let t = Time::parse_iso8601(g["time"].as_str().unwrap()).unwrap();
         assert_eq!(t, e.time, "packet {}", e.pktid);
+        assert_eq!(g["nbytes"], e.payload.len(), "packet {}", e.pktid);
         if e.channels.is_empty() {
             assert_eq!(g["payload_hex"], hex(&e.payload));
         } else {
@@ -214,6 +218,7 @@ fn pandas_read_json_lines_reads_every_sample() {
             "packet {}",
             e.pktid
         );
+        assert_eq!(g["nbytes"], e.payload.len(), "packet {}", e.pktid);
         let chans = g["channels"].as_array().unwrap();
         assert_eq!(chans.len(), e.channels.len());
         for (gc, ec) in chans.iter().zip(&e.channels) {

@@ -1,6 +1,10 @@
 //! JSON Lines (`.jsonl`): one packet per line, for `jq`, `pandas.read_json(path,
 //! lines=True)` and any language with a JSON parser.
 //!
+//! This is the one JSON form of a packet: orbreaper's `format = "jsonl"` archives and
+//! `orbtail --json` both write their lines with [`encode_line`], so a script reads
+//! either the same way.
+//!
 //! Each line is one JSON object with these fields, in this order
 //! (`docs/FORMATS.md`, "Archive files", has an example):
 //!
@@ -9,6 +13,7 @@
 //! | `pktid` | integer |
 //! | `srcname` | string |
 //! | `time` | packet time, ISO 8601 UTC with 6 fraction digits and `Z` |
+//! | `nbytes` | payload length in bytes, integer |
 //! | `start_time` | earliest channel start (same form), `null` without channels |
 //! | `samprate`, `calib`, `calper` | numbers, of the first channel; `null` without channels |
 //! | `segtype` | one-letter string, of the first channel; `null` without channels |
@@ -164,6 +169,8 @@ pub fn encode_line(out: &mut Vec<u8>, packet: &Packet, channels: &[Channel]) -> 
     push_str(out, packet.srcname.as_str())?;
     out.extend_from_slice(b",\"time\":");
     push_time(out, packet.time);
+    out.extend_from_slice(b",\"nbytes\":");
+    f.write_u64(out, packet.payload.len() as u64)?;
     out.extend_from_slice(b",\"start_time\":");
     match channels.iter().map(|c| c.start).min() {
         Some(t) => push_time(out, t),
@@ -452,7 +459,7 @@ mod tests {
         assert_eq!(
             line(&p, &chans),
             concat!(
-                r#"{"pktid":42,"srcname":"XX_STA01/MGENC","time":"2025-11-22T10:00:00.250000Z","#,
+                r#"{"pktid":42,"srcname":"XX_STA01/MGENC","time":"2025-11-22T10:00:00.250000Z","nbytes":7,"#,
                 r#""start_time":"2025-11-22T10:00:00.250000Z","samprate":40.0,"calib":0.5,"calper":1.0,"segtype":"V","#,
                 r#""channels":[{"net":"XX","sta":"STA01","chan":"BHZ","loc":"","start_time":"2025-11-22T10:00:00.250000Z","#,
                 r#""samprate":40.0,"calib":0.5,"calper":1.0,"segtype":"V","nsamp":3,"samples":[1,-2,2147483647]},"#,
@@ -466,9 +473,10 @@ mod tests {
     /// The example line in docs/FORMATS.md is what the writer produces.
     #[test]
     fn docs_example_line_is_exact() {
-        let p = packet(42, "XX_STA01/GENC", 1_795_341_600_250_000, b"");
         let mut ch = channel("BHZ", 1_795_341_600_250_000, vec![12, -3, 7, 0, -15]);
         ch.calib = 0.25;
+        let payload = crate::payload::genc::encode(&ch).unwrap();
+        let p = packet(42, "XX_STA01/GENC", 1_795_341_600_250_000, &payload);
         let got = line(&p, &[ch]);
         let docs = include_str!("../../../docs/FORMATS.md");
         assert!(
@@ -483,7 +491,7 @@ mod tests {
         assert_eq!(
             line(&p, &[]),
             concat!(
-                r#"{"pktid":7,"srcname":"XX_ODD/\"Q\"","time":"1969-12-31T23:59:59.999999Z","start_time":null,"#,
+                r#"{"pktid":7,"srcname":"XX_ODD/\"Q\"","time":"1969-12-31T23:59:59.999999Z","nbytes":4,"start_time":null,"#,
                 r#""samprate":null,"calib":null,"calper":null,"segtype":null,"channels":[],"payload_base64":"AP9oaQ=="}"#,
                 "\n"
             )

@@ -35,7 +35,16 @@ Each link appears in `orbstat -c` on both orbs as program orb2orb, who IN->OUT.
 START is where to begin when there is no state file: oldest, newest, a pktid, or a time
 (ISO 8601, epoch seconds with a '.', or relative like -10m) [default: new packets only].
 END stops the link: a time, a period after the start time (10m, 2h), or `last` (the
-newest packet present in IN at start).";
+newest packet present in IN at start).
+
+When a link ends, one summary line per link goes to stderr
+(`orb2orb: IN->OUT: forwarded N, suppressed N, ...`); -v adds a plain progress line per
+link every 10 s, terminal or not.
+
+Ctrl-C (SIGINT) or SIGTERM stops it cleanly: a batch still on its way to OUT is
+abandoned (after a restart it is sent again, and the duplicate rule drops what OUT
+already has), the state files are written, the summaries are printed and the exit status
+is 0. A second signal ends it at once with status 130.";
 
 const AFTER_HELP: &str = "\
 Examples:
@@ -217,9 +226,10 @@ fn main() -> ExitCode {
 
 async fn run(args: Args) -> anyhow::Result<()> {
     let links = links(args)?;
+    let mut signal = cli::StopSignal::listen("orb2orb").context("cannot catch signals")?;
     let (stop_tx, stop_rx) = watch::channel(false);
     tokio::spawn(async move {
-        wait_for_signal().await;
+        signal.wait().await;
         let _ = stop_tx.send(true);
     });
     let mut tasks = tokio::task::JoinSet::new();
@@ -242,21 +252,5 @@ async fn run(args: Args) -> anyhow::Result<()> {
     match first_err {
         Some(e) => Err(e),
         None => Ok(()),
-    }
-}
-
-/// SIGINT or SIGTERM.
-async fn wait_for_signal() {
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term => {}
     }
 }

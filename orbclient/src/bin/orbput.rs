@@ -9,7 +9,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Parser;
 use formats::{Packet, SrcName, Time};
-use orbclient::cli::{self, Stdout};
+use orbclient::cli::{self, Stdout, StopSignal};
 use orbclient::replay::{Merge, Pacer, Progress};
 use orbclient::{ClientOptions, OrbAddr, OrbClient, PutSummary};
 
@@ -25,7 +25,15 @@ them) instead: every packet keeps its srcname, time and payload, and gets a new
 pktid from the server. Several files are merged into packet-time order (ties go
 to the file named first). By default packets go as fast as the server takes
 them; --realtime keeps the recorded gaps between packet times. A progress line
-goes to stderr every second, and a summary line to stdout at the end.
+goes to stderr every second (plain lines, terminal or not), and a summary line to
+stdout at the end:
+
+    orbput: put 5000 packets from 2 files into 127.0.0.1:6510, pktids 1..5000
+
+Ctrl-C (SIGINT) or SIGTERM stops a replay cleanly: no further packet is sent, the ones
+in flight are acknowledged, the summary is printed (ending `; stopped by SIGINT` or
+`; stopped by SIGTERM`) and the exit status is 0. A second signal ends it at once with
+status 130.
 
 A file that ends inside a record (its writer crashed) is replayed up to that
 record, with a warning. A corrupt record stops the replay: the packets merged
@@ -161,15 +169,17 @@ async fn replay(orb: &OrbAddr, args: &Args) -> anyhow::Result<()> {
         ));
     }
     let mut merge = Merge::new(files)?;
+    let mut stop = StopSignal::listen("orbput").context("cannot catch signals")?;
     let opts = ClientOptions::for_program("orbput").with_access(false, true);
     let mut c = OrbClient::connect(orb, &opts).await?;
     let mut progress = Progress::new(std::time::Instant::now(), PROGRESS_EVERY);
     let put = if args.realtime {
-        put_paced(&mut c, &mut merge, args.speed, &mut progress).await
+        put_paced(&mut c, &mut merge, args.speed, &mut progress, &mut stop).await
     } else {
         let mut sent = Reporting {
             merge: &mut merge,
             progress: &mut progress,
+            stop: &stop,
         };
         c.put_pipelined(&mut sent, WINDOW).await
     };
@@ -190,9 +200,13 @@ async fn replay(orb: &OrbAddr, args: &Args) -> anyhow::Result<()> {
         1 => "1 file".to_owned(),
         n => format!("{n} files"),
     };
+    let stopped = stop
+        .requested()
+        .map(|s| format!("; stopped by {s}"))
+        .unwrap_or_default();
     writeln!(
         out,
-        "orbput: put {} packets from {files} into {orb}, {ids}",
+        "orbput: put {} packets from {files} into {orb}, {ids}{stopped}",
         summary.count
     )?;
     out.flush()?;
@@ -205,16 +219,21 @@ async fn replay(orb: &OrbAddr, args: &Args) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The merge as the pipelined put pulls it, printing progress as it goes.
+/// The merge as the pipelined put pulls it, printing progress as it goes; it ends
+/// early once a signal asks to stop, so the put only waits for the packets in flight.
 struct Reporting<'a, R: Read> {
     merge: &'a mut Merge<R>,
     progress: &'a mut Progress,
+    stop: &'a StopSignal,
 }
 
 impl<R: Read> Iterator for Reporting<'_, R> {
     type Item = Packet;
 
     fn next(&mut self) -> Option<Packet> {
+        if self.stop.requested().is_some() {
+            return None;
+        }
         let p = self.merge.next()?;
         if let Some(line) = self
             .progress
@@ -227,12 +246,14 @@ impl<R: Read> Iterator for Reporting<'_, R> {
 }
 
 /// Puts the merge's packets at the recorded pace: waits until the next packet is
-/// due, then puts every packet due by then in one pipelined batch.
+/// due, then puts every packet due by then in one pipelined batch. A signal ends the
+/// wait; a batch already handed to the server is finished first.
 async fn put_paced<R: Read>(
     c: &mut OrbClient,
     merge: &mut Merge<R>,
     speed: f64,
     progress: &mut Progress,
+    stop: &mut StopSignal,
 ) -> orbclient::error::Result<PutSummary> {
     let mut total = PutSummary::default();
     let Some(origin) = merge.peek_time() else {
@@ -241,10 +262,16 @@ async fn put_paced<R: Read>(
     let pacer = Pacer::new(origin, speed);
     let start = tokio::time::Instant::now();
     while let Some(t) = merge.peek_time() {
+        if stop.requested().is_some() {
+            break;
+        }
         let due = start
             .checked_add(pacer.offset(t))
             .unwrap_or_else(far_future);
-        tokio::time::sleep_until(due).await;
+        tokio::select! {
+            _ = tokio::time::sleep_until(due) => {}
+            _ = stop.wait() => break,
+        }
         let now = tokio::time::Instant::now();
         let mut batch = Vec::new();
         while batch.len() < REALTIME_BATCH {

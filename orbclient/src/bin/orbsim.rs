@@ -25,12 +25,24 @@ one miniSEED packet per channel (NET_STA_CHAN/SEED). Packet times are the times 
 first samples. The signals are a pure function of --seed, so a run can be recomputed.
 
 By default rounds are put in real time (each when its data would be complete); --fast
-puts them as fast as the server takes them. Progress goes to stderr when it is a
-terminal; a summary is printed at the end.";
+puts them as fast as the server takes them. Without --count or --duration (and without a
+count in the --config file) orbsim runs until it is stopped.
+
+Progress goes to stderr: on a terminal as one line updated in place, otherwise as a plain
+line every 10 s (--progress sets the period). At the end, and also when stopped by a
+signal, one summary line goes to stdout:
+
+    orbsim: put 1200 packets (2.1 MiB, 144000 samples) from 4 stations in 5m00s, 4 packets/s; pktids 1..=1200
+
+Ctrl-C (SIGINT) or SIGTERM stops it cleanly: the batch in flight is finished (every packet
+the server took is counted), the summary is printed, ending `; stopped by SIGINT` or
+`; stopped by SIGTERM`, and the exit status is 0. A second signal ends it at once with
+status 130.";
 
 const AFTER_HELP: &str = "\
 Examples:
-    orbsim :6510                                   3 seismic + 1 pressure station, real time
+    orbsim :6510                                   3 seismic + 1 pressure station, real time,
+                                                   until Ctrl-C
     orbsim :6510 --seismic 20 --pressure 5 --fast --count 600
     orbsim :6510 --format seed --duration 10m --seed 7
     orbsim :6510 --config network.toml";
@@ -42,27 +54,34 @@ struct Args {
     #[arg(value_name = "ORB")]
     orb: String,
 
-    /// Number of seismic stations (STA01, STA02, ...).
-    #[arg(long, value_name = "N", default_value_t = 3)]
+    /// Number of seismic stations (STA01, STA02, ...); not with --config.
+    #[arg(long, value_name = "N", default_value_t = 3, conflicts_with = "config")]
     seismic: usize,
 
-    /// Number of pressure stations (PRS01, ...).
-    #[arg(long, value_name = "N", default_value_t = 1)]
+    /// Number of pressure stations (PRS01, ...); not with --config.
+    #[arg(long, value_name = "N", default_value_t = 1, conflicts_with = "config")]
     pressure: usize,
 
-    /// Network code.
-    #[arg(long, value_name = "NET", default_value = "XX")]
+    /// Network code; not with --config.
+    #[arg(
+        long,
+        value_name = "NET",
+        default_value = "XX",
+        conflicts_with = "config"
+    )]
     network: String,
 
-    /// Seconds of data per packet.
+    /// Seconds of data per packet [default: 1, or the config's packet_seconds].
     #[arg(long, value_name = "S")]
     packet_seconds: Option<f64>,
 
-    /// Rounds to put (one packet per station, or per channel for SEED).
+    /// Rounds to put (one packet per station, or per channel for SEED) [default: the
+    /// config's count; without one, until stopped by Ctrl-C or SIGTERM].
     #[arg(short = 'n', long, value_name = "N", conflicts_with = "duration")]
     count: Option<u64>,
 
-    /// Seconds of data to put (30s, 10m, ...), instead of --count.
+    /// Seconds of data to put (30s, 10m, ...), rounded up to whole packets, instead of
+    /// --count [default: until stopped, as for --count].
     #[arg(long, value_name = "D", value_parser = cli::parse_seconds)]
     duration: Option<Duration>,
 
@@ -91,6 +110,45 @@ struct Args {
     /// interval, count) instead of --seismic/--pressure/--network.
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
+
+    /// Print a plain progress line to stderr every D (10s, 1m, ...); 0 for none
+    /// [default: 10s, or a line updated in place when stderr is a terminal].
+    #[arg(long, value_name = "D", value_parser = cli::parse_seconds)]
+    progress: Option<Duration>,
+}
+
+/// How progress is shown on stderr.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum ProgressMode {
+    /// One line, rewritten in place (a terminal).
+    InPlace(Duration),
+    /// A line at a time (a log file, a pipe, journald).
+    Lines(Duration),
+    /// Nothing.
+    Off,
+}
+
+/// How often a terminal's in-place progress line is redrawn.
+const IN_PLACE_EVERY: Duration = Duration::from_millis(250);
+/// How often a plain progress line is printed by default.
+const LINES_EVERY: Duration = Duration::from_secs(10);
+
+impl ProgressMode {
+    fn new(flag: Option<Duration>, terminal: bool) -> ProgressMode {
+        match flag {
+            Some(d) if d.is_zero() => ProgressMode::Off,
+            Some(d) => ProgressMode::Lines(d),
+            None if terminal => ProgressMode::InPlace(IN_PLACE_EVERY),
+            None => ProgressMode::Lines(LINES_EVERY),
+        }
+    }
+
+    fn every(self) -> Option<Duration> {
+        match self {
+            ProgressMode::InPlace(d) | ProgressMode::Lines(d) => Some(d),
+            ProgressMode::Off => None,
+        }
+    }
 }
 
 /// Validated settings.
@@ -99,6 +157,7 @@ struct Settings {
     rounds: Option<u64>,
     realtime: bool,
     interval: Duration,
+    progress: ProgressMode,
 }
 
 fn settings(args: &Args) -> anyhow::Result<Settings> {
@@ -142,6 +201,7 @@ fn settings(args: &Args) -> anyhow::Result<Settings> {
         rounds,
         realtime: !args.fast,
         interval: Duration::from_secs_f64(interval),
+        progress: ProgressMode::new(args.progress, std::io::stderr().is_terminal()),
     })
 }
 
@@ -163,16 +223,19 @@ struct Totals {
 async fn run(args: Args) -> anyhow::Result<()> {
     let orb: OrbAddr = args.orb.parse()?;
     let s = settings(&args)?;
+    let mut stop = cli::StopSignal::listen("orbsim").context("cannot catch signals")?;
     let opts = ClientOptions::for_program("orbsim").with_access(false, true);
     let mut c = OrbClient::connect(&orb, &opts).await?;
-    let progress = std::io::stderr().is_terminal();
     let began = Instant::now();
     let mut last_progress = began;
     let mut totals = Totals::default();
     // In --fast mode several rounds go in one pipelined batch.
     let batch = if s.realtime { 1 } else { 64 };
     let mut k = 0u64;
-    loop {
+    // A signal is only looked at between batches (and while waiting for the next
+    // round), never in the middle of a put: every packet handed to the server is
+    // acknowledged and counted, so the summary says exactly what the orb got.
+    while stop.requested().is_none() {
         if s.rounds.is_some_and(|n| k >= n) {
             break;
         }
@@ -180,7 +243,10 @@ async fn run(args: Args) -> anyhow::Result<()> {
         if s.realtime {
             // Round k's data are complete at start + k * interval + packet length.
             let due = began + s.interval * (k as u32) + s.interval;
-            tokio::time::sleep_until(due.into()).await;
+            tokio::select! {
+                _ = tokio::time::sleep_until(due.into()) => {}
+                _ = stop.wait() => break,
+            }
         }
         let mut packets = Vec::new();
         for r in k..end {
@@ -211,37 +277,66 @@ async fn run(args: Args) -> anyhow::Result<()> {
         totals.last = sum.last;
         totals.packets += sum.count;
         k = end;
-        if progress && last_progress.elapsed() >= Duration::from_millis(250) {
+        if s.progress
+            .every()
+            .is_some_and(|every| last_progress.elapsed() >= every)
+        {
             last_progress = Instant::now();
-            let secs = began.elapsed().as_secs_f64();
             let lag = (Time::now().as_micros() - s.sim.packet_time(k).as_micros()) as f64 / 1e6;
-            eprint!(
-                "\rorbsim: {} packets, {:.0} packets/s, data lag {}   ",
-                totals.packets,
-                totals.packets as f64 / secs.max(1e-9),
-                cli::human_secs(lag)
-            );
+            let line = progress_line(&totals, began.elapsed().as_secs_f64(), lag);
+            if let ProgressMode::InPlace(_) = s.progress {
+                eprint!("\r{line}   ");
+            } else {
+                eprintln!("{line}");
+            }
         }
     }
-    if progress {
-        eprintln!();
+    if let ProgressMode::InPlace(_) = s.progress {
+        if last_progress > began {
+            eprintln!();
+        }
     }
     let secs = began.elapsed().as_secs_f64();
     let mut out = Stdout::new();
     writeln!(
         out,
-        "orbsim: put {} packets ({}, {} samples) from {} stations in {}, {:.0} packets/s; pktids {}..={}",
-        totals.packets,
-        cli::human_bytes(totals.bytes),
-        totals.samples,
-        s.sim.stations().len(),
-        cli::human_secs(secs),
-        totals.packets as f64 / secs.max(1e-9),
-        totals.first,
-        totals.last
+        "{}",
+        summary_line(&totals, s.sim.stations().len(), secs, stop.requested())
     )?;
     out.flush()?;
     Ok(())
+}
+
+/// `orbsim: 1200 packets (144000 samples) in 5m00s, 4 packets/s, data lag 1.0s`.
+fn progress_line(t: &Totals, secs: f64, lag: f64) -> String {
+    format!(
+        "orbsim: {} packets ({} samples) in {}, {:.0} packets/s, data lag {}",
+        t.packets,
+        t.samples,
+        cli::human_secs(secs),
+        t.packets as f64 / secs.max(1e-9),
+        cli::human_secs(lag)
+    )
+}
+
+/// The last line, on stdout; names the signal if one stopped the run.
+fn summary_line(t: &Totals, stations: usize, secs: f64, signal: Option<&str>) -> String {
+    let ids = if t.packets == 0 {
+        "no pktids".to_owned()
+    } else {
+        format!("pktids {}..={}", t.first, t.last)
+    };
+    let stopped = signal
+        .map(|s| format!("; stopped by {s}"))
+        .unwrap_or_default();
+    format!(
+        "orbsim: put {} packets ({}, {} samples) from {stations} stations in {}, {:.0} packets/s; {ids}{stopped}",
+        t.packets,
+        cli::human_bytes(t.bytes),
+        t.samples,
+        cli::human_secs(secs),
+        t.packets as f64 / secs.max(1e-9),
+    )
 }
 
 #[cfg(test)]
@@ -279,5 +374,89 @@ mod tests {
             Args::try_parse_from(["orbsim", ":1", "--count", "1", "--duration", "1s"]).is_err()
         );
         assert!(Args::try_parse_from(["orbsim", ":1", "--fast", "--realtime"]).is_err());
+    }
+
+    #[test]
+    fn help_shows_every_default_and_what_runs_without_a_count() {
+        let mut cmd = Args::command();
+        // Options without a default worth naming: --config is a file or nothing.
+        let exempt = ["config"];
+        for arg in cmd.get_arguments() {
+            let id = arg.get_id().as_str();
+            if arg.is_positional() || !arg.get_action().takes_values() || exempt.contains(&id) {
+                continue;
+            }
+            let help = arg
+                .get_long_help()
+                .or(arg.get_help())
+                .map(|h| h.to_string())
+                .unwrap_or_default();
+            assert!(
+                !arg.get_default_values().is_empty() || help.contains("[default:"),
+                "--{id} does not show its default: {help}"
+            );
+        }
+        let help = cmd.render_long_help().to_string();
+        for want in [
+            "runs until it is stopped",
+            "until stopped by Ctrl-C or SIGTERM",
+            "[default: 1, or the config's packet_seconds]",
+            "every 10 s",
+            "the exit status is 0",
+            "status 130",
+        ] {
+            assert!(help.contains(want), "--help lacks {want:?}:\n{help}");
+        }
+    }
+
+    #[test]
+    fn without_count_or_duration_it_runs_until_stopped() {
+        let a = Args::try_parse_from(["orbsim", ":1", "--start", "0.0"]).unwrap();
+        let s = settings(&a).unwrap();
+        assert_eq!(s.rounds, None);
+        assert!(s.realtime);
+        assert_eq!(s.sim.config().packet_seconds, 1.0);
+        assert!(
+            Args::try_parse_from(["orbsim", ":1", "--config", "n.toml", "--seismic", "2"]).is_err()
+        );
+    }
+
+    #[test]
+    fn progress_is_in_place_on_a_terminal_and_plain_lines_elsewhere() {
+        assert_eq!(
+            ProgressMode::new(None, true),
+            ProgressMode::InPlace(IN_PLACE_EVERY)
+        );
+        assert_eq!(
+            ProgressMode::new(None, false),
+            ProgressMode::Lines(Duration::from_secs(10))
+        );
+        let two = Duration::from_secs(2);
+        assert_eq!(ProgressMode::new(Some(two), true), ProgressMode::Lines(two));
+        assert_eq!(
+            ProgressMode::new(Some(Duration::ZERO), false),
+            ProgressMode::Off
+        );
+    }
+
+    #[test]
+    fn summary_names_the_stopping_signal() {
+        let t = Totals {
+            packets: 12,
+            bytes: 2048,
+            samples: 480,
+            first: 5,
+            last: 16,
+        };
+        assert_eq!(
+            summary_line(&t, 3, 4.0, Some("SIGTERM")),
+            "orbsim: put 12 packets (2.0 KiB, 480 samples) from 3 stations in 4.0s, 3 packets/s; pktids 5..=16; stopped by SIGTERM"
+        );
+        let none = summary_line(&Totals::default(), 3, 0.5, None);
+        assert!(
+            none.starts_with("orbsim: put 0 packets (0 B, 0 samples)")
+                && none.ends_with("; no pktids"),
+            "{none}"
+        );
     }
 }

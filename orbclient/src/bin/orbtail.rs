@@ -6,6 +6,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Parser;
 use formats::payload::{self, Channel, PayloadError, SuffixWarnings};
+use formats::write::jsonl;
 use formats::Time;
 use orbclient::cli::{self, Stdout};
 use orbclient::{
@@ -69,58 +70,16 @@ struct Args {
     #[arg(long, value_name = "SECS", value_parser = cli::parse_seconds)]
     timeout: Option<Duration>,
 
-    /// Print one JSON object per line: {"pktid","srcname","time","nbytes","channels"}
-    /// (channels with their samples, for known payload types); gaps as
-    /// {"gap":{"first","last","bytes"}} on stdout too.
+    /// Print one JSON object per line, exactly as orbreaper's JSON Lines archives hold
+    /// packets (docs/FORMATS.md): pktid, srcname, time (ISO 8601 UTC, 6 fraction
+    /// digits), nbytes, channels with their samples (for known payload types; else [] and
+    /// payload_base64). Gaps go to stdout too, as {"gap":{"first","last","bytes"}}.
     #[arg(long)]
     json: bool,
 
     /// Exit with an error when the connection is lost instead of reconnecting.
     #[arg(long)]
     no_reconnect: bool,
-}
-
-/// One packet in --json output; fields in the order people read them.
-#[derive(Serialize)]
-struct PacketLine<'a> {
-    pktid: u64,
-    srcname: &'a str,
-    time: String,
-    nbytes: usize,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    channels: Option<Vec<ChannelLine<'a>>>,
-}
-
-/// One decoded channel in --json output.
-#[derive(Serialize)]
-struct ChannelLine<'a> {
-    net: &'a str,
-    sta: &'a str,
-    chan: &'a str,
-    loc: &'a str,
-    samprate: f64,
-    calib: f64,
-    calper: f64,
-    segtype: String,
-    start_time: String,
-    samples: &'a [i32],
-}
-
-impl<'a> ChannelLine<'a> {
-    fn new(c: &'a Channel) -> ChannelLine<'a> {
-        ChannelLine {
-            net: &c.net,
-            sta: &c.sta,
-            chan: &c.chan,
-            loc: &c.loc,
-            samprate: c.samprate,
-            calib: c.calib,
-            calper: c.calper,
-            segtype: c.segtype.to_string(),
-            start_time: c.start.to_string(),
-            samples: &c.samples,
-        }
-    }
 }
 
 /// Decodes a packet's payload; problems go to stderr once per source.
@@ -210,6 +169,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let mut printed = 0u32;
     let mut unknown = SuffixWarnings::new();
     let mut broken = SuffixWarnings::new();
+    let mut line = Vec::new();
     // Ends at the count, the timeout, or REAP_END; each turn takes one event.
     loop {
         if !stream.is_ready() {
@@ -231,16 +191,10 @@ async fn run(args: Args) -> anyhow::Result<()> {
             ReapEvent::Packet(p) => {
                 let channels = decode_channels(&p, &mut unknown, &mut broken);
                 if args.json {
-                    let line = PacketLine {
-                        pktid: p.pktid,
-                        srcname: p.srcname.as_str(),
-                        time: p.time.to_string(),
-                        nbytes: p.payload.len(),
-                        channels: channels
-                            .as_ref()
-                            .map(|cs| cs.iter().map(ChannelLine::new).collect()),
-                    };
-                    writeln!(out, "{}", serde_json::to_string(&line)?)?;
+                    line.clear();
+                    jsonl::encode_line(&mut line, &p, channels.as_deref().unwrap_or_default())
+                        .context("cannot write a packet as JSON")?;
+                    out.write_all(&line)?;
                 } else {
                     writeln!(
                         out,
@@ -329,11 +283,6 @@ mod tests {
         assert_eq!(
             channel_line(&c),
             "XX STA01 BHZ - 40 40 2026-11-22T10:00:00Z..2026-11-22T10:00:01Z"
-        );
-        let json = serde_json::to_string(&ChannelLine::new(&c)).unwrap();
-        assert!(
-            json.contains(r#""segtype":"V","start_time":"2026-11-22T10:00:00Z""#),
-            "{json}"
         );
     }
 

@@ -49,8 +49,10 @@ struct Args {
     #[arg(long, value_name = "DIR")]
     ring: Option<PathBuf>,
 
-    /// Ring size for a new ring, e.g. 256MiB or 4GiB (multiple of 4 KiB, 1 MiB to 1 TiB).
-    /// An existing ring keeps its size; giving a different one is an error.
+    /// Ring size for a new ring: bytes or a number with K, M, G or T (also written KB/KiB,
+    /// MB/MiB, ...; every unit is a power of 1024, so 8M = 8MiB = 8388608 bytes), e.g. 256M
+    /// or 4GiB; a multiple of 4 KiB from 1 MiB to 1 TiB. An existing ring keeps its size;
+    /// giving a different one is an error.
     #[arg(long, value_name = "SIZE", value_parser = parse_size)]
     ring_size: Option<u64>,
 
