@@ -42,8 +42,14 @@ fn every_tool_explains_itself() {
         assert!(out.status.success(), "{name} --help failed");
         let help = String::from_utf8_lossy(&out.stdout);
         assert!(help.contains("Usage:"), "{name} --help: {help}");
-        assert!(help.contains("orb"), "{name} --help does not say what orb it talks to");
-        assert!(help.lines().next().is_some_and(|l| l.len() > 10), "{name}: no summary");
+        assert!(
+            help.contains("orb"),
+            "{name} --help does not say what orb it talks to"
+        );
+        assert!(
+            help.lines().next().is_some_and(|l| l.len() > 10),
+            "{name}: no summary"
+        );
     }
 }
 

@@ -1,7 +1,7 @@
 //! Real processes for end-to-end tests: an `orbserver` on 127.0.0.1 port 0 in a temporary
 //! ring directory, killed when dropped, and paths to the workspace's binaries.
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -19,7 +19,7 @@ pub fn bin(name: &str) -> PathBuf {
     assert!(
         path.exists(),
         "{} is missing: `cargo test --workspace` builds every binary before the tests run, \
-         but a narrower run (`cargo test -p orb-tests`) does not: run `cargo build --workspace --bins` first",
+         but a narrower run (`cargo test -p tests`) does not: run `cargo build --workspace --bins` first",
         path.display()
     );
     path
@@ -583,4 +583,65 @@ pub async fn dump_ring(mut c: orbclient::OrbClient) -> Vec<formats::Packet> {
         }
     }
     panic!("the ring dump did not end");
+}
+
+/// Kills the child when dropped, so a failing assertion leaves no process behind.
+pub struct Killed(pub Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Killed {
+    /// Waits for the exit, at most [`GUARD`].
+    pub fn wait(&mut self) -> ExitStatus {
+        let started = Instant::now();
+        loop {
+            if let Some(st) = self.0.try_wait().unwrap() {
+                return st;
+            }
+            assert!(
+                started.elapsed() < GUARD,
+                "the tool did not exit within {GUARD:?}"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+/// Runs a workspace tool to its end (at most [`GUARD`]) with `stdin` as input; returns
+/// its status, stdout and stderr.
+pub fn run_tool(args: &[&str], tool: &str, stdin: &[u8]) -> (ExitStatus, String, String) {
+    let mut child = Killed(
+        Command::new(bin(tool))
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn"),
+    );
+    let mut input = child.0.stdin.take().unwrap();
+    let stdin = stdin.to_vec();
+    let in_t = std::thread::spawn(move || {
+        let _ = input.write_all(&stdin);
+    });
+    let mut out = child.0.stdout.take().unwrap();
+    let mut err = child.0.stderr.take().unwrap();
+    let out_t = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = out.read_to_string(&mut s);
+        s
+    });
+    let err_t = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = err.read_to_string(&mut s);
+        s
+    });
+    let st = child.wait();
+    in_t.join().unwrap();
+    (st, out_t.join().unwrap(), err_t.join().unwrap())
 }

@@ -70,7 +70,11 @@ fn check_name() -> String {
         .as_deref()
         .and_then(Path::file_stem)
         .and_then(OsStr::to_str)
-        .map(|s| s.rsplit_once('-').map_or(s, |(name, _hash)| name).to_owned())
+        .map(|s| {
+            s.rsplit_once('-')
+                .map_or(s, |(name, _hash)| name)
+                .to_owned()
+        })
         .unwrap_or_default();
     let thread = std::thread::current();
     match thread.name() {

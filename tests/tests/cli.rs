@@ -8,13 +8,13 @@
 //! and `orbput --from` stopped by SIGTERM exits 0 with a summary of what the server got.
 //! `orbserver --ring-size 8M` makes an 8 MiB ring (units are binary).
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::io::{BufRead, BufReader, Read};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use formats::proto::info::{ClientsInfo, ServerStat, SourcesInfo};
 use formats::{Packet, SrcName, Time};
-use orb_tests::harness::{bin, connect, start_with, OrbServer, GUARD};
+use orb_tests::harness::{bin, connect, run_tool as run, start_with, Killed, OrbServer, GUARD};
 use orbclient::OrbClient;
 
 fn start() -> (tempfile::TempDir, OrbServer) {
@@ -23,66 +23,6 @@ fn start() -> (tempfile::TempDir, OrbServer) {
 
 fn t(secs: i64) -> Time {
     Time::from_micros(1_795_341_600_000_000 + secs * 1_000_000 + 250_000)
-}
-
-/// Kills the child when dropped, so a failing assertion leaves no process behind.
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-impl Killed {
-    /// Waits for the exit, at most [`GUARD`].
-    fn wait(&mut self) -> ExitStatus {
-        let started = Instant::now();
-        loop {
-            if let Some(st) = self.0.try_wait().unwrap() {
-                return st;
-            }
-            assert!(
-                started.elapsed() < GUARD,
-                "the tool did not exit within {GUARD:?}"
-            );
-            std::thread::sleep(Duration::from_millis(10));
-        }
-    }
-}
-
-/// Runs a tool to its end with `stdin` as input; returns status, stdout and stderr.
-fn run(args: &[&str], tool: &str, stdin: &[u8]) -> (ExitStatus, String, String) {
-    let mut child = Killed(
-        Command::new(bin(tool))
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn"),
-    );
-    let mut input = child.0.stdin.take().unwrap();
-    let stdin = stdin.to_vec();
-    let in_t = std::thread::spawn(move || {
-        let _ = input.write_all(&stdin);
-    });
-    let mut out = child.0.stdout.take().unwrap();
-    let mut err = child.0.stderr.take().unwrap();
-    let out_t = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = out.read_to_string(&mut s);
-        s
-    });
-    let err_t = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = err.read_to_string(&mut s);
-        s
-    });
-    let st = child.wait();
-    in_t.join().unwrap();
-    (st, out_t.join().unwrap(), err_t.join().unwrap())
 }
 
 /// Puts `n` packets alternating between two sources; returns them with their pktids.

@@ -6,7 +6,7 @@
 //!
 //! The seed corpus is made by our own encoders ([`seeds`]); a test checks that the
 //! committed files are what the encoders make today. After a format change, rewrite
-//! them with `ORB_WRITE_CORPUS=1 cargo test -p orb-tests --test fuzz_corpus`.
+//! them with `ORB_WRITE_CORPUS=1 cargo test -p tests --test fuzz_corpus`.
 //!
 //! Adding a target: give it a body in `fuzz/bodies/` and a binary in
 //! `fuzz/fuzz_targets/` that calls it, commit a few seeds under `fuzz/corpus/<target>/`,
@@ -132,7 +132,7 @@ fn the_seed_corpus_is_what_our_encoders_make() {
                 have.get(name.as_str()),
                 Some(bytes),
                 "fuzz/corpus/{target}/{name} is missing or stale: rewrite the corpus with \
-                 ORB_WRITE_CORPUS=1 cargo test -p orb-tests --test fuzz_corpus"
+                 ORB_WRITE_CORPUS=1 cargo test -p tests --test fuzz_corpus"
             );
         }
     }

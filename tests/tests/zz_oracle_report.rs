@@ -2,9 +2,9 @@
 //! `cargo test --workspace`. A skipped check passes with `ok`, so without this summary
 //! a run on a machine missing netCDF4 or ncdump would look as thorough as CI's.
 //!
-//! Cargo runs a package's integration tests in name order, and this package's after
-//! the libraries' and binaries' unit tests: the `zz_` prefix makes this binary the last
-//! of its package. It is a plain `main` (`harness = false` in Cargo.toml) so its output
+//! Cargo runs packages in name order (this one, `tests`, is the last) and a package's
+//! integration tests in name order after its unit tests: the `zz_` prefix makes this
+//! binary the last test binary of the run. Only the libraries' doc-test runs follow. It is a plain `main` (`harness = false` in Cargo.toml) so its output
 //! is not captured.
 
 use std::time::{Duration, SystemTime};

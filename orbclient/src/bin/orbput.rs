@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Parser;
-use formats::{Packet, SrcName, Time};
+use formats::{payload, Packet, SrcName, Time};
 use orbclient::cli::{self, Stdout, StopSignal};
 use orbclient::replay::{Merge, Pacer, Progress};
 use orbclient::{ClientOptions, OrbAddr, OrbClient, PutSummary};
@@ -42,7 +42,7 @@ one line naming the file and the byte offset of the bad record.";
 
 const AFTER_HELP: &str = "\
 Examples:
-    echo hello | orbput :6510 --srcname TEST_STA/EXP
+    echo hello | orbput :6510 --srcname TEST_STA/EXP     (any bytes: EXP is not decoded)
     orbput orb.example.org --srcname AK_ANM/MGENC/M40 --time 2026-11-22T10:00:00Z data.bin
     orbput :6510 --from day1.orb day2.orb           (replay two files, merged by time)
     orbput :6510 --from quake.orb --realtime        (at the recorded pace)
@@ -81,6 +81,12 @@ struct Args {
     #[arg(long, conflicts_with = "from")]
     durable: bool,
 
+    /// Put the payload even when the srcname's type is one orb decodes (GEN, GENC,
+    /// MGENC, SEED, MSEED) and the payload is not of that type. Without it orbput
+    /// refuses such a packet, which every reader would fail to decode.
+    #[arg(long, conflicts_with = "from")]
+    no_check: bool,
+
     /// File holding the payload [default: standard input].
     #[arg(value_name = "FILE", conflicts_with = "from")]
     file: Option<PathBuf>,
@@ -99,6 +105,24 @@ struct Args {
     /// With --realtime: play this many times faster than recorded (0.5: half as fast).
     #[arg(long, value_name = "X", requires = "realtime", conflicts_with = "srcname", default_value = "1", value_parser = parse_speed)]
     speed: f64,
+}
+
+/// Refuses a payload that does not decode as the type its srcname names: stored, it
+/// would be a packet that orbtail, orbreaper and the gateways all fail on. Types orb
+/// has no codec for carry any bytes.
+fn check_payload(srcname: &SrcName, time: Time, payload: &[u8]) -> anyhow::Result<()> {
+    let Some(suffix) = srcname.suffix().filter(|s| payload::is_known_suffix(s)) else {
+        return Ok(());
+    };
+    match payload::decode(srcname, time, payload) {
+        Ok(_) => Ok(()),
+        Err(e) => anyhow::bail!(
+            "the payload is not {suffix} data ({e}), which {srcname} names: \
+             readers would fail to decode it; for other bytes use a type orb does not \
+             decode, such as {}/EXP, or give --no-check to put it anyway",
+            srcname.as_str().split('/').next().unwrap_or_default()
+        ),
+    }
 }
 
 fn parse_speed(s: &str) -> Result<f64, String> {
@@ -141,6 +165,9 @@ async fn run(args: Args) -> anyhow::Result<()> {
             buf
         }
     };
+    if !args.no_check {
+        check_payload(&srcname, time, &payload)?;
+    }
     let opts = ClientOptions::for_program("orbput").with_access(false, true);
     let mut c = OrbClient::connect(&orb, &opts).await?;
     let put = || format!("putting {} into orb {}", srcname, orb);
@@ -324,6 +351,37 @@ mod tests {
     }
 
     #[test]
+    fn payloads_of_a_decoded_type_are_checked() {
+        let t = Time::from_micros(0);
+        let mgenc: SrcName = "TA_M04C/MGENC/EP40".parse().unwrap();
+        let e = check_payload(&mgenc, t, b"hello\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("not MGENC data"), "{e}");
+        assert!(e.contains("TA_M04C/EXP") && e.contains("--no-check"), "{e}");
+        for other in ["TA_M04C/EXP", "TA_M04C", "AK_ANM/pf/st"] {
+            let name: SrcName = other.parse().unwrap();
+            check_payload(&name, t, b"hello\n").unwrap();
+        }
+        let ch = payload::Channel {
+            net: "TA".into(),
+            sta: "M04C".into(),
+            chan: "EP".into(),
+            loc: String::new(),
+            start: t,
+            samprate: 40.0,
+            calib: 1.0,
+            calper: 1.0,
+            segtype: 'P',
+            samples: vec![1, -2, 3],
+        };
+        let good = payload::mgenc::encode(std::slice::from_ref(&ch)).unwrap();
+        check_payload(&mgenc, t, &good).unwrap();
+        let seed: SrcName = "XX_STA_BHZ/SEED".parse().unwrap();
+        assert!(check_payload(&seed, t, &[0u8; 512]).is_err());
+    }
+
+    #[test]
     fn from_replaces_srcname_and_takes_several_files() {
         let a = Args::try_parse_from(["orbput", ":1", "--from", "a.orb", "b.orb"]).unwrap();
         assert_eq!(a.from, [PathBuf::from("a.orb"), PathBuf::from("b.orb")]);
@@ -342,6 +400,7 @@ mod tests {
             .unwrap();
         assert!(a.realtime);
         assert_eq!(a.speed, 8.0);
+        assert!(Args::try_parse_from(["orbput", ":1", "--from", "a", "--no-check"]).is_err());
         for bad in ["0", "-1", "inf", "fast"] {
             assert!(
                 Args::try_parse_from(["orbput", ":1", "--from", "a", "--realtime", "--speed", bad])
