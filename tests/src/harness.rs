@@ -615,10 +615,14 @@ impl Killed {
 /// Runs a workspace tool to its end (at most [`GUARD`]) with `stdin` as input; returns
 /// its status, stdout and stderr.
 pub fn run_tool(args: &[&str], tool: &str, stdin: &[u8]) -> (ExitStatus, String, String) {
+    run_command(Command::new(bin(tool)).args(args), stdin)
+}
+
+/// Runs any command to its end (at most [`GUARD`], then killed) with `stdin` as input;
+/// returns its status, stdout and stderr.
+pub fn run_command(cmd: &mut Command, stdin: &[u8]) -> (ExitStatus, String, String) {
     let mut child = Killed(
-        Command::new(bin(tool))
-            .args(args)
-            .stdin(Stdio::piped())
+        cmd.stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()

@@ -8,11 +8,10 @@
 //! a bad address or a bad config file as one error line and a non-zero exit
 //! (PROTOCOL.md, "Framing", "Session rules" and "Errors"; STYLE.md on CLI errors).
 
-use std::io::Read;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::BytesMut;
 use formats::proto::encode::encode_put;
@@ -20,7 +19,7 @@ use formats::proto::{
     decode, Access, Body, Decoded, ErrorCode, Frame, PutPacket, Whence, PROTOCOL_VERSION,
 };
 use formats::{Packet, SrcName, Time};
-use orb_tests::harness::{bin, connect, encode_frame, guard, start, OrbServer, GUARD};
+use orb_tests::harness::{bin, connect, encode_frame, guard, run_command, start, OrbServer};
 use orb_tests::XorShift;
 use orbclient::{ClientError, ClientOptions, OrbAddr, OrbClient, ReapEvent, ReapOptions};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -484,39 +483,9 @@ async fn refused_requests_leave_the_session_usable_and_store_nothing() {
     assert_eq!(stat.ring.next_pktid, 4, "refused puts took no pktids");
 }
 
-/// Runs a command to its end (killed after 30 s), returning status, stdout, stderr.
+/// Runs a command to its end (killed after the harness guard), returning status, stdout, stderr.
 fn run(cmd: &mut Command) -> (std::process::ExitStatus, String, String) {
-    let mut child = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    let mut out = child.stdout.take().unwrap();
-    let mut err = child.stderr.take().unwrap();
-    let out_t = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = out.read_to_string(&mut s);
-        s
-    });
-    let err_t = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = err.read_to_string(&mut s);
-        s
-    });
-    let started = Instant::now();
-    let status = loop {
-        if let Some(st) = child.try_wait().unwrap() {
-            break st;
-        }
-        if started.elapsed() > GUARD {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("{cmd:?} did not exit within {GUARD:?}");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    };
-    (status, out_t.join().unwrap(), err_t.join().unwrap())
+    run_command(cmd, b"")
 }
 
 /// Exactly one stderr line, starting with `prefix`.
