@@ -6,6 +6,10 @@
 //! - [`time`]: [`Time`], UTC microseconds since 1970, with exact ISO 8601,
 //!   epoch and relative (`-10m`) parsing and printing; [`parse_duration`].
 //! - [`packet`]: [`Packet`], pktid + srcname + time + payload.
+//! - [`select`]: [`SrcSelect`], Antelope's select/reject filter over srcnames, as
+//!   readers send it and rules name it.
+//! - [`addr`]: [`OrbAddr`], ORB addresses as Antelope writes them (`host:port`,
+//!   `:port`, `host`), defaulting to [`DEFAULT_PORT`].
 //! - [`proto`]: the wire protocol, sans-io: frames, encode, decode (`docs/PROTOCOL.md`).
 //! - [`datalink`]: DataLink 1.0 (ringserver's protocol), sans-io: commands and
 //!   replies, decode and encode (`docs/GATEWAYS.md`).
@@ -22,15 +26,19 @@
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod addr;
 pub mod datalink;
 pub mod packet;
 pub mod payload;
 pub mod proto;
 pub mod seedlink;
+pub mod select;
 pub mod srcname;
 pub mod time;
 pub mod write;
 
+pub use addr::{AddrError, OrbAddr, DEFAULT_PORT};
 pub use packet::Packet;
+pub use select::{SelectError, SrcSelect, MAX_REGEX_LEN};
 pub use srcname::{SrcName, SrcNameError, SrcNameParts, MAX_SRCNAME_LEN};
 pub use time::{parse_duration, Time, TimeError};

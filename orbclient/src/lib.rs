@@ -1,7 +1,7 @@
 //! Client side of the orb: the async client library and the operator tools.
 //!
-//! - [`addr`]: [`OrbAddr`], ORB addresses as Antelope writes them (`host:port`,
-//!   `:port`, `host`), defaulting to [`DEFAULT_PORT`].
+//! - [`OrbAddr`] (from `formats::addr`, shared with the server and the rules):
+//!   ORB addresses as Antelope writes them, defaulting to [`DEFAULT_PORT`].
 //! - [`connection`]: [`Connection`], frames over a `TcpStream` (read buffer in, owned
 //!   frames out; writes batched), and [`Pipeline`] for many requests in flight.
 //! - [`client`]: [`OrbClient`], one session: put, select/reject, seek/after/tell,
@@ -20,7 +20,6 @@
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
-pub mod addr;
 pub mod cli;
 pub mod client;
 pub mod connection;
@@ -36,9 +35,9 @@ mod testpeer;
 #[cfg(test)]
 mod tests;
 
-pub use addr::{AddrError, OrbAddr, DEFAULT_PORT};
 pub use client::{ClientOptions, InfoKind, OrbClient, Position};
 pub use connection::{Connection, Incoming, Pipeline, ReapEnd, ServerMsg, Welcome};
 pub use error::ClientError;
+pub use formats::addr::{self, AddrError, OrbAddr, DEFAULT_PORT};
 pub use put::PutSummary;
 pub use reap::{ReapEvent, ReapOptions, ReapStream, ReconnectPolicy, DEFAULT_CREDIT_WINDOW};

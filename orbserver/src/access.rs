@@ -12,8 +12,8 @@
 
 use std::net::IpAddr;
 
+use formats::SrcSelect;
 use ipnet::IpNet;
-use rules::SrcSelect;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;

@@ -46,7 +46,7 @@ impl Default for Limits {
             max_packet: 1 << 20,
             max_clients: 10_000,
             max_clients_per_address: 1_000,
-            max_regex: rules::MAX_REGEX_LEN,
+            max_regex: formats::MAX_REGEX_LEN,
             handshake_timeout: Duration::from_secs(10),
             output_buffer: 256 * 1024,
             writers_exempt: false,

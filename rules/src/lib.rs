@@ -1,7 +1,8 @@
 //! Reaping and ingest rules, and the orbreaper engine that runs them.
 //!
 //! - [`select`]: [`SrcSelect`], Antelope's select/reject pair of regular
-//!   expressions, each matched against the whole srcname.
+//!   expressions, each matched against the whole srcname (defined in `formats`, which
+//!   the server shares, and re-exported here).
 //! - [`file`](mod@file): [`RuleFile`], a TOML rule file parsed and checked; errors are
 //!   [`RuleError`]s ([`error`]) naming file, line and field.
 //! - [`reap_rule`], [`ingest_rule`]: the checked rules.
@@ -24,13 +25,12 @@ pub mod groups;
 pub mod ingest_rule;
 pub mod output;
 pub mod reap_rule;
-pub mod select;
 pub mod state;
 pub mod template;
 
 pub use error::{RuleError, RuleWarning};
 pub use file::RuleFile;
+pub use formats::select::{self, SelectError, SrcSelect, MAX_REGEX_LEN};
 pub use ingest_rule::{IngestAction, IngestRule};
 pub use reap_rule::{Mode, NetcdfVersion, ReapRule, Schedule, Start};
-pub use select::{SelectError, SrcSelect, MAX_REGEX_LEN};
 pub use template::{safe_name, PathTemplate, TemplateError};

@@ -13,8 +13,8 @@ use formats::proto::{
     Access, Body, ErrorCode, Frame, ReapEndReason, Whence, FRAME_HEADER, NO_TIMEOUT,
     PROTOCOL_VERSION,
 };
+use formats::SrcSelect;
 use formats::{SrcName, Time};
-use rules::SrcSelect;
 
 use super::clients::Registration;
 use super::policy::{Refusal, RefusalCounters, RefusalLog};
