@@ -82,19 +82,100 @@ pub fn is_stdout_broken_pipe(err: &anyhow::Error) -> bool {
     })
 }
 
-/// Logs to stderr at `warn` (override with `ORB_LOG`, e.g. `ORB_LOG=debug`), in colour
-/// only when [`colour_on_stderr`] says so.
-pub fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("ORB_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    let _ = tracing_subscriber::fmt()
+/// Logs to stderr as `PROGRAM: [LINK: ]message` lines, the form of the tools' own
+/// lines: at `warn`, and `info` for federation links (`orb::federation`: reconnections
+/// and `-v` reports); override with `ORB_LOG` (e.g. `ORB_LOG=debug`). An `error` line
+/// says `error:`, in red only when [`colour_on_stderr`] says so.
+pub fn init_tracing(program: &str) {
+    let _ = tracing::subscriber::set_global_default(tool_subscriber(
+        program,
+        || StderrLossy,
+        colour_on_stderr(),
+    ));
+}
+
+/// The subscriber [`init_tracing`] installs, writing to `writer`.
+fn tool_subscriber<W>(
+    program: &str,
+    writer: W,
+    ansi: bool,
+) -> impl tracing::Subscriber + Send + Sync
+where
+    W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
+{
+    let filter = tracing_subscriber::EnvFilter::try_from_env("ORB_LOG").unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new(format!("warn,{}=info", crate::federation::LOG_TARGET))
+    });
+    tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(|| StderrLossy)
+        .with_writer(writer)
         .log_internal_errors(false)
-        .with_ansi(colour_on_stderr())
-        .without_time()
-        .with_target(false)
-        .try_init();
+        .with_ansi(ansi)
+        .event_format(ToolLine {
+            program: program.to_owned(),
+        })
+        .finish()
+}
+
+/// One log event as one line: `PROGRAM: ` then every field but the message (such as a
+/// federation `link`), each followed by `: `, then the message.
+struct ToolLine {
+    program: String,
+}
+
+impl<S, N> tracing_subscriber::fmt::FormatEvent<S, N> for ToolLine
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+    N: for<'a> tracing_subscriber::fmt::FormatFields<'a> + 'static,
+{
+    fn format_event(
+        &self,
+        _ctx: &tracing_subscriber::fmt::FmtContext<'_, S, N>,
+        mut w: tracing_subscriber::fmt::format::Writer<'_>,
+        event: &tracing::Event<'_>,
+    ) -> fmt::Result {
+        let mut fields = LineFields::default();
+        event.record(&mut fields);
+        write!(w, "{}: ", self.program)?;
+        if *event.metadata().level() == tracing::Level::ERROR {
+            if w.has_ansi_escapes() {
+                write!(w, "\x1b[31merror:\x1b[0m ")?;
+            } else {
+                write!(w, "error: ")?;
+            }
+        }
+        for f in &fields.prefix {
+            write!(w, "{f}: ")?;
+        }
+        writeln!(w, "{}", fields.message)
+    }
+}
+
+/// An event's message and its other fields' values, in order.
+#[derive(Default)]
+struct LineFields {
+    message: String,
+    prefix: Vec<String>,
+}
+
+impl tracing::field::Visit for LineFields {
+    fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
+        self.record(field, value.to_owned());
+    }
+
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn fmt::Debug) {
+        self.record(field, format!("{value:?}"));
+    }
+}
+
+impl LineFields {
+    fn record(&mut self, field: &tracing::field::Field, text: String) {
+        if field.name() == "message" {
+            self.message = text;
+        } else {
+            self.prefix.push(text);
+        }
+    }
 }
 
 /// Whether log lines on stderr may carry ANSI colour codes: only on a terminal, and not
@@ -142,7 +223,7 @@ pub fn run<F>(tool: &str, body: F) -> ExitCode
 where
     F: Future<Output = anyhow::Result<()>>,
 {
-    init_tracing();
+    init_tracing(tool);
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -330,6 +411,43 @@ impl Table {
 mod tests {
     use super::*;
     use std::ffi::OsStr;
+    use std::sync::{Arc, Mutex};
+
+    /// Log lines written into a shared buffer.
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn log_lines_name_the_program_and_the_link() {
+        let out = Captured::default();
+        let writer = out.clone();
+        let sub = tool_subscriber("orbreaper", move || writer.clone(), false);
+        tracing::subscriber::with_default(sub, || {
+            let name = "rule fwd";
+            tracing::warn!(target: crate::federation::LOG_TARGET, link = %name, "gap: input pktids 3..=5");
+            tracing::info!(target: crate::federation::LOG_TARGET, link = %name, "reconnected to b:1");
+            tracing::info!("not shown: info outside federation");
+            tracing::error!("cannot go on");
+        });
+        let text = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
+        assert_eq!(
+            text,
+            "orbreaper: rule fwd: gap: input pktids 3..=5\n\
+             orbreaper: rule fwd: reconnected to b:1\n\
+             orbreaper: error: cannot go on\n"
+        );
+    }
 
     #[test]
     fn colour_only_on_a_terminal_without_no_color() {

@@ -1498,3 +1498,53 @@ fn find_reads_the_rule_files_catalog_and_explains_empty_results() {
     let out = find(&["-m", "XX_STA01/.*"]);
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn ingest_links_log_under_orbreaper_and_their_rule() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = server(&dir.path().join("a"));
+    sim(&a.orb(), 1, 0, 2, 0);
+    // OUT: a port nothing listens on, so the link logs that it retries.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let rules = dir.path().join("rules.toml");
+    std::fs::write(
+        &rules,
+        format!(
+            "[[ingest]]\nname = \"a-to-gone\"\nfrom = \"{}\"\nto = \"127.0.0.1:{port}\"\nstart = \"oldest\"\n",
+            a.orb()
+        ),
+    )
+    .unwrap();
+    let log = dir.path().join("orbreaper.stderr");
+    let mut child = Command::new(bin("orbreaper"))
+        .arg(&rules)
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    let text = loop {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        if text.contains("is unavailable") || started.elapsed() > Duration::from_secs(30) {
+            break text;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let _ = child.kill();
+    let _ = child.wait();
+    let line = text
+        .lines()
+        .find(|l| l.contains("is unavailable"))
+        .unwrap_or_else(|| panic!("no retry line within 30 s: {text}"));
+    assert!(
+        line.starts_with(&format!(
+            "orbreaper: rule a-to-gone: 127.0.0.1:{port} is unavailable ("
+        )),
+        "{text}"
+    );
+    assert!(!text.contains("orb2orb"), "{text}");
+}

@@ -155,6 +155,8 @@ fn link(entry: LinkEntry, verbose: bool) -> anyhow::Result<LinkConfig> {
         .transpose()
         .map_err(anyhow::Error::msg)?;
     Ok(LinkConfig {
+        program: "orb2orb".to_owned(),
+        name: format!("{}->{}", entry.input, entry.out),
         input_name: entry.input,
         output_name: entry.out,
         input,
@@ -207,7 +209,7 @@ fn links(args: Args) -> anyhow::Result<Vec<LinkConfig>> {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    cli::init_tracing();
+    cli::init_tracing("orb2orb");
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -244,6 +246,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         match r {
             Ok(s) => eprintln!("orb2orb: {label}: {s}"),
             Err(e) => {
+                let e = anyhow::Error::new(e);
                 eprintln!("orb2orb: {label}: stopped: {e:#}");
                 first_err.get_or_insert(e.context(format!("link {label}")));
             }

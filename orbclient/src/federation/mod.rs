@@ -11,7 +11,12 @@
 //!   table and the [`state`] advance.
 //! - A lost OUT is reconnected with exponential backoff (100 ms to 5 s) and the batch
 //!   retried; the rule, refreshed from OUT's SOURCES, drops what did arrive.
+//!
+//! A link logs through `tracing` with the target [`LOG_TARGET`] and a `link` field
+//! naming it ([`LinkConfig::name`]), so the program that runs it (orb2orb, orbreaper)
+//! prints the lines under its own name; it returns [`FederationError`] when it stops.
 
+pub mod error;
 pub mod newest;
 pub mod put;
 pub mod state;
@@ -19,12 +24,12 @@ pub mod state;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use anyhow::Context;
 use formats::proto::{ErrorCode, Whence};
 use formats::{Packet, Time};
 use tokio::sync::{mpsc, watch};
 
 use crate::{ClientError, ClientOptions, OrbAddr, OrbClient, Position, ReapEvent, ReapOptions};
+pub use error::FederationError;
 use newest::NewestTimes;
 use state::LinkState;
 
@@ -41,6 +46,9 @@ const MIN_BACKOFF: Duration = Duration::from_millis(100);
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 /// How often the state file is written when it changed.
 const SAVE_EVERY: Duration = Duration::from_secs(1);
+
+/// The `tracing` target of every line a link logs.
+pub const LOG_TARGET: &str = "orb::federation";
 
 /// When a link stops on its own.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -73,6 +81,11 @@ impl EndSpec {
 /// One link: what to read, where to put it, and how to remember progress.
 #[derive(Debug, Clone)]
 pub struct LinkConfig {
+    /// The program running the link, sent as HELLO's `what` (`orb2orb`, `orbreaper`).
+    pub program: String,
+    /// The link's name in log lines (the `link` field): orb2orb uses [`Self::label`],
+    /// orbreaper `rule NAME`.
+    pub name: String,
     /// The input orb as the user wrote it (used in names and the state file).
     pub input_name: String,
     /// The output orb as the user wrote it.
@@ -137,10 +150,10 @@ impl std::fmt::Display for LinkSummary {
 
 /// Options for one side of a link. `token_var` names the side's own token variable
 /// (`ORB_TOKEN_IN` or `ORB_TOKEN_OUT`); without it the side uses `ORB_TOKEN`.
-fn options(label: &str, read: bool, write: bool, token_var: &str) -> ClientOptions {
+fn options(cfg: &LinkConfig, read: bool, write: bool, token_var: &str) -> ClientOptions {
     ClientOptions {
-        who: Some(label.to_owned()),
-        what: Some("orb2orb".to_owned()),
+        who: Some(cfg.label()),
+        what: Some(cfg.program.clone()),
         connect_timeout: Duration::from_secs(10),
         request_timeout: Some(Duration::from_secs(60)),
         token: crate::client::token_from_env(token_var)
@@ -155,8 +168,7 @@ fn options(label: &str, read: bool, write: bool, token_var: &str) -> ClientOptio
 pub async fn run_link(
     cfg: LinkConfig,
     mut shutdown: watch::Receiver<bool>,
-) -> anyhow::Result<LinkSummary> {
-    let label = cfg.label();
+) -> Result<LinkSummary, FederationError> {
     let mut link = Link {
         summary: LinkSummary::default(),
         state: match &cfg.state {
@@ -164,13 +176,12 @@ pub async fn run_link(
             None => None,
         },
         dirty: false,
-        label: label.clone(),
         cfg,
     };
     if let Some(s) = &link.state {
         link.summary.last_pktid = Some(s.pktid);
     }
-    let in_opts = options(&label, true, false, "ORB_TOKEN_IN");
+    let in_opts = options(&link.cfg, true, false, "ORB_TOKEN_IN");
     let Some((stream, last)) = link.open_input(&in_opts, &mut shutdown).await? else {
         return link.finish();
     };
@@ -204,7 +215,6 @@ async fn read_input(
 
 struct Link {
     cfg: LinkConfig,
-    label: String,
     summary: LinkSummary,
     state: Option<LinkState>,
     /// The state changed since it was last written.
@@ -223,12 +233,12 @@ async fn sleep_or_stop(delay: Duration, shutdown: &mut watch::Receiver<bool>) ->
 }
 
 impl Link {
-    fn finish(&mut self) -> anyhow::Result<LinkSummary> {
+    fn finish(&mut self) -> Result<LinkSummary, FederationError> {
         self.save()?;
         Ok(self.summary)
     }
 
-    fn save(&mut self) -> anyhow::Result<()> {
+    fn save(&mut self) -> Result<(), FederationError> {
         if let (true, Some(path), Some(s)) = (self.dirty, &self.cfg.state, &self.state) {
             s.save(path)?;
             self.dirty = false;
@@ -239,10 +249,10 @@ impl Link {
     fn gap(&mut self, first: u64, last: u64) {
         self.summary.gaps += 1;
         self.summary.lost += last.saturating_sub(first) + 1;
-        eprintln!(
-            "orb2orb: {}: gap: input pktids {first}..={last} were overwritten before they \
-             could be forwarded",
-            self.label
+        tracing::warn!(
+            target: LOG_TARGET,
+            link = %self.cfg.name,
+            "gap: input pktids {first}..={last} were overwritten before they could be forwarded"
         );
     }
 
@@ -252,29 +262,29 @@ impl Link {
         &mut self,
         opts: &ClientOptions,
         shutdown: &mut watch::Receiver<bool>,
-    ) -> anyhow::Result<Option<(crate::ReapStream, Option<u64>)>> {
+    ) -> Result<Option<(crate::ReapStream, Option<u64>)>, FederationError> {
         let mut delay = MIN_BACKOFF;
         loop {
             match self.try_open_input(opts).await {
                 Ok(v) => return Ok(Some(v)),
                 Err(e) if e.is_connection_lost() => {
-                    eprintln!(
-                        "orb2orb: {}: cannot open {}: {}; retrying in {delay:?}",
-                        self.label,
+                    tracing::warn!(
+                        target: LOG_TARGET,
+                        link = %self.cfg.name,
+                        "cannot open {}: {}; retrying in {delay:?}",
                         self.cfg.input_name,
-                        anyhow::Error::new(e)
-                            .chain()
-                            .map(|c| c.to_string())
-                            .collect::<Vec<_>>()
-                            .join(": ")
+                        error_chain(&e)
                     );
                     if !sleep_or_stop(delay, shutdown).await {
                         return Ok(None);
                     }
                     delay = (delay * 2).min(MAX_BACKOFF);
                 }
-                Err(e) => {
-                    return Err(e).with_context(|| format!("cannot read {}", self.cfg.input_name))
+                Err(source) => {
+                    return Err(FederationError::Input {
+                        orb: self.cfg.input_name.clone(),
+                        source,
+                    })
                 }
             }
         }
@@ -349,8 +359,8 @@ impl Link {
         mut rx: mpsc::Receiver<Result<ReapEvent, ClientError>>,
         last_pktid: Option<u64>,
         shutdown: &mut watch::Receiver<bool>,
-    ) -> anyhow::Result<()> {
-        let out_opts = options(&self.label, true, true, "ORB_TOKEN_OUT");
+    ) -> Result<(), FederationError> {
+        let out_opts = options(&self.cfg, true, true, "ORB_TOKEN_OUT");
         let mut out: Option<OrbClient> = None;
         let mut newest = NewestTimes::default();
         let mut end_time = match self.cfg.end {
@@ -388,7 +398,11 @@ impl Link {
             let mut bytes = 0;
             let mut next = first;
             while let Some(ev) = next.take() {
-                match ev.with_context(|| format!("cannot read {}", self.cfg.input_name))? {
+                let ev = ev.map_err(|source| FederationError::Input {
+                    orb: self.cfg.input_name.clone(),
+                    source,
+                })?;
+                match ev {
                     ReapEvent::Gap { first, last, .. } => self.gap(first, last),
                     ReapEvent::Packet(p) => {
                         if end_time.is_none() {
@@ -461,9 +475,10 @@ impl Link {
             },
             None => "-".into(),
         };
-        eprintln!(
-            "orb2orb: {}: +{} forwarded, +{} suppressed, +{} gaps; totals {}; lag {lag}",
-            self.label,
+        tracing::info!(
+            target: LOG_TARGET,
+            link = %self.cfg.name,
+            "+{} forwarded, +{} suppressed, +{} gaps; totals {}; lag {lag}",
             s.forwarded - before.forwarded,
             s.suppressed - before.suppressed,
             s.gaps - before.gaps,
@@ -480,7 +495,7 @@ impl Link {
         opts: &ClientOptions,
         newest: &mut NewestTimes,
         batch: &[Packet],
-    ) -> anyhow::Result<()> {
+    ) -> Result<(), FederationError> {
         let mut delay = MIN_BACKOFF;
         let mut attempt = 0u32;
         loop {
@@ -493,9 +508,11 @@ impl Link {
                 match connect_out(&self.cfg.output, opts, newest).await {
                     Ok(c) => {
                         if attempt > 1 {
-                            eprintln!(
-                                "orb2orb: {}: reconnected to {}",
-                                self.label, self.cfg.output_name
+                            tracing::info!(
+                                target: LOG_TARGET,
+                                link = %self.cfg.name,
+                                "reconnected to {}",
+                                self.cfg.output_name
                             );
                         }
                         *out = Some(c);
@@ -504,9 +521,11 @@ impl Link {
                         self.warn_out(&e, delay);
                         continue;
                     }
-                    Err(e) => {
-                        return Err(e)
-                            .with_context(|| format!("cannot use {}", self.cfg.output_name))
+                    Err(source) => {
+                        return Err(FederationError::Output {
+                            orb: self.cfg.output_name.clone(),
+                            source,
+                        })
                     }
                 }
             }
@@ -522,26 +541,33 @@ impl Link {
                     self.warn_out(&e, delay);
                     attempt = attempt.max(1);
                 }
-                Err(e) => {
-                    return Err(e)
-                        .with_context(|| format!("cannot put into {}", self.cfg.output_name))
+                Err(source) => {
+                    return Err(FederationError::Put {
+                        orb: self.cfg.output_name.clone(),
+                        source,
+                    })
                 }
             }
         }
     }
 
     fn warn_out(&self, e: &ClientError, delay: Duration) {
-        let chain: Vec<String> =
-            std::iter::successors(Some(e as &dyn std::error::Error), |e| e.source())
-                .map(|e| e.to_string())
-                .collect();
-        eprintln!(
-            "orb2orb: {}: {} is unavailable ({}); retrying in {delay:?}",
-            self.label,
+        tracing::warn!(
+            target: LOG_TARGET,
+            link = %self.cfg.name,
+            "{} is unavailable ({}); retrying in {delay:?}",
             self.cfg.output_name,
-            chain.join(": ")
+            error_chain(e)
         );
     }
+}
+
+/// An error and its sources, `: `-joined, for one log line.
+fn error_chain(e: &dyn std::error::Error) -> String {
+    std::iter::successors(Some(e), |e| e.source())
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(": ")
 }
 
 fn add(t: Time, d: Duration) -> Time {

@@ -8,9 +8,10 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use anyhow::Context;
-use formats::Time;
+use formats::{Time, TimeError};
 use serde::{Deserialize, Serialize};
+
+use super::FederationError;
 
 /// Format version written in `version`.
 pub const STATE_VERSION: u32 = 1;
@@ -49,64 +50,80 @@ impl LinkState {
     }
 
     /// The time as a [`Time`].
-    pub fn time(&self) -> anyhow::Result<Time> {
-        Time::parse_epoch(&self.time).map_err(|e| anyhow::anyhow!("bad time {:?}: {e}", self.time))
+    pub fn time(&self) -> Result<Time, TimeError> {
+        Time::parse_epoch(&self.time)
     }
 
     /// Reads `path`; `None` if it does not exist.
-    pub fn load(path: &Path) -> anyhow::Result<Option<LinkState>> {
+    pub fn load(path: &Path) -> Result<Option<LinkState>, FederationError> {
         let text = match std::fs::read_to_string(path) {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => {
-                return Err(e).with_context(|| format!("cannot read state file {}", path.display()))
+            Err(source) => {
+                return Err(FederationError::StateRead {
+                    path: path.to_owned(),
+                    source,
+                })
             }
         };
-        let s: LinkState = serde_json::from_str(&text).with_context(|| {
-            format!(
-                "state file {} is not valid (delete it to start afresh)",
-                path.display()
-            )
-        })?;
+        let s: LinkState =
+            serde_json::from_str(&text).map_err(|source| FederationError::StateInvalid {
+                path: path.to_owned(),
+                source,
+            })?;
         if s.version != STATE_VERSION {
-            anyhow::bail!(
-                "state file {} has version {}, this orb2orb reads {STATE_VERSION}",
-                path.display(),
-                s.version
-            );
+            return Err(FederationError::StateVersion {
+                path: path.to_owned(),
+                found: s.version,
+            });
         }
-        s.time()
-            .with_context(|| format!("state file {}", path.display()))?;
+        s.time().map_err(|source| FederationError::StateTime {
+            path: path.to_owned(),
+            time: s.time.clone(),
+            source,
+        })?;
         Ok(Some(s))
     }
 
     /// Writes `path` atomically (see the module docs).
-    pub fn save(&self, path: &Path) -> anyhow::Result<()> {
-        let ctx = || format!("cannot write state file {}", path.display());
+    pub fn save(&self, path: &Path) -> Result<(), FederationError> {
         let dir = match path.parent() {
             Some(d) if !d.as_os_str().is_empty() => d.to_owned(),
             _ => PathBuf::from("."),
         };
-        let name = path.file_name().with_context(ctx)?.to_string_lossy();
-        let tmp = dir.join(format!(".{name}.tmp{}", std::process::id()));
-        let mut json = serde_json::to_vec_pretty(self).with_context(ctx)?;
-        json.push(b'\n');
-        let write = || -> std::io::Result<()> {
-            let mut f = std::fs::File::create(&tmp)?;
+        let write = |tmp: &Path| -> std::io::Result<()> {
+            let mut json = serde_json::to_vec_pretty(self)?;
+            json.push(b'\n');
+            let mut f = std::fs::File::create(tmp)?;
             f.write_all(&json)?;
             f.sync_all()?;
-            std::fs::rename(&tmp, path)?;
+            std::fs::rename(tmp, path)?;
             // The rename itself is durable once the directory is.
             if let Ok(d) = std::fs::File::open(&dir) {
                 let _ = d.sync_all();
             }
             Ok(())
         };
-        write()
-            .inspect_err(|_| {
-                let _ = std::fs::remove_file(&tmp);
-            })
-            .with_context(ctx)
+        let result = match path.file_name() {
+            Some(name) => {
+                let tmp = dir.join(format!(
+                    ".{}.tmp{}",
+                    name.to_string_lossy(),
+                    std::process::id()
+                ));
+                write(&tmp).inspect_err(|_| {
+                    let _ = std::fs::remove_file(&tmp);
+                })
+            }
+            None => Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "the path names no file",
+            )),
+        };
+        result.map_err(|source| FederationError::StateWrite {
+            path: path.to_owned(),
+            source,
+        })
     }
 }
 
@@ -128,7 +145,23 @@ mod tests {
         let leftovers = std::fs::read_dir(&dir).unwrap().count();
         assert_eq!(leftovers, 1, "no temporary file left behind");
         std::fs::write(&path, "{").unwrap();
-        assert!(LinkState::load(&path).is_err());
+        let e = LinkState::load(&path).unwrap_err();
+        assert!(matches!(e, FederationError::StateInvalid { .. }), "{e}");
+        assert!(e.to_string().contains("delete it to start afresh"), "{e}");
+        let other = LinkState {
+            version: 9,
+            ..s.clone()
+        };
+        std::fs::write(&path, serde_json::to_vec(&other).unwrap()).unwrap();
+        let e = LinkState::load(&path).unwrap_err();
+        assert!(
+            matches!(e, FederationError::StateVersion { found: 9, .. }),
+            "{e}"
+        );
+        let e = s
+            .save(&dir.join("missing-dir").join("link.json"))
+            .unwrap_err();
+        assert!(matches!(e, FederationError::StateWrite { .. }), "{e}");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -54,6 +54,8 @@ pub async fn run_ingest(
             std::fs::create_dir_all(dir)
                 .with_context(|| format!("cannot create directory {}", dir.display()))?;
             let cfg = LinkConfig {
+                program: "orbreaper".to_owned(),
+                name: format!("rule {}", rule.name),
                 input_name: from,
                 output_name: to,
                 input: from_addr,
