@@ -65,7 +65,10 @@ const IDLE_CONNS: usize = 5000;
 /// spawned release orbserver), 7 `access` (puts against a server with access rules and
 /// tokens, as a ratio to the same puts against a server without, in alternating rounds),
 /// 8 `datalink` (DataLink WRITE with ACK and STREAM, each as a ratio to the native PUT
-/// and reap on the same server, interleaved). Baselines B1 (echo round trips) and B2 (one-way framed
+/// and reap on the same server, interleaved), 9 `durable` (one reaper reading the full
+/// ring beside a writer of durable puts, each waiting for its msync, as a ratio to the
+/// same reap alone, in alternating passes; run it with `--server-threads 2` to see
+/// whether a sync stalls readers on other workers). Baselines B1 (echo round trips) and B2 (one-way framed
 /// stream) run whenever a figure needs them. Packets carry 512-byte payloads.
 #[derive(Debug, Parser)]
 #[command(about, long_about)]
@@ -74,8 +77,8 @@ struct Args {
     #[arg(long)]
     quick: bool,
 
-    /// Run only this figure (and its baselines): 1-8 or pipelined, put, reap, reap64,
-    /// latency, idle, access, datalink.
+    /// Run only this figure (and its baselines): 1-9 or pipelined, put, reap, reap64,
+    /// latency, idle, access, datalink, durable.
     #[arg(long, value_name = "NAME")]
     only: Option<String>,
 
@@ -99,10 +102,11 @@ enum Figure {
     Idle,
     Access,
     DataLink,
+    Durable,
 }
 
 impl Figure {
-    const ALL: [Figure; 8] = [
+    const ALL: [Figure; 9] = [
         Figure::Pipelined,
         Figure::Put,
         Figure::Reap,
@@ -111,6 +115,7 @@ impl Figure {
         Figure::Idle,
         Figure::Access,
         Figure::DataLink,
+        Figure::Durable,
     ];
 
     fn names(self) -> [&'static str; 2] {
@@ -123,6 +128,7 @@ impl Figure {
             Figure::Idle => ["6", "idle"],
             Figure::Access => ["7", "access"],
             Figure::DataLink => ["8", "datalink"],
+            Figure::Durable => ["9", "durable"],
         }
     }
 
@@ -132,7 +138,7 @@ impl Figure {
             .find(|f| f.names().contains(&s))
             .with_context(|| {
                 format!(
-                    "unknown figure {s:?}: use 1-8 or pipelined, put, reap, reap64, latency, idle, access, datalink"
+                    "unknown figure {s:?}: use 1-9 or pipelined, put, reap, reap64, latency, idle, access, datalink, durable"
                 )
             })
     }
@@ -270,6 +276,7 @@ fn run(args: Args) -> Result<()> {
             Figure::Idle => b.idle()?,
             Figure::Access => b.access()?,
             Figure::DataLink => b.datalink()?,
+            Figure::Durable => b.durable_beside()?,
         }
     }
     b.stop_server()?;
@@ -320,7 +327,7 @@ impl Bench {
         );
         if figures.iter().any(|f| *f != Figure::Idle) {
             println!(
-                "figures 1-5, 7 and 8: in-process orbserver(s) on a tokio multi-thread runtime with {} worker(s), \
+                "figures 1-5 and 7-9: in-process orbserver(s) on a tokio multi-thread runtime with {} worker(s), \
                  ring {} MiB in a temp dir, flush none, filled once before measuring; \
                  client on a current-thread runtime on the main thread",
                 self.args.server_threads,
@@ -898,6 +905,57 @@ impl Bench {
         self.throughput_line("3 one reaper, full ring from oldest", fig, base, &note)
     }
 
+    /// Figure 9: one reaper reads the full ring from the oldest packet, in passes
+    /// alternating between alone and beside a writer that puts one packet at a time with
+    /// `durable`, each answered only after its msync. The ratio says how much a writer
+    /// waiting for the disk slows readers.
+    fn durable_beside(&mut self) -> Result<()> {
+        self.ensure_filled()?;
+        const PASSES: usize = 3;
+        let (mut alone, mut beside) = (Tally::default(), Tally::default());
+        let mut synced = Tally::default();
+        for _ in 0..PASSES {
+            let c = self.connect("orbbench-reap")?;
+            alone.merge(self.client_rt.block_on(timed_reap(c))?);
+            let c = self.connect("orbbench-reap")?;
+            let mut w = self.connect("orbbench-durable")?;
+            let packet = self.fill_packets(1).next().expect("one packet");
+            let (reap, puts) = self.client_rt.block_on(async move {
+                let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+                let writer_stop = Arc::clone(&stop);
+                let writer = tokio::spawn(async move {
+                    let start = Instant::now();
+                    let mut n = 0u64;
+                    while !writer_stop.load(Relaxed) {
+                        w.put_batch(std::slice::from_ref(&packet), true).await?;
+                        n += 1;
+                    }
+                    anyhow::Ok(Tally {
+                        n,
+                        t: start.elapsed(),
+                    })
+                });
+                let reap = timed_reap(c).await;
+                stop.store(true, Relaxed);
+                let puts = writer.await.context("durable writer task")??;
+                anyhow::Ok((reap?, puts))
+            })?;
+            beside.merge(reap);
+            synced.merge(puts);
+        }
+        let ratio = beside.per_sec() / alone.per_sec();
+        println!(
+            "{:<36}{:>12}   (same reap alone {}, ratio {ratio:.2})   beside {} durable puts   [{} server worker(s)]",
+            "9 one reaper beside durable puts",
+            rate(beside.per_sec()),
+            rate(alone.per_sec()),
+            rate(synced.per_sec()),
+            self.args.server_threads
+        );
+        self.record("9 one reaper beside durable puts", None);
+        Ok(())
+    }
+
     /// Figure 4: 64 reapers at once, reaper `i` selecting sources `i` and `i + 1`, in
     /// passes alternating with B2.
     fn reap_many(&mut self) -> Result<()> {
@@ -1165,6 +1223,20 @@ async fn reap_all(c: OrbClient) -> Result<u64> {
     Ok(n)
 }
 
+/// Reaps the whole ring from the oldest packet on `c`; the packets and the time taken.
+async fn timed_reap(mut c: OrbClient) -> Result<Tally> {
+    c.seek(Whence::Oldest, 0).await?;
+    let start = Instant::now();
+    let n = reap_all(c).await?;
+    if n == 0 {
+        bail!("the reaper got no packets from a full ring");
+    }
+    Ok(Tally {
+        n,
+        t: start.elapsed(),
+    })
+}
+
 /// Opens `n` connections that each say HELLO and get WELCOME, then stay idle.
 async fn open_idle(addr: SocketAddr, n: usize) -> Result<Vec<TcpStream>> {
     let mut conns = Vec::with_capacity(n);
@@ -1417,6 +1489,7 @@ mod tests {
         assert_eq!(Figure::parse("latency").unwrap(), Figure::Latency);
         assert_eq!(Figure::parse("7").unwrap(), Figure::Access);
         assert_eq!(Figure::parse("datalink").unwrap(), Figure::DataLink);
+        assert_eq!(Figure::parse("9").unwrap(), Figure::Durable);
         assert!(Figure::parse("nope").is_err());
     }
 
