@@ -113,6 +113,15 @@ impl Peer {
         }
     }
 
+    /// The read position, by TELL.
+    async fn pos_now(&mut self) -> u64 {
+        self.send(Body::Tell).await;
+        match self.recv().await {
+            Got::Position(p) => p,
+            other => panic!("TELL answered by {other:?}"),
+        }
+    }
+
     /// True if the server closed the connection (after any frames already sent).
     async fn closed(&mut self) -> bool {
         let mut b = [0u8; 4096];
@@ -534,6 +543,120 @@ async fn kill_closes_a_stalled_reader_and_reload_needs_a_config_file() {
     // The writer is untouched.
     let got = w.put(&[("XX_STA01_BHZ", 999, b"x")]).await;
     assert!(matches!(got, Got::PutOk(129, 1)), "{got:?}");
+    token.cancel();
+    h.await.unwrap();
+}
+
+/// STAT as a parsed document.
+async fn stat(p: &mut Peer) -> formats::proto::info::ServerStat {
+    p.send(Body::Stat).await;
+    let Got::Info(json) = p.recv().await else {
+        panic!("STAT answered by something else")
+    };
+    serde_json::from_str(&json).unwrap()
+}
+
+/// The CLIENTS row of client `id` (loopback is admin by default).
+async fn client_row(p: &mut Peer, id: u64) -> formats::proto::info::ClientStat {
+    p.send(Body::Clients).await;
+    let Got::Info(json) = p.recv().await else {
+        panic!("CLIENTS answered by something else")
+    };
+    let doc: formats::proto::info::ClientsInfo = serde_json::from_str(&json).unwrap();
+    doc.clients.into_iter().find(|c| c.id == id).unwrap()
+}
+
+/// Puts 160 packets of 8 KiB: more than a 1 MiB ring holds, so every earlier pktid is
+/// overwritten. Returns the oldest pktid left.
+async fn lap(w: &mut Peer) -> u64 {
+    let payload = vec![5u8; 8 << 10];
+    for i in 0..160 {
+        let got = w.put(&[("XX_LAP", i, &payload)]).await;
+        assert!(matches!(got, Got::PutOk(..)), "{got:?}");
+    }
+    stat(w).await.ring.oldest.expect("packets").pktid
+}
+
+/// Drains a poll reap: the frames up to and including its REAP_END, packets without
+/// their payloads (so that a failing assertion prints little).
+async fn drain_reap(r: &mut Peer) -> Vec<Got> {
+    let mut got = Vec::new();
+    for _ in 0..10_000 {
+        let g = match r.recv().await {
+            Got::Packet(id, src, _) => Got::Packet(id, src, Vec::new()),
+            g => g,
+        };
+        let end = matches!(g, Got::ReapEnd(..));
+        got.push(g);
+        if end {
+            return got;
+        }
+    }
+    panic!("no REAP_END")
+}
+
+/// A reader whose position was overwritten is never moved silently: SEEK CURRENT and
+/// SEEK NEXT step over the loss, and the next reap starts with the GAP, counted in STAT
+/// and in the reader's CLIENTS row. An absolute SEEK drops the pending loss.
+#[tokio::test]
+async fn a_lapped_reader_moved_by_seek_gets_a_gap() {
+    let (_d, addr, token, h) = start(1 << 20).await;
+    // Client ids: writer 1, reader 2.
+    let mut w = Peer::connect(addr, RW).await;
+    let mut r = Peer::connect(addr, RW).await;
+    for i in 0..3 {
+        w.put(&[("XX_LAP", i, b"small")]).await;
+    }
+    r.send(Body::Seek {
+        whence: Whence::Pktid,
+        pktid: 2,
+    })
+    .await;
+    assert_eq!(r.recv().await, Got::Position(2));
+    let poll = || Body::Reap {
+        max_packets: 0,
+        timeout_ms: 0,
+        credit: 1000,
+    };
+    for (whence, step) in [(Whence::Current, 0), (Whence::Next, 1)] {
+        let before = r.pos_now().await;
+        let oldest = lap(&mut w).await;
+        assert!(oldest > before, "{oldest} {before}");
+        r.send(Body::Seek { whence, pktid: 0 }).await;
+        assert_eq!(r.recv().await, Got::Position(oldest + step));
+        r.send(poll()).await;
+        let got = drain_reap(&mut r).await;
+        let Got::Gap(first, last, bytes) = got[0] else {
+            panic!("{whence:?}: expected a GAP first, got {:?}", got[0])
+        };
+        assert_eq!((first, last), (before, oldest - 1), "{whence:?}");
+        assert!(bytes > 0);
+        assert_eq!(
+            got[1],
+            Got::Packet(oldest + step, "XX_LAP".into(), Vec::new())
+        );
+    }
+    let st = stat(&mut r).await;
+    assert_eq!(st.totals.gaps, 2);
+    assert_eq!(client_row(&mut r, 2).await.gaps, 2);
+    // An absolute SEEK names the new position itself: no GAP for the old one.
+    lap(&mut w).await;
+    r.send(Body::Seek {
+        whence: Whence::Current,
+        pktid: 0,
+    })
+    .await;
+    assert!(matches!(r.recv().await, Got::Position(_)));
+    r.send(Body::Seek {
+        whence: Whence::Oldest,
+        pktid: 0,
+    })
+    .await;
+    assert!(matches!(r.recv().await, Got::Position(_)));
+    r.send(poll()).await;
+    let got = drain_reap(&mut r).await;
+    assert!(matches!(got[0], Got::Packet(..)), "{:?}", got[0]);
+    assert_eq!(stat(&mut r).await.totals.gaps, 2);
     token.cancel();
     h.await.unwrap();
 }
