@@ -201,6 +201,10 @@ impl Session {
                 | Body::Reap { .. }
         );
         if needs_read && !self.access.read {
+            self.refused(
+                Refusal::ReadNotAllowed,
+                "a read: the session did not ask for read access",
+            );
             error(
                 out,
                 tag,
@@ -420,6 +424,10 @@ impl Session {
         out: &mut BytesMut,
     ) {
         if !self.access.write {
+            self.refused(
+                Refusal::WriteNotAllowed,
+                "a PUT: the session did not ask for write access",
+            );
             error(
                 out,
                 tag,

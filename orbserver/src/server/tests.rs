@@ -660,3 +660,31 @@ async fn a_lapped_reader_moved_by_seek_gets_a_gap() {
     token.cancel();
     h.await.unwrap();
 }
+
+/// A request needing a right the session did not ask for in HELLO is refused and
+/// counted under the same STAT counter as one the access rules refuse.
+#[tokio::test]
+async fn requests_without_the_asked_right_are_counted_as_refused() {
+    let (_d, addr, token, h) = start(1 << 20).await;
+    let mut p = Peer::connect(addr, Access::default()).await;
+    assert_eq!(
+        p.put(&[("XX_STA", 1, b"x")]).await,
+        Got::Error(ErrorCode::NotAllowed)
+    );
+    p.send(Body::Tell).await;
+    assert_eq!(p.recv().await, Got::Error(ErrorCode::NotAllowed));
+    p.send(Body::Reap {
+        max_packets: 0,
+        timeout_ms: 0,
+        credit: 1,
+    })
+    .await;
+    assert_eq!(p.recv().await, Got::Error(ErrorCode::NotAllowed));
+    let refused = stat(&mut p).await.refused;
+    assert_eq!(
+        (refused.writes_not_allowed, refused.reads_not_allowed),
+        (1, 2)
+    );
+    token.cancel();
+    h.await.unwrap();
+}
