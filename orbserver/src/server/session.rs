@@ -16,7 +16,7 @@ use formats::proto::{
 use formats::{SrcName, Time};
 use rules::SrcSelect;
 
-use super::clients::Registration;
+use super::clients::{access_text, AskedRights, Registration};
 use super::policy::{Refusal, RefusalCounters, RefusalLog};
 use super::reload::ReloadError;
 use super::{info, server_name, Shared};
@@ -383,20 +383,17 @@ impl Session {
             ident.who = who.to_string();
             ident.what = what.to_string();
             ident.pid = pid;
-            // What the session asked for and the rules granted at HELLO.
-            ident.access = format!(
-                "{}{}",
-                if access.read && self.grant.read {
-                    "r"
-                } else {
-                    ""
-                },
-                if access.write && self.grant.write.any() {
-                    "w"
-                } else {
-                    ""
-                }
+            // What the session asked for and the rules granted at HELLO; CLIENTS
+            // re-decides it from `rights` under the rules in force when asked.
+            ident.access = access_text(
+                access.read && self.grant.read,
+                access.write && self.grant.write.any(),
             );
+            ident.rights = Some(AskedRights {
+                read: access.read,
+                write: access.write,
+                token: self.token,
+            });
         }
         self.reg.entry.reads.store(access.read, Relaxed);
         let next = self.shared.ring.stat().next_pktid;

@@ -149,6 +149,19 @@ async fn start(
     CancellationToken,
     tokio::task::JoinHandle<()>,
 ) {
+    start_with(size, None).await
+}
+
+/// A server as `start` makes it, reading its access rules from `config` on RELOAD.
+async fn start_with(
+    size: u64,
+    config: Option<std::path::PathBuf>,
+) -> (
+    tempfile::TempDir,
+    std::net::SocketAddr,
+    CancellationToken,
+    tokio::task::JoinHandle<()>,
+) {
     let dir = tempfile::tempdir().unwrap();
     let cfg = ServerConfig {
         listen: "127.0.0.1:0".parse().unwrap(),
@@ -164,6 +177,9 @@ async fn start(
         ..ServerConfig::default()
     };
     let server = Server::bind(cfg).await.unwrap();
+    if let Some(path) = config {
+        server.set_config_file(path);
+    }
     let addr = server.local_addr().unwrap();
     let token = server.shutdown_token();
     let h = tokio::spawn(async move { server.run(Duration::from_secs(2)).await.unwrap() });
@@ -685,6 +701,34 @@ async fn requests_without_the_asked_right_are_counted_as_refused() {
         (refused.writes_not_allowed, refused.reads_not_allowed),
         (1, 2)
     );
+    token.cancel();
+    h.await.unwrap();
+}
+
+/// CLIENTS shows the rights each session has under the rules in force: `-` for a
+/// HELLO that asked for none, and no `rw` (nor a lag) left after a RELOAD that took
+/// both rights away from a session's address.
+#[tokio::test]
+async fn clients_rows_show_the_rights_in_force() {
+    let conf = tempfile::tempdir().unwrap();
+    let path = conf.path().join("orb.toml");
+    std::fs::write(&path, "").unwrap();
+    let (_d, addr, token, h) = start_with(1 << 20, Some(path.clone())).await;
+    // Client ids: reader-writer 1, one that asked for nothing 2.
+    let mut rw = Peer::connect(addr, RW).await;
+    let mut admin = Peer::connect(addr, Access::default()).await;
+    let row = client_row(&mut admin, 1).await;
+    assert_eq!(row.access, "rw");
+    assert!(row.lag.is_some());
+    assert_eq!(client_row(&mut admin, 2).await.access, "-");
+    std::fs::write(&path, "[access]\nread = [\"192.0.2.0/24\"]\nwrite = []\n").unwrap();
+    admin.send(Body::Reload).await;
+    assert!(matches!(admin.recv().await, Got::Reloaded(_)));
+    let row = client_row(&mut admin, 1).await;
+    assert_eq!((row.access.as_str(), row.lag), ("-", None));
+    // The row tells the truth: the session's requests are refused now.
+    rw.send(Body::Tell).await;
+    assert_eq!(rw.recv().await, Got::Error(ErrorCode::NotAllowed));
     token.cancel();
     h.await.unwrap();
 }
