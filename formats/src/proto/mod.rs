@@ -19,7 +19,7 @@ pub mod info;
 #[cfg(test)]
 mod tests;
 
-pub use decode::{decode, Decoded};
+pub use decode::{decode, frame_tag, Decoded};
 pub use error::{DecodeError, ErrorCode};
 pub use frame::{
     kind_name, Access, Body, Frame, PutIter, PutPacket, PutPackets, ReapEndReason, Whence,

@@ -10,7 +10,9 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::{Buf, BytesMut};
-use formats::proto::{decode, Body, DecodeError, Decoded, ErrorCode, Frame, ReapEndReason};
+use formats::proto::{
+    decode, frame_tag, Body, DecodeError, Decoded, ErrorCode, Frame, ReapEndReason,
+};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
@@ -245,8 +247,11 @@ impl Conn {
                     } else {
                         (ErrorCode::Malformed, e.to_string())
                     };
+                    // A frame read whole (unknown kind, bad body) is answered with its
+                    // own tag; one refused by its length alone with tag 0.
+                    let tag = frame_tag(&self.rbuf, self.max_frame).unwrap_or(0);
                     Frame {
-                        tag: 0,
+                        tag,
                         body: Body::Error {
                             code,
                             message: &msg,

@@ -122,6 +122,34 @@ impl Peer {
         }
     }
 
+    /// The next frame, which must be an ERROR: its code and tag.
+    async fn recv_error(&mut self) -> (ErrorCode, u32) {
+        for _ in 0..1000 {
+            if let Decoded::Frame(f, n) = decode(&self.buf, 1 << 24).unwrap() {
+                let Body::Error { code, .. } = f.body else {
+                    panic!("expected an ERROR, got {:?}", f.body)
+                };
+                let tag = f.tag;
+                self.buf.advance(n);
+                return (code, tag);
+            }
+            let read = tokio::time::timeout(Duration::from_secs(5), self.s.read_buf(&mut self.buf));
+            assert!(
+                read.await.expect("a frame within 5 s").unwrap() > 0,
+                "closed"
+            );
+        }
+        panic!("no whole frame")
+    }
+
+    /// A connection that has sent nothing yet.
+    async fn raw(addr: std::net::SocketAddr) -> Peer {
+        Peer {
+            s: TcpStream::connect(addr).await.unwrap(),
+            buf: BytesMut::new(),
+        }
+    }
+
     /// True if the server closed the connection (after any frames already sent).
     async fn closed(&mut self) -> bool {
         let mut b = [0u8; 4096];
@@ -729,6 +757,84 @@ async fn clients_rows_show_the_rights_in_force() {
     // The row tells the truth: the session's requests are refused now.
     rw.send(Body::Tell).await;
     assert_eq!(rw.recv().await, Got::Error(ErrorCode::NotAllowed));
+    token.cancel();
+    h.await.unwrap();
+}
+
+/// The tag rule: an ERROR answering a frame the server read whole carries that frame's
+/// tag, whether its kind, body or place in the session was wrong; tag 0 only when the
+/// frame was refused by its length alone.
+#[tokio::test]
+async fn errors_carry_the_tag_of_the_frame_read_whole() {
+    let (_d, addr, token, h) = start(1 << 20).await;
+    let frame = |kind: u8, tag: u32, body: &[u8]| {
+        let mut f = (5 + body.len() as u32).to_le_bytes().to_vec();
+        f.push(kind);
+        f.extend_from_slice(&tag.to_le_bytes());
+        f.extend_from_slice(body);
+        f
+    };
+    let cases: [(Vec<u8>, bool, ErrorCode, u32); 7] = [
+        // An unknown kind, after HELLO.
+        (frame(0x77, 5, &[1, 2]), true, ErrorCode::Malformed, 5),
+        // A body that does not match its kind (SEEK whence 9).
+        (
+            frame(0x05, 6, &[9, 0, 0, 0, 0, 0, 0, 0, 0]),
+            true,
+            ErrorCode::Malformed,
+            6,
+        ),
+        // A server kind with a valid body (POSITION), and with a bad one.
+        (
+            frame(0x45, 7, &[1, 0, 0, 0, 0, 0, 0, 0]),
+            true,
+            ErrorCode::Malformed,
+            7,
+        ),
+        (frame(0x45, 8, &[1]), true, ErrorCode::Malformed, 8),
+        // A first frame that is not HELLO.
+        (frame(0x07, 9, &[]), false, ErrorCode::BadState, 9),
+        // len below 5, and over the limit: refused from the length alone.
+        (
+            vec![4, 0, 0, 0, 0x07, 1, 0, 0, 0],
+            true,
+            ErrorCode::Malformed,
+            0,
+        ),
+        (
+            u32::MAX.to_le_bytes().to_vec(),
+            true,
+            ErrorCode::TooLarge,
+            0,
+        ),
+    ];
+    for (bytes, after_hello, code, tag) in cases {
+        let mut p = if after_hello {
+            Peer::connect(addr, RW).await
+        } else {
+            Peer::raw(addr).await
+        };
+        p.s.write_all(&bytes).await.unwrap();
+        assert_eq!(p.recv_error().await, (code, tag), "{bytes:02x?}");
+        assert!(p.closed().await);
+    }
+    // BadVersion answers the HELLO with its tag.
+    let mut p = Peer::raw(addr).await;
+    let mut hello = BytesMut::new();
+    Frame {
+        tag: 11,
+        body: Body::Hello {
+            version: 2,
+            access: RW,
+            pid: 1,
+            who: "",
+            what: "",
+            token: None,
+        },
+    }
+    .encode(&mut hello);
+    p.s.write_all(&hello).await.unwrap();
+    assert_eq!(p.recv_error().await, (ErrorCode::BadVersion, 11));
     token.cancel();
     h.await.unwrap();
 }
