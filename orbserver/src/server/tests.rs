@@ -838,3 +838,40 @@ async fn errors_carry_the_tag_of_the_frame_read_whole() {
     token.cancel();
     h.await.unwrap();
 }
+
+/// A poll (timeout 0) waits for credit like any reap: started with credit 0 it sends
+/// nothing and does not end; CREDIT lets it send what the ring holds, then it ends.
+#[tokio::test]
+async fn a_poll_without_credit_ends_once_credit_arrives() {
+    let (_d, addr, token, h) = start(1 << 20).await;
+    let mut p = Peer::connect(addr, RW).await;
+    for i in 0..3 {
+        p.put(&[("XX_STA", i, b"p")]).await;
+    }
+    p.send(Body::Seek {
+        whence: Whence::Oldest,
+        pktid: 0,
+    })
+    .await;
+    assert_eq!(p.recv().await, Got::Position(1));
+    p.send(Body::Reap {
+        max_packets: 0,
+        timeout_ms: 0,
+        credit: 0,
+    })
+    .await;
+    // Nothing is sent before CREDIT: the next frame is PING's answer.
+    p.send(Body::Ping { nonce: 1 }).await;
+    assert_eq!(p.recv().await, Got::Pong);
+    p.send(Body::Credit { n: 2 }).await;
+    assert!(matches!(p.recv().await, Got::Packet(1, ..)));
+    assert!(matches!(p.recv().await, Got::Packet(2, ..)));
+    // Out of credit again: paused, not ended.
+    p.send(Body::Ping { nonce: 2 }).await;
+    assert_eq!(p.recv().await, Got::Pong);
+    p.send(Body::Credit { n: 5 }).await;
+    assert!(matches!(p.recv().await, Got::Packet(3, ..)));
+    assert_eq!(p.recv().await, Got::ReapEnd(ReapEndReason::Timeout, 4));
+    token.cancel();
+    h.await.unwrap();
+}
