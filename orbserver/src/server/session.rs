@@ -668,10 +668,17 @@ impl Session {
             Whence::Pktid => {
                 let oldest = st.oldest.map_or(next, |o| o.pktid);
                 if pktid < oldest || pktid > next {
-                    let msg = format!(
-                        "pktid {pktid} is not in the ring: it holds {oldest} to {}",
-                        next - 1
-                    );
+                    // The valid range ends at `next` (the pktid the next put gets), one
+                    // past the newest packet; an empty ring holds no packet at all.
+                    let msg = match st.newest {
+                        Some(newest) => format!(
+                            "pktid {pktid} is out of range: the ring holds {oldest} to {}, and {next} is the next to be put",
+                            newest.pktid
+                        ),
+                        None => format!(
+                            "pktid {pktid} is out of range: the ring is empty, and {next} is the next to be put"
+                        ),
+                    };
                     error(out, tag, ErrorCode::OutOfRange, &msg);
                     return;
                 }

@@ -875,3 +875,53 @@ async fn a_poll_without_credit_ends_once_credit_arrives() {
     token.cancel();
     h.await.unwrap();
 }
+
+/// The largest frame the server accepts is exactly WELCOME's `max_packet` + 64 KiB
+/// (`server_max_frame`): a PUT frame of that length is read (its packet is too large,
+/// a non-fatal refusal); one byte more is refused from its length alone.
+#[tokio::test]
+async fn the_frame_limit_is_max_packet_plus_the_slack_inclusive() {
+    let (_d, addr, token, h) = start(1 << 20).await;
+    let put_of_len = |len: u32| {
+        // len = kind 1 + tag 4 + flags 1 + count 4 + srcname 2 + time 8 + payload_len 4 + p
+        let p = len - 24;
+        let mut f = len.to_le_bytes().to_vec();
+        f.extend([0x02, 3, 0, 0, 0, 0, 1, 0, 0, 0, 1, b'X']);
+        f.extend(0i64.to_le_bytes());
+        f.extend(p.to_le_bytes());
+        f.resize(4 + len as usize, 0);
+        f
+    };
+    for (extra, code) in [(0, ErrorCode::PacketTooLarge), (1, ErrorCode::TooLarge)] {
+        let mut p = Peer::raw(addr).await;
+        p.send(Body::Hello {
+            version: 1,
+            access: RW,
+            pid: 1,
+            who: "",
+            what: "",
+            token: None,
+        })
+        .await;
+        let mut max_packet = None;
+        for _ in 0..1000 {
+            if let Decoded::Frame(f, n) = decode(&p.buf, 1 << 24).unwrap() {
+                if let Body::Welcome { max_packet: m, .. } = f.body {
+                    max_packet = Some(m);
+                }
+                p.buf.advance(n);
+                break;
+            }
+            p.s.read_buf(&mut p.buf).await.unwrap();
+        }
+        let limit = formats::proto::server_max_frame(max_packet.expect("WELCOME"));
+        p.s.write_all(&put_of_len(limit + extra)).await.unwrap();
+        assert_eq!(p.recv_error().await.0, code, "len limit + {extra}");
+        if extra == 0 {
+            p.send(Body::Ping { nonce: 1 }).await;
+            assert_eq!(p.recv().await, Got::Pong);
+        }
+    }
+    token.cancel();
+    h.await.unwrap();
+}
