@@ -347,6 +347,16 @@ fn table() -> Vec<(&'static str, Frame<'static>)> {
             ),
         ),
         (
+            "error-malformed",
+            f(
+                42,
+                Body::Error {
+                    code: ErrorCode::Malformed,
+                    message: "unknown frame kind 0x77",
+                },
+            ),
+        ),
+        (
             "error-shutting-down",
             f(
                 0,

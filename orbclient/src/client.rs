@@ -175,6 +175,13 @@ impl OrbClient {
         &self.welcome
     }
 
+    /// The largest frame (`len` value, so the whole frame is 4 bytes more) the server
+    /// accepts: WELCOME's `max_packet` + 64 KiB (PROTOCOL.md, "Frame size limits").
+    /// A PUT frame of several packets must stay within it.
+    pub fn max_frame(&self) -> u32 {
+        formats::proto::server_max_frame(self.welcome.max_packet)
+    }
+
     /// The address this client connected to.
     pub fn addr(&self) -> &OrbAddr {
         &self.addr
@@ -277,7 +284,7 @@ impl OrbClient {
         self.conn
             .queue_put(tag, durable, packets.iter().map(put_packet));
         let len = self.conn.queued() - before - 4;
-        let limit = server_max_frame(&self.welcome);
+        let limit = self.max_frame();
         if len > limit as usize {
             self.conn.unqueue_to(before);
             return Err(ClientError::BadRequest(format!(
@@ -478,12 +485,6 @@ impl Position {
 
 fn parse_position(spec: &str) -> Result<Position> {
     Position::parse(spec, Time::now())
-}
-
-/// The largest PUT frame a server accepts: `max_packet` + 64 KiB (PROTOCOL.md, "Frame
-/// size limits"). WELCOME does not carry it, so this follows the documented rule.
-fn server_max_frame(w: &Welcome) -> u32 {
-    w.max_packet.saturating_add(64 * 1024)
 }
 
 pub(crate) fn put_packet(p: &Packet) -> PutPacket<'_> {

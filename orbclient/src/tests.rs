@@ -36,6 +36,8 @@ async fn requests_get_their_replies() {
     let client = async {
         let mut c = OrbClient::connect(&addr, &opts()).await.unwrap();
         assert_eq!(c.welcome().client_id, 7);
+        // The server's frame limit follows from WELCOME's max_packet (1000).
+        assert_eq!(c.max_frame(), 1000 + 64 * 1024);
         assert_eq!(c.select("TA_.*").await.unwrap(), 3);
         assert_eq!(c.position("oldest").await.unwrap(), 5);
         assert_eq!(c.get(99).await.unwrap(), None);

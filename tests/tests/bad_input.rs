@@ -265,9 +265,11 @@ async fn fatal_bad_input_closes_only_that_connection() {
         bytes.push(rng.range(0x10, 0x40) as u8);
         bytes.extend((1..len).map(|_| rng.next_u64() as u8));
         c.send(&bytes).await;
+        // The frame was read whole: the ERROR carries its tag (PROTOCOL.md, "Tags").
+        let tag = u32::from_le_bytes(bytes[5..9].try_into().unwrap());
         c.fatal(
             ErrorCode::Malformed,
-            Some(0),
+            Some(tag),
             &format!("unknown kind {case}"),
         )
         .await;
@@ -340,7 +342,7 @@ async fn fatal_bad_input_closes_only_that_connection() {
     let mut h = hello(PROTOCOL_VERSION);
     h[9 + 2] = 0x07;
     c.send(&h).await;
-    c.fatal(ErrorCode::Malformed, Some(0), "reserved access bits")
+    c.fatal(ErrorCode::Malformed, Some(1), "reserved access bits")
         .await;
 
     // Server-only kinds from a client: Malformed with that frame's tag.

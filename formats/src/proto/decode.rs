@@ -48,6 +48,19 @@ pub fn decode(buf: &[u8], max_frame: u32) -> Result<Decoded<'_>, DecodeError> {
     Ok(Decoded::Frame(Frame { tag, body }, total))
 }
 
+/// The tag of the whole frame at the start of `buf`, for the ERROR that answers a frame
+/// `decode` refused as [`DecodeError::UnknownKind`] or [`DecodeError::Malformed`]: its
+/// header was read in full, so the reply carries its tag (PROTOCOL.md, "Tags"). `None`
+/// when `buf` does not start with a whole frame whose header holds a tag (a `len`
+/// below 5 or over the limit is refused before the tag counts).
+pub fn frame_tag(buf: &[u8], max_frame: u32) -> Option<u32> {
+    let len = u32::from_le_bytes(buf.get(..4)?.try_into().ok()?);
+    if !(LEN_OVERHEAD..=max_frame).contains(&len) || buf.len() < 4 + len as usize {
+        return None;
+    }
+    Some(u32::from_le_bytes(buf.get(5..9)?.try_into().ok()?))
+}
+
 /// A checked reader over a frame body that remembers where it is for error messages.
 struct Reader<'a> {
     kind: &'static str,

@@ -19,7 +19,7 @@ pub mod info;
 #[cfg(test)]
 mod tests;
 
-pub use decode::{decode, Decoded};
+pub use decode::{decode, frame_tag, Decoded};
 pub use error::{DecodeError, ErrorCode};
 pub use frame::{
     kind_name, Access, Body, Frame, PutIter, PutPacket, PutPackets, ReapEndReason, Whence,
@@ -37,6 +37,18 @@ pub const LEN_OVERHEAD: u32 = 5;
 /// Default largest frame (`len` value) a peer accepts: a 1 MiB packet plus room for
 /// its srcname and headers.
 pub const DEFAULT_MAX_FRAME: u32 = (1 << 20) + 4096;
+
+/// How much larger than WELCOME's `max_packet` a frame (`len` value) the server
+/// accepts: room for a PUT's srcnames and headers, and for a packet only somewhat too
+/// large to get the non-fatal `PacketTooLarge` (PROTOCOL.md, "Frame size limits").
+pub const SERVER_FRAME_SLACK: u32 = 64 * 1024;
+
+/// The largest frame (`len` value) a server that said `max_packet` in WELCOME accepts:
+/// `max_packet + SERVER_FRAME_SLACK`. WELCOME does not carry it (a field added to
+/// WELCOME would make every existing reader refuse the frame), so both sides derive it.
+pub fn server_max_frame(max_packet: u32) -> u32 {
+    max_packet.saturating_add(SERVER_FRAME_SLACK)
+}
 
 /// `timeout_ms` of REAP meaning "no timeout".
 pub const NO_TIMEOUT: u32 = u32::MAX;

@@ -521,3 +521,24 @@ fn over_long_text_is_cut_on_a_character_boundary() {
     };
     assert_eq!(cut, &message[..usize::from(u16::MAX) - 1]);
 }
+
+/// `frame_tag` gives the tag of a frame read whole, whatever its kind or body, and
+/// nothing for a frame refused by its length alone or not yet all there.
+#[test]
+fn frame_tag_is_known_once_the_whole_frame_is_read() {
+    let unknown = with_header(0x77, 5, &[1, 2]);
+    assert!(matches!(
+        decode(&unknown, 1 << 20),
+        Err(DecodeError::UnknownKind { .. })
+    ));
+    assert_eq!(frame_tag(&unknown, 1 << 20), Some(5));
+    let bad_body = with_header(kind::SEEK, 6, &[9, 0, 0, 0, 0, 0, 0, 0, 0]);
+    assert!(matches!(
+        decode(&bad_body, 1 << 20),
+        Err(DecodeError::Malformed { .. })
+    ));
+    assert_eq!(frame_tag(&bad_body, 1 << 20), Some(6));
+    assert_eq!(frame_tag(&bad_body[..bad_body.len() - 1], 1 << 20), None);
+    assert_eq!(frame_tag(&bad_body, 8), None);
+    assert_eq!(frame_tag(&[4, 0, 0, 0, 1, 2, 3, 4, 5], 1 << 20), None);
+}

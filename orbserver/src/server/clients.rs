@@ -20,12 +20,41 @@ pub struct ClientIdent {
     pub what: String,
     /// From HELLO.
     pub pid: u32,
-    /// `r`, `w`, `rw` or empty before HELLO.
+    /// `r`, `w`, `rw` or empty before HELLO. CLIENTS shows empty as `-`; for a session
+    /// with `rights`, CLIENTS recomputes it under the rules in force.
     pub access: String,
+    /// What a native session's HELLO asked for, and its token: CLIENTS decides the
+    /// rights it shows under the rules in force when it is asked, so that a RELOAD that
+    /// takes rights away shows at once. `None` for gateway sessions, which set `access`
+    /// and `reads` themselves.
+    pub rights: Option<AskedRights>,
     /// Select expression.
     pub select: String,
     /// Reject expression.
     pub reject: String,
+}
+
+/// The rights a native session asked for in HELLO, and the hash of its token.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AskedRights {
+    /// HELLO asked for read access.
+    pub read: bool,
+    /// HELLO asked for write access.
+    pub write: bool,
+    /// Hash of the token HELLO carried, if the server knew it.
+    pub token: Option<[u8; 32]>,
+}
+
+/// CLIENTS' `access` text for a client that may read and/or write: `r`, `w`, `rw`,
+/// or `-` for neither.
+pub fn access_text(read: bool, write: bool) -> String {
+    match (read, write) {
+        (true, true) => "rw",
+        (true, false) => "r",
+        (false, true) => "w",
+        (false, false) => "-",
+    }
+    .to_string()
 }
 
 /// One connected client.
@@ -76,7 +105,12 @@ impl ClientEntry {
             what: ident.what,
             pid: ident.pid,
             address: self.addr.to_string(),
-            access: ident.access,
+            // Before HELLO, or a HELLO that asked for nothing: the documented `-`.
+            access: if ident.access.is_empty() {
+                "-".into()
+            } else {
+                ident.access
+            },
             connected: self.connected.to_string(),
             select: ident.select,
             reject: ident.reject,

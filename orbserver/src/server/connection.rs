@@ -10,7 +10,9 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::{Buf, BytesMut};
-use formats::proto::{decode, Body, DecodeError, Decoded, ErrorCode, Frame, ReapEndReason};
+use formats::proto::{
+    decode, frame_tag, Body, DecodeError, Decoded, ErrorCode, Frame, ReapEndReason,
+};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
@@ -20,8 +22,6 @@ use super::clients::Registration;
 use super::session::{Fill, Flow, Session};
 use super::Shared;
 
-/// Bytes a frame may carry beyond the largest packet.
-pub const FRAME_SLACK: u32 = 64 * 1024;
 /// Initial read buffer; it grows to the largest frame seen.
 const READ_BUF: usize = 4 * 1024;
 /// Largest read buffer a busy connection grows to.
@@ -66,13 +66,11 @@ pub async fn serve(
     }
 }
 
-/// The largest frame accepted: a largest packet plus [`FRAME_SLACK`], so that a PUT whose
+/// The largest frame accepted: a largest packet plus `SERVER_FRAME_SLACK`, so that a PUT whose
 /// packet is somewhat too large gets a PacketTooLarge reply and the connection stays
 /// usable; only frames beyond this are fatal (PROTOCOL.md, "Framing").
 fn max_frame(shared: &Shared) -> u32 {
-    u32::try_from(shared.limits.max_packet)
-        .unwrap_or(u32::MAX)
-        .saturating_add(FRAME_SLACK)
+    formats::proto::server_max_frame(u32::try_from(shared.limits.max_packet).unwrap_or(u32::MAX))
 }
 
 struct Conn {
@@ -245,8 +243,11 @@ impl Conn {
                     } else {
                         (ErrorCode::Malformed, e.to_string())
                     };
+                    // A frame read whole (unknown kind, bad body) is answered with its
+                    // own tag; one refused by its length alone with tag 0.
+                    let tag = frame_tag(&self.rbuf, self.max_frame).unwrap_or(0);
                     Frame {
-                        tag: 0,
+                        tag,
                         body: Body::Error {
                             code,
                             message: &msg,

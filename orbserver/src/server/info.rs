@@ -10,6 +10,7 @@ use formats::proto::info::{
 use formats::proto::PROTOCOL_VERSION;
 use formats::Time;
 
+use super::clients::access_text;
 use super::Shared;
 use crate::ring::PktRef;
 
@@ -89,16 +90,25 @@ pub fn sources(shared: &Shared) -> SourcesInfo {
 
 /// CLIENTS.
 pub fn clients(shared: &Shared) -> ClientsInfo {
+    let (_, rules) = shared.policy.current();
     let clients = shared
         .clients
         .entries()
         .iter()
         .map(|c| {
-            let lag = c
-                .reads
-                .load(Relaxed)
-                .then(|| shared.ring.lag(c.pos.load(Relaxed)));
-            c.stat(lag)
+            // A native session's rights under the rules in force now, not at its HELLO:
+            // a RELOAD may have taken some away.
+            let now = c.ident().rights.map(|asked| {
+                let g = rules.grant(c.addr.ip(), asked.token.as_ref());
+                (asked.read && g.read, asked.write && g.write.any())
+            });
+            let reads = now.map_or_else(|| c.reads.load(Relaxed), |(read, _)| read);
+            let lag = reads.then(|| shared.ring.lag(c.pos.load(Relaxed)));
+            let mut row = c.stat(lag);
+            if let Some((read, write)) = now {
+                row.access = access_text(read, write);
+            }
+            row
         })
         .collect();
     ClientsInfo { clients }

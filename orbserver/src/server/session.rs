@@ -16,16 +16,29 @@ use formats::proto::{
 use formats::SrcSelect;
 use formats::{SrcName, Time};
 
-use super::clients::Registration;
+use super::clients::{access_text, AskedRights, Registration};
 use super::policy::{Refusal, RefusalCounters, RefusalLog};
 use super::reload::ReloadError;
 use super::{info, server_name, Shared};
 use crate::access::{Grant, WriteGrant, WriteRefusal};
-use crate::ring::{RingError, Visit};
+use crate::ring::{Gap, RingError, Visit};
 
 /// Most packets one `fill_reap` call sends, so one reader never holds the ring's read
 /// lock for long.
 const FILL_PACKETS: usize = 1024;
+
+/// Most lost ranges a session keeps for its next reap; further ones are merged into the
+/// last, so a client cannot grow the list without bound.
+const PENDING_GAPS_MAX: usize = 16;
+
+/// Packets a reader lost while a SEEK moved it off an overwritten position: reported
+/// as GAP at the start of its next reap, so that no move is silent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct LostRange {
+    first: u64,
+    last: u64,
+    bytes: u64,
+}
 
 /// What the connection should do after a frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,6 +84,8 @@ pub struct Session {
     /// Logical ring position of `pos`, for the bytes a gap lost.
     reader_lpos: u64,
     reap: Option<Reap>,
+    /// Losses found by SEEK CURRENT/NEXT from an overwritten position, not yet reported.
+    pending_gaps: Vec<LostRange>,
     appended: bool,
     /// Hash of the token HELLO carried, if it carried a known one.
     token: Option<[u8; 32]>,
@@ -110,6 +125,7 @@ impl Session {
             pos: 0,
             reader_lpos: 0,
             reap: None,
+            pending_gaps: Vec::new(),
             appended: false,
             token: None,
             grant: Grant::default(),
@@ -185,6 +201,10 @@ impl Session {
                 | Body::Reap { .. }
         );
         if needs_read && !self.access.read {
+            self.refused(
+                Refusal::ReadNotAllowed,
+                "a read: the session did not ask for read access",
+            );
             error(
                 out,
                 tag,
@@ -253,12 +273,9 @@ impl Session {
                     .ring
                     .after(time)
                     .map_or_else(|| self.shared.ring.stat().next_pktid, |p| p.pktid);
-                self.set_pos(pos);
-                Frame {
-                    tag,
-                    body: Body::Position { pktid: pos },
-                }
-                .encode(out);
+                // An absolute move, as SEEK PKTID: losses behind the old position are moot.
+                self.pending_gaps.clear();
+                self.answer_position(tag, pos, out);
             }
             Body::Tell => Frame {
                 tag,
@@ -366,20 +383,17 @@ impl Session {
             ident.who = who.to_string();
             ident.what = what.to_string();
             ident.pid = pid;
-            // What the session asked for and the rules granted at HELLO.
-            ident.access = format!(
-                "{}{}",
-                if access.read && self.grant.read {
-                    "r"
-                } else {
-                    ""
-                },
-                if access.write && self.grant.write.any() {
-                    "w"
-                } else {
-                    ""
-                }
+            // What the session asked for and the rules granted at HELLO; CLIENTS
+            // re-decides it from `rights` under the rules in force when asked.
+            ident.access = access_text(
+                access.read && self.grant.read,
+                access.write && self.grant.write.any(),
             );
+            ident.rights = Some(AskedRights {
+                read: access.read,
+                write: access.write,
+                token: self.token,
+            });
         }
         self.reg.entry.reads.store(access.read, Relaxed);
         let next = self.shared.ring.stat().next_pktid;
@@ -407,6 +421,10 @@ impl Session {
         out: &mut BytesMut,
     ) {
         if !self.access.write {
+            self.refused(
+                Refusal::WriteNotAllowed,
+                "a PUT: the session did not ask for write access",
+            );
             error(
                 out,
                 tag,
@@ -578,9 +596,11 @@ impl Session {
         }
     }
 
-    /// The first matching live pktid `>= from`, scanning with the session's filter.
-    fn first_matching(&mut self, from: u64) -> Option<u64> {
+    /// The first matching live pktid `>= from`, scanning with the session's filter, and
+    /// the pktids below the oldest packet that `from` lost if the ring overwrote it.
+    fn first_matching(&mut self, from: u64) -> (Option<u64>, Option<Gap>) {
         let mut found = None;
+        let mut lost = None;
         let (select, verdicts) = (&self.select, &mut self.verdicts);
         let mut from = from;
         // Bounded batches so the read lock is released between them.
@@ -596,12 +616,48 @@ impl Session {
                     }
                 },
             );
+            lost = lost.or(o.gap);
             if found.is_some() || o.next == from {
-                return found;
+                return (found, lost);
             }
             from = o.next;
         }
-        None
+        (None, lost)
+    }
+
+    /// Ring bytes between the reader's position and the first pktid after `gap`: what
+    /// a GAP reports as lost.
+    fn gap_bytes(&self, gap: Gap) -> u64 {
+        self.shared
+            .ring
+            .lpos_of(gap.last + 1)
+            .saturating_sub(self.reader_lpos)
+    }
+
+    /// Counts a GAP sent to this reader in STAT's totals and its CLIENTS row.
+    fn count_gap(&self, packets: u64, bytes: u64) {
+        let t = &self.shared.totals;
+        t.gaps.fetch_add(1, Relaxed);
+        t.gap_packets.fetch_add(packets, Relaxed);
+        t.gap_bytes.fetch_add(bytes, Relaxed);
+        self.reg.entry.gaps.fetch_add(1, Relaxed);
+    }
+
+    /// Remembers a loss a relative SEEK stepped over, for the next reap's GAP.
+    fn remember_gap(&mut self, gap: Gap) {
+        let lost = LostRange {
+            first: gap.first,
+            last: gap.last,
+            bytes: self.gap_bytes(gap),
+        };
+        let full = self.pending_gaps.len() >= PENDING_GAPS_MAX;
+        match self.pending_gaps.last_mut() {
+            Some(prev) if full => {
+                prev.last = lost.last;
+                prev.bytes += lost.bytes;
+            }
+            _ => self.pending_gaps.push(lost),
+        }
     }
 
     fn seek(&mut self, tag: u32, whence: Whence, pktid: u64, out: &mut BytesMut) {
@@ -612,10 +668,17 @@ impl Session {
             Whence::Pktid => {
                 let oldest = st.oldest.map_or(next, |o| o.pktid);
                 if pktid < oldest || pktid > next {
-                    let msg = format!(
-                        "pktid {pktid} is not in the ring: it holds {oldest} to {}",
-                        next - 1
-                    );
+                    // The valid range ends at `next` (the pktid the next put gets), one
+                    // past the newest packet; an empty ring holds no packet at all.
+                    let msg = match st.newest {
+                        Some(newest) => format!(
+                            "pktid {pktid} is out of range: the ring holds {oldest} to {}, and {next} is the next to be put",
+                            newest.pktid
+                        ),
+                        None => format!(
+                            "pktid {pktid} is out of range: the ring is empty, and {next} is the next to be put"
+                        ),
+                    };
                     error(out, tag, ErrorCode::OutOfRange, &msg);
                     return;
                 }
@@ -623,8 +686,23 @@ impl Session {
             }
             Whence::Oldest => st.oldest.map_or(next, |o| o.pktid),
             Whence::Newest => st.newest.map_or(next, |n| n.pktid),
-            Whence::Current => self.first_matching(self.pos).unwrap_or(self.pos),
-            Whence::Next => self.first_matching(self.pos).map_or(self.pos, |c| c + 1),
+            Whence::Current | Whence::Next => {
+                let (current, lost) = self.first_matching(self.pos);
+                let Some(c) = current else {
+                    // Not moved: a lost position is reported by the next reap itself.
+                    return self.answer_position(tag, self.pos, out);
+                };
+                // Moving off an overwritten position must not be silent: the next reap
+                // starts with a GAP for what lay between it and the packet found.
+                if let Some(g) = lost {
+                    self.remember_gap(g);
+                }
+                if whence == Whence::Current {
+                    c
+                } else {
+                    c + 1
+                }
+            }
             Whence::Prev => {
                 let mut p = self.pos;
                 let mut found = None;
@@ -656,6 +734,15 @@ impl Session {
                 }
             }
         };
+        if matches!(whence, Whence::Pktid | Whence::Oldest | Whence::Newest) {
+            // The client named its new position: losses behind the old one are moot.
+            self.pending_gaps.clear();
+        }
+        self.answer_position(tag, pos, out);
+    }
+
+    /// Sets `pos` and answers POSITION.
+    fn answer_position(&mut self, tag: u32, pos: u64, out: &mut BytesMut) {
         self.set_pos(pos);
         Frame {
             tag,
@@ -666,7 +753,7 @@ impl Session {
 
     fn get(&mut self, tag: u32, current: bool, pktid: u64, out: &mut BytesMut) {
         let pktid = if current {
-            match self.first_matching(self.pos) {
+            match self.first_matching(self.pos).0 {
                 Some(p) => p,
                 None => {
                     error(
@@ -792,16 +879,30 @@ impl Session {
 
     /// Writes reap stream frames (packets, gaps) into `out`, up to about `max_bytes`.
     pub fn fill_reap(&mut self, out: &mut BytesMut, max_bytes: usize) -> Fill {
-        let Some(r) = &self.reap else {
+        let Some(tag) = self.reap.as_ref().map(|r| r.tag) else {
             return Fill::Idle;
         };
+        // Losses a SEEK stepped over come first; a GAP needs no credit.
+        let pending = std::mem::take(&mut self.pending_gaps);
+        for g in &pending {
+            Frame {
+                tag,
+                body: Body::Gap {
+                    first: g.first,
+                    last: g.last,
+                    bytes: g.bytes,
+                },
+            }
+            .encode(out);
+            self.count_gap(g.last - g.first + 1, g.bytes);
+        }
+        let r = self.reap.as_ref().expect("reap is active");
         if r.credit == 0 {
             return Fill::Waiting;
         }
         let want = (r.credit as usize)
             .min(r.left.map_or(usize::MAX, |l| l as usize))
             .min(FILL_PACKETS);
-        let tag = r.tag;
         let (select, verdicts) = (&self.select, &mut self.verdicts);
         let (mut sent, mut bytes) = (0u32, 0u64);
         let mut gap_at = None;
@@ -839,18 +940,10 @@ impl Session {
             },
         );
         if let (Some(at), Some(g)) = (gap_at, outcome.gap) {
-            let lost = self
-                .shared
-                .ring
-                .lpos_of(g.last + 1)
-                .saturating_sub(self.reader_lpos);
+            let lost = self.gap_bytes(g);
             let field = at + FRAME_HEADER + 16;
             out[field..field + 8].copy_from_slice(&lost.to_le_bytes());
-            let t = &self.shared.totals;
-            t.gaps.fetch_add(1, Relaxed);
-            t.gap_packets.fetch_add(g.last - g.first + 1, Relaxed);
-            t.gap_bytes.fetch_add(lost, Relaxed);
-            self.reg.entry.gaps.fetch_add(1, Relaxed);
+            self.count_gap(g.last - g.first + 1, lost);
         }
         self.set_pos(outcome.next.max(self.pos));
         self.count_out(u64::from(sent), bytes);
@@ -866,7 +959,7 @@ impl Session {
                 return Fill::Sent;
             }
         }
-        if sent == 0 && outcome.gap.is_none() && !outcome.more {
+        if sent == 0 && outcome.gap.is_none() && pending.is_empty() && !outcome.more {
             if r.timeout == Some(Duration::ZERO) {
                 self.end_reap(ReapEndReason::Timeout, out);
                 return Fill::Sent;
