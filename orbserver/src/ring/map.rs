@@ -130,12 +130,17 @@ impl RingMap {
     }
 }
 
-/// Can msync the whole mapping, and nothing else.
+/// Can msync the mapping, and nothing else.
 pub struct Flusher(Arc<MmapRaw>);
 
 impl Flusher {
     /// Writes back every dirty page of the mapping and waits for the device.
     pub fn flush(&self) -> io::Result<()> {
         self.0.flush()
+    }
+
+    /// Writes back dirty pages in `offset..offset + len` and waits for the device.
+    pub fn flush_range(&self, offset: usize, len: usize) -> io::Result<()> {
+        self.0.flush_range(offset, len)
     }
 }

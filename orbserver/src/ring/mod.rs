@@ -423,7 +423,7 @@ impl RingStore {
         inner.check_poison()?;
         let (pktid, range) = inner.append_one(srcname.as_str(), time, payload)?;
         if self.flush == FlushPolicy::Always {
-            inner.sync(range)?;
+            self.sync_unlocked(inner, range)?;
         }
         Ok(pktid)
     }
@@ -450,7 +450,7 @@ impl RingStore {
             dirty = Some(dirty.map_or((lo, hi), |(a, _)| (a, hi)));
         }
         if let Some(range) = dirty.filter(|_| durable || self.flush == FlushPolicy::Always) {
-            inner.sync(range)?;
+            self.sync_unlocked(inner, range)?;
         }
         Ok((first, count))
     }
@@ -465,6 +465,31 @@ impl RingStore {
             });
         }
         Ok(())
+    }
+
+    /// msyncs what an append dirtied (`range`) and then the header page, after letting
+    /// go of the write lock: readers and other writers go on while the disk works
+    /// (RING-FORMAT.md section 6, step 6). The mapping stays valid without the lock (the
+    /// flusher shares it), and bytes written meanwhile by later appends are only synced
+    /// early. A failure poisons the ring, as under the lock.
+    fn sync_unlocked(
+        &self,
+        inner: RwLockWriteGuard<'_, Inner>,
+        range: (u64, u64),
+    ) -> Result<(), RingError> {
+        let spans = inner.sync_spans(range);
+        let flusher = inner.map.flusher();
+        drop(inner);
+        spans
+            .iter()
+            .try_for_each(|&(offset, len)| flusher.flush_range(offset, len))
+            .map_err(|source| {
+                self.write().poison(RingError::Io {
+                    action: "msync",
+                    path: self.path.clone(),
+                    source,
+                })
+            })
     }
 
     /// Writes all dirty pages to the disk now, whatever the policy.
@@ -773,7 +798,7 @@ impl Inner {
         e
     }
 
-    /// Appends one record (RING-FORMAT.md section 6, steps 1 to 4 and 6) and returns its
+    /// Appends one record (RING-FORMAT.md section 6, steps 1 to 5) and returns its
     /// pktid and the logical range it dirtied. Sizes were checked by the caller.
     fn append_one(
         &mut self,
@@ -826,25 +851,16 @@ impl Inner {
         Ok((pktid, (lpos, end)))
     }
 
-    /// msyncs the logical range `lo..hi` and the header page (flush = always).
-    fn sync(&mut self, (lo, hi): (u64, u64)) -> Result<(), RingError> {
+    /// The byte spans of the file to msync so that the logical range `lo..hi` is on
+    /// disk: its data pages (the whole data area if it wraps), then the header page.
+    fn sync_spans(&self, (lo, hi): (u64, u64)) -> [(usize, usize); 2] {
         let cap = self.capacity;
-        let res = if hi - lo >= cap || lo / cap != (hi - 1) / cap {
-            // The range wraps (or covers the ring): sync the whole data area.
-            self.map.flush_range(HEADER_SIZE, cap as usize)
+        let data = if hi - lo >= cap || lo / cap != (hi - 1) / cap {
+            (HEADER_SIZE, cap as usize)
         } else {
-            self.map
-                .flush_range(HEADER_SIZE + (lo % cap) as usize, (hi - lo) as usize)
+            (HEADER_SIZE + (lo % cap) as usize, (hi - lo) as usize)
         };
-        res.and_then(|()| self.map.flush_range(0, HEADER_SIZE))
-            .map_err(|e| {
-                let path = self.path.clone();
-                self.poison(RingError::Io {
-                    action: "msync",
-                    path,
-                    source: e,
-                })
-            })
+        [data, (0, HEADER_SIZE)]
     }
 
     /// Checks the record at ring position `pos` and returns its payload.
