@@ -4,8 +4,12 @@
 //!   recovery scan, pktid/time/source indexes and flush policies. The file format is in
 //!   `docs/RING-FORMAT.md`.
 //!
-//! - [`server`]: the tokio server: listener, connections, sessions (protocol in
-//!   `docs/PROTOCOL.md`).
+//! - [`server`]: the running server: binds the listeners, opens the ring, shuts down.
+//! - [`hub`]: what every connection shares: client table, access policy, admission,
+//!   refusal counters, totals, config reload.
+//! - [`conn`]: the connection layer: one accept loop and one connection driver for
+//!   every protocol; a protocol is a socket-free session.
+//! - [`native`]: the native protocol's session (`docs/PROTOCOL.md`).
 //! - [`access`]: who may connect, read, write and administer (docs/SECURITY.md).
 //! - [`gateway`]: DataLink and SeedLink listeners on the same ring (docs/GATEWAYS.md).
 //! - [`config`]: [`config::ServerConfig`], from a TOML file and flags.
@@ -14,6 +18,9 @@
 
 pub mod access;
 pub mod config;
+pub mod conn;
 pub mod gateway;
+pub mod hub;
+pub mod native;
 pub mod ring;
 pub mod server;

@@ -16,7 +16,7 @@ use std::sync::Arc;
 use orbserver::access::{token_hash_line, MAX_TOKEN_LEN, MIN_TOKEN_LEN};
 use orbserver::config::{parse_size, ConfigFile, ServerConfig};
 use orbserver::ring::{FlushPolicy, RingStore};
-use orbserver::server::{reload, Server, Shared};
+use orbserver::server::{reload, Hub, Server};
 use tokio::signal::unix::{signal, Signal, SignalKind};
 
 /// The orb server: a crash-safe ring of packets served over TCP.
@@ -161,7 +161,7 @@ async fn serve(cfg: ServerConfig, config_file: Option<PathBuf>) -> Result<()> {
 /// Re-reads the config file's [access] table on every SIGHUP, by the same code path as
 /// the RELOAD request. New rules apply to new connections and to every later request of
 /// existing ones; a bad file keeps the old rules (the reload logs either way).
-async fn reload_on_hangup(mut hangups: Signal, shared: Arc<Shared>) {
+async fn reload_on_hangup(mut hangups: Signal, shared: Arc<Hub>) {
     while hangups.recv().await.is_some() {
         let _ = reload::reload(&shared, "SIGHUP");
     }

@@ -186,6 +186,20 @@ struct Inner {
     poisoned: Option<String>,
 }
 
+/// An append's msync still to do; see [`RingStore::append_batch_deferred`].
+pub struct PendingSync {
+    spans: [(usize, usize); 2],
+    flusher: map::Flusher,
+}
+
+impl std::fmt::Debug for PendingSync {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PendingSync")
+            .field("spans", &self.spans)
+            .finish_non_exhaustive()
+    }
+}
+
 /// The ring store. Share it between tasks with `Arc`; every method takes `&self`.
 pub struct RingStore {
     inner: RwLock<Inner>,
@@ -423,7 +437,9 @@ impl RingStore {
         inner.check_poison()?;
         let (pktid, range) = inner.append_one(srcname.as_str(), time, payload)?;
         if self.flush == FlushPolicy::Always {
-            self.sync_unlocked(inner, range)?;
+            let pending = self.pending_sync(&inner, range);
+            drop(inner);
+            self.complete_sync(pending)?;
         }
         Ok(pktid)
     }
@@ -433,6 +449,26 @@ impl RingStore {
     /// anything is written, so an oversized packet leaves the ring unchanged. One lock
     /// and, under `flush = always` or with `durable`, one msync cover the whole batch.
     pub fn append_batch<'a, I>(&self, packets: I, durable: bool) -> Result<(u64, u32), RingError>
+    where
+        I: IntoIterator<Item = (&'a str, Time, &'a [u8])> + Clone,
+    {
+        let (first, count, pending) = self.append_batch_deferred(packets, durable)?;
+        if let Some(p) = pending {
+            self.complete_sync(p)?;
+        }
+        Ok((first, count))
+    }
+
+    /// [`RingStore::append_batch`] without the wait for the disk: when the batch must be
+    /// made durable (`durable`, or `flush = always`), returns the sync still to do. The
+    /// packets are readable at once; they are durable once [`RingStore::complete_sync`]
+    /// returns `Ok`, and only then may the writer be told so. This lets a server run the
+    /// msync off its async workers.
+    pub fn append_batch_deferred<'a, I>(
+        &self,
+        packets: I,
+        durable: bool,
+    ) -> Result<(u64, u32, Option<PendingSync>), RingError>
     where
         I: IntoIterator<Item = (&'a str, Time, &'a [u8])> + Clone,
     {
@@ -449,10 +485,10 @@ impl RingStore {
             count += 1;
             dirty = Some(dirty.map_or((lo, hi), |(a, _)| (a, hi)));
         }
-        if let Some(range) = dirty.filter(|_| durable || self.flush == FlushPolicy::Always) {
-            self.sync_unlocked(inner, range)?;
-        }
-        Ok((first, count))
+        let pending = dirty
+            .filter(|_| durable || self.flush == FlushPolicy::Always)
+            .map(|range| self.pending_sync(&inner, range));
+        Ok((first, count, pending))
     }
 
     fn check_size(&self, srcname: &str, payload: &[u8]) -> Result<(), RingError> {
@@ -467,22 +503,25 @@ impl RingStore {
         Ok(())
     }
 
-    /// msyncs what an append dirtied (`range`) and then the header page, after letting
-    /// go of the write lock: readers and other writers go on while the disk works
-    /// (RING-FORMAT.md section 6, step 6). The mapping stays valid without the lock (the
-    /// flusher shares it), and bytes written meanwhile by later appends are only synced
-    /// early. A failure poisons the ring, as under the lock.
-    fn sync_unlocked(
-        &self,
-        inner: RwLockWriteGuard<'_, Inner>,
-        range: (u64, u64),
-    ) -> Result<(), RingError> {
-        let spans = inner.sync_spans(range);
-        let flusher = inner.map.flusher();
-        drop(inner);
-        spans
+    /// What must be msynced for an append that dirtied `range`: its records, then the
+    /// header page (RING-FORMAT.md section 6, step 6).
+    fn pending_sync(&self, inner: &Inner, range: (u64, u64)) -> PendingSync {
+        PendingSync {
+            spans: inner.sync_spans(range),
+            flusher: inner.map.flusher(),
+        }
+    }
+
+    /// Makes an append durable: msyncs what it dirtied and then the header page. Runs
+    /// without the write lock, so readers and other writers go on while the disk works.
+    /// The mapping stays valid without the lock (the flusher shares it), and bytes
+    /// written meanwhile by later appends are only synced early. A failure poisons the
+    /// ring: later appends are refused, since the promise could not be kept.
+    pub fn complete_sync(&self, pending: PendingSync) -> Result<(), RingError> {
+        pending
+            .spans
             .iter()
-            .try_for_each(|&(offset, len)| flusher.flush_range(offset, len))
+            .try_for_each(|&(offset, len)| pending.flusher.flush_range(offset, len))
             .map_err(|source| {
                 self.write().poison(RingError::Io {
                     action: "msync",

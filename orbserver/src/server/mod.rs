@@ -1,133 +1,30 @@
-//! The network server: a tokio listener handing each connection to a task that moves
-//! bytes between its socket and a `session::Session`, which holds all the protocol
-//! logic. Modules:
-//!
-//! - `listener`: accepts, applies client limits, spawns connections, shuts down
-//! - `connection`: the per-connection task (read, decode, write; wait for packets)
-//! - `session`: one client's protocol state; turns frames into replies and streams
-//! - `clients`: the client table behind CLIENTS and the per-address limit
-//! - `info`: the STAT, SOURCES and CLIENTS documents
-//! - `policy`: the access rules in force (reloadable) and the refusal counters
-//! - `reload`: re-reading the config file's access rules (SIGHUP and RELOAD)
+//! The running server: binds every configured listener (native, DataLink, SeedLink),
+//! opens the ring, builds the [hub](crate::hub), runs one accept loop per listener on
+//! the [connection layer](crate::conn), and on shutdown tells every client, waits for
+//! the connections and closes the ring cleanly.
 
-pub mod clients;
-mod connection;
-mod info;
-mod listener;
-pub use listener::admit;
-pub mod policy;
-pub mod reload;
-mod session;
+pub use crate::hub::{clients, policy, reload, server_name, Hub, Totals};
 
-use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::sync::{Arc, Mutex, OnceLock};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
-use formats::Time;
 use tokio::net::TcpListener;
-use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::config::{Limits, ServerConfig};
-use crate::gateway::{self, datalink::DataLink, seedlink::SeedLink};
-use crate::ring::{RingError, RingStore, MAX_RECORD_SRCNAME};
-use clients::ClientTable;
-use policy::{Policy, RefusalCounters};
+use crate::conn::accept_loop;
+use crate::gateway::{datalink::DataLink, seedlink::SeedLink};
+use crate::native::Native;
+use crate::ring::{RingError, RingStore};
 use reload::ConfigSource;
-
-/// Counters since the server started.
-#[derive(Debug, Default)]
-pub struct Totals {
-    /// Packets put.
-    pub packets_in: AtomicU64,
-    /// Payload bytes put.
-    pub bytes_in: AtomicU64,
-    /// Packets sent to readers.
-    pub packets_out: AtomicU64,
-    /// Payload bytes sent to readers.
-    pub bytes_out: AtomicU64,
-    /// Gap events.
-    pub gaps: AtomicU64,
-    /// Packets lost to lapped readers.
-    pub gap_packets: AtomicU64,
-    /// Ring bytes lost to lapped readers.
-    pub gap_bytes: AtomicU64,
-}
-
-/// State every connection shares.
-pub struct Shared {
-    /// The ring.
-    pub ring: Arc<RingStore>,
-    /// Woken after every append, so waiting readers never poll.
-    pub notify: Notify,
-    /// Connected clients.
-    pub clients: Arc<ClientTable>,
-    /// Counters.
-    pub totals: Totals,
-    /// Limits, with `max_packet` already capped by the ring.
-    pub limits: Limits,
-    /// Access rules in force.
-    pub policy: Policy,
-    /// Refusals by reason.
-    pub refused: RefusalCounters,
-    /// When the server started.
-    pub started: Time,
-    /// The config file SIGHUP and RELOAD re-read, once [`Server::set_config_file`] named it.
-    config_source: OnceLock<ConfigSource>,
-    samples: Mutex<VecDeque<(Instant, u64, u64)>>,
-}
-
-/// Seconds of history behind the packet and byte rates.
-const RATE_WINDOW: usize = 10;
-
-impl Shared {
-    /// The config file reloads read, if the server has one.
-    pub fn config_source(&self) -> Option<&ConfigSource> {
-        self.config_source.get()
-    }
-
-    /// Packet and byte rates over the last ten seconds.
-    pub fn rates(&self) -> (f64, f64) {
-        let now = (
-            Instant::now(),
-            self.totals.packets_in.load(Relaxed),
-            self.totals.bytes_in.load(Relaxed),
-        );
-        let oldest = self
-            .samples
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .front()
-            .copied();
-        info::rates(oldest, now)
-    }
-
-    fn sample(&self) {
-        let mut s = self.samples.lock().unwrap_or_else(|p| p.into_inner());
-        s.push_back((
-            Instant::now(),
-            self.totals.packets_in.load(Relaxed),
-            self.totals.bytes_in.load(Relaxed),
-        ));
-        while s.len() > RATE_WINDOW {
-            s.pop_front();
-        }
-    }
-}
-
-/// Software name and version, as WELCOME and STAT report it.
-pub fn server_name() -> String {
-    format!("orbserver {}", env!("CARGO_PKG_VERSION"))
-}
 
 /// A bound, running server.
 pub struct Server {
     listener: TcpListener,
-    shared: Arc<Shared>,
+    shared: Arc<Hub>,
     shutdown: CancellationToken,
     /// `[limits]` as configured, before `max_packet` was capped by the ring.
     configured_limits: Limits,
@@ -185,22 +82,7 @@ impl Server {
             .await
             .expect("ring open task")?;
         let configured_limits = cfg.limits.clone();
-        let mut limits = cfg.limits;
-        limits.max_packet = limits
-            .max_packet
-            .min(ring.max_payload(MAX_RECORD_SRCNAME.min(formats::MAX_SRCNAME_LEN)));
-        let shared = Arc::new(Shared {
-            ring: Arc::new(ring),
-            notify: Notify::new(),
-            clients: Arc::new(ClientTable::default()),
-            totals: Totals::default(),
-            limits,
-            policy: Policy::new(cfg.access),
-            refused: RefusalCounters::default(),
-            started: Time::now(),
-            config_source: OnceLock::new(),
-            samples: Mutex::new(VecDeque::new()),
-        });
+        let shared = Arc::new(Hub::new(ring, cfg.limits, cfg.access));
         Ok(Server {
             listener,
             shared,
@@ -242,7 +124,7 @@ impl Server {
     }
 
     /// The shared state (for tests and the binary's summary).
-    pub fn shared(&self) -> &Arc<Shared> {
+    pub fn shared(&self) -> &Arc<Hub> {
         &self.shared
     }
 
@@ -251,7 +133,7 @@ impl Server {
     pub async fn run(mut self, grace: Duration) -> Result<(), RingError> {
         let tracker = TaskTracker::new();
         if let Some(l) = self.datalink.take() {
-            tracker.spawn(gateway::accept_loop::<DataLink>(
+            tracker.spawn(accept_loop::<DataLink>(
                 l,
                 Arc::clone(&self.shared),
                 self.shutdown.clone(),
@@ -259,7 +141,7 @@ impl Server {
             ));
         }
         if let Some(l) = self.seedlink.take() {
-            tracker.spawn(gateway::accept_loop::<SeedLink>(
+            tracker.spawn(accept_loop::<SeedLink>(
                 l,
                 Arc::clone(&self.shared),
                 self.shutdown.clone(),
@@ -279,7 +161,19 @@ impl Server {
                 }
             })
         };
-        listener::accept_loop(&self.listener, &self.shared, &self.shutdown, &tracker).await;
+        let Server {
+            shared,
+            listener,
+            shutdown,
+            ..
+        } = self;
+        accept_loop::<Native>(
+            listener,
+            Arc::clone(&shared),
+            shutdown.clone(),
+            tracker.clone(),
+        )
+        .await;
         tracker.close();
         if tokio::time::timeout(grace, tracker.wait()).await.is_err() {
             tracing::warn!(
@@ -288,10 +182,6 @@ impl Server {
             );
         }
         let _ = sampler.await;
-        let Server {
-            shared, listener, ..
-        } = self;
-        drop(listener);
         let ring = Arc::clone(&shared.ring);
         drop(shared);
         tokio::task::spawn_blocking(move || match Arc::try_unwrap(ring) {

@@ -10,7 +10,7 @@ use formats::Time;
 use regex::Regex;
 
 use super::streamid::{to_streamid, IdStyle};
-use crate::server::Shared;
+use crate::hub::Hub;
 
 /// ringserver's time format: `YYYY-MM-DD HH:MM:SS.ffffff` (UTC), or `-`.
 pub fn time_text(t: Time) -> String {
@@ -58,7 +58,7 @@ fn attrs(out: &mut String, pairs: &[(&str, String)]) {
 /// The document INFO `kind` answers with. `capabilities` is the ID reply's text after
 /// `DataLink`; `matching` filters STREAMS and CONNECTIONS (already compiled).
 pub fn document(
-    shared: &Shared,
+    shared: &Hub,
     kind: InfoKind,
     capabilities: &str,
     matching: Option<&Regex>,
@@ -71,7 +71,7 @@ pub fn document(
         &mut x,
         &[
             ("Version", env!("CARGO_PKG_VERSION").into()),
-            ("ServerID", crate::server::server_name()),
+            ("ServerID", crate::hub::server_name()),
             ("Capabilities", capabilities.into()),
         ],
     );

@@ -1,6 +1,7 @@
-//! One DataLink client's state, without sockets: commands in, reply bytes out. The
-//! connection task (`conn`) feeds it decoded commands and, while it streams, asks it
-//! to fill the output buffer with PACKETs.
+//! One DataLink client's state, without sockets: input bytes in, reply bytes out. The
+//! connection driver (`crate::conn`) feeds it input and, while it streams, asks it to
+//! fill the output buffer with PACKETs; a WRITE's msync under `flush = always` comes
+//! back to the driver as an action.
 //!
 //! Positions follow ringserver: the read position names the last packet the client
 //! has, and STREAM sends the packets after it; POSITION SET EARLIEST and POSITION AFTER
@@ -9,7 +10,9 @@
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 
-use formats::datalink::{Command, InfoKind, Position, Reply, Write};
+use formats::datalink::{
+    decode_command, Command, DecodeError, Decoded, InfoKind, Position, Reply, Write,
+};
 use formats::payload::seed;
 use formats::{SrcName, Time, MAX_SRCNAME_LEN};
 use regex::{Regex, RegexBuilder};
@@ -17,14 +20,18 @@ use regex::{Regex, RegexBuilder};
 use super::info;
 use super::streamid::{to_srcname, to_streamid, IdStyle};
 use crate::access::{Grant, WriteRefusal};
+use crate::conn::{self, Action, Close, Farewell, Now, Outcome, Received};
+use crate::hub::clients::Registration;
+use crate::hub::policy::{Refusal, RefusalCounters, RefusalLog};
+use crate::hub::{server_name, Hub};
 use crate::ring::{RingError, Visit};
-use crate::server::clients::Registration;
-use crate::server::policy::{Refusal, RefusalCounters, RefusalLog};
-use crate::server::{server_name, Shared};
 
 /// Most packets one `fill` call sends, so one reader never holds the ring's read lock
 /// for long.
 const FILL_PACKETS: usize = 1024;
+/// Bytes a WRITE may declare beyond the largest packet and still get an ERROR with the
+/// connection kept: anything larger cannot be skipped cheaply and closes it.
+const WRITE_SLACK: usize = 64 * 1024;
 /// Most memory one MATCH or REJECT expression may compile to.
 const REGEX_SIZE_LIMIT: usize = 1 << 20;
 
@@ -41,7 +48,7 @@ pub enum Fill {
 
 /// The state of one DataLink connection.
 pub struct DlSession {
-    shared: Arc<Shared>,
+    shared: Arc<Hub>,
     reg: Registration,
     grant: Grant,
     grant_gen: u64,
@@ -58,6 +65,12 @@ pub struct DlSession {
     streaming: bool,
     appended: bool,
     logged: RefusalLog,
+    /// A whole command (good or bad) has arrived: the handshake deadline is over.
+    started: bool,
+    /// An msync for the driver, and the pktid to acknowledge after it (if the WRITE
+    /// asked for an acknowledgement).
+    action: Option<Action>,
+    ack_after_sync: Option<u64>,
 }
 
 fn reply(out: &mut Vec<u8>, r: Reply<'_>) {
@@ -106,7 +119,7 @@ fn compile(expr: &str, max: usize) -> Result<Option<Regex>, String> {
 
 impl DlSession {
     /// A session for a registered connection.
-    pub fn new(shared: Arc<Shared>, reg: Registration) -> DlSession {
+    pub fn new(shared: Arc<Hub>, reg: Registration) -> DlSession {
         let mut s = DlSession {
             shared,
             reg,
@@ -120,6 +133,9 @@ impl DlSession {
             streaming: false,
             appended: false,
             logged: RefusalLog::default(),
+            started: false,
+            action: None,
+            ack_after_sync: None,
         };
         s.refresh_grant();
         s
@@ -387,8 +403,12 @@ impl DlSession {
 
     fn append(&mut self, srcname: &SrcName, w: Write<'_>, out: &mut Vec<u8>) {
         let item = (srcname.as_str(), w.start, w.payload);
-        match self.shared.ring.append_batch(std::iter::once(item), false) {
-            Ok((pktid, _)) => {
+        match self
+            .shared
+            .ring
+            .append_batch_deferred(std::iter::once(item), false)
+        {
+            Ok((pktid, _, pending)) => {
                 self.appended = true;
                 let bytes = w.payload.len() as u64;
                 let (e, t) = (&self.reg.entry, &self.shared.totals);
@@ -396,7 +416,11 @@ impl DlSession {
                 e.bytes_in.fetch_add(bytes, Relaxed);
                 t.packets_in.fetch_add(1, Relaxed);
                 t.bytes_in.fetch_add(bytes, Relaxed);
-                if w.ack {
+                if let Some(p) = pending {
+                    // `flush = always`: the acknowledgement waits for the driver's msync.
+                    self.action = Some(Action::Sync(p));
+                    self.ack_after_sync = w.ack.then_some(pktid);
+                } else if w.ack {
                     reply(
                         out,
                         Reply::Ok {
@@ -451,7 +475,7 @@ impl DlSession {
     }
 
     /// Writes PACKETs for the stream into `out`, up to about `max_bytes`.
-    pub fn fill(&mut self, out: &mut Vec<u8>, max_bytes: usize) -> Fill {
+    fn fill_stream(&mut self, out: &mut Vec<u8>, max_bytes: usize) -> Fill {
         if !self.streaming {
             return Fill::Idle;
         }
@@ -505,6 +529,112 @@ impl DlSession {
             return Fill::Waiting;
         }
         Fill::Sent
+    }
+}
+
+impl conn::Session for DlSession {
+    type Out = Vec<u8>;
+
+    fn receive(&mut self, input: &[u8], _now: Now, out: &mut Vec<u8>) -> Received {
+        let max_payload = self.packet_size() + WRITE_SLACK;
+        let mut used = 0;
+        loop {
+            match decode_command(&input[used..], max_payload) {
+                Ok(Decoded::NeedMore) => {
+                    return Received {
+                        consumed: used,
+                        close: None,
+                    }
+                }
+                Ok(Decoded::Done(cmd, len)) => {
+                    self.started = true;
+                    self.handle(cmd, out);
+                    used += len;
+                    if self.action.is_some() {
+                        return Received {
+                            consumed: used,
+                            close: None,
+                        };
+                    }
+                }
+                Err(e) => {
+                    self.started = true;
+                    if let DecodeError::TooLarge { .. } = e {
+                        RefusalCounters::bump(&self.shared.refused.writes_too_large);
+                    }
+                    match e.skip() {
+                        // The framing holds: say what was wrong and go on.
+                        Some(len) => {
+                            error(out, &e.to_string());
+                            used += len;
+                        }
+                        None => {
+                            error(out, &format!("{e}; closing the connection"));
+                            return Received {
+                                consumed: used,
+                                close: Some(Close::Error(e.to_string())),
+                            };
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn fill(&mut self, _now: Now, out: &mut Vec<u8>, budget: usize) -> conn::Fill {
+        match self.fill_stream(out, budget) {
+            Fill::Sent => conn::Fill::Sent,
+            Fill::Idle | Fill::Waiting => conn::Fill::Waiting,
+        }
+    }
+
+    fn wants_packets(&self) -> bool {
+        self.streaming
+    }
+
+    fn deadline(&self) -> Option<std::time::Instant> {
+        None
+    }
+
+    fn take_appended(&mut self) -> bool {
+        DlSession::take_appended(self)
+    }
+
+    fn handshake_done(&self) -> bool {
+        self.started
+    }
+
+    fn take_action(&mut self) -> Option<Action> {
+        self.action.take()
+    }
+
+    fn complete(&mut self, outcome: Outcome, _now: Now, out: &mut Vec<u8>) {
+        let ack = self.ack_after_sync.take();
+        match outcome {
+            Outcome::Synced(Ok(())) => {
+                if let Some(pktid) = ack {
+                    ok(out, pktid as i64, "");
+                }
+            }
+            Outcome::Synced(Err(e)) => {
+                tracing::error!("DataLink WRITE failed: {e}");
+                error(out, &format!("Error adding packet to ring: {e}"));
+            }
+            Outcome::Reloaded(_) => debug_assert!(false, "DataLink does not reload"),
+        }
+    }
+
+    fn farewell(&mut self, why: Farewell, out: &mut Vec<u8>) {
+        error(
+            out,
+            match why {
+                Farewell::Shutdown => "orbserver is stopping; reconnect when it is back",
+                Farewell::Killed => "closed by an administrator",
+                Farewell::HandshakeTimeout => {
+                    "no DataLink command within the handshake timeout; send ID as soon as you connect"
+                }
+            },
+        );
     }
 }
 

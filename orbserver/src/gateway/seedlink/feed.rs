@@ -16,9 +16,9 @@ use formats::{SrcName, Time};
 
 use super::request::{Start, StationReq};
 use super::resume::{self, ResumeAt};
+use crate::hub::clients::Registration;
+use crate::hub::Hub;
 use crate::ring::Visit;
-use crate::server::clients::Registration;
-use crate::server::Shared;
 
 /// How far before a TIME window's begin the ring is searched: a packet that starts
 /// before the window may hold samples inside it. Packets longer than this that start
@@ -75,7 +75,7 @@ pub struct Feed {
 
 impl Feed {
     /// Resolves where each request starts against the ring as it is now.
-    pub fn new(shared: &Shared, reqs: Vec<StationReq>, peer: String) -> Feed {
+    pub fn new(shared: &Hub, reqs: Vec<StationReq>, peer: String) -> Feed {
         let st = shared.ring.stat();
         let next = st.next_pktid;
         let oldest = st.oldest.map(|p| p.pktid);
@@ -132,7 +132,7 @@ impl Feed {
     /// Appends data frames for the next packets, up to about `max_bytes` of output.
     pub fn fill(
         &mut self,
-        shared: &Shared,
+        shared: &Hub,
         reg: &Registration,
         out: &mut Vec<u8>,
         max_bytes: usize,

@@ -16,7 +16,7 @@ use formats::seedlink::{InfoLevel, MAX_SEQ};
 use formats::Time;
 
 use super::{hello_line, ORGANIZATION};
-use crate::server::Shared;
+use crate::hub::Hub;
 
 /// What one station has in the ring.
 #[derive(Default)]
@@ -40,7 +40,7 @@ fn seq(pktid: u64) -> String {
 }
 
 /// The ring's stations, by (net, sta).
-fn stations(shared: &Shared, with_streams: bool) -> BTreeMap<(String, String), Station> {
+fn stations(shared: &Hub, with_streams: bool) -> BTreeMap<(String, String), Station> {
     let mut out: BTreeMap<(String, String), Station> = BTreeMap::new();
     for src in shared.ring.sources() {
         let parts = src.srcname.parts();
@@ -77,7 +77,7 @@ fn stations(shared: &Shared, with_streams: bool) -> BTreeMap<(String, String), S
 }
 
 /// The XML answer to INFO `level` (the caller checks who may see CONNECTIONS).
-pub fn xml(shared: &Shared, level: InfoLevel) -> String {
+pub fn xml(shared: &Hub, level: InfoLevel) -> String {
     let mut x = String::from("<?xml version=\"1.0\"?>\n");
     let _ = writeln!(
         x,
@@ -160,7 +160,7 @@ pub const CAPABILITIES: &[&str] = &[
 ];
 
 /// The `CAT` reply: one line per station, `NET STA  description`, then `END`.
-pub fn cat(shared: &Shared) -> Vec<u8> {
+pub fn cat(shared: &Hub) -> Vec<u8> {
     let mut s = String::new();
     for (net, sta) in stations(shared, false).into_keys() {
         let _ = write!(s, "{net:<2} {sta:<5}\r\n");

@@ -6,26 +6,22 @@
 //! - `resume`: SeedLink sequence numbers and pktids.
 //! - `feed`: the transfer, ring packets to data frames.
 //! - `info`: INFO XML and CAT.
-//! - `conn`: the socket loop.
+//! - `session`: the connection's state, run by the connection driver (`crate::conn`).
 //!
 //! The protocol's bytes (commands, selectors, frames, records) are sans-io in
 //! `formats::seedlink`.
 
-mod conn;
 mod feed;
 mod info;
 mod request;
 mod resume;
+mod session;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
-use tokio::net::TcpStream;
-use tokio_util::sync::CancellationToken;
-
-use super::Gateway;
-use crate::server::clients::Registration;
-use crate::server::Shared;
+use crate::conn::Protocol;
+use crate::hub::clients::Registration;
+use crate::hub::Hub;
 
 /// The organisation line of the HELLO reply and INFO documents.
 pub const ORGANIZATION: &str = "orb ring server";
@@ -42,8 +38,9 @@ pub fn hello_line() -> String {
 /// The SeedLink protocol.
 pub struct SeedLink;
 
-impl Gateway for SeedLink {
+impl Protocol for SeedLink {
     const NAME: &'static str = "SeedLink";
+    type Session = session::SlSession;
 
     fn refusal(_msg: &str) -> Vec<u8> {
         // Nothing was asked yet, and a reason would not be read as one (no EXTREPLY):
@@ -51,13 +48,10 @@ impl Gateway for SeedLink {
         formats::seedlink::frame::ERROR.to_vec()
     }
 
-    async fn serve(
-        stream: TcpStream,
-        peer: SocketAddr,
-        shared: Arc<Shared>,
-        reg: Registration,
-        shutdown: CancellationToken,
-    ) {
-        conn::serve(stream, peer, shared, reg, shutdown).await;
+    fn session(hub: Arc<Hub>, reg: Registration) -> session::SlSession {
+        session::SlSession::new(hub, reg)
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use crate::config::{ConfigError, ConfigFile, Limits, ServerConfig};
 
-use super::Shared;
+use super::Hub;
 
 /// Where a reload reads from: the `--config` file the server started with, and the
 /// limits it started with (which a reload cannot change, but can warn about).
@@ -32,7 +32,7 @@ pub enum ReloadError {
 /// Re-reads the config file's `[access]` table and puts it in force. Returns a one-line
 /// summary of what was loaded. `trigger` (`SIGHUP`, `RELOAD from ADDR`) starts the log
 /// line, so the log says who changed the rules.
-pub fn reload(shared: &Shared, trigger: &str) -> Result<String, ReloadError> {
+pub fn reload(shared: &Hub, trigger: &str) -> Result<String, ReloadError> {
     let result = load(shared);
     match &result {
         Ok(summary) => tracing::info!("{trigger}: {summary}"),
@@ -41,7 +41,7 @@ pub fn reload(shared: &Shared, trigger: &str) -> Result<String, ReloadError> {
     result
 }
 
-fn load(shared: &Shared) -> Result<String, ReloadError> {
+fn load(shared: &Hub) -> Result<String, ReloadError> {
     let source = shared.config_source().ok_or(ReloadError::NoConfigFile)?;
     let file = ConfigFile::load(&source.path)?;
     let rules = file.access_rules()?;

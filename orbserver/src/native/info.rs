@@ -2,7 +2,6 @@
 //! the server's counters.
 
 use std::sync::atomic::Ordering::Relaxed;
-use std::time::Instant;
 
 use formats::proto::info::{
     ClientsInfo, PktAt, RingInfo, ServerStat, SourceStat, SourcesInfo, Totals,
@@ -10,8 +9,8 @@ use formats::proto::info::{
 use formats::proto::PROTOCOL_VERSION;
 use formats::Time;
 
-use super::clients::access_text;
-use super::Shared;
+use crate::hub::clients::access_text;
+use crate::hub::Hub;
 use crate::ring::PktRef;
 
 fn at(p: PktRef) -> PktAt {
@@ -27,12 +26,12 @@ fn secs(micros: i64) -> f64 {
 }
 
 /// STAT.
-pub fn server_stat(shared: &Shared) -> ServerStat {
+pub fn server_stat(shared: &Hub) -> ServerStat {
     let st = shared.ring.stat();
     let t = &shared.totals;
     let (packet_rate, byte_rate) = shared.rates();
     ServerStat {
-        server: super::server_name(),
+        server: crate::hub::server_name(),
         protocol: PROTOCOL_VERSION,
         started: shared.started.to_string(),
         now: Time::now().to_string(),
@@ -64,7 +63,7 @@ pub fn server_stat(shared: &Shared) -> ServerStat {
 }
 
 /// SOURCES.
-pub fn sources(shared: &Shared) -> SourcesInfo {
+pub fn sources(shared: &Hub) -> SourcesInfo {
     let now = Time::now().as_micros();
     let sources = shared
         .ring
@@ -89,7 +88,7 @@ pub fn sources(shared: &Shared) -> SourcesInfo {
 }
 
 /// CLIENTS.
-pub fn clients(shared: &Shared) -> ClientsInfo {
+pub fn clients(shared: &Hub) -> ClientsInfo {
     let (_, rules) = shared.policy.current();
     let clients = shared
         .clients
@@ -112,16 +111,4 @@ pub fn clients(shared: &Shared) -> ClientsInfo {
         })
         .collect();
     ClientsInfo { clients }
-}
-
-/// Packet and byte rates over the sampling window.
-pub fn rates(oldest: Option<(Instant, u64, u64)>, now: (Instant, u64, u64)) -> (f64, f64) {
-    let Some((t0, p0, b0)) = oldest else {
-        return (0.0, 0.0);
-    };
-    let dt = now.0.duration_since(t0).as_secs_f64();
-    if dt <= 0.0 {
-        return (0.0, 0.0);
-    }
-    ((now.1 - p0) as f64 / dt, (now.2 - b0) as f64 / dt)
 }

@@ -1,7 +1,8 @@
-//! One client's protocol state, without sockets: frames in, reply bytes out. The
-//! connection task feeds it decoded frames and asks it to fill the output buffer with
-//! reap stream frames when packets and credit are there. The rules implemented here are
-//! PROTOCOL.md's "Session rules".
+//! One native client's protocol state, without sockets or clocks: input bytes and the
+//! time in, reply bytes out. The connection driver (`crate::conn`) feeds it input and
+//! asks it to fill the output buffer with reap stream frames when packets and credit are
+//! there; an msync for a durable put and a RELOAD's file reading come back to the
+//! driver as actions. The rules implemented here are PROTOCOL.md's "Session rules".
 
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
@@ -10,17 +11,19 @@ use std::time::{Duration, Instant};
 use bytes::BytesMut;
 use formats::proto::encode::encode_packet;
 use formats::proto::{
-    Access, Body, ErrorCode, Frame, ReapEndReason, Whence, FRAME_HEADER, NO_TIMEOUT,
-    PROTOCOL_VERSION,
+    decode, frame_tag, Access, Body, DecodeError, Decoded, ErrorCode, Frame, ReapEndReason, Whence,
+    FRAME_HEADER, NO_TIMEOUT, PROTOCOL_VERSION,
 };
 use formats::SrcSelect;
 use formats::{SrcName, Time};
 
-use super::clients::{access_text, AskedRights, Registration};
-use super::policy::{Refusal, RefusalCounters, RefusalLog};
-use super::reload::ReloadError;
-use super::{info, server_name, Shared};
+use super::info;
 use crate::access::{Grant, WriteGrant, WriteRefusal};
+use crate::conn::{self, Action, Close, Farewell, Now, Outcome, Received};
+use crate::hub::clients::{access_text, AskedRights, Registration};
+use crate::hub::policy::{Refusal, RefusalCounters, RefusalLog};
+use crate::hub::reload::ReloadError;
+use crate::hub::{server_name, Hub};
 use crate::ring::{Gap, RingError, Visit};
 
 /// Most packets one `fill_reap` call sends, so one reader never holds the ring's read
@@ -71,9 +74,29 @@ struct Reap {
     last_sent: Instant,
 }
 
+/// A reply that waits for the driver to run an [`Action`].
+#[derive(Debug, Clone, Copy)]
+enum Waiting {
+    /// PUT_OK for an append being made durable.
+    Put {
+        tag: u32,
+        first_pktid: u64,
+        count: u32,
+    },
+    /// RELOADED (or an error) for a RELOAD.
+    Reload { tag: u32 },
+}
+
 /// The state of one connection's session.
 pub struct Session {
-    shared: Arc<Shared>,
+    shared: Arc<Hub>,
+    /// The time the driver passed in with the current call.
+    now: Now,
+    /// The largest frame accepted (PROTOCOL.md, "Framing").
+    max_frame: u32,
+    /// Blocking work for the driver, and the reply waiting for it.
+    action: Option<Action>,
+    waiting: Option<Waiting>,
     reg: Registration,
     hello: bool,
     access: Access,
@@ -114,9 +137,16 @@ fn error(out: &mut BytesMut, tag: u32, code: ErrorCode, message: &str) {
 
 impl Session {
     /// A session for a registered connection.
-    pub fn new(shared: Arc<Shared>, reg: Registration) -> Session {
+    pub fn new(shared: Arc<Hub>, reg: Registration) -> Session {
+        let max_frame = formats::proto::server_max_frame(
+            u32::try_from(shared.limits.max_packet).unwrap_or(u32::MAX),
+        );
         Session {
             shared,
+            now: Now::read(),
+            max_frame,
+            action: None,
+            waiting: None,
             reg,
             hello: false,
             access: Access::default(),
@@ -292,7 +322,7 @@ impl Session {
                 if let Some(r) = &mut self.reap {
                     if r.credit == 0 {
                         // The idle timeout does not run without credit: restart it.
-                        r.last_sent = Instant::now();
+                        r.last_sent = self.now.mono;
                     }
                     r.credit = r.credit.saturating_add(n);
                 }
@@ -303,24 +333,16 @@ impl Session {
             Body::Clients => self.info(tag, &info::clients(&self.shared), out),
             Body::Kill { client_id } => self.kill(tag, client_id, out),
             Body::Reload => {
+                // Reading the file may block: the driver does it, then `complete`.
                 let trigger = format!("RELOAD from {}", self.reg.entry.addr);
-                match super::reload::reload(&self.shared, &trigger) {
-                    Ok(summary) => Frame {
-                        tag,
-                        body: Body::Reloaded { summary: &summary },
-                    }
-                    .encode(out),
-                    Err(e @ ReloadError::NoConfigFile) => {
-                        error(out, tag, ErrorCode::BadState, &e.to_string())
-                    }
-                    Err(e) => error(out, tag, ErrorCode::BadConfig, &e.to_string()),
-                }
+                self.action = Some(Action::Reload { trigger });
+                self.waiting = Some(Waiting::Reload { tag });
             }
             Body::Ping { nonce } => Frame {
                 tag,
                 body: Body::Pong {
                     nonce,
-                    server_time: Time::now(),
+                    server_time: self.now.wall,
                 },
             }
             .encode(out),
@@ -516,20 +538,31 @@ impl Session {
         match self
             .shared
             .ring
-            .append_batch(items.iter().copied(), durable)
+            .append_batch_deferred(items.iter().copied(), durable)
         {
-            Ok((first_pktid, count)) => {
+            Ok((first_pktid, count, pending)) => {
                 self.appended = true;
                 let (e, t) = (&self.reg.entry, &self.shared.totals);
                 e.packets_in.fetch_add(u64::from(count), Relaxed);
                 e.bytes_in.fetch_add(bytes, Relaxed);
                 t.packets_in.fetch_add(u64::from(count), Relaxed);
                 t.bytes_in.fetch_add(bytes, Relaxed);
-                Frame {
-                    tag,
-                    body: Body::PutOk { first_pktid, count },
+                match pending {
+                    // PUT_OK promises durability: it waits for the driver's msync.
+                    Some(p) => {
+                        self.action = Some(Action::Sync(p));
+                        self.waiting = Some(Waiting::Put {
+                            tag,
+                            first_pktid,
+                            count,
+                        });
+                    }
+                    None => Frame {
+                        tag,
+                        body: Body::PutOk { first_pktid, count },
+                    }
+                    .encode(out),
                 }
-                .encode(out);
             }
             Err(e @ RingError::PacketTooLarge { .. }) => {
                 RefusalCounters::bump(&self.shared.refused.writes_too_large);
@@ -850,7 +883,7 @@ impl Session {
             left: (max_packets != 0).then_some(max_packets),
             timeout,
             credit,
-            last_sent: Instant::now(),
+            last_sent: self.now.mono,
         });
         self.reg.entry.reaping.store(true, Relaxed);
     }
@@ -950,7 +983,7 @@ impl Session {
         let r = self.reap.as_mut().expect("reap is active");
         r.credit -= sent;
         if sent > 0 {
-            r.last_sent = Instant::now();
+            r.last_sent = self.now.mono;
         }
         if let Some(left) = &mut r.left {
             *left -= sent;
@@ -969,6 +1002,147 @@ impl Session {
         Fill::Sent
     }
 }
+
+impl conn::Session for Session {
+    type Out = BytesMut;
+
+    fn receive(&mut self, input: &[u8], now: Now, out: &mut BytesMut) -> Received {
+        self.now = now;
+        let mut used = 0;
+        loop {
+            let rest = &input[used..];
+            match decode(rest, self.max_frame) {
+                Ok(Decoded::NeedMore { .. }) => {
+                    return Received {
+                        consumed: used,
+                        close: None,
+                    }
+                }
+                Ok(Decoded::Frame(frame, len)) => {
+                    let flow = self.handle(frame, out);
+                    used += len;
+                    if flow == Flow::Close {
+                        return Received {
+                            consumed: used,
+                            close: Some(Close::Error("the client broke the session rules".into())),
+                        };
+                    }
+                    if self.action.is_some() {
+                        return Received {
+                            consumed: used,
+                            close: None,
+                        };
+                    }
+                }
+                Err(e) => {
+                    let (code, msg) = if matches!(e, DecodeError::TooLarge { .. }) {
+                        RefusalCounters::bump(&self.shared.refused.writes_too_large);
+                        let msg = format!(
+                            "{e}; keep each frame within max_packet ({} bytes) plus 64 KiB",
+                            self.shared.limits.max_packet
+                        );
+                        (ErrorCode::TooLarge, msg)
+                    } else {
+                        (ErrorCode::Malformed, e.to_string())
+                    };
+                    // A frame read whole (unknown kind, bad body) is answered with its
+                    // own tag; one refused by its length alone with tag 0.
+                    let tag = frame_tag(rest, self.max_frame).unwrap_or(0);
+                    error(out, tag, code, &msg);
+                    return Received {
+                        consumed: used,
+                        close: Some(Close::Error(msg)),
+                    };
+                }
+            }
+        }
+    }
+
+    fn fill(&mut self, now: Now, out: &mut BytesMut, budget: usize) -> conn::Fill {
+        self.now = now;
+        self.check_timeout(now.mono, out);
+        match self.fill_reap(out, budget) {
+            Fill::Sent => conn::Fill::Sent,
+            Fill::Idle | Fill::Waiting => conn::Fill::Waiting,
+        }
+    }
+
+    fn wants_packets(&self) -> bool {
+        Session::wants_packets(self)
+    }
+
+    fn deadline(&self) -> Option<Instant> {
+        self.reap_deadline()
+    }
+
+    fn take_appended(&mut self) -> bool {
+        Session::take_appended(self)
+    }
+
+    fn handshake_done(&self) -> bool {
+        self.hello
+    }
+
+    fn take_action(&mut self) -> Option<Action> {
+        self.action.take()
+    }
+
+    fn complete(&mut self, outcome: Outcome, now: Now, out: &mut BytesMut) {
+        self.now = now;
+        match (self.waiting.take(), outcome) {
+            (
+                Some(Waiting::Put {
+                    tag,
+                    first_pktid,
+                    count,
+                }),
+                Outcome::Synced(Ok(())),
+            ) => Frame {
+                tag,
+                body: Body::PutOk { first_pktid, count },
+            }
+            .encode(out),
+            (Some(Waiting::Put { tag, .. }), Outcome::Synced(Err(e))) => {
+                tracing::error!("durable put failed: {e}");
+                let msg =
+                    format!("{e}; the packets are in the ring but may not survive a power failure");
+                error(out, tag, ErrorCode::RingError, &msg);
+            }
+            (Some(Waiting::Reload { tag }), Outcome::Reloaded(r)) => match r {
+                Ok(summary) => Frame {
+                    tag,
+                    body: Body::Reloaded { summary: &summary },
+                }
+                .encode(out),
+                Err(e @ ReloadError::NoConfigFile) => {
+                    error(out, tag, ErrorCode::BadState, &e.to_string())
+                }
+                Err(e) => error(out, tag, ErrorCode::BadConfig, &e.to_string()),
+            },
+            (waiting, outcome) => {
+                debug_assert!(false, "{outcome:?} does not answer {waiting:?}");
+            }
+        }
+    }
+
+    fn farewell(&mut self, why: Farewell, out: &mut BytesMut) {
+        let (code, message) = match why {
+            Farewell::Shutdown => (
+                ErrorCode::ShuttingDown,
+                "orbserver is stopping; reconnect when it is back",
+            ),
+            Farewell::Killed => (ErrorCode::Killed, KILLED_MESSAGE),
+            Farewell::HandshakeTimeout => (
+                ErrorCode::BadState,
+                "no HELLO within the handshake timeout; a client must send HELLO as soon as it connects",
+            ),
+        };
+        error(out, 0, code, message);
+    }
+}
+
+/// What a killed client is told (PROTOCOL.md, "Administration").
+const KILLED_MESSAGE: &str = "closed by an administrator";
 
 /// The session's verdict on a source, cached per ring source number so the regular
 /// expressions run once per source, not once per packet.

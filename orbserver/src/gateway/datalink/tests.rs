@@ -1,0 +1,107 @@
+//! The DataLink session's rules driven directly, without a socket or a sleep.
+
+use formats::datalink::{decode_reply, Command, Decoded, Reply, Write};
+use formats::Time;
+
+use super::DataLink;
+use crate::conn::testing::{Clock, TestHub};
+use crate::conn::{Action, Close, Farewell, Fill, Session as _};
+use crate::ring::FlushPolicy;
+
+fn cmd(c: Command<'_>) -> Vec<u8> {
+    let mut b = Vec::new();
+    c.encode(&mut b).expect("encodable");
+    b
+}
+
+fn write(ack: bool) -> Vec<u8> {
+    cmd(Command::Write(Write {
+        streamid: "AA_STA/EXP",
+        start: Time::from_micros(1),
+        end: Time::from_micros(1),
+        ack,
+        payload: b"hello",
+    }))
+}
+
+/// The replies in `out`, as `(kind, value)`; empties `out`.
+fn replies(out: &mut Vec<u8>) -> Vec<(&'static str, i64)> {
+    let mut got = Vec::new();
+    let mut at = 0;
+    while let Ok(Decoded::Done(r, len)) = decode_reply(&out[at..], 1 << 20) {
+        got.push(match r {
+            Reply::Id(_) => ("ID", 0),
+            Reply::Ok { value, .. } => ("OK", value),
+            Reply::Error { value, .. } => ("ERROR", value),
+            Reply::Packet { pktid, .. } => ("PACKET", pktid as i64),
+            _ => ("OTHER", 0),
+        });
+        at += len;
+    }
+    assert_eq!(at, out.len(), "only whole replies");
+    out.clear();
+    got
+}
+
+#[test]
+fn the_handshake_ends_with_the_first_command_good_or_bad() {
+    let hub = TestHub::new(FlushPolicy::None);
+    let clock = Clock::new();
+    let mut s = hub.session::<DataLink>();
+    let mut out = Vec::new();
+    assert!(!s.handshake_done());
+    let id = cmd(Command::Id("test:me:1:x"));
+    let r = s.receive(&id[..id.len() - 1], clock.now(), &mut out);
+    assert_eq!(r.consumed, 0);
+    assert!(!s.handshake_done(), "half a command is not a command");
+    s.receive(&id, clock.now(), &mut out);
+    assert!(s.handshake_done());
+    assert_eq!(replies(&mut out), [("ID", 0)]);
+    let mut s = hub.session::<DataLink>();
+    let r = s.receive(b"DL\x00", clock.now(), &mut out);
+    assert!(matches!(r.close, Some(Close::Error(_))), "{r:?}");
+    assert!(s.handshake_done());
+}
+
+#[test]
+fn a_streaming_reader_gets_packets_written_by_another_session() {
+    let hub = TestHub::new(FlushPolicy::None);
+    let clock = Clock::new();
+    let (mut reader, mut writer) = (hub.session::<DataLink>(), hub.session::<DataLink>());
+    let (mut rout, mut wout) = (Vec::new(), Vec::new());
+    reader.receive(&cmd(Command::Stream), clock.now(), &mut rout);
+    assert!(reader.wants_packets());
+    assert_eq!(reader.fill(clock.now(), &mut rout, 1 << 16), Fill::Waiting);
+    writer.receive(&write(true), clock.now(), &mut wout);
+    assert!(writer.take_appended());
+    assert_eq!(replies(&mut wout), [("OK", 1)]);
+    assert_eq!(reader.fill(clock.now(), &mut rout, 1 << 16), Fill::Sent);
+    assert_eq!(replies(&mut rout), [("PACKET", 1)]);
+}
+
+#[test]
+fn under_flush_always_a_write_is_acknowledged_after_the_drivers_sync() {
+    let hub = TestHub::new(FlushPolicy::Always);
+    let clock = Clock::new();
+    let mut s = hub.session::<DataLink>();
+    let mut out = Vec::new();
+    let mut input = write(true);
+    input.extend(write(true));
+    let r = s.receive(&input, clock.now(), &mut out);
+    assert_eq!(r.consumed, write(true).len(), "stops after the first WRITE");
+    assert_eq!(replies(&mut out), []);
+    let action = s.take_action().expect("a sync");
+    assert!(matches!(action, Action::Sync(_)));
+    s.complete(action.run(&hub.hub), clock.now(), &mut out);
+    assert_eq!(replies(&mut out), [("OK", 1)]);
+}
+
+#[test]
+fn kill_and_shutdown_are_said_as_errors() {
+    let hub = TestHub::new(FlushPolicy::None);
+    let mut s = hub.session::<DataLink>();
+    let mut out = Vec::new();
+    s.farewell(Farewell::Killed, &mut out);
+    s.farewell(Farewell::Shutdown, &mut out);
+    assert_eq!(replies(&mut out), [("ERROR", 0), ("ERROR", 0)]);
+}

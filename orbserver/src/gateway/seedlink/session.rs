@@ -1,0 +1,307 @@
+//! One SeedLink connection's state, without sockets: command lines in, replies out,
+//! and once the transfer starts, data frames as packets arrive. The connection driver
+//! (`crate::conn`) moves the bytes; protocol decisions live in `request` (negotiation)
+//! and `feed` (the transfer).
+
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+
+use formats::seedlink::{self, frame, Command, InfoLevel, SeedLinkError};
+
+use super::feed::{Feed, Fill};
+use super::request::{Negotiation, StationReq, Step};
+use super::{hello_line, info, ORGANIZATION};
+use crate::access::Grant;
+use crate::conn::{self, Action, Close, Farewell, Now, Outcome, Received};
+use crate::hub::clients::Registration;
+use crate::hub::policy::{Refusal, RefusalCounters, RefusalLog};
+use crate::hub::Hub;
+
+/// The state of one SeedLink connection.
+pub struct SlSession {
+    shared: Arc<Hub>,
+    reg: Registration,
+    grant: Grant,
+    grant_gen: u64,
+    /// Refusals logged already (later ones are only counted).
+    logged: RefusalLog,
+    neg: Negotiation,
+    /// Command lines received (the handshake deadline ends with the first).
+    commands: u64,
+    /// The transfer, once negotiation ended with END or FETCH.
+    feed: Option<Feed>,
+}
+
+impl SlSession {
+    /// A session for a registered connection.
+    pub fn new(shared: Arc<Hub>, reg: Registration) -> SlSession {
+        reg.entry.ident().what = "SeedLink client".into();
+        let (generation, rules) = shared.policy.current();
+        let grant = rules.grant(reg.entry.addr.ip(), None);
+        SlSession {
+            shared,
+            reg,
+            grant,
+            grant_gen: generation,
+            logged: RefusalLog::default(),
+            neg: Negotiation::default(),
+            commands: 0,
+            feed: None,
+        }
+    }
+
+    /// Re-decides the read and admin rights if the rules were reloaded.
+    fn refresh_grant(&mut self) {
+        if self.shared.policy.generation() != self.grant_gen {
+            let (generation, rules) = self.shared.policy.current();
+            self.grant = rules.grant(self.reg.entry.addr.ip(), None);
+            self.grant_gen = generation;
+        }
+    }
+
+    /// Answers a request that needs read access with ERROR if the address may not read.
+    fn may_read(&mut self, out: &mut Vec<u8>) -> bool {
+        self.refresh_grant();
+        if self.grant.read {
+            return true;
+        }
+        let peer = self.reg.entry.addr;
+        self.logged.refuse(
+            &self.shared.refused,
+            Refusal::ReadNotAllowed,
+            peer,
+            "SeedLink: ",
+            "a read: address not in access.read",
+        );
+        let msg = format!("address {} may not read this orb", peer.ip());
+        out.extend(self.neg.error("UNAUTHORIZED", &msg));
+        false
+    }
+
+    /// Handles one command line of the negotiation.
+    fn command(&mut self, line: &[u8], out: &mut Vec<u8>) -> Option<Close> {
+        let cmd = match seedlink::parse(line) {
+            Ok(Some(cmd)) => cmd,
+            Ok(None) => return None,
+            Err(e) => {
+                self.commands += 1;
+                tracing::debug!("{}: SeedLink: {e}", self.reg.entry.addr);
+                let code = if matches!(e, SeedLinkError::UnknownCommand(_)) {
+                    "UNSUPPORTED"
+                } else {
+                    "ARGUMENTS"
+                };
+                out.extend(self.neg.error(code, &e.to_string()));
+                return None;
+            }
+        };
+        self.commands += 1;
+        let needs_read = matches!(
+            cmd,
+            Command::Data(_)
+                | Command::Fetch(_)
+                | Command::Time { .. }
+                | Command::End
+                | Command::Cat
+        );
+        if needs_read && !self.may_read(out) {
+            return None;
+        }
+        match self.neg.handle(cmd) {
+            Step::Reply(bytes) => out.extend(bytes),
+            Step::Hello => {
+                let text = format!("{}\r\n{ORGANIZATION}\r\n", hello_line());
+                out.extend(text.as_bytes());
+            }
+            Step::Cat => out.extend(info::cat(&self.shared)),
+            Step::Info(level) => self.info(level, out),
+            Step::Close => return Some(Close::Done),
+            Step::Start(reqs) => self.start_transfer(reqs),
+        }
+        None
+    }
+
+    /// A line sent during the transfer: INFO is answered in the stream, BYE closes,
+    /// anything else is ignored (a reply would land among the data frames).
+    fn command_in_transfer(&mut self, line: &[u8], out: &mut Vec<u8>) -> Option<Close> {
+        match seedlink::parse(line) {
+            Ok(Some(Command::Info(level))) => self.info(level, out),
+            Ok(Some(Command::Bye)) => return Some(Close::Done),
+            Ok(_) | Err(_) => {
+                tracing::debug!(
+                    "{}: SeedLink: ignored a command during the transfer",
+                    self.reg.entry.addr
+                );
+            }
+        }
+        None
+    }
+
+    /// Answers INFO: ID and CAPABILITIES to anyone, data names to readers,
+    /// CONNECTIONS to administrators.
+    fn info(&mut self, level: InfoLevel, out: &mut Vec<u8>) {
+        let data = !matches!(level, InfoLevel::Id | InfoLevel::Capabilities);
+        if data && !self.may_read(out) {
+            return;
+        }
+        if matches!(level, InfoLevel::Connections | InfoLevel::All) && !self.grant.admin {
+            RefusalCounters::bump(&self.shared.refused.admin_not_allowed);
+            let msg = format!(
+                "INFO {} needs admin access: address {} is not in access.admin",
+                level.name(),
+                self.reg.entry.addr.ip()
+            );
+            out.extend(self.neg.error("UNAUTHORIZED", &msg));
+            return;
+        }
+        frame::info_frames(out, &info::xml(&self.shared, level));
+    }
+
+    fn start_transfer(&mut self, reqs: Vec<StationReq>) {
+        {
+            let mut ident = self.reg.entry.ident();
+            ident.access = "r".into();
+            ident.select = describe(&reqs);
+        }
+        self.reg.entry.reads.store(true, Relaxed);
+        let feed = Feed::new(&self.shared, reqs, self.reg.entry.addr.to_string());
+        self.reg.entry.pos.store(feed.pos(), Relaxed);
+        self.feed = Some(feed);
+    }
+}
+
+impl conn::Session for SlSession {
+    type Out = Vec<u8>;
+
+    fn receive(&mut self, input: &[u8], _now: Now, out: &mut Vec<u8>) -> Received {
+        let mut used = 0;
+        loop {
+            let line = match seedlink::split_line(&input[used..]) {
+                Ok(Some((line, len))) => {
+                    used += len;
+                    line
+                }
+                Ok(None) => {
+                    return Received {
+                        consumed: used,
+                        close: None,
+                    }
+                }
+                Err(e) => {
+                    return Received {
+                        consumed: used,
+                        close: Some(Close::Error(e.to_string())),
+                    }
+                }
+            };
+            let close = if self.feed.is_some() {
+                self.command_in_transfer(line, out)
+            } else {
+                self.command(line, out)
+            };
+            if close.is_some() {
+                return Received {
+                    consumed: used,
+                    close,
+                };
+            }
+        }
+    }
+
+    fn fill(&mut self, _now: Now, out: &mut Vec<u8>, budget: usize) -> conn::Fill {
+        if self.feed.is_none() {
+            return conn::Fill::Waiting;
+        }
+        self.refresh_grant();
+        if !self.grant.read {
+            return conn::Fill::Close(Close::Error(
+                "read access was withdrawn by a rules reload".into(),
+            ));
+        }
+        let cap = budget.max(4096);
+        let feed = self.feed.as_mut().expect("transfer is on");
+        let mut fill = Fill::More;
+        while fill == Fill::More && out.len() < cap {
+            let room = cap - out.len();
+            fill = feed.fill(&self.shared, &self.reg, out, room);
+        }
+        match fill {
+            Fill::Finished => conn::Fill::Close(Close::Done),
+            Fill::More => conn::Fill::Sent,
+            Fill::Waiting => conn::Fill::Waiting,
+        }
+    }
+
+    fn wants_packets(&self) -> bool {
+        self.feed.is_some()
+    }
+
+    fn deadline(&self) -> Option<std::time::Instant> {
+        None
+    }
+
+    fn take_appended(&mut self) -> bool {
+        false
+    }
+
+    fn handshake_done(&self) -> bool {
+        self.commands > 0
+    }
+
+    fn take_action(&mut self) -> Option<Action> {
+        None
+    }
+
+    fn complete(&mut self, _outcome: Outcome, _now: Now, _out: &mut Vec<u8>) {
+        debug_assert!(false, "SeedLink sessions ask for no actions");
+    }
+
+    fn farewell(&mut self, _why: Farewell, _out: &mut Vec<u8>) {
+        // SeedLink has no way to say why unasked; the closed connection says it.
+    }
+
+    fn finish(&mut self) {
+        if let Some(feed) = self.feed.as_ref().filter(|f| f.skipped() > 0) {
+            tracing::info!(
+                "{}: SeedLink transfer skipped {} packets that could not be served as miniSEED",
+                self.reg.entry.addr,
+                feed.skipped()
+            );
+        }
+    }
+}
+
+/// The requests in one line for CLIENTS' select column: `NET_STA:selectors` per
+/// station, `*` for any.
+fn describe(reqs: &[StationReq]) -> String {
+    reqs.iter()
+        .map(|r| {
+            let pat = |p: &Option<formats::seedlink::StationPattern>| {
+                p.as_ref()
+                    .map_or("*".to_string(), |p| p.as_str().to_string())
+            };
+            let mut s = format!("{}_{}", pat(&r.net), pat(&r.sta));
+            if !r.selectors.is_empty() {
+                let sels: Vec<String> = r
+                    .selectors
+                    .iter()
+                    .map(|x| {
+                        format!(
+                            "{}{}{}{}",
+                            if x.negate { "!" } else { "" },
+                            x.loc.as_deref().unwrap_or(""),
+                            x.chan,
+                            x.kind
+                                .map(|k| format!(".{}", char::from(k)))
+                                .unwrap_or_default()
+                        )
+                    })
+                    .collect();
+                s.push(':');
+                s.push_str(&sels.join(" "));
+            }
+            s
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
