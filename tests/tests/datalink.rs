@@ -792,3 +792,40 @@ async fn a_lapped_datalink_reader_skips_to_the_oldest_and_the_loss_is_counted() 
     let row = rows.iter().find(|r| r.what == "lapped").expect("listed");
     assert_eq!(row.gaps, 1);
 }
+
+/// A refused DataLink client that already sent its first commands reads the refusal,
+/// and the refusal is counted. (The accept loop also drains such input before closing,
+/// so that stacks which drop received data on a reset keep the ERROR; Linux loopback
+/// keeps it either way, so this test does not pin the drain itself.)
+#[tokio::test]
+async fn a_refused_client_that_already_sent_commands_reads_the_refusal() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let dir = tempfile::tempdir().unwrap();
+    let (srv, dl) = server(dir.path(), "[access]\nconnect_deny = [\"127.0.0.2/32\"]\n");
+    let sock = tokio::net::TcpSocket::new_v4().unwrap();
+    sock.bind("127.0.0.2:0".parse().unwrap()).unwrap();
+    let mut s = orb_tests::harness::guard("connect", sock.connect(dl))
+        .await
+        .unwrap();
+    let mut first = Vec::new();
+    Command::Id("refused:me:1:x").encode(&mut first).unwrap();
+    // Input the server never answers: it only refuses.
+    for i in 0..64 {
+        write("XX_STA_00_BHZ/MSEED", i, false, &[0u8; 200])
+            .encode(&mut first)
+            .unwrap();
+    }
+    s.write_all(&first).await.unwrap();
+    // Let the refusal and the close happen before reading, as a slow client would.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let mut got = Vec::new();
+    let r = orb_tests::harness::guard("refusal", s.read_to_end(&mut got)).await;
+    assert!(r.is_ok(), "reading the refusal failed: {r:?} after {got:?}");
+    let text = String::from_utf8_lossy(&got);
+    assert!(
+        text.contains("ERROR") && text.contains("127.0.0.2"),
+        "{text}"
+    );
+    let mut native = connect(&srv, "e2e").await;
+    assert_eq!(native.stat().await.unwrap().refused.connects_denied, 1);
+}
