@@ -23,10 +23,11 @@ pub struct ClientIdent {
     /// `r`, `w`, `rw` or empty before HELLO. CLIENTS shows empty as `-`; for a session
     /// with `rights`, CLIENTS recomputes it under the rules in force.
     pub access: String,
-    /// What a native session's HELLO asked for, and its token: CLIENTS decides the
-    /// rights it shows under the rules in force when it is asked, so that a RELOAD that
-    /// takes rights away shows at once. `None` for gateway sessions, which set `access`
-    /// and `reads` themselves.
+    /// What the session asked for (a native HELLO's access bits; read and write for a
+    /// DataLink client; read for a SeedLink transfer), and its token: CLIENTS decides
+    /// the rights it shows under the rules in force when it is asked, so that a RELOAD
+    /// that takes rights away shows at once, on every port. `None` before the session
+    /// asked for anything.
     pub rights: Option<AskedRights>,
     /// Select expression.
     pub select: String,
@@ -34,7 +35,7 @@ pub struct ClientIdent {
     pub reject: String,
 }
 
-/// The rights a native session asked for in HELLO, and the hash of its token.
+/// The rights a session asked for, and the hash of its token.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct AskedRights {
     /// HELLO asked for read access.

@@ -4,7 +4,7 @@
 //! - `session`: one client's protocol state; turns frames into replies and streams
 //! - `info`: the STAT, SOURCES and CLIENTS documents
 
-mod info;
+pub(crate) mod info;
 mod session;
 
 use std::sync::Arc;

@@ -21,7 +21,7 @@ use super::info;
 use super::streamid::{to_srcname, to_streamid, IdStyle};
 use crate::access::{Grant, WriteRefusal};
 use crate::conn::{self, Action, Close, Farewell, Now, Outcome, Received};
-use crate::hub::clients::Registration;
+use crate::hub::clients::{AskedRights, Registration};
 use crate::hub::policy::{Refusal, RefusalCounters, RefusalLog};
 use crate::hub::{server_name, Hub};
 use crate::ring::{RingError, Visit};
@@ -137,6 +137,13 @@ impl DlSession {
             action: None,
             ack_after_sync: None,
         };
+        // A DataLink client may read and write without asking: CLIENTS shows what the
+        // rules in force allow its address.
+        s.reg.entry.ident().rights = Some(AskedRights {
+            read: true,
+            write: true,
+            token: None,
+        });
         s.refresh_grant();
         s
     }

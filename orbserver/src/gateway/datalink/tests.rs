@@ -105,3 +105,22 @@ fn kill_and_shutdown_are_said_as_errors() {
     s.farewell(Farewell::Shutdown, &mut out);
     assert_eq!(replies(&mut out), [("ERROR", 0), ("ERROR", 0)]);
 }
+
+#[test]
+fn clients_shows_a_datalink_clients_rights_under_the_rules_in_force() {
+    let hub = TestHub::new(FlushPolicy::None);
+    let _s = hub.session::<DataLink>();
+    let access = || {
+        let doc = crate::native::info::clients(&hub.hub);
+        doc.clients
+            .iter()
+            .map(|c| c.access.clone())
+            .collect::<Vec<_>>()
+    };
+    // Loopback may read and write by default.
+    assert_eq!(access(), ["rw"]);
+    let file: crate::config::ConfigFile =
+        toml::from_str("[access]\nread = [\"10.0.0.0/8\"]\nwrite = []\n").unwrap();
+    hub.hub.policy.replace(file.access_rules().unwrap());
+    assert_eq!(access(), ["-"], "a reload took both rights away");
+}

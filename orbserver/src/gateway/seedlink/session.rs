@@ -13,7 +13,7 @@ use super::request::{Negotiation, StationReq, Step};
 use super::{hello_line, info, ORGANIZATION};
 use crate::access::Grant;
 use crate::conn::{self, Action, Close, Farewell, Now, Outcome, Received};
-use crate::hub::clients::Registration;
+use crate::hub::clients::{AskedRights, Registration};
 use crate::hub::policy::{Refusal, RefusalCounters, RefusalLog};
 use crate::hub::Hub;
 
@@ -161,6 +161,13 @@ impl SlSession {
         {
             let mut ident = self.reg.entry.ident();
             ident.access = "r".into();
+            // A reader from now on: CLIENTS shows whether the rules in force still let
+            // its address read.
+            ident.rights = Some(AskedRights {
+                read: true,
+                write: false,
+                token: None,
+            });
             ident.select = describe(&reqs);
         }
         self.reg.entry.reads.store(true, Relaxed);
