@@ -129,11 +129,24 @@ impl Feed {
         self.pos
     }
 
+    /// The earliest end of a TIME window still open: the transfer may be complete then
+    /// even if no packet arrives.
+    pub fn next_window_end(&self) -> Option<Time> {
+        self.stations
+            .iter()
+            .filter(|s| !s.done)
+            .filter_map(|s| s.end)
+            .min()
+    }
+
     /// Appends data frames for the next packets, up to about `max_bytes` of output.
+    /// `now` is the wall-clock time the session was given: a TIME window is over once
+    /// its end has passed.
     pub fn fill(
         &mut self,
         shared: &Hub,
         reg: &Registration,
+        now: Time,
         out: &mut Vec<u8>,
         max_bytes: usize,
     ) -> Fill {
@@ -184,7 +197,6 @@ impl Feed {
             return Fill::More;
         }
         // Caught up with the ring: finite requests may be complete.
-        let now = Time::now();
         let pos = self.pos;
         for s in &mut self.stations {
             let fetched = s.fetch_until.is_some_and(|u| pos >= u);

@@ -30,6 +30,8 @@ pub struct SlSession {
     commands: u64,
     /// The transfer, once negotiation ended with END or FETCH.
     feed: Option<Feed>,
+    /// The time of the last call, to turn a window's wall-clock end into a deadline.
+    now: Option<Now>,
 }
 
 impl SlSession {
@@ -47,6 +49,7 @@ impl SlSession {
             neg: Negotiation::default(),
             commands: 0,
             feed: None,
+            now: None,
         }
     }
 
@@ -215,7 +218,8 @@ impl conn::Session for SlSession {
         }
     }
 
-    fn fill(&mut self, _now: Now, out: &mut Vec<u8>, budget: usize) -> conn::Fill {
+    fn fill(&mut self, now: Now, out: &mut Vec<u8>, budget: usize) -> conn::Fill {
+        self.now = Some(now);
         if self.feed.is_none() {
             return conn::Fill::Waiting;
         }
@@ -230,7 +234,7 @@ impl conn::Session for SlSession {
         let mut fill = Fill::More;
         while fill == Fill::More && out.len() < cap {
             let room = cap - out.len();
-            fill = feed.fill(&self.shared, &self.reg, out, room);
+            fill = feed.fill(&self.shared, &self.reg, now.wall, out, room);
         }
         match fill {
             Fill::Finished => conn::Fill::Close(Close::Done),
@@ -244,7 +248,11 @@ impl conn::Session for SlSession {
     }
 
     fn deadline(&self) -> Option<std::time::Instant> {
-        None
+        // A window's end passes without a packet: wake then to end the transfer.
+        let (end, now) = (self.feed.as_ref()?.next_window_end()?, self.now?);
+        let ahead = end.as_micros().saturating_sub(now.wall.as_micros()).max(0);
+        // Just past the end: the window is over when its end is in the past.
+        Some(now.mono + std::time::Duration::from_micros(ahead as u64 + 1))
     }
 
     fn take_appended(&mut self) -> bool {
