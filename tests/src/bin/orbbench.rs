@@ -226,7 +226,10 @@ impl EchoPeer {
 /// What the summary line reports about one figure.
 struct Verdict {
     name: &'static str,
+    /// `Some(met)` for a figure with a target; `None` for one without.
     met: Option<bool>,
+    /// The figure could not be measured here (and says why on its line).
+    skipped: bool,
 }
 
 struct Bench {
@@ -429,7 +432,19 @@ impl Bench {
     }
 
     fn record(&mut self, name: &'static str, met: Option<bool>) {
-        self.verdicts.push(Verdict { name, met });
+        self.verdicts.push(Verdict {
+            name,
+            met,
+            skipped: false,
+        });
+    }
+
+    fn record_skipped(&mut self, name: &'static str) {
+        self.verdicts.push(Verdict {
+            name,
+            met: None,
+            skipped: true,
+        });
     }
 
     /// The packets of the fill pattern: 64 sources in turn, one shared payload.
@@ -1075,7 +1090,7 @@ impl Bench {
                  `cargo build --release --bin orbserver` (same target dir)",
                 exe.display()
             );
-            self.record(NAME, None);
+            self.record_skipped(NAME);
             return Ok(());
         }
         let need = (IDLE_CONNS + 256) as u64;
@@ -1085,7 +1100,7 @@ impl Bench {
                 "{NAME:<36}skipped: the open-file limit is {have}, {need} are needed; \
                  raise it (ulimit -n {need}) and run again"
             );
-            self.record(NAME, None);
+            self.record_skipped(NAME);
             return Ok(());
         }
         let dir = tempfile::Builder::new()
@@ -1170,7 +1185,13 @@ impl Bench {
         let skipped: Vec<&str> = self
             .verdicts
             .iter()
-            .filter(|v| v.met.is_none())
+            .filter(|v| v.skipped)
+            .map(|v| v.name)
+            .collect();
+        let untargeted: Vec<&str> = self
+            .verdicts
+            .iter()
+            .filter(|v| v.met.is_none() && !v.skipped)
             .map(|v| v.name)
             .collect();
         println!();
@@ -1187,6 +1208,9 @@ impl Bench {
         );
         if !missed.is_empty() {
             println!("targets missed: {}", missed.join("; "));
+        }
+        if !untargeted.is_empty() {
+            println!("measured without a target: {}", untargeted.join("; "));
         }
         if !skipped.is_empty() {
             println!("skipped: {}", skipped.join("; "));
