@@ -6,7 +6,8 @@
 //!   events to the writer through a bounded channel, so reading never waits for OUT's
 //!   acknowledgements.
 //! - The writer takes what has arrived as one batch, drops the packets OUT already
-//!   has by the duplicate rule ([`newest`]), and puts the rest pipelined (many PUTs in
+//!   has by the duplicate rule ([`newest`]), and puts the rest pipelined
+//!   ([`OrbClient::put_acked`]: multi-packet PUT frames, many in
 //!   flight). When every PUT_OK has come back, the batch is committed: the rule's
 //!   table and the [`state`] advance.
 //! - A lost OUT is reconnected with exponential backoff (100 ms to 5 s) and the batch
@@ -18,7 +19,6 @@
 
 pub mod error;
 pub mod newest;
-pub mod put;
 pub mod state;
 
 use std::path::PathBuf;
@@ -37,7 +37,7 @@ use state::LinkState;
 const BATCH_PACKETS: usize = 16 * 1024;
 /// Payload bytes at most per batch (a batch may exceed it by one packet).
 const BATCH_BYTES: usize = 16 << 20;
-/// PUT frames (of up to 256 packets) in flight on OUT.
+/// PUT frames (of up to [`crate::put::FRAME_PACKETS`] packets) in flight on OUT.
 const PUT_WINDOW: usize = 64;
 /// Events buffered between the reader and the writer.
 const CHANNEL: usize = 64 * 1024;
@@ -620,7 +620,7 @@ async fn put_batch(
     let (keep, suppressed) = newest.admit(batch);
     if !keep.is_empty() {
         let n = keep.len() as u64;
-        let ack = put::put_all(c, &keep, PUT_WINDOW).await?;
+        let ack = c.put_acked(keep.iter().copied(), PUT_WINDOW).await?;
         if ack.acked != n {
             return Err(ClientError::Protocol(format!(
                 "{n} packets put but {} acknowledged",
