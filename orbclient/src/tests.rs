@@ -534,3 +534,19 @@ async fn oversized_put_is_refused_locally() {
     };
     both(client, peer).await;
 }
+
+/// The put and link futures can be spawned on a multi-threaded runtime (orbreaper
+/// spawns its ingest links); a compile-time check.
+#[allow(dead_code)]
+fn put_futures_are_send(
+    c: &mut OrbClient,
+    owned: Vec<Packet>,
+    refs: Vec<&Packet>,
+    link: crate::federation::LinkConfig,
+    stop: tokio::sync::watch::Receiver<bool>,
+) {
+    fn send<T: Send>(_: T) {}
+    send(crate::federation::run_link(link, stop));
+    send(c.put_pipelined(owned, 1));
+    send(c.put_acked(refs.iter().copied(), 1));
+}

@@ -21,14 +21,18 @@ pub mod error;
 pub mod newest;
 pub mod state;
 
+use std::future::Future;
 use std::path::PathBuf;
+use std::pin::Pin;
 use std::time::{Duration, Instant};
 
 use formats::proto::{ErrorCode, Whence};
 use formats::{Packet, Time};
 use tokio::sync::{mpsc, watch};
 
-use crate::{ClientError, ClientOptions, OrbAddr, OrbClient, Position, ReapEvent, ReapOptions};
+use crate::{
+    ClientError, ClientOptions, OrbAddr, OrbClient, Position, PutAck, ReapEvent, ReapOptions,
+};
 pub use error::FederationError;
 use newest::NewestTimes;
 use state::LinkState;
@@ -620,7 +624,12 @@ async fn put_batch(
     let (keep, suppressed) = newest.admit(batch);
     if !keep.is_empty() {
         let n = keep.len() as u64;
-        let ack = c.put_acked(keep.iter().copied(), PUT_WINDOW).await?;
+        // Boxed as a Send future here, where the borrows' lifetimes are concrete:
+        // left inside the link's future, rustc fails to prove that future Send
+        // (a known limitation with generic async fns over borrowed items).
+        let put: Pin<Box<dyn Future<Output = Result<PutAck, ClientError>> + Send + '_>> =
+            Box::pin(c.put_acked(keep.iter().copied(), PUT_WINDOW));
+        let ack = put.await?;
         if ack.acked != n {
             return Err(ClientError::Protocol(format!(
                 "{n} packets put but {} acknowledged",
