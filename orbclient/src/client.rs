@@ -2,10 +2,11 @@
 //!
 //! Each request gets a fresh tag and waits for the reply with that tag; requests are
 //! answered in order (PROTOCOL.md, "Tags"), so one outstanding request at a time needs
-//! no reordering. The exceptions are [`OrbClient::put_pipelined`], which keeps many
-//! PUTs in flight, and [`OrbClient::reap`], which hands the session to a
+//! no reordering. The exceptions are [`OrbClient::put_pipelined`] (and
+//! [`OrbClient::put_acked`]), which keep many PUTs in flight, and [`OrbClient::reap`], which hands the session to a
 //! [`ReapStream`](crate::ReapStream).
 
+use std::borrow::Borrow;
 use std::time::{Duration, Instant};
 
 use formats::proto::info::{ClientsInfo, ServerStat, SourcesInfo};
@@ -15,7 +16,7 @@ use tokio::net::TcpStream;
 
 use crate::connection::{Connection, ServerMsg, Welcome};
 use crate::error::{ClientError, Result};
-use crate::put::{PutPipeline, PutSummary};
+use crate::put::{FrameLimits, PutAck, PutPipeline, PutSummary};
 use crate::OrbAddr;
 
 /// Largest frame a client accepts by default. Larger than the server's 1 MiB packet
@@ -296,27 +297,53 @@ impl OrbClient {
         put_ok(self.reply(tag, "PUT").await?, count)
     }
 
-    /// Puts every packet of `packets`, one per PUT frame, keeping up to `window` frames
+    /// Puts every packet of `packets`, pipelined: consecutive packets share PUT frames
+    /// (up to [`FRAME_PACKETS`](crate::put::FRAME_PACKETS) packets and
+    /// [`FRAME_BYTES`](crate::put::FRAME_BYTES) of payload, within the server's frame
+    /// limit [`max_frame`](Self::max_frame)), and up to `window` frames are kept
     /// unacknowledged: frames are written in large batches while PUT_OKs are read, so
-    /// throughput is bounded by bandwidth, not round trips. Returns the first and last
-    /// pktid stored and the count (other writers may interleave, so pktids need not be
-    /// consecutive). On an error it stops sending, collects the replies still owed,
-    /// then returns the first error; packets acknowledged before it are stored.
+    /// throughput is bounded by bandwidth, not round trips. A frame goes out as soon as
+    /// the iterator has no more packets for it; nothing waits for a frame to fill.
+    /// Returns the first and last pktid stored and the count (other writers may
+    /// interleave, so pktids need not be consecutive).
+    ///
+    /// On an error it stops sending, collects the replies still owed, then returns the
+    /// first error. Packets acknowledged before the error (and in frames answered
+    /// after it) are stored; the packets of a refused frame are not, even those that
+    /// alone would have been accepted (the server stores all of a PUT or none of it);
+    /// a payload over `max_packet` is refused here, before it is sent. See
+    /// [`put`](crate::put) for the exact accounting, and [`put_acked`](Self::put_acked)
+    /// for the pktids' contiguity.
     pub async fn put_pipelined<I>(&mut self, packets: I, window: usize) -> Result<PutSummary>
     where
-        I: IntoIterator<Item = Packet>,
+        I: IntoIterator,
+        I::Item: Borrow<Packet>,
+    {
+        self.put_acked(packets, window).await.map(|a| a.summary())
+    }
+
+    /// [`put_pipelined`](Self::put_pipelined), returning what the server acknowledged
+    /// as a [`PutAck`], which also says whether the pktids were contiguous (no other
+    /// writer's packet between the first and the last of ours).
+    pub async fn put_acked<I>(&mut self, packets: I, window: usize) -> Result<PutAck>
+    where
+        I: IntoIterator,
+        I::Item: Borrow<Packet>,
     {
         let mut p = PutPipeline::new(
             packets.into_iter(),
-            window.max(1),
+            window,
             self.next_tag,
-            self.welcome.max_packet,
+            FrameLimits::for_server(self.welcome.max_packet),
         );
         let r = self.conn.run_pipeline(&mut p).await;
-        let (next_tag, outcome) = p.finish();
+        let (next_tag, ack, error) = p.finish();
         self.next_tag = next_tag;
         r?;
-        outcome
+        match error {
+            Some(e) => Err(e),
+            None => Ok(ack),
+        }
     }
 
     /// Replaces the select expression (empty: all); returns the matching sources.

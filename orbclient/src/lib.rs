@@ -6,7 +6,8 @@
 //!   frames out; writes batched), and [`Pipeline`] for many requests in flight.
 //! - [`client`]: [`OrbClient`], one session: put, select/reject, seek/after/tell,
 //!   get, stat/sources/clients, ping.
-//! - [`put`]: [`PutSummary`] and the state machine of pipelined puts.
+//! - [`put`]: [`PutSummary`], [`PutAck`] and the one state machine of pipelined puts
+//!   (multi-packet PUT frames), used by [`OrbClient::put_pipelined`] and the federation.
 //! - [`reap`]: [`ReapStream`], a REAP's packets with credit flow control and optional
 //!   reconnection.
 //! - [`error`]: [`ClientError`], what can go wrong, and [`error::Result`].
@@ -39,5 +40,5 @@ pub use client::{ClientOptions, InfoKind, OrbClient, Position};
 pub use connection::{Connection, Incoming, Pipeline, ReapEnd, ServerMsg, Welcome};
 pub use error::ClientError;
 pub use formats::addr::{self, AddrError, OrbAddr, DEFAULT_PORT};
-pub use put::PutSummary;
+pub use put::{PutAck, PutSummary};
 pub use reap::{ReapEvent, ReapOptions, ReapStream, ReconnectPolicy, DEFAULT_CREDIT_WINDOW};

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use bytes::{Buf, BytesMut};
 use formats::proto::encode::encode_packet;
-use formats::proto::{decode, Body, Decoded, Frame, DEFAULT_MAX_FRAME};
+use formats::proto::{decode, Body, Decoded, Frame};
 use formats::Time;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -81,7 +81,10 @@ impl Peer {
 
     async fn recv_untimed(&mut self) -> Option<(u32, Got)> {
         loop {
-            if let Decoded::Frame(f, len) = decode(&self.rbuf, DEFAULT_MAX_FRAME).unwrap() {
+            // The real server's limit for the max_packet of `welcome`: a client frame
+            // over it fails the test here, as the server would refuse it.
+            let limit = formats::proto::server_max_frame(MAX_PACKET);
+            if let Decoded::Frame(f, len) = decode(&self.rbuf, limit).unwrap() {
                 let got = match f.body {
                     Body::Hello { what, .. } => Got::Hello { what: what.into() },
                     Body::Put { durable, packets } => Got::Put {
@@ -157,7 +160,10 @@ impl Peer {
     }
 }
 
-/// A WELCOME with max_packet 1000.
+/// The `max_packet` of [`welcome`].
+pub const MAX_PACKET: u32 = 1000;
+
+/// A WELCOME with max_packet [`MAX_PACKET`].
 pub fn welcome(tag: u32) -> Frame<'static> {
     Frame {
         tag,
@@ -165,7 +171,7 @@ pub fn welcome(tag: u32) -> Frame<'static> {
             version: 1,
             server: "fake",
             ring_capacity: 1 << 20,
-            max_packet: 1000,
+            max_packet: MAX_PACKET,
             client_id: 7,
         },
     }

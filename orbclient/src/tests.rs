@@ -107,13 +107,18 @@ async fn requests_get_their_replies() {
 #[tokio::test]
 async fn pipelined_puts_stay_within_the_window() {
     const N: u64 = 5000;
-    const WINDOW: usize = 64;
+    const WINDOW: usize = 8;
     let (l, addr) = listen().await;
     let client = async {
         let mut c = OrbClient::connect(&addr, &opts()).await.unwrap();
         let name = SrcName::new("AA_BBB/MGENC").unwrap();
-        let packets =
-            (0..N).map(|i| Packet::new(name.clone(), Time::from_micros(i as i64), vec![1u8; 20]));
+        // Payloads of max_packet: the server's frame limit (max_packet + 64 KiB), not
+        // the packet count, bounds how many share a frame; the peer refuses any
+        // frame over it.
+        let packets = (0..N).map(|i| {
+            let len = if i % 2 == 0 { 20 } else { 1000 };
+            Packet::new(name.clone(), Time::from_micros(i as i64), vec![1u8; len])
+        });
         let s = c.put_pipelined(packets, WINDOW).await.unwrap();
         assert_eq!((s.first, s.last, s.count), (1000, 1000 + N - 1, N));
         // The session is in step afterwards.
@@ -122,20 +127,19 @@ async fn pipelined_puts_stay_within_the_window() {
     let peer = async {
         let mut p = Peer::accept(&l).await;
         p.handshake().await;
-        let mut unacked: Vec<u32> = Vec::new();
+        // (tag, packets) of the PUTs not yet acknowledged.
+        let mut unacked: Vec<(u32, u32)> = Vec::new();
         let mut received = 0u64;
+        let mut frames = 0u64;
         let mut next_pktid = 1000u64;
         while received < N {
-            let (tag, got) = p.recv().await.unwrap();
-            assert_eq!(
-                got,
-                Got::Put {
-                    count: 1,
-                    durable: false
-                }
-            );
-            received += 1;
-            unacked.push(tag);
+            let (tag, Got::Put { count, durable }) = p.recv().await.unwrap() else {
+                panic!("expected PUT");
+            };
+            assert!(!durable);
+            received += u64::from(count);
+            frames += 1;
+            unacked.push((tag, count));
             assert!(unacked.len() <= WINDOW, "more than {WINDOW} PUTs in flight");
             // Acknowledge only when the client must be waiting, half at a time.
             if unacked.len() == WINDOW || received == N {
@@ -146,13 +150,13 @@ async fn pipelined_puts_stay_within_the_window() {
                 };
                 let acks: Vec<Frame> = unacked
                     .drain(..n)
-                    .map(|tag| {
-                        next_pktid += 1;
+                    .map(|(tag, count)| {
+                        next_pktid += u64::from(count);
                         reply(
                             tag,
                             Body::PutOk {
-                                first_pktid: next_pktid - 1,
-                                count: 1,
+                                first_pktid: next_pktid - u64::from(count),
+                                count,
                             },
                         )
                     })
@@ -160,9 +164,45 @@ async fn pipelined_puts_stay_within_the_window() {
                 p.send(&acks).await;
             }
         }
+        assert!(frames < N / 10, "{frames} frames for {N} packets");
         let (tag, got) = p.recv().await.unwrap();
         assert_eq!(got, Got::Tell);
         p.send(&[reply(tag, Body::Position { pktid: 77 })]).await;
+    };
+    both(client, peer).await;
+}
+
+/// A PUT_OK counting other than the PUT's packets is a protocol error, and the
+/// session is unusable after it (replies and requests are out of step).
+#[tokio::test]
+async fn put_ok_with_the_wrong_count_fails_the_put() {
+    let (l, addr) = listen().await;
+    let client = async {
+        let mut c = OrbClient::connect(&addr, &opts()).await.unwrap();
+        let name = SrcName::new("AA_BBB").unwrap();
+        let packets: Vec<Packet> = (0..3)
+            .map(|i| Packet::new(name.clone(), Time::from_micros(i), vec![0u8; 10]))
+            .collect();
+        let e = c.put_acked(&packets, 4).await.unwrap_err();
+        assert!(matches!(e, ClientError::Protocol(_)), "{e:?}");
+        assert!(c.tell().await.is_err());
+    };
+    let peer = async {
+        let mut p = Peer::accept(&l).await;
+        p.handshake().await;
+        let (tag, got) = p.recv().await.unwrap();
+        assert_eq!(
+            got,
+            Got::Put {
+                count: 3,
+                durable: false
+            }
+        );
+        let short = Body::PutOk {
+            first_pktid: 1,
+            count: 2,
+        };
+        p.send(&[reply(tag, short)]).await;
     };
     both(client, peer).await;
 }
@@ -493,4 +533,20 @@ async fn oversized_put_is_refused_locally() {
         .await;
     };
     both(client, peer).await;
+}
+
+/// The put and link futures can be spawned on a multi-threaded runtime (orbreaper
+/// spawns its ingest links); a compile-time check.
+#[allow(dead_code)]
+fn put_futures_are_send(
+    c: &mut OrbClient,
+    owned: Vec<Packet>,
+    refs: Vec<&Packet>,
+    link: crate::federation::LinkConfig,
+    stop: tokio::sync::watch::Receiver<bool>,
+) {
+    fn send<T: Send>(_: T) {}
+    send(crate::federation::run_link(link, stop));
+    send(c.put_pipelined(owned, 1));
+    send(c.put_acked(refs.iter().copied(), 1));
 }

@@ -1,6 +1,7 @@
 //! Access control end to end (docs/SECURITY.md), with real orbserver processes reading a
 //! config file in a temporary directory: writers without write rights, tokens bound to
-//! srcnames, unknown tokens, oversized packets, the connect deny list, admin-only
+//! srcnames, unknown tokens, oversized packets, pipelined PUT frames at the frame limit
+//! and a refused frame of a pipelined put, the connect deny list, admin-only
 //! CLIENTS, KILL and RELOAD, and SIGHUP reloads (good and bad). Every refusal must come back as an ERROR
 //! with advice, be counted in STAT and leave nothing in the ring, while other clients
 //! keep being served. Addresses other than 127.0.0.1 are reached by binding the client
@@ -762,4 +763,88 @@ async fn orbstat_kill_needs_an_admin_and_exits_non_zero_on_refusal() {
     assert!(!ok, "orbstat --kill of nobody passed");
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(err.contains("no client 999999"), "{err}");
+}
+
+/// Pipelined puts of payloads at `max_packet` pack as many packets per PUT frame as the
+/// server's frame limit (`max_packet` + 64 KiB) allows and no more: a frame over it
+/// would be refused as fatal `TooLarge` and end the session. Every packet is stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pipelined_frames_fill_up_to_the_frame_limit_and_are_all_stored() {
+    let dir = tempfile::tempdir().unwrap();
+    let srv = config(dir.path(), "[limits]\nmax_packet = \"4KiB\"\n");
+    let mut w = client(&srv, "e2e-pipelined", None).await;
+    let max = w.welcome().max_packet as usize;
+    // Srcnames of 1 to 63 bytes, payloads from 0 to max_packet.
+    let packets: Vec<Packet> = (0..600usize)
+        .map(|i| {
+            let name = name(&"S".repeat(1 + i % 63));
+            let len = if i % 3 == 0 { max } else { i * 37 % (max + 1) };
+            Packet::new(
+                name,
+                Time::from_micros(i as i64),
+                vec![(i % 251) as u8; len],
+            )
+        })
+        .collect();
+    let ack = guard("put", w.put_acked(&packets, 16))
+        .await
+        .expect("every frame within the limit");
+    assert_eq!(ack.acked, 600);
+    assert!(ack.contiguous, "the only writer gets consecutive pktids");
+    let (first, last) = ack.pktids.unwrap();
+    assert_eq!(last - first + 1, 600);
+    // The 1 MiB ring has wrapped; the newest packets are still in it.
+    for (i, p) in packets.iter().enumerate().skip(540).step_by(7) {
+        let got = guard("get", w.get(first + i as u64))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!((&got.srcname, &got.payload), (&p.srcname, &p.payload));
+    }
+    assert_eq!(stat(&srv).await.refused.writes_too_large, 0);
+}
+
+/// A PUT is stored whole or not at all, so a foreign srcname in a pipelined put refuses
+/// its whole frame, good packets too: with one frame in flight, the ring holds exactly
+/// the frames before it, and the put returns the refusal rather than a count.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_frame_of_a_pipelined_put_stores_none_of_its_packets() {
+    let dir = tempfile::tempdir().unwrap();
+    let srv = config(
+        dir.path(),
+        &format!(
+            "[access]\nwrite = []\n[[access.token]]\nname = \"XX_STA01\"\n{}\nwrite = \"XX_STA01_.*\"\n",
+            hash_line(STA01_TOKEN)
+        ),
+    );
+    let mut w = client(&srv, "e2e-station", Some(STA01_TOKEN)).await;
+    let per_frame = orbclient::put::FRAME_PACKETS;
+    let bad = per_frame + 10;
+    let packets: Vec<Packet> = (0..3 * per_frame)
+        .map(|i| {
+            let s = if i == bad {
+                "YY_STA01_BHZ"
+            } else {
+                "XX_STA01_BHZ"
+            };
+            Packet::new(name(s), Time::from_micros(i as i64), &b"data"[..])
+        })
+        .collect();
+    let (code, msg) = refusal(guard("put", w.put_pipelined(&packets, 1)).await);
+    assert_eq!(code, ErrorCode::NotAllowed);
+    assert!(msg.contains("nothing was stored"), "{msg}");
+    let mut r = client(&srv, "e2e-reader", None).await;
+    assert_eq!(stat(&srv).await.ring.npkts, per_frame as u64);
+    let oldest = guard("seek", r.seek(formats::proto::Whence::Oldest, 0))
+        .await
+        .unwrap();
+    let last = guard("get", r.get(oldest + per_frame as u64 - 1))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(last.time, Time::from_micros(per_frame as i64 - 1));
+    // The session goes on.
+    guard("put", w.put(&name("XX_STA01_BHZ"), Time::now(), b"ok"))
+        .await
+        .expect("a put after the refusal");
 }

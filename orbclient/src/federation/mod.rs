@@ -6,7 +6,8 @@
 //!   events to the writer through a bounded channel, so reading never waits for OUT's
 //!   acknowledgements.
 //! - The writer takes what has arrived as one batch, drops the packets OUT already
-//!   has by the duplicate rule ([`newest`]), and puts the rest pipelined (many PUTs in
+//!   has by the duplicate rule ([`newest`]), and puts the rest pipelined
+//!   ([`OrbClient::put_acked`]: multi-packet PUT frames, many in
 //!   flight). When every PUT_OK has come back, the batch is committed: the rule's
 //!   table and the [`state`] advance.
 //! - A lost OUT is reconnected with exponential backoff (100 ms to 5 s) and the batch
@@ -18,17 +19,20 @@
 
 pub mod error;
 pub mod newest;
-pub mod put;
 pub mod state;
 
+use std::future::Future;
 use std::path::PathBuf;
+use std::pin::Pin;
 use std::time::{Duration, Instant};
 
 use formats::proto::{ErrorCode, Whence};
 use formats::{Packet, Time};
 use tokio::sync::{mpsc, watch};
 
-use crate::{ClientError, ClientOptions, OrbAddr, OrbClient, Position, ReapEvent, ReapOptions};
+use crate::{
+    ClientError, ClientOptions, OrbAddr, OrbClient, Position, PutAck, ReapEvent, ReapOptions,
+};
 pub use error::FederationError;
 use newest::NewestTimes;
 use state::LinkState;
@@ -37,7 +41,7 @@ use state::LinkState;
 const BATCH_PACKETS: usize = 16 * 1024;
 /// Payload bytes at most per batch (a batch may exceed it by one packet).
 const BATCH_BYTES: usize = 16 << 20;
-/// PUT frames (of up to 256 packets) in flight on OUT.
+/// PUT frames (of up to [`crate::put::FRAME_PACKETS`] packets) in flight on OUT.
 const PUT_WINDOW: usize = 64;
 /// Events buffered between the reader and the writer.
 const CHANNEL: usize = 64 * 1024;
@@ -620,7 +624,12 @@ async fn put_batch(
     let (keep, suppressed) = newest.admit(batch);
     if !keep.is_empty() {
         let n = keep.len() as u64;
-        let ack = put::put_all(c, &keep, PUT_WINDOW).await?;
+        // Boxed as a Send future here, where the borrows' lifetimes are concrete:
+        // left inside the link's future, rustc fails to prove that future Send
+        // (a known limitation with generic async fns over borrowed items).
+        let put: Pin<Box<dyn Future<Output = Result<PutAck, ClientError>> + Send + '_>> =
+            Box::pin(c.put_acked(keep.iter().copied(), PUT_WINDOW));
+        let ack = put.await?;
         if ack.acked != n {
             return Err(ClientError::Protocol(format!(
                 "{n} packets put but {} acknowledged",
