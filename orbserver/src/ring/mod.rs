@@ -4,7 +4,10 @@
 //! readers and the open/recover/close life cycle. Modules:
 //!
 //! - `layout`: offsets and pure encode/decode of headers and records
-//! - `map`: the mapping (all of the crate's `unsafe`)
+//! - `storage`: the narrow trait over the file's bytes and flushes that `RingStore` is
+//!   generic over; `map`, the mapping (all of the crate's `unsafe`), is the server's
+//!   implementation, `testing` (tests only) an in-memory one that simulates power
+//!   failures and failing flushes
 //! - `recover`: the scan that finds the live records on open
 //! - `index`, `timeindex`: the in-memory pktid, time and per-source indexes
 //! - `flush`: flush policies and the interval flusher thread
@@ -20,6 +23,9 @@ mod flush;
 mod index;
 mod map;
 pub mod recover;
+pub mod storage;
+#[cfg(test)]
+pub(crate) mod testing;
 mod timeindex;
 
 #[cfg(test)]
@@ -42,6 +48,7 @@ use flush::IntervalFlusher;
 use index::RingIndex;
 use layout::{HEADER_SIZE, RECORD_HEADER};
 use map::{MapError, RingMap};
+use storage::{RingFlusher, RingStorage};
 
 /// Name of the ring file inside the ring directory.
 pub const RING_FILE: &str = "orb.ring";
@@ -171,8 +178,8 @@ pub struct Gap {
     pub last: u64,
 }
 
-struct Inner {
-    map: RingMap,
+struct Inner<S> {
+    map: S,
     path: PathBuf,
     index: RingIndex,
     capacity: u64,
@@ -187,8 +194,11 @@ struct Inner {
 }
 
 /// The ring store. Share it between tasks with `Arc`; every method takes `&self`.
-pub struct RingStore {
-    inner: RwLock<Inner>,
+///
+/// `S` is where the bytes live: the memory-mapped file (the default, and the only
+/// storage outside the ring's own tests).
+pub struct RingStore<S: RingStorage = RingMap> {
+    inner: RwLock<Inner<S>>,
     path: PathBuf,
     capacity: u64,
     created: Time,
@@ -241,6 +251,57 @@ impl RingStore {
         } else {
             Self::open_existing(&path)?
         };
+        RingStore::from_storage(map, path, created, opts, started)
+    }
+
+    fn create(dir: &Path, path: &Path, size: Option<u64>) -> Result<RingMap, RingError> {
+        let capacity = size.unwrap_or(DEFAULT_RING_SIZE);
+        if !layout::capacity_ok(capacity) {
+            return Err(RingError::BadSize { size: capacity });
+        }
+        // Build the ring under a temporary name and rename it into place, so that a
+        // crash during creation never leaves a ring file without a header.
+        let tmp = dir.join(format!("{RING_FILE}.new"));
+        let mut map =
+            RingMap::create(&tmp, HEADER_SIZE as u64 + capacity).map_err(|e| map_err(&tmp, e))?;
+        init_header(&mut map, capacity).map_err(io_err("msync header of", &tmp))?;
+        fs::rename(&tmp, path).map_err(io_err("rename into place", &tmp))?;
+        fs::File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(io_err("sync directory", dir))?;
+        Ok(map)
+    }
+
+    fn open_existing(path: &Path) -> Result<RingMap, RingError> {
+        RingMap::open_existing(path).map_err(|e| map_err(path, e))
+    }
+}
+
+/// Writes a new ring's header into zeroed `storage` and makes it durable.
+fn init_header<S: RingStorage>(storage: &mut S, capacity: u64) -> std::io::Result<()> {
+    let geometry = layout::Geometry {
+        capacity,
+        created_us: Time::now().as_micros(),
+    };
+    let header = &mut storage.bytes_mut()[..HEADER_SIZE];
+    layout::encode_header(header, geometry);
+    // Nothing is written yet: a reopen scans only the first step until records go
+    // further (RING-FORMAT.md section 4).
+    let limit = layout::SCAN_LIMIT_STEP.min(capacity);
+    layout::put_u64(header, layout::H_SCAN_LIMIT, limit);
+    storage.flush_range(0, HEADER_SIZE)
+}
+
+impl<S: RingStorage> RingStore<S> {
+    /// Recovers the ring held by `map` (RING-FORMAT.md section 7), whose header is
+    /// already written; `created` when this open made it.
+    fn from_storage(
+        map: S,
+        path: PathBuf,
+        created: bool,
+        opts: &RingOptions,
+        started: Instant,
+    ) -> Result<RingStore<S>, RingError> {
         let bytes = map.bytes();
         let geometry = layout::decode_header(bytes).map_err(|p| RingError::BadHeader {
             path: path.clone(),
@@ -348,42 +409,6 @@ impl RingStore {
         })
     }
 
-    fn create(dir: &Path, path: &Path, size: Option<u64>) -> Result<RingMap, RingError> {
-        let capacity = size.unwrap_or(DEFAULT_RING_SIZE);
-        if !layout::capacity_ok(capacity) {
-            return Err(RingError::BadSize { size: capacity });
-        }
-        // Build the ring under a temporary name and rename it into place, so that a
-        // crash during creation never leaves a ring file without a header.
-        let tmp = dir.join(format!("{RING_FILE}.new"));
-        let mut map =
-            RingMap::create(&tmp, HEADER_SIZE as u64 + capacity).map_err(|e| map_err(&tmp, e))?;
-        let geometry = layout::Geometry {
-            capacity,
-            created_us: Time::now().as_micros(),
-        };
-        layout::encode_header(&mut map.bytes_mut()[..HEADER_SIZE], geometry);
-        // Nothing is written yet: a reopen scans only the first step until records go
-        // further (RING-FORMAT.md section 4).
-        let limit = layout::SCAN_LIMIT_STEP.min(capacity);
-        layout::put_u64(
-            &mut map.bytes_mut()[..HEADER_SIZE],
-            layout::H_SCAN_LIMIT,
-            limit,
-        );
-        map.flush_range(0, HEADER_SIZE)
-            .map_err(io_err("msync header of", &tmp))?;
-        fs::rename(&tmp, path).map_err(io_err("rename into place", &tmp))?;
-        fs::File::open(dir)
-            .and_then(|d| d.sync_all())
-            .map_err(io_err("sync directory", dir))?;
-        Ok(map)
-    }
-
-    fn open_existing(path: &Path) -> Result<RingMap, RingError> {
-        RingMap::open_existing(path).map_err(|e| map_err(path, e))
-    }
-
     /// What opening the ring found.
     pub fn recovery(&self) -> &RecoveryReport {
         &self.recovery
@@ -405,13 +430,13 @@ impl RingStore {
         (max - RECORD_HEADER - srcname_len) & !(layout::RECORD_ALIGN - 1)
     }
 
-    fn read(&self) -> RwLockReadGuard<'_, Inner> {
+    fn read(&self) -> RwLockReadGuard<'_, Inner<S>> {
         // A panic while holding the lock cannot leave the file half-updated in a way
         // readers could see as valid (every record is checked), so poisoning is ignored.
         self.inner.read().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn write(&self) -> RwLockWriteGuard<'_, Inner> {
+    fn write(&self) -> RwLockWriteGuard<'_, Inner<S>> {
         self.inner.write().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -474,7 +499,7 @@ impl RingStore {
     /// early. A failure poisons the ring, as under the lock.
     fn sync_unlocked(
         &self,
-        inner: RwLockWriteGuard<'_, Inner>,
+        inner: RwLockWriteGuard<'_, Inner<S>>,
         range: (u64, u64),
     ) -> Result<(), RingError> {
         let spans = inner.sync_spans(range);
@@ -497,7 +522,7 @@ impl RingStore {
         let inner = self.read();
         inner
             .map
-            .flush_range(0, inner.map.bytes().len())
+            .flush_range(0, inner.map.len())
             .map_err(io_err("msync", &self.path))
     }
 
@@ -742,7 +767,7 @@ impl RingStore {
     fn close_inner(&mut self) -> Result<(), RingError> {
         self.flusher.take();
         let inner = self.inner.get_mut().unwrap_or_else(|p| p.into_inner());
-        let len = inner.map.bytes().len();
+        let len = inner.map.len();
         inner
             .map
             .flush_range(0, len)
@@ -757,7 +782,7 @@ impl RingStore {
     }
 }
 
-impl Drop for RingStore {
+impl<S: RingStorage> Drop for RingStore<S> {
     fn drop(&mut self) {
         if self.close_on_drop {
             if let Err(e) = self.close_inner() {
@@ -767,7 +792,7 @@ impl Drop for RingStore {
     }
 }
 
-impl Inner {
+impl<S: RingStorage> Inner<S> {
     fn set_hint(&mut self, at: usize, v: u64) {
         layout::put_u64(&mut self.map.bytes_mut()[..HEADER_SIZE], at, v);
     }
