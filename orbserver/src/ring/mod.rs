@@ -522,7 +522,7 @@ impl<S: RingStorage> RingStore<S> {
         let inner = self.read();
         inner
             .map
-            .flush_range(0, inner.map.len())
+            .flush_range(0, inner.map.image_len())
             .map_err(io_err("msync", &self.path))
     }
 
@@ -767,7 +767,7 @@ impl<S: RingStorage> RingStore<S> {
     fn close_inner(&mut self) -> Result<(), RingError> {
         self.flusher.take();
         let inner = self.inner.get_mut().unwrap_or_else(|p| p.into_inner());
-        let len = inner.map.len();
+        let len = inner.map.image_len();
         inner
             .map
             .flush_range(0, len)

@@ -30,7 +30,7 @@ pub trait RingStorage: Send + Sync + 'static {
     fn bytes_mut(&mut self) -> &mut [u8];
 
     /// The image's length in bytes.
-    fn len(&self) -> usize {
+    fn image_len(&self) -> usize {
         self.bytes().len()
     }
 
