@@ -278,3 +278,54 @@ impl RingStore<MemStorage> {
         self.read().map.images()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn storage(len: usize) -> (MemStorage, SimDisk) {
+        let disk = SimDisk::new(vec![0; len]);
+        let s = MemStorage {
+            written: vec![0; len],
+            disk: disk.clone(),
+        };
+        (s, disk)
+    }
+
+    #[test]
+    fn a_flush_makes_durable_the_bytes_as_they_were_when_it_was_made() {
+        let (mut s, disk) = storage(16);
+        s.bytes_mut()[..8].fill(1);
+        s.flusher().flush_range(0, 4).unwrap();
+        // Stored after the flush: the process sees them, the disk does not.
+        s.bytes_mut()[..8].fill(2);
+        let i = s.images();
+        assert_eq!(i.written[..8], [2; 8]);
+        assert_eq!(i.durable[..8], [1, 1, 1, 1, 0, 0, 0, 0]);
+        disk.write_back(4..6);
+        assert_eq!(s.images().durable[..8], [1, 1, 1, 1, 2, 2, 0, 0]);
+        assert_eq!(disk.calls().len(), 1, "a write-back is not a flush");
+    }
+
+    #[test]
+    fn faults_fail_their_flushes_and_a_power_cut_stops_the_disk() {
+        let (mut s, disk) = storage(16);
+        disk.fail(Fault::Call(1));
+        disk.fail(Fault::Overlapping(8..10));
+        disk.fail(Fault::PowerCutAt(4));
+        s.bytes_mut().fill(7);
+        assert!(s.flush_range(0, 2).is_ok());
+        assert!(s.flush_range(2, 2).is_err());
+        assert!(s.flush_range(4, 4).is_ok());
+        assert!(s.flush_range(6, 4).is_err());
+        assert!(s.flusher().flush().is_err());
+        disk.write_back(0..16);
+        assert!(s.flush_range(12, 2).is_err());
+        assert_eq!(
+            s.images().durable,
+            [7, 7, 0, 0, 7, 7, 7, 7, 0, 0, 0, 0, 0, 0, 0, 0]
+        );
+        let failed: Vec<bool> = disk.calls().iter().map(|c| c.failed).collect();
+        assert_eq!(failed, [false, true, false, true, true, true]);
+    }
+}
