@@ -296,28 +296,40 @@ fn under_flush_none_a_power_failure_loses_packets_but_never_yields_a_corrupt_one
 /// lock; a later append that runs in between has its `next_pktid` in that header page
 /// but its record only in memory. `partial` also lets the kernel write back the first
 /// page of that later record (a torn record on disk).
-fn header_durable_data_not(partial: bool) {
-    let (ring, disk) = mem_ring(FlushPolicy::None);
+///
+/// Under `flush = none` packets 1 to 6 are durable puts and 7 a plain append, never
+/// synced. Under `always` every append syncs, so 7's own data msync is made to fail
+/// (its append errs and poisons the ring) before 6's header msync goes through.
+fn header_durable_data_not(flush: FlushPolicy, partial: bool) {
+    let (ring, disk) = mem_ring(flush);
     let ring = Arc::new(ring);
+    let durable_put = flush != FlushPolicy::Always;
     let mut sent = Sent::new();
     for i in 1..=5 {
-        put(&ring, i, true, &mut sent).unwrap();
+        put(&ring, i, durable_put, &mut sent).unwrap();
     }
-    // The durable put of packet 6 makes two flushes: its data, then the header page.
-    // Packet 7 (a plain append, never synced) is written between them.
+    // The append of packet 6 makes two flushes: its data, then the header page.
+    // Packet 7 is written between them.
     let header_call = disk.calls().len() as u64 + 1;
     let (src7, time7, data7) = packet(7);
     let (r, d) = (Arc::clone(&ring), disk.clone());
     disk.before_flush(header_call, move || {
-        let pktid = r.append(&name(src7), time7, &data7).unwrap();
-        assert_eq!(pktid, 7);
+        if durable_put {
+            let pktid = r.append(&name(src7), time7, &data7).unwrap();
+            assert_eq!(pktid, 7);
+        } else {
+            // 7's data msync is the next flush call; 6's header msync comes after it.
+            d.fail(Fault::Call(d.calls().len() as u64));
+            let e = r.append(&name(src7), time7, &data7).unwrap_err();
+            assert!(matches!(e, RingError::Io { .. }), "{e}");
+        }
         if partial {
             let start = HEADER_SIZE + (r.lpos_of(7) % MIB) as usize;
             let page_end = (start / 4096 + 1) * 4096;
             d.write_back(start..page_end);
         }
     });
-    let six = put(&ring, 6, true, &mut sent).unwrap();
+    let six = put(&ring, 6, durable_put, &mut sent).unwrap();
     assert_eq!(six, 6);
     let calls = disk.calls();
     assert_eq!(calls.last().unwrap().range, 0..HEADER_SIZE, "{calls:?}");
@@ -333,7 +345,7 @@ fn header_durable_data_not(partial: bool) {
     ring.close_unclean();
 
     let ring = reopen(images.durable);
-    let what = format!("header durable, data not (partial {partial})");
+    let what = format!("header durable, data not ({flush}, partial {partial})");
     let ids = served(&ring, &sent, &what);
     assert_eq!(ids, (1..=6).collect::<Vec<_>>(), "{what}");
     let r = ring.recovery();
@@ -344,6 +356,8 @@ fn header_durable_data_not(partial: bool) {
 
 #[test]
 fn header_durable_before_a_later_records_data_recovers_without_it() {
-    header_durable_data_not(false);
-    header_durable_data_not(true);
+    for flush in [FlushPolicy::None, FlushPolicy::Always] {
+        header_durable_data_not(flush, false);
+        header_durable_data_not(flush, true);
+    }
 }
