@@ -540,7 +540,11 @@ impl Session {
             .ring
             .append_batch_deferred(items.iter().copied(), durable)
         {
-            Ok((first_pktid, count, pending)) => {
+            Ok(crate::ring::Appended {
+                first_pktid,
+                count,
+                pending,
+            }) => {
                 self.appended = true;
                 let (e, t) = (&self.reg.entry, &self.shared.totals);
                 e.packets_in.fetch_add(u64::from(count), Relaxed);

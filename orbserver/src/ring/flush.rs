@@ -6,7 +6,7 @@ use std::sync::mpsc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use super::map::Flusher;
+use super::storage::RingFlusher;
 
 /// When the ring's pages are written to the disk.
 ///
@@ -75,9 +75,9 @@ pub struct IntervalFlusher {
 }
 
 impl IntervalFlusher {
-    /// Starts msyncing `flusher` every `every`.
-    pub fn start(
-        flusher: Flusher,
+    /// Starts flushing `flusher` (an msync of the whole mapping) every `every`.
+    pub fn start<F: RingFlusher>(
+        flusher: F,
         every: Duration,
         name: String,
     ) -> std::io::Result<IntervalFlusher> {

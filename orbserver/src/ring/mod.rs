@@ -4,7 +4,10 @@
 //! readers and the open/recover/close life cycle. Modules:
 //!
 //! - `layout`: offsets and pure encode/decode of headers and records
-//! - `map`: the mapping (all of the crate's `unsafe`)
+//! - `storage`: the narrow trait over the file's bytes and flushes that `RingStore` is
+//!   generic over; `map`, the mapping (all of the crate's `unsafe`), is the server's
+//!   implementation, `testing` (tests only) an in-memory one that simulates power
+//!   failures and failing flushes
 //! - `recover`: the scan that finds the live records on open
 //! - `index`, `timeindex`: the in-memory pktid, time and per-source indexes
 //! - `flush`: flush policies and the interval flusher thread
@@ -20,6 +23,9 @@ mod flush;
 mod index;
 mod map;
 pub mod recover;
+pub mod storage;
+#[cfg(test)]
+pub(crate) mod testing;
 mod timeindex;
 
 #[cfg(test)]
@@ -42,6 +48,7 @@ use flush::IntervalFlusher;
 use index::RingIndex;
 use layout::{HEADER_SIZE, RECORD_HEADER};
 use map::{MapError, RingMap};
+use storage::{RingFlusher, RingStorage};
 
 /// Name of the ring file inside the ring directory.
 pub const RING_FILE: &str = "orb.ring";
@@ -171,8 +178,8 @@ pub struct Gap {
     pub last: u64,
 }
 
-struct Inner {
-    map: RingMap,
+struct Inner<S> {
+    map: S,
     path: PathBuf,
     index: RingIndex,
     capacity: u64,
@@ -186,13 +193,24 @@ struct Inner {
     poisoned: Option<String>,
 }
 
-/// An append's msync still to do; see [`RingStore::append_batch_deferred`].
-pub struct PendingSync {
-    spans: [(usize, usize); 2],
-    flusher: map::Flusher,
+/// What [`RingStore::append_batch_deferred`] appended, and the sync still owed.
+#[derive(Debug)]
+pub struct Appended<F = map::Flusher> {
+    /// The first packet's pktid; the others follow it.
+    pub first_pktid: u64,
+    /// Packets appended.
+    pub count: u32,
+    /// The msync to run before the packets may be called durable, if they must be.
+    pub pending: Option<PendingSync<F>>,
 }
 
-impl std::fmt::Debug for PendingSync {
+/// An append's msync still to do; see [`RingStore::append_batch_deferred`].
+pub struct PendingSync<F = map::Flusher> {
+    spans: [(usize, usize); 2],
+    flusher: F,
+}
+
+impl<F> std::fmt::Debug for PendingSync<F> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PendingSync")
             .field("spans", &self.spans)
@@ -201,8 +219,11 @@ impl std::fmt::Debug for PendingSync {
 }
 
 /// The ring store. Share it between tasks with `Arc`; every method takes `&self`.
-pub struct RingStore {
-    inner: RwLock<Inner>,
+///
+/// `S` is where the bytes live: the memory-mapped file (the default, and the only
+/// storage outside the ring's own tests).
+pub struct RingStore<S: RingStorage = RingMap> {
+    inner: RwLock<Inner<S>>,
     path: PathBuf,
     capacity: u64,
     created: Time,
@@ -255,6 +276,57 @@ impl RingStore {
         } else {
             Self::open_existing(&path)?
         };
+        RingStore::from_storage(map, path, created, opts, started)
+    }
+
+    fn create(dir: &Path, path: &Path, size: Option<u64>) -> Result<RingMap, RingError> {
+        let capacity = size.unwrap_or(DEFAULT_RING_SIZE);
+        if !layout::capacity_ok(capacity) {
+            return Err(RingError::BadSize { size: capacity });
+        }
+        // Build the ring under a temporary name and rename it into place, so that a
+        // crash during creation never leaves a ring file without a header.
+        let tmp = dir.join(format!("{RING_FILE}.new"));
+        let mut map =
+            RingMap::create(&tmp, HEADER_SIZE as u64 + capacity).map_err(|e| map_err(&tmp, e))?;
+        init_header(&mut map, capacity).map_err(io_err("msync header of", &tmp))?;
+        fs::rename(&tmp, path).map_err(io_err("rename into place", &tmp))?;
+        fs::File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(io_err("sync directory", dir))?;
+        Ok(map)
+    }
+
+    fn open_existing(path: &Path) -> Result<RingMap, RingError> {
+        RingMap::open_existing(path).map_err(|e| map_err(path, e))
+    }
+}
+
+/// Writes a new ring's header into zeroed `storage` and makes it durable.
+fn init_header<S: RingStorage>(storage: &mut S, capacity: u64) -> std::io::Result<()> {
+    let geometry = layout::Geometry {
+        capacity,
+        created_us: Time::now().as_micros(),
+    };
+    let header = &mut storage.bytes_mut()[..HEADER_SIZE];
+    layout::encode_header(header, geometry);
+    // Nothing is written yet: a reopen scans only the first step until records go
+    // further (RING-FORMAT.md section 4).
+    let limit = layout::SCAN_LIMIT_STEP.min(capacity);
+    layout::put_u64(header, layout::H_SCAN_LIMIT, limit);
+    storage.flush_range(0, HEADER_SIZE)
+}
+
+impl<S: RingStorage> RingStore<S> {
+    /// Recovers the ring held by `map` (RING-FORMAT.md section 7), whose header is
+    /// already written; `created` when this open made it.
+    fn from_storage(
+        map: S,
+        path: PathBuf,
+        created: bool,
+        opts: &RingOptions,
+        started: Instant,
+    ) -> Result<RingStore<S>, RingError> {
         let bytes = map.bytes();
         let geometry = layout::decode_header(bytes).map_err(|p| RingError::BadHeader {
             path: path.clone(),
@@ -362,42 +434,6 @@ impl RingStore {
         })
     }
 
-    fn create(dir: &Path, path: &Path, size: Option<u64>) -> Result<RingMap, RingError> {
-        let capacity = size.unwrap_or(DEFAULT_RING_SIZE);
-        if !layout::capacity_ok(capacity) {
-            return Err(RingError::BadSize { size: capacity });
-        }
-        // Build the ring under a temporary name and rename it into place, so that a
-        // crash during creation never leaves a ring file without a header.
-        let tmp = dir.join(format!("{RING_FILE}.new"));
-        let mut map =
-            RingMap::create(&tmp, HEADER_SIZE as u64 + capacity).map_err(|e| map_err(&tmp, e))?;
-        let geometry = layout::Geometry {
-            capacity,
-            created_us: Time::now().as_micros(),
-        };
-        layout::encode_header(&mut map.bytes_mut()[..HEADER_SIZE], geometry);
-        // Nothing is written yet: a reopen scans only the first step until records go
-        // further (RING-FORMAT.md section 4).
-        let limit = layout::SCAN_LIMIT_STEP.min(capacity);
-        layout::put_u64(
-            &mut map.bytes_mut()[..HEADER_SIZE],
-            layout::H_SCAN_LIMIT,
-            limit,
-        );
-        map.flush_range(0, HEADER_SIZE)
-            .map_err(io_err("msync header of", &tmp))?;
-        fs::rename(&tmp, path).map_err(io_err("rename into place", &tmp))?;
-        fs::File::open(dir)
-            .and_then(|d| d.sync_all())
-            .map_err(io_err("sync directory", dir))?;
-        Ok(map)
-    }
-
-    fn open_existing(path: &Path) -> Result<RingMap, RingError> {
-        RingMap::open_existing(path).map_err(|e| map_err(path, e))
-    }
-
     /// What opening the ring found.
     pub fn recovery(&self) -> &RecoveryReport {
         &self.recovery
@@ -419,13 +455,13 @@ impl RingStore {
         (max - RECORD_HEADER - srcname_len) & !(layout::RECORD_ALIGN - 1)
     }
 
-    fn read(&self) -> RwLockReadGuard<'_, Inner> {
+    fn read(&self) -> RwLockReadGuard<'_, Inner<S>> {
         // A panic while holding the lock cannot leave the file half-updated in a way
         // readers could see as valid (every record is checked), so poisoning is ignored.
         self.inner.read().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn write(&self) -> RwLockWriteGuard<'_, Inner> {
+    fn write(&self) -> RwLockWriteGuard<'_, Inner<S>> {
         self.inner.write().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -452,11 +488,11 @@ impl RingStore {
     where
         I: IntoIterator<Item = (&'a str, Time, &'a [u8])> + Clone,
     {
-        let (first, count, pending) = self.append_batch_deferred(packets, durable)?;
-        if let Some(p) = pending {
+        let a = self.append_batch_deferred(packets, durable)?;
+        if let Some(p) = a.pending {
             self.complete_sync(p)?;
         }
-        Ok((first, count))
+        Ok((a.first_pktid, a.count))
     }
 
     /// [`RingStore::append_batch`] without the wait for the disk: when the batch must be
@@ -468,7 +504,7 @@ impl RingStore {
         &self,
         packets: I,
         durable: bool,
-    ) -> Result<(u64, u32, Option<PendingSync>), RingError>
+    ) -> Result<Appended<S::Flusher>, RingError>
     where
         I: IntoIterator<Item = (&'a str, Time, &'a [u8])> + Clone,
     {
@@ -488,7 +524,11 @@ impl RingStore {
         let pending = dirty
             .filter(|_| durable || self.flush == FlushPolicy::Always)
             .map(|range| self.pending_sync(&inner, range));
-        Ok((first, count, pending))
+        Ok(Appended {
+            first_pktid: first,
+            count,
+            pending,
+        })
     }
 
     fn check_size(&self, srcname: &str, payload: &[u8]) -> Result<(), RingError> {
@@ -505,7 +545,7 @@ impl RingStore {
 
     /// What must be msynced for an append that dirtied `range`: its records, then the
     /// header page (RING-FORMAT.md section 6, step 6).
-    fn pending_sync(&self, inner: &Inner, range: (u64, u64)) -> PendingSync {
+    fn pending_sync(&self, inner: &Inner<S>, range: (u64, u64)) -> PendingSync<S::Flusher> {
         PendingSync {
             spans: inner.sync_spans(range),
             flusher: inner.map.flusher(),
@@ -517,7 +557,7 @@ impl RingStore {
     /// The mapping stays valid without the lock (the flusher shares it), and bytes
     /// written meanwhile by later appends are only synced early. A failure poisons the
     /// ring: later appends are refused, since the promise could not be kept.
-    pub fn complete_sync(&self, pending: PendingSync) -> Result<(), RingError> {
+    pub fn complete_sync(&self, pending: PendingSync<S::Flusher>) -> Result<(), RingError> {
         pending
             .spans
             .iter()
@@ -536,7 +576,7 @@ impl RingStore {
         let inner = self.read();
         inner
             .map
-            .flush_range(0, inner.map.bytes().len())
+            .flush_range(0, inner.map.image_len())
             .map_err(io_err("msync", &self.path))
     }
 
@@ -781,7 +821,7 @@ impl RingStore {
     fn close_inner(&mut self) -> Result<(), RingError> {
         self.flusher.take();
         let inner = self.inner.get_mut().unwrap_or_else(|p| p.into_inner());
-        let len = inner.map.bytes().len();
+        let len = inner.map.image_len();
         inner
             .map
             .flush_range(0, len)
@@ -796,7 +836,7 @@ impl RingStore {
     }
 }
 
-impl Drop for RingStore {
+impl<S: RingStorage> Drop for RingStore<S> {
     fn drop(&mut self) {
         if self.close_on_drop {
             if let Err(e) = self.close_inner() {
@@ -806,7 +846,7 @@ impl Drop for RingStore {
     }
 }
 
-impl Inner {
+impl<S: RingStorage> Inner<S> {
     fn set_hint(&mut self, at: usize, v: u64) {
         layout::put_u64(&mut self.map.bytes_mut()[..HEADER_SIZE], at, v);
     }

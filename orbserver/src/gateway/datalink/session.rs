@@ -415,7 +415,11 @@ impl DlSession {
             .ring
             .append_batch_deferred(std::iter::once(item), false)
         {
-            Ok((pktid, _, pending)) => {
+            Ok(crate::ring::Appended {
+                first_pktid: pktid,
+                pending,
+                ..
+            }) => {
                 self.appended = true;
                 let bytes = w.payload.len() as u64;
                 let (e, t) = (&self.reg.entry, &self.shared.totals);

@@ -2,6 +2,7 @@
 
 mod crash;
 mod model;
+mod storage_faults;
 
 use std::path::Path;
 use std::sync::Arc;
