@@ -814,6 +814,7 @@ fn reads_need_access_read_and_are_refused_with_error() {
 fn seedlink_clients_are_listed_by_orbstat() {
     let (_dir, srv) = server("mgenc", 1);
     let mut c = Client::connect(srv.seedlink.unwrap());
+    assert_eq!(c.ask("USERAGENT slinktool/5.0 libslink/4.3"), "OK");
     assert_eq!(c.ask("STATION STA01 XX"), "OK");
     assert_eq!(c.ask("SELECT BHZ"), "OK");
     assert_eq!(c.ask("DATA"), "OK");
@@ -831,6 +832,8 @@ fn seedlink_clients_are_listed_by_orbstat() {
         .find(|l| l.contains("SeedLink client"))
         .unwrap_or_else(|| panic!("no SeedLink row in {text}"));
     assert!(row.contains("XX_STA01:BHZ"), "{row}");
+    // The whole USERAGENT text, as `who`.
+    assert!(row.contains("slinktool/5.0 libslink/4.3"), "{row}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
