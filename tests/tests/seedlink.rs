@@ -175,7 +175,7 @@ impl Client {
     /// One INFO reply: its kind (the records' channel, `INF` or `ERR`) and its XML.
     /// Every frame must be of that kind, and the reply must end with a last frame.
     fn info_reply(&mut self, level: &str) -> (InfoKind, String) {
-        self.send(&format!("INFO {level}").trim_end());
+        self.send(format!("INFO {level}").trim_end());
         let mut frames = Vec::new();
         let mut kind = None;
         loop {
