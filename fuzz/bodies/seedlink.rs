@@ -1,7 +1,7 @@
 // Body of the `seedlink` fuzz target, shared with `tests/tests/fuzz_corpus.rs` (see
 // fuzz/README.md). Plain comments, not `//!`: the test pulls this file in with `include!`.
 
-use formats::seedlink::frame::{info_frames, info_text};
+use formats::seedlink::frame::{info_frames, info_kind, info_text, InfoKind};
 use formats::seedlink::{parse, selected, split_line, Command, MAX_LINE, MAX_SEQ};
 
 /// Reads `data` as what a SeedLink client sends: line splitting and command parsing
@@ -28,10 +28,13 @@ pub fn check(data: &[u8]) {
             _ => {}
         }
         if let Ok(text) = std::str::from_utf8(line) {
-            let mut frames = Vec::new();
-            info_frames(&mut frames, text);
-            if text.is_ascii() {
-                assert_eq!(info_text(&frames).as_deref(), Some(text));
+            for kind in [InfoKind::Info, InfoKind::Error] {
+                let mut frames = Vec::new();
+                info_frames(&mut frames, text, kind);
+                assert_eq!(info_kind(&frames), Some(kind));
+                if text.is_ascii() {
+                    assert_eq!(info_text(&frames).as_deref(), Some(text));
+                }
             }
         }
         rest = &rest[used..];

@@ -287,6 +287,12 @@ mod seeds {
                     "DATA zz\r\nTIME 2026,13,1,0,0,0\r\nSELECT 00BHZZ\r\n",
                 ),
                 ("malformed-no-terminator", "STATION STA01 XX"),
+                (
+                    "valid-libslink",
+                    "HELLO\r\nCAPABILITIES EXTREPLY\r\nUSERAGENT slinktool/5.0 libslink/4.3\r\n\
+                     STATION STA01 XX\r\nSELECT B_H_Z\r\nSELECT !00_B_H_?.D\r\n\
+                     SELECT *_B_H_*\r\nSELECT B#Z\r\nFETCH 1A\r\nEND\r\nINFO FORMATS\r\nINFO\r\n",
+                ),
             ]),
             _ => return None,
         };

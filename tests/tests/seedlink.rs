@@ -10,7 +10,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use formats::payload::{seed, Channel};
-use formats::seedlink::frame::{frame_seq, info_text, HEADER_LEN, RECORD_LEN};
+use formats::seedlink::frame::{frame_seq, info_kind, info_text, InfoKind, HEADER_LEN, RECORD_LEN};
 use formats::Time;
 use orb_tests::harness::{bin, start_with_config, OrbServer};
 use orb_tests::oracle;
@@ -165,18 +165,30 @@ impl Client {
         }
     }
 
-    /// The XML of one INFO reply.
+    /// The XML of one INFO reply, which must not be a refusal.
     fn info(&mut self, level: &str) -> String {
-        self.send(&format!("INFO {level}"));
+        let (kind, xml) = self.info_reply(level);
+        assert_eq!(kind, InfoKind::Info, "INFO {level} refused: {xml}");
+        xml
+    }
+
+    /// One INFO reply: its kind (the records' channel, `INF` or `ERR`) and its XML.
+    /// Every frame must be of that kind, and the reply must end with a last frame.
+    fn info_reply(&mut self, level: &str) -> (InfoKind, String) {
+        self.send(format!("INFO {level}").trim_end());
         let mut frames = Vec::new();
+        let mut kind = None;
         loop {
             let Frame::Info(f) = self.frame() else {
                 panic!("expected INFO frames")
             };
+            let this = info_kind(&f).expect("an INF or ERR record");
+            assert_eq!(*kind.get_or_insert(this), this, "one kind per reply");
             let last = &f[..8] == b"SLINFO  ";
             frames.extend(f);
             if last {
-                return info_text(&frames).expect("well-formed INFO frames");
+                let xml = info_text(&frames).expect("well-formed INFO frames");
+                return (this, xml);
             }
         }
     }
@@ -247,20 +259,16 @@ fn bad_commands_get_error_and_the_connection_goes_on() {
         "TIME 2026,13,1,0,0,0",
         "SELECT 00BHZZ",
         "STATION",
-        "INFO NOPE",
         "END",
         "\u{1}\u{2}",
     ] {
         assert_eq!(c.ask(bad), "ERROR", "{bad:?}");
     }
     assert_eq!(c.ask("CAPABILITIES EXTREPLY"), "OK");
-    let e = c.ask("FROB");
-    assert!(
-        e.starts_with("ERROR UNSUPPORTED unknown command FROB"),
-        "{e}"
-    );
+    // ringserver's form, the one libslink reads: ERROR, CR, code and reason, CRLF.
+    assert_eq!(c.ask("FROB"), "ERROR\rUNSUPPORTED unknown command FROB");
     let e = c.ask("TIME 2026,1,1,0,0,5 2026,1,1,0,0,0");
-    assert!(e.starts_with("ERROR ARGUMENTS "), "{e}");
+    assert!(e.starts_with("ERROR\rARGUMENTS "), "{e}");
     // Lower case, LF only, and a lone CR work as terminators.
     c.0.write_all(b"hello\n").unwrap();
     assert!(c.line().starts_with("SeedLink v3.1"));
@@ -293,11 +301,195 @@ fn info_connections_is_for_administrators_only() {
         &["--seedlink", "127.0.0.1:0"],
     );
     let mut c = Client::connect(srv.seedlink.unwrap());
-    assert_eq!(c.ask("INFO CONNECTIONS"), "ERROR");
-    assert_eq!(c.ask("CAPABILITIES EXTREPLY"), "OK");
-    let e = c.ask("INFO CONNECTIONS");
-    assert!(e.starts_with("ERROR UNAUTHORIZED "), "{e}");
+    // Refused with ERR INFO records (what `slinktool -C` waits for), with or without
+    // EXTREPLY; the connection goes on.
+    for caps in [false, true] {
+        if caps {
+            assert_eq!(c.ask("CAPABILITIES EXTREPLY"), "OK");
+        }
+        let (kind, xml) = c.info_reply("CONNECTIONS");
+        assert_eq!(kind, InfoKind::Error, "{xml}");
+        assert!(xml.contains("<error code=\"UNAUTHORIZED\""), "{xml}");
+        assert!(!xml.contains("<connection"), "{xml}");
+    }
     assert!(c.info("ID").contains("<seedlink"));
+}
+
+/// What libslink 4.3 sends for `slinktool -S "XX_STA01:BHZ B#Z"` against a SeedLink 3.1
+/// server that offers CAP: HELLO, CAPABILITIES EXTREPLY, then per station STATION,
+/// one SELECT per selector and FETCH (dial-up), then END; it reads each reply up to
+/// CRLF into a 100-byte buffer and wants `OK\r` or `ERROR\r` at its start. The bad
+/// selector must be refused in that form and the station still served.
+#[test]
+fn libslink_negotiation_with_extreply_goes_on_after_a_refused_selector() {
+    let (_dir, srv) = server("mgenc", 2);
+    let mut c = Client::connect(srv.seedlink.unwrap());
+    c.send("HELLO");
+    assert!(c.line().contains(":: SLPROTO:3.1 CAP"));
+    c.line();
+    assert_eq!(c.ask("CAPABILITIES EXTREPLY"), "OK");
+    assert_eq!(c.ask("STATION STA01 XX"), "OK");
+    assert_eq!(c.ask("SELECT BHZ"), "OK");
+    c.send("SELECT B#Z");
+    let reply = c.read_up_to(
+        "ERROR\rARGUMENTS bad selector \"B#Z\": want [!][LL]CCC[.T] or [!][LL_]B_S_S[.T]\r\n".len(),
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&reply),
+        "ERROR\rARGUMENTS bad selector \"B#Z\": want [!][LL]CCC[.T] or [!][LL_]B_S_S[.T]\r\n"
+    );
+    assert!(reply.len() < 100, "fits libslink's reply buffer");
+    assert_eq!(c.ask("FETCH 0"), "OK");
+    c.send("END");
+    let decoded: Vec<Channel> = c.until_end().iter().map(|(_, r)| decode(r)).collect();
+    assert!(!decoded.is_empty());
+    assert!(
+        decoded.iter().all(|d| d.sta == "STA01" && d.chan == "BHZ"),
+        "{decoded:?}"
+    );
+    // A long reason is cut to libslink's buffer, terminator kept.
+    let mut c = Client::connect(srv.seedlink.unwrap());
+    assert_eq!(c.ask("CAPABILITIES EXTREPLY"), "OK");
+    let e = c.ask(&format!("SELECT {}", "Z".repeat(200)));
+    assert!(
+        e.starts_with("ERROR\rARGUMENTS ") && e.len() + 2 <= 99,
+        "{e:?}"
+    );
+    assert_eq!(c.ask("SELECT BHZ"), "OK", "the next reply is whole");
+}
+
+/// `slinktool -i LEVEL` on a level the server does not know (or refuses) waits for the
+/// INFO's last frame: it must come, as an `ERR` record, and the connection goes on.
+#[test]
+fn info_on_an_unknown_level_is_a_last_err_record_and_the_connection_goes_on() {
+    let (_dir, srv) = server("mgenc", 1);
+    let mut c = Client::connect(srv.seedlink.unwrap());
+    for extreply in [false, true] {
+        if extreply {
+            assert_eq!(c.ask("CAPABILITIES EXTREPLY"), "OK");
+        }
+        for level in ["FORMATS", "NOPE", ""] {
+            let (kind, xml) = c.info_reply(level);
+            assert_eq!(kind, InfoKind::Error, "INFO {level}: {xml}");
+            assert!(
+                xml.starts_with("<?xml") && xml.contains("<seedlink "),
+                "{xml}"
+            );
+        }
+    }
+    assert!(c.ask("HELLO").starts_with("SeedLink v3.1"));
+    c.line();
+    // During the transfer too (libslink's keepalives and INFO requests arrive then).
+    c.send("DATA");
+    assert_eq!(c.info_reply("FORMATS").0, InfoKind::Error);
+    assert!(c.info("ID").contains("<seedlink"));
+}
+
+/// The INFO documents as slinktool reads them: every `<connection>` inside a
+/// `<station>` with the attributes slinktool looks up (it does not check for missing
+/// ones), stations and streams with theirs.
+#[test]
+fn info_documents_have_the_elements_and_attributes_slinktool_reads() {
+    let (_dir, srv) = server("mgenc", 1);
+    let mut reader = Client::connect(srv.seedlink.unwrap());
+    assert_eq!(reader.ask("USERAGENT slinktool/5.0 libslink/4.3"), "OK");
+    reader.send("DATA");
+    assert!(reader.info("ID").contains("<seedlink"));
+    let mut c = Client::connect(srv.seedlink.unwrap());
+
+    let xml = c.info("ID");
+    for attr in ["software=\"SeedLink v3.1", "organization=\"", "started=\""] {
+        assert!(xml.contains(attr), "{attr}: {xml}");
+    }
+    let xml = c.info("STATIONS");
+    let sta = xml
+        .lines()
+        .find(|l| l.contains("name=\"STA01\""))
+        .unwrap_or_else(|| panic!("{xml}"));
+    for attr in [
+        "network=\"XX\"",
+        "description=\"",
+        "begin_seq=\"",
+        "end_seq=\"",
+        "stream_check=\"enabled\"",
+    ] {
+        assert!(sta.contains(attr), "{attr}: {sta}");
+    }
+    for level in ["STREAMS", "GAPS"] {
+        let xml = c.info(level);
+        let stream = xml
+            .lines()
+            .find(|l| l.trim_start().starts_with("<stream ") && l.contains("seedname=\"BHZ\""))
+            .unwrap_or_else(|| panic!("{level}: {xml}"));
+        for attr in ["location=\"", "type=\"D\"", "begin_time=\"", "end_time=\""] {
+            assert!(stream.contains(attr), "{level} {attr}: {stream}");
+        }
+    }
+
+    let xml = c.info("CONNECTIONS");
+    let lines: Vec<&str> = xml.lines().collect();
+    let mut connections = 0;
+    for (i, l) in lines.iter().enumerate() {
+        if !l.trim_start().starts_with("<connection ") {
+            continue;
+        }
+        connections += 1;
+        assert!(
+            lines[i - 1]
+                .trim_start()
+                .starts_with("<station name=\"CLIENT\"")
+                && lines[i + 1].trim() == "</station>",
+            "a connection inside its own station: {xml}"
+        );
+        for attr in [
+            "host=\"127.0.0.1\"",
+            "port=\"",
+            "ctime=\"",
+            "current_seq=\"",
+            "txcount=\"",
+            "sequence_gaps=\"",
+            "realtime=\"",
+            "end_of_data=\"",
+        ] {
+            assert!(l.contains(attr), "{attr}: {l}");
+        }
+        for attr in ["network=\"", "end_seq=\""] {
+            assert!(lines[i - 1].contains(attr), "{attr}: {}", lines[i - 1]);
+        }
+    }
+    assert_eq!(connections, 2, "{xml}");
+    // The reader's station says what it is, whole, and that it reads.
+    let reader_station = lines
+        .iter()
+        .position(|l| l.contains("description=\"SeedLink client slinktool/5.0 libslink/4.3\""))
+        .unwrap_or_else(|| panic!("{xml}"));
+    assert!(
+        !lines[reader_station + 1].contains("current_seq=\"unset\""),
+        "{xml}"
+    );
+}
+
+/// SeedLink 4 style selectors (`B_H_Z`, `LOC_B_S_SS`) select as ringserver selects
+/// them on a SeedLink 3 connection.
+#[test]
+fn seedlink_4_selectors_are_taken_in_v3() {
+    let (_dir, srv) = server("mgenc", 2);
+    for (selectors, want) in [
+        (&["B_H_Z"][..], &["BHZ"][..]),
+        (&["_B_H_?", "!*_B_H_E"][..], &["BHN", "BHZ"][..]),
+    ] {
+        let mut c = Client::connect(srv.seedlink.unwrap());
+        assert_eq!(c.ask("CAPABILITIES EXTREPLY"), "OK");
+        assert_eq!(c.ask("STATION STA01 XX"), "OK");
+        for s in selectors {
+            assert_eq!(c.ask(&format!("SELECT {s}")), "OK", "{s}");
+        }
+        assert_eq!(c.ask("FETCH 0"), "OK");
+        c.send("END");
+        let decoded: Vec<Channel> = c.until_end().iter().map(|(_, r)| decode(r)).collect();
+        let chans: BTreeSet<&str> = decoded.iter().map(|d| d.chan.as_str()).collect();
+        assert_eq!(chans, want.iter().copied().collect(), "{selectors:?}");
+    }
 }
 
 #[test]
@@ -598,10 +790,10 @@ fn reads_need_access_read_and_are_refused_with_error() {
     c.line();
     assert_eq!(c.ask("STATION STA01 XX"), "OK");
     assert_eq!(c.ask("DATA"), "ERROR");
-    assert_eq!(c.ask("INFO STATIONS"), "ERROR");
+    assert_eq!(c.info_reply("STATIONS").0, InfoKind::Error);
     assert_eq!(c.ask("CAPABILITIES EXTREPLY"), "OK");
     let e = c.ask("END");
-    assert!(e.starts_with("ERROR UNAUTHORIZED "), "{e}");
+    assert!(e.starts_with("ERROR\rUNAUTHORIZED "), "{e}");
     // Identification is not data: INFO ID is answered.
     assert!(c.info("ID").contains("<seedlink"));
     let out = Command::new(bin("orbstat"))
@@ -622,6 +814,7 @@ fn reads_need_access_read_and_are_refused_with_error() {
 fn seedlink_clients_are_listed_by_orbstat() {
     let (_dir, srv) = server("mgenc", 1);
     let mut c = Client::connect(srv.seedlink.unwrap());
+    assert_eq!(c.ask("USERAGENT slinktool/5.0 libslink/4.3"), "OK");
     assert_eq!(c.ask("STATION STA01 XX"), "OK");
     assert_eq!(c.ask("SELECT BHZ"), "OK");
     assert_eq!(c.ask("DATA"), "OK");
@@ -639,6 +832,8 @@ fn seedlink_clients_are_listed_by_orbstat() {
         .find(|l| l.contains("SeedLink client"))
         .unwrap_or_else(|| panic!("no SeedLink row in {text}"));
     assert!(row.contains("XX_STA01:BHZ"), "{row}");
+    // The whole USERAGENT text, as `who`.
+    assert!(row.contains("slinktool/5.0 libslink/4.3"), "{row}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

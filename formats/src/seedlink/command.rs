@@ -98,6 +98,10 @@ pub enum Command {
     End,
     /// `INFO level`.
     Info(InfoLevel),
+    /// `USERAGENT program/version ...`: the client says what it is (SeedLink 4's
+    /// command, which ringserver takes on SeedLink 3 connections too). The text is the
+    /// rest of the line, words joined by single spaces.
+    UserAgent(String),
 }
 
 /// Splits the first command line off `buf`: `Ok(Some((line, consumed)))` when a
@@ -177,6 +181,10 @@ pub fn parse(line: &[u8]) -> Result<Option<Command>, SeedLinkError> {
                 return Err(SeedLinkError::EndBeforeBegin);
             }
             Command::Time { begin, end }
+        }
+        "USERAGENT" => {
+            arity(1, MAX_LINE)?;
+            Command::UserAgent(args.join(" "))
         }
         "INFO" => {
             arity(1, 1)?;
@@ -338,6 +346,18 @@ mod tests {
             Err(SeedLinkError::Arguments { .. })
         ));
         assert!(matches!(parse(b"HELLO\xff"), Err(SeedLinkError::NotAscii)));
+    }
+
+    #[test]
+    fn useragent_keeps_the_whole_text() {
+        assert_eq!(
+            cmd("USERAGENT slinktool/5.0  libslink/4.3"),
+            Command::UserAgent("slinktool/5.0 libslink/4.3".into())
+        );
+        assert!(matches!(
+            parse(b"USERAGENT"),
+            Err(SeedLinkError::Arguments { .. })
+        ));
     }
 
     #[test]

@@ -23,24 +23,39 @@ pub const HEADER_LEN: usize = 8;
 /// 8-byte blockette 1000).
 pub const INFO_CHUNK: usize = RECORD_LEN - 56;
 
-/// An `ERROR` reply; with `reason` (for clients that announced `EXTREPLY`) it is
-/// `ERROR CODE reason`, the code being SeedLink 4's `UNSUPPORTED` or `ARGUMENTS`.
+/// Longest reply line [`error`] writes, terminator included. libslink reads a reply
+/// to SELECT, STATION and DATA into a 100-byte buffer and stops there: a longer line
+/// would leave its tail in the socket, to be taken as the reply to the next command.
+pub const MAX_REPLY: usize = 99;
+
+/// An `ERROR` reply. Without `reason` (the client did not announce `EXTREPLY`) it is
+/// the bare `ERROR\r\n`. With one it is `ERROR\r` + `CODE reason` + `\r\n`, as
+/// ringserver sends it and libslink reads it: libslink takes a reply as an error when
+/// it starts with `ERROR\r` and shows what lies between that CR and the next one as
+/// the reason; `ERROR CODE ...` (SeedLink 4's form) is an invalid response to it, and
+/// it drops the whole negotiation. The code is one of SeedLink 4's (`UNSUPPORTED`,
+/// `ARGUMENTS`, `UNEXPECTED`, `UNAUTHORIZED`, ...). The line is cut to [`MAX_REPLY`]
+/// bytes.
 pub fn error(reason: Option<(&str, &str)>) -> Vec<u8> {
     match reason {
         None => ERROR.to_vec(),
         Some((code, text)) => {
             // One line: the reason must not break the framing.
-            let text: String = text
+            let mut line: String = format!("ERROR\r{code} {text}")
                 .chars()
-                .map(|c| {
-                    if c.is_ascii() && !c.is_ascii_control() {
+                .enumerate()
+                .map(|(i, c)| {
+                    if i == 5 || (c.is_ascii() && !c.is_ascii_control()) {
                         c
                     } else {
                         ' '
                     }
                 })
                 .collect();
-            format!("ERROR {code} {text}\r\n").into_bytes()
+            // ASCII only from here on, so byte lengths are character counts.
+            line.truncate(MAX_REPLY - 2);
+            line.push_str("\r\n");
+            line.into_bytes()
         }
     }
 }
@@ -62,9 +77,24 @@ pub fn frame_seq(header: &[u8]) -> Option<u32> {
     u32::from_str_radix(text, 16).ok()
 }
 
+/// What an INFO reply is: the document asked for, or a refusal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InfoKind {
+    /// The document asked for: records of channel `INF`.
+    Info,
+    /// The level is unknown or refused: records of channel `ERR`. A SeedLink 3 client
+    /// waits for INFO records after INFO, never for a text reply (libslink takes
+    /// `ERROR` between frames as the end of the connection, and slinktool waits for
+    /// the last INFO frame forever); slinktool reports an `ERR` record as an INFO
+    /// level that is not enabled, as ringserver's `ERR` records mean.
+    Error,
+}
+
 /// Appends the INFO frames carrying `xml` (ASCII; anything else is replaced by `?`).
-/// The records are named station `INFO`, channel `LOG`; the level is not carried.
-pub fn info_frames(out: &mut Vec<u8>, xml: &str) {
+/// The records are named as ringserver names them: network `XX`, station `INFO`, no
+/// location, channel `INF` (or `ERR` for [`InfoKind::Error`]); the level is not
+/// carried.
+pub fn info_frames(out: &mut Vec<u8>, xml: &str, kind: InfoKind) {
     let text: Vec<u8> = xml
         .bytes()
         .map(|b| if b.is_ascii() { b } else { b'?' })
@@ -77,18 +107,22 @@ pub fn info_frames(out: &mut Vec<u8>, xml: &str) {
     let last = chunks.len() - 1;
     for (i, chunk) in chunks.into_iter().enumerate() {
         out.extend_from_slice(if i == last { b"SLINFO  " } else { b"SLINFO *" });
-        out.extend_from_slice(&log_record(i as u32 + 1, chunk));
+        out.extend_from_slice(&log_record(i as u32 + 1, chunk, kind));
     }
 }
 
 /// A 512-byte miniSEED log record holding `text` (at most [`INFO_CHUNK`] bytes).
-fn log_record(seq: u32, text: &[u8]) -> [u8; RECORD_LEN] {
+fn log_record(seq: u32, text: &[u8], kind: InfoKind) -> [u8; RECORD_LEN] {
     let mut r = [0u8; RECORD_LEN];
     r[..6].copy_from_slice(format!("{:06}", seq % 1_000_000).as_bytes());
     r[6] = b'D';
     r[7] = b' ';
-    // Station "INFO", no location, channel "LOG", no network: how SeisComP names them.
-    r[8..20].copy_from_slice(b"INFO   LOG  ");
+    // Station "INFO", no location, channel "INF" or "ERR", network "XX": slinktool
+    // looks at the channel to tell a refusal from a document.
+    r[8..20].copy_from_slice(match kind {
+        InfoKind::Info => b"INFO   INFXX",
+        InfoKind::Error => b"INFO   ERRXX",
+    });
     // BTIME 1970,001 00:00:00: INFO records carry no time of their own.
     r[20..22].copy_from_slice(&1970u16.to_be_bytes());
     r[22..24].copy_from_slice(&1u16.to_be_bytes());
@@ -103,6 +137,19 @@ fn log_record(seq: u32, text: &[u8]) -> [u8; RECORD_LEN] {
     r[54] = RECORD_LEN.trailing_zeros() as u8;
     r[56..56 + n].copy_from_slice(&text[..n]);
     r
+}
+
+/// The kind of the INFO frames `frames` begins with (by the first record's channel),
+/// `None` if it does not begin with one.
+pub fn info_kind(frames: &[u8]) -> Option<InfoKind> {
+    if !frames.starts_with(b"SLINFO") {
+        return None;
+    }
+    match frames.get(HEADER_LEN + 15..HEADER_LEN + 18)? {
+        b"INF" => Some(InfoKind::Info),
+        b"ERR" => Some(InfoKind::Error),
+        _ => None,
+    }
 }
 
 /// Joins the XML text of INFO frames (as [`info_frames`] writes them); `None` if the
@@ -147,16 +194,22 @@ mod tests {
         assert_eq!(error(None), b"ERROR\r\n");
         assert_eq!(
             error(Some(("ARGUMENTS", "bad\r\nline"))),
-            b"ERROR ARGUMENTS bad  line\r\n"
+            b"ERROR\rARGUMENTS bad  line\r\n"
         );
+        let long = error(Some(("ARGUMENTS", &"x".repeat(300))));
+        assert_eq!(long.len(), MAX_REPLY);
+        assert!(long.starts_with(b"ERROR\rARGUMENTS xx") && long.ends_with(b"x\r\n"));
     }
 
     #[test]
     fn info_frames_are_log_records_with_a_continuation_flag() {
         let xml = "x".repeat(INFO_CHUNK + 10);
         let mut out = Vec::new();
-        info_frames(&mut out, &xml);
+        info_frames(&mut out, &xml, InfoKind::Info);
         assert_eq!(out.len(), 2 * (HEADER_LEN + RECORD_LEN));
+        // Station, location, channel and network as ringserver names them.
+        assert_eq!(&out[8 + 8..8 + 20], b"INFO   INFXX");
+        assert_eq!(info_kind(&out), Some(InfoKind::Info));
         assert_eq!(&out[..8], b"SLINFO *");
         assert_eq!(&out[520..528], b"SLINFO  ");
         // blockette 1000, encoding 0 (ASCII), 512-byte record.
@@ -166,11 +219,23 @@ mod tests {
         assert_eq!(info_text(&out).as_deref(), Some(xml.as_str()));
     }
 
+    #[test]
+    fn refusals_are_err_records_and_a_short_one_is_one_last_frame() {
+        let mut out = Vec::new();
+        info_frames(&mut out, "<seedlink/>", InfoKind::Error);
+        assert_eq!(out.len(), HEADER_LEN + RECORD_LEN);
+        assert_eq!(&out[..8], b"SLINFO  ");
+        assert_eq!(&out[8 + 15..8 + 18], b"ERR");
+        assert_eq!(info_kind(&out), Some(InfoKind::Error));
+        assert_eq!(info_text(&out).as_deref(), Some("<seedlink/>"));
+        assert_eq!(info_kind(b"SL000001"), None);
+    }
+
     proptest! {
         #[test]
         fn info_text_round_trips(xml in "[ -~]{0,2000}") {
             let mut out = Vec::new();
-            info_frames(&mut out, &xml);
+            info_frames(&mut out, &xml, InfoKind::Info);
             prop_assert_eq!(info_text(&out), Some(xml));
         }
     }

@@ -60,7 +60,7 @@ pub enum SeedLinkError {
     #[error("bad station or network pattern {0:?}")]
     Pattern(String),
     /// A bad stream selector.
-    #[error("bad selector {0:?}: want [!][LL]CCC[.T]")]
+    #[error("bad selector {0:?}: want [!][LL]CCC[.T] or [!][LL_]B_S_S[.T]")]
     Selector(String),
     /// An unknown INFO level.
     #[error("unknown INFO level {0}")]

@@ -8,6 +8,13 @@
 //! shorter than three characters is padded with `?` (`BH` is `BH?`); `--` stands for
 //! the empty location, as in FDSN web services.
 //!
+//! SeedLink 4's selectors, `[LOC_]B_S_SS[.T]` (the FDSN source identifier's location,
+//! band, source and subsource), are taken too, as ringserver takes them on a SeedLink 3
+//! connection: libslink 4 passes a user's selectors through unchanged, so a user who
+//! writes `B_H_Z` or `00_B_H_Z` gets what a SeedLink 4 server would give. Each of band,
+//! source and subsource is one character, `?` or `*` (any); the location may be empty
+//! or `--` (the empty location) or `*` (any).
+//!
 //! A set of selectors keeps a record when no negative selector matches it and either
 //! there is no positive selector or one of them matches.
 
@@ -104,6 +111,18 @@ impl Selector {
             None => (rest, None),
         };
         let code_ok = |s: &str| s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'?');
+        if kind.is_some_and(|k| !(k.is_ascii_alphabetic() || k == b'?')) {
+            return Err(bad());
+        }
+        if codes.contains('_') {
+            let (loc, chan) = v4_codes(codes).ok_or_else(bad)?;
+            return Ok(Selector {
+                negate,
+                loc,
+                chan,
+                kind,
+            });
+        }
         let (loc, chan) = match codes.len() {
             0..=3 => (None, codes),
             5 => {
@@ -120,9 +139,6 @@ impl Selector {
             _ => return Err(bad()),
         };
         if !code_ok(chan) || (chan.is_empty() && kind.is_none()) {
-            return Err(bad());
-        }
-        if kind.is_some_and(|k| !(k.is_ascii_alphabetic() || k == b'?')) {
             return Err(bad());
         }
         Ok(Selector {
@@ -149,6 +165,40 @@ impl Selector {
                 .kind
                 .is_none_or(|k| k == b'?' || k.eq_ignore_ascii_case(&kind))
     }
+}
+
+/// The location pattern (`None`: any) and the three-character channel pattern of a
+/// SeedLink 4 selector's codes, `[LOC_]B_S_SS` (see the module docs); `None` if they
+/// are not that.
+fn v4_codes(codes: &str) -> Option<(Option<String>, String)> {
+    let parts: Vec<&str> = codes.split('_').collect();
+    let (loc, bss) = match parts.as_slice() {
+        [b, s, ss] => (None, [*b, *s, *ss]),
+        [l, b, s, ss] => {
+            let loc = match *l {
+                "*" => None,
+                "" | "--" => Some("  ".to_string()),
+                l if l.len() <= 2
+                    && l.bytes()
+                        .all(|c| c.is_ascii_alphanumeric() || c == b'?' || c == b'*') =>
+                {
+                    Some(l.to_ascii_uppercase())
+                }
+                _ => return None,
+            };
+            (loc, [*b, *s, *ss])
+        }
+        _ => return None,
+    };
+    let mut chan = String::with_capacity(3);
+    for code in bss {
+        match code.as_bytes() {
+            [b'*'] | [b'?'] => chan.push('?'),
+            [c] if c.is_ascii_alphanumeric() => chan.push(char::from(c.to_ascii_uppercase())),
+            _ => return None,
+        }
+    }
+    Some((loc, chan))
 }
 
 /// True if a record passes a list of selectors (see the module docs).
@@ -194,6 +244,38 @@ mod tests {
         assert_eq!(sel("--BHZ").loc.as_deref(), Some("  "));
         assert!(sel("!HH?").negate);
         for bad in ["", "00BH", "00BHZZ", "BHZ.DD", "B*Z", "!", "BHZ.", "0/BHZ"] {
+            assert!(Selector::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn seedlink_4_selectors_are_taken_as_ringserver_takes_them_in_v3() {
+        let any_loc_bhz = Selector {
+            negate: false,
+            loc: None,
+            chan: "BHZ".into(),
+            kind: None,
+        };
+        assert_eq!(sel("B_H_Z"), any_loc_bhz);
+        assert_eq!(sel("*_B_H_Z"), any_loc_bhz);
+        assert_eq!(sel("b_h_z"), any_loc_bhz);
+        let s = sel("!00_B_H_*.D");
+        assert!(s.negate && s.kind == Some(b'D'));
+        assert_eq!((s.loc.as_deref(), s.chan.as_str()), (Some("00"), "BH?"));
+        assert_eq!(sel("_B_H_Z").loc.as_deref(), Some("  "));
+        assert_eq!(sel("--_B_H_Z").loc.as_deref(), Some("  "));
+        assert!(sel("B_H_Z").matches("00", "BHZ", b'D'));
+        assert!(!sel("B_H_Z").matches("00", "BHN", b'D'));
+        assert!(!sel("_B_H_Z").matches("00", "BHZ", b'D'));
+        for bad in [
+            "B_H",
+            "B_HH_Z",
+            "X_Y_B_H_Z",
+            "B__Z",
+            "000_B_H_Z",
+            "B_H_Z.DD",
+            "B#_H_Z",
+        ] {
             assert!(Selector::parse(bad).is_err(), "{bad}");
         }
     }

@@ -76,8 +76,9 @@ fn stations(shared: &Hub, with_streams: bool) -> BTreeMap<(String, String), Stat
     out
 }
 
-/// The XML answer to INFO `level` (the caller checks who may see CONNECTIONS).
-pub fn xml(shared: &Hub, level: InfoLevel) -> String {
+/// The XML declaration and the `<seedlink>` root's opening tag, with what INFO ID
+/// says: `software`, `organization` and `started` (slinktool prints these three).
+fn root(shared: &Hub) -> String {
     let mut x = String::from("<?xml version=\"1.0\"?>\n");
     let _ = writeln!(
         x,
@@ -86,6 +87,29 @@ pub fn xml(shared: &Hub, level: InfoLevel) -> String {
         esc(ORGANIZATION),
         format_time(shared.started)
     );
+    x
+}
+
+/// The document of an INFO refusal, sent in `ERR` records: the ID document (as
+/// ringserver sends), with an `<error>` element saying why for people reading the raw
+/// XML (slinktool stops at the `ERR` channel and does not parse it).
+pub fn error_xml(shared: &Hub, code: &str, message: &str) -> String {
+    let mut x = root(shared);
+    let _ = writeln!(
+        x,
+        "  <error code=\"{}\" message=\"{}\"/>",
+        esc(code),
+        esc(message)
+    );
+    x.push_str("</seedlink>\n");
+    x
+}
+
+/// The XML answer to INFO `level` (the caller checks who may see CONNECTIONS), shaped
+/// as SeisComP's seedlink and ringserver shape it and as slinktool reads it: every
+/// attribute slinktool looks up is there (it does not check for missing ones).
+pub fn xml(shared: &Hub, level: InfoLevel) -> String {
+    let mut x = root(shared);
     if matches!(level, InfoLevel::Capabilities | InfoLevel::All) {
         for cap in CAPABILITIES {
             let _ = writeln!(x, "  <capability name=\"{cap}\"/>");
@@ -111,6 +135,7 @@ pub fn xml(shared: &Hub, level: InfoLevel) -> String {
             }
             x.push_str(">\n");
             for ((loc, chan), (begin, end)) in &st.streams {
+                // No gaps are kept: a GAPS stream has no <gap> children.
                 let _ = writeln!(
                     x,
                     "    <stream location=\"{}\" seedname=\"{}\" type=\"D\" begin_time=\"{}\" end_time=\"{}\" begin_recno=\"0\" end_recno=\"0\" gap_check=\"disabled\" gap_treshold=\"0\"/>",
@@ -124,23 +149,62 @@ pub fn xml(shared: &Hub, level: InfoLevel) -> String {
         }
     }
     if matches!(level, InfoLevel::Connections | InfoLevel::All) {
-        for c in shared.clients.entries() {
-            let ident = c.ident().clone();
-            let _ = writeln!(
-                x,
-                "  <connection host=\"{}\" port=\"{}\" ctime=\"{}\" what=\"{}\" current_seq=\"{}\" txcount=\"{}\" totBytes=\"{}\"/>",
-                c.addr.ip(),
-                c.addr.port(),
-                format_time(c.connected),
-                esc(&ident.what),
-                seq(c.pos.load(Relaxed)),
-                c.packets_out.load(Relaxed),
-                c.bytes_out.load(Relaxed)
-            );
-        }
+        connections(shared, &mut x);
     }
     x.push_str("</seedlink>\n");
     x
+}
+
+/// The INFO CONNECTIONS elements. slinktool (and SeisComP's seedlink) list the
+/// `<connection>` elements of each `<station>`, never ones directly under the root; as
+/// ringserver does, each connection gets a `<station name="CLIENT">` of its own, of
+/// network `SL` for a SeedLink client and `OR` for the others (native and DataLink),
+/// described by what the client said it is. The station's `end_seq` is the ring's
+/// next sequence number, so that slinktool's queue length (`end_seq` minus the
+/// connection's `current_seq`) is how far a reader is behind; `current_seq` is
+/// `unset` for a connection that does not read, which slinktool shows as opened but
+/// not configured.
+fn connections(shared: &Hub, x: &mut String) {
+    let next = shared.ring.stat().newest.map_or(0, |n| n.pktid + 1);
+    for c in shared.clients.entries() {
+        let ident = c.ident().clone();
+        let network = if ident.what == "SeedLink client" {
+            "SL"
+        } else {
+            "OR"
+        };
+        let mut description = ident.what.clone();
+        for part in [ident.who.clone(), ident.pid.to_string()] {
+            if !part.is_empty() && part != "0" {
+                description.push(' ');
+                description.push_str(&part);
+            }
+        }
+        let current = if c.reads.load(Relaxed) {
+            seq(c.pos.load(Relaxed))
+        } else {
+            "unset".to_string()
+        };
+        let _ = writeln!(
+            x,
+            "  <station name=\"CLIENT\" network=\"{network}\" description=\"{}\" begin_seq=\"{}\" end_seq=\"{}\" stream_check=\"enabled\">",
+            esc(&description),
+            seq(0),
+            seq(next)
+        );
+        let _ = writeln!(
+            x,
+            "    <connection host=\"{}\" port=\"{}\" ctime=\"{}\" begin_seq=\"{}\" current_seq=\"{current}\" sequence_gaps=\"{}\" txcount=\"{}\" totBytes=\"{}\" begin_seq_valid=\"yes\" realtime=\"yes\" end_of_data=\"no\"/>",
+            c.addr.ip(),
+            c.addr.port(),
+            format_time(c.connected),
+            seq(0),
+            c.gaps.load(Relaxed),
+            c.packets_out.load(Relaxed),
+            c.bytes_out.load(Relaxed)
+        );
+        x.push_str("  </station>\n");
+    }
 }
 
 /// What the server can do, for HELLO and INFO CAPABILITIES. `dialup` is FETCH,

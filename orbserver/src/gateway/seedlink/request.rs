@@ -60,6 +60,13 @@ pub enum Step {
     Cat,
     /// Answer an INFO request.
     Info(InfoLevel),
+    /// Record what the client says it is (`USERAGENT`), then send `reply`.
+    UserAgent {
+        /// The client's words.
+        agent: String,
+        /// `OK`, or nothing in BATCH mode.
+        reply: Vec<u8>,
+    },
     /// Start the transfer of these requests.
     Start(Vec<StationReq>),
     /// Close the connection (`BYE`).
@@ -89,11 +96,15 @@ impl Negotiation {
 
     /// `OK`, unless in BATCH mode.
     fn ok(&self) -> Step {
-        Step::Reply(if self.batch {
+        Step::Reply(self.ok_bytes())
+    }
+
+    fn ok_bytes(&self) -> Vec<u8> {
+        if self.batch {
             Vec::new()
         } else {
             frame::OK.to_vec()
-        })
+        }
     }
 
     fn multi(&self) -> bool {
@@ -111,6 +122,10 @@ impl Negotiation {
                 Step::Reply(frame::OK.to_vec())
             }
             Command::Info(level) => Step::Info(level),
+            Command::UserAgent(agent) => Step::UserAgent {
+                agent,
+                reply: self.ok_bytes(),
+            },
             Command::Capabilities(caps) => {
                 self.extreply |= caps.iter().any(|c| c == "EXTREPLY");
                 Step::Reply(frame::OK.to_vec())
@@ -241,6 +256,26 @@ mod tests {
         let Step::Reply(r) = run(&mut n, "END") else {
             panic!()
         };
-        assert!(r.starts_with(b"ERROR UNEXPECTED "));
+        assert!(r.starts_with(b"ERROR\rUNEXPECTED "), "{r:?}");
+    }
+
+    #[test]
+    fn useragent_is_passed_on_and_answered_ok_unless_batch() {
+        let mut n = Negotiation::default();
+        assert_eq!(
+            run(&mut n, "USERAGENT slinktool/5.0 libslink/4.3"),
+            Step::UserAgent {
+                agent: "slinktool/5.0 libslink/4.3".into(),
+                reply: b"OK\r\n".to_vec()
+            }
+        );
+        run(&mut n, "BATCH");
+        assert_eq!(
+            run(&mut n, "USERAGENT x"),
+            Step::UserAgent {
+                agent: "x".into(),
+                reply: Vec::new()
+            }
+        );
     }
 }

@@ -6,7 +6,8 @@
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 
-use formats::seedlink::{self, frame, Command, InfoLevel, SeedLinkError};
+use formats::seedlink::frame::{self, InfoKind};
+use formats::seedlink::{self, Command, InfoLevel, SeedLinkError};
 
 use super::feed::{Feed, Fill};
 use super::request::{Negotiation, StationReq, Step};
@@ -64,9 +65,20 @@ impl SlSession {
 
     /// Answers a request that needs read access with ERROR if the address may not read.
     fn may_read(&mut self, out: &mut Vec<u8>) -> bool {
+        match self.read_refusal() {
+            None => true,
+            Some(msg) => {
+                out.extend(self.neg.error("UNAUTHORIZED", &msg));
+                false
+            }
+        }
+    }
+
+    /// `None` if the address may read; otherwise the refusal, logged and counted.
+    fn read_refusal(&mut self) -> Option<String> {
         self.refresh_grant();
         if self.grant.read {
-            return true;
+            return None;
         }
         let peer = self.reg.entry.addr;
         self.logged.refuse(
@@ -76,9 +88,17 @@ impl SlSession {
             "SeedLink: ",
             "a read: address not in access.read",
         );
-        let msg = format!("address {} may not read this orb", peer.ip());
-        out.extend(self.neg.error("UNAUTHORIZED", &msg));
-        false
+        Some(format!("address {} may not read this orb", peer.ip()))
+    }
+
+    /// Refuses an INFO request the SeedLink 3 way: INFO frames of channel `ERR`
+    /// (see `frame::InfoKind::Error`), never a text reply.
+    fn info_refusal(&self, code: &str, msg: &str, out: &mut Vec<u8>) {
+        frame::info_frames(
+            out,
+            &info::error_xml(&self.shared, code, msg),
+            InfoKind::Error,
+        );
     }
 
     /// Handles one command line of the negotiation.
@@ -94,7 +114,11 @@ impl SlSession {
                 } else {
                     "ARGUMENTS"
                 };
-                out.extend(self.neg.error(code, &e.to_string()));
+                if is_info(&e) {
+                    self.info_refusal(code, &e.to_string(), out);
+                } else {
+                    out.extend(self.neg.error(code, &e.to_string()));
+                }
                 return None;
             }
         };
@@ -118,18 +142,26 @@ impl SlSession {
             }
             Step::Cat => out.extend(info::cat(&self.shared)),
             Step::Info(level) => self.info(level, out),
+            Step::UserAgent { agent, reply } => {
+                // Kept whole (the line is at most MAX_LINE bytes): CLIENTS and INFO
+                // CONNECTIONS show it.
+                self.reg.entry.ident().who = agent;
+                out.extend(reply);
+            }
             Step::Close => return Some(Close::Done),
             Step::Start(reqs) => self.start_transfer(reqs),
         }
         None
     }
 
-    /// A line sent during the transfer: INFO is answered in the stream, BYE closes,
-    /// anything else is ignored (a reply would land among the data frames).
+    /// A line sent during the transfer: INFO is answered in the stream (a bad one with
+    /// `ERR` frames, which a client waiting for the INFO's last frame needs), BYE
+    /// closes, anything else is ignored (a reply would land among the data frames).
     fn command_in_transfer(&mut self, line: &[u8], out: &mut Vec<u8>) -> Option<Close> {
         match seedlink::parse(line) {
             Ok(Some(Command::Info(level))) => self.info(level, out),
             Ok(Some(Command::Bye)) => return Some(Close::Done),
+            Err(e) if is_info(&e) => self.info_refusal("ARGUMENTS", &e.to_string(), out),
             Ok(_) | Err(_) => {
                 tracing::debug!(
                     "{}: SeedLink: ignored a command during the transfer",
@@ -141,11 +173,14 @@ impl SlSession {
     }
 
     /// Answers INFO: ID and CAPABILITIES to anyone, data names to readers,
-    /// CONNECTIONS to administrators.
+    /// CONNECTIONS to administrators; refusals are `ERR` INFO frames.
     fn info(&mut self, level: InfoLevel, out: &mut Vec<u8>) {
         let data = !matches!(level, InfoLevel::Id | InfoLevel::Capabilities);
-        if data && !self.may_read(out) {
-            return;
+        if data {
+            if let Some(msg) = self.read_refusal() {
+                self.info_refusal("UNAUTHORIZED", &msg, out);
+                return;
+            }
         }
         if matches!(level, InfoLevel::Connections | InfoLevel::All) && !self.grant.admin {
             RefusalCounters::bump(&self.shared.refused.admin_not_allowed);
@@ -154,10 +189,10 @@ impl SlSession {
                 level.name(),
                 self.reg.entry.addr.ip()
             );
-            out.extend(self.neg.error("UNAUTHORIZED", &msg));
+            self.info_refusal("UNAUTHORIZED", &msg, out);
             return;
         }
-        frame::info_frames(out, &info::xml(&self.shared, level));
+        frame::info_frames(out, &info::xml(&self.shared, level), InfoKind::Info);
     }
 
     fn start_transfer(&mut self, reqs: Vec<StationReq>) {
@@ -283,6 +318,16 @@ impl conn::Session for SlSession {
                 feed.skipped()
             );
         }
+    }
+}
+
+/// True if a refused line was an INFO request (an unknown level, or none): it is
+/// answered with `ERR` INFO frames, not a text reply.
+fn is_info(e: &SeedLinkError) -> bool {
+    match e {
+        SeedLinkError::InfoLevel(_) => true,
+        SeedLinkError::Arguments { command, .. } => command == "INFO",
+        _ => false,
     }
 }
 

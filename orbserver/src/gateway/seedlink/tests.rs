@@ -78,3 +78,104 @@ fn a_time_window_ends_when_its_end_passes_even_without_packets() {
     );
     assert!(out.ends_with(b"END"), "{:?}", String::from_utf8_lossy(&out));
 }
+
+/// The INFO reply at the start of `out`: its kind and its XML.
+fn info_reply(out: &[u8]) -> (formats::seedlink::frame::InfoKind, String) {
+    use formats::seedlink::frame::{info_kind, info_text};
+    let kind = info_kind(out).expect("INFO frames");
+    let xml = info_text(out).expect("whole INFO frames ending in a last one");
+    (kind, xml)
+}
+
+#[test]
+fn after_extreply_a_bad_selector_is_refused_in_libslinks_form_and_negotiation_goes_on() {
+    let hub = TestHub::new(FlushPolicy::None);
+    let clock = Clock::new();
+    let mut s = hub.session::<SeedLink>();
+    let mut out = Vec::new();
+    s.receive(b"SELECT B#Z\r\n", clock.now(), &mut out);
+    assert_eq!(out, b"ERROR\r\n", "no reason without EXTREPLY");
+    out.clear();
+    let input =
+        b"CAPABILITIES EXTREPLY\r\nSTATION STA01 XX\r\nSELECT BHZ\r\nSELECT B#Z\r\nDATA\r\n";
+    let r = s.receive(input, clock.now(), &mut out);
+    assert!(r.close.is_none());
+    let text = String::from_utf8(out.clone()).unwrap();
+    assert_eq!(
+        text,
+        "OK\r\nOK\r\nOK\r\nERROR\rARGUMENTS bad selector \"B#Z\": want [!][LL]CCC[.T] or [!][LL_]B_S_S[.T]\r\nOK\r\n"
+    );
+    s.receive(b"END\r\n", clock.now(), &mut out);
+    assert!(s.wants_packets(), "END starts the transfer");
+}
+
+#[test]
+fn info_on_an_unknown_level_is_one_last_err_frame_before_and_during_the_transfer() {
+    use formats::seedlink::frame::InfoKind;
+    let hub = TestHub::new(FlushPolicy::None);
+    let clock = Clock::new();
+    let mut s = hub.session::<SeedLink>();
+    let mut out = Vec::new();
+    for line in ["INFO FORMATS\r\n", "INFO\r\n"] {
+        out.clear();
+        s.receive(line.as_bytes(), clock.now(), &mut out);
+        assert_eq!(&out[..8], b"SLINFO  ", "{line:?}: one frame, the last");
+        let (kind, xml) = info_reply(&out);
+        assert_eq!(kind, InfoKind::Error, "{line:?}");
+        assert!(xml.contains("<seedlink software=\"SeedLink v3.1"), "{xml}");
+        assert!(xml.contains("<error code=\"ARGUMENTS\""), "{xml}");
+    }
+    out.clear();
+    s.receive(b"DATA\r\nINFO FORMATS\r\n", clock.now(), &mut out);
+    assert!(s.wants_packets());
+    assert_eq!(info_reply(&out).0, InfoKind::Error);
+    out.clear();
+    s.receive(b"INFO ID\r\n", clock.now(), &mut out);
+    assert_eq!(info_reply(&out).0, InfoKind::Info);
+}
+
+#[test]
+fn useragent_is_recorded_whole_and_connections_are_nested_in_stations() {
+    use formats::seedlink::frame::InfoKind;
+    let hub = TestHub::new(FlushPolicy::None);
+    let clock = Clock::new();
+    let mut s = hub.session::<SeedLink>();
+    let mut out = Vec::new();
+    s.receive(
+        b"USERAGENT slinktool/5.0 libslink/4.3\r\n",
+        clock.now(),
+        &mut out,
+    );
+    assert_eq!(out, b"OK\r\n");
+    let entry = hub
+        .hub
+        .clients
+        .entries()
+        .pop()
+        .expect("the session's entry");
+    assert_eq!(entry.ident().who, "slinktool/5.0 libslink/4.3");
+    out.clear();
+    // The test hub's loopback client is an administrator.
+    s.receive(b"INFO CONNECTIONS\r\n", clock.now(), &mut out);
+    let (kind, xml) = info_reply(&out);
+    assert_eq!(kind, InfoKind::Info);
+    let station = xml
+        .find("<station name=\"CLIENT\" network=\"SL\" description=\"SeedLink client slinktool/5.0 libslink/4.3\"")
+        .unwrap_or_else(|| panic!("{xml}"));
+    let conn = xml
+        .find("<connection host=\"127.0.0.1\" port=\"40000\"")
+        .unwrap();
+    let close = xml.find("</station>").unwrap();
+    assert!(station < conn && conn < close, "{xml}");
+    for attr in [
+        "ctime=",
+        "current_seq=\"unset\"",
+        "sequence_gaps=",
+        "txcount=",
+        "realtime=",
+        "end_of_data=",
+    ] {
+        assert!(xml[conn..close].contains(attr), "{attr} in {xml}");
+    }
+    assert!(xml[station..conn].contains("end_seq="), "{xml}");
+}
