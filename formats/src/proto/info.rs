@@ -142,6 +142,10 @@ pub struct ClientStat {
     pub what: String,
     /// Client pid (from HELLO).
     pub pid: u32,
+    /// The identification a gateway client sent, whole (a DataLink ID
+    /// `program:user:pid:arch`); empty, and absent from the JSON, otherwise.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub client_id: String,
     /// Peer address.
     pub address: String,
     /// `r`, `w` or `rw`.

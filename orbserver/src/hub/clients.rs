@@ -29,6 +29,10 @@ pub struct ClientIdent {
     /// that takes rights away shows at once, on every port. `None` before the session
     /// asked for anything.
     pub rights: Option<AskedRights>,
+    /// The client's identification exactly as its protocol carried it, when that is
+    /// more than who/what/pid say (a DataLink ID `program:user:pid:arch`); empty
+    /// otherwise.
+    pub client_id: String,
     /// Select expression.
     pub select: String,
     /// Reject expression.
@@ -105,6 +109,7 @@ impl ClientEntry {
             who: ident.who,
             what: ident.what,
             pid: ident.pid,
+            client_id: ident.client_id,
             address: self.addr.to_string(),
             // Before HELLO, or a HELLO that asked for nothing: the documented `-`.
             access: if ident.access.is_empty() {

@@ -161,7 +161,9 @@ pub fn document(
             for c in &entries {
                 let ident = c.ident().clone();
                 let host = c.addr.ip().to_string();
-                let client_id = if ident.what.is_empty() {
+                let client_id = if !ident.client_id.is_empty() {
+                    ident.client_id.clone()
+                } else if ident.what.is_empty() {
                     String::new()
                 } else {
                     format!("{}:{}:{}", ident.what, ident.who, ident.pid)

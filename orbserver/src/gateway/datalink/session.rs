@@ -266,12 +266,15 @@ impl DlSession {
 
     fn id(&mut self, id: &str, out: &mut Vec<u8>) {
         // By convention "program:user:pid:arch"; anything else is kept as the program.
+        // The whole ID (with the architecture) is kept for CLIENTS' `client_id` and
+        // INFO CONNECTIONS.
         let mut parts = id.splitn(4, ':');
         {
             let mut ident = self.reg.entry.ident();
             ident.what = parts.next().unwrap_or_default().chars().take(64).collect();
             ident.who = parts.next().unwrap_or_default().chars().take(64).collect();
             ident.pid = parts.next().and_then(|p| p.parse().ok()).unwrap_or(0);
+            ident.client_id = id.chars().take(256).collect();
         }
         reply(out, Reply::Id(&self.capabilities()));
     }

@@ -124,3 +124,23 @@ fn clients_shows_a_datalink_clients_rights_under_the_rules_in_force() {
     hub.hub.policy.replace(file.access_rules().unwrap());
     assert_eq!(access(), ["-"], "a reload took both rights away");
 }
+
+#[test]
+fn the_whole_client_id_is_kept() {
+    let hub = TestHub::new(FlushPolicy::None);
+    let clock = Clock::new();
+    let mut s = hub.session::<DataLink>();
+    let mut out = Vec::new();
+    s.receive(
+        &cmd(Command::Id("slinktool:alice:4242:Linux")),
+        clock.now(),
+        &mut out,
+    );
+    let doc = crate::native::info::clients(&hub.hub);
+    let row = &doc.clients[0];
+    assert_eq!(
+        (row.what.as_str(), row.who.as_str(), row.pid),
+        ("slinktool", "alice", 4242)
+    );
+    assert_eq!(row.client_id, "slinktool:alice:4242:Linux");
+}
