@@ -135,7 +135,10 @@ impl SlSession {
             return None;
         }
         if let Command::Station { sta, net } = &cmd {
-            if !station_in_ring(&self.shared, sta, net.as_ref()) {
+            // A client that may not read gets OK, as before, and its DATA or END is
+            // refused: it cannot learn from STATION which stations the ring has.
+            self.refresh_grant();
+            if self.grant.read && !station_in_ring(&self.shared, sta, net.as_ref()) {
                 out.extend(self.neg.refuse_station(sta, net.as_ref()));
                 return None;
             }
