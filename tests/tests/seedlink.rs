@@ -657,6 +657,40 @@ async fn a_time_window_gets_the_long_packet_it_begins_in() {
     assert_eq!(starts, [at(0), at(300)], "{starts:?}");
 }
 
+/// INFO GAPS lists the gap between two packets of a stream, as slinktool reads it: a
+/// `<gap begin_time end_time>` inside the `<stream>` of a station whose
+/// `stream_check` is enabled; a packet that follows on within half a sample period is
+/// not a gap.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn info_gaps_lists_a_gap_between_packets() {
+    let dir = tempfile::tempdir().unwrap();
+    let srv = start_with_config(dir.path(), "", &["--seedlink", "127.0.0.1:0"]);
+    let mut w = orb_tests::harness::connect(&srv, "e2e-writer").await;
+    let t0 = Time::parse_iso8601("2026-11-22T10:00:00Z").unwrap();
+    let at = |s: i64| t0.checked_add_micros(s * 1_000_000).unwrap();
+    put_seed(&mut w, "GAP01", at(0), 10).await;
+    put_seed(&mut w, "GAP01", at(10), 10).await;
+    put_seed(&mut w, "GAP01", at(30), 10).await; // 20 s .. 30 s missing
+    put_seed(&mut w, "GAP01", at(40), 10).await;
+    let addr = srv.seedlink.unwrap();
+    let xml = tokio::task::spawn_blocking(move || Client::connect(addr).info("GAPS"))
+        .await
+        .unwrap();
+    let gaps: Vec<&str> = xml.lines().filter(|l| l.contains("<gap ")).collect();
+    assert_eq!(
+        gaps,
+        ["      <gap begin_time=\"2026/11/22 10:00:20.0000\" end_time=\"2026/11/22 10:00:30.0000\"/>"],
+        "{xml}"
+    );
+    let station = xml.find("<station name=\"GAP01\"").unwrap();
+    let stream = xml[station..].find("seedname=\"BHZ\"").unwrap() + station;
+    let gap = xml.find("<gap ").unwrap();
+    assert!(
+        stream < gap && gap < stream + xml[stream..].find("</stream>").unwrap(),
+        "{xml}"
+    );
+}
+
 /// STATION of a station the ring has no packets of is refused (`ERROR`, with a reason
 /// after EXTREPLY), and the client goes on with the next STATION.
 #[test]
