@@ -609,6 +609,110 @@ fn time_windows_end_with_end_and_keep_to_the_window() {
     }
 }
 
+/// Puts a miniSEED packet of `XX_sta_BHZ/SEED`: `n` samples at 1 Hz from `start`.
+async fn put_seed(w: &mut orbclient::OrbClient, sta: &str, start: Time, n: i32) {
+    let ch = Channel {
+        net: "XX".into(),
+        sta: sta.into(),
+        chan: "BHZ".into(),
+        loc: String::new(),
+        start,
+        samprate: 1.0,
+        calib: 1.0,
+        calper: 1.0,
+        segtype: 'V',
+        samples: (0..n).collect(),
+    };
+    let mut recs = Vec::new();
+    formats::seedlink::record::encode(&ch, &mut recs).unwrap();
+    let name = formats::SrcName::new(&format!("XX_{sta}_BHZ/SEED")).unwrap();
+    w.put(&name, start, &recs.concat()).await.expect("put");
+}
+
+/// A TIME window whose begin falls 200 s into a 300 s packet gets that packet's record:
+/// the window's start is searched back through the ring, not a fixed time before it.
+/// The records entirely before the begin do not come.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_time_window_gets_the_long_packet_it_begins_in() {
+    let dir = tempfile::tempdir().unwrap();
+    let srv = start_with_config(dir.path(), "", &["--seedlink", "127.0.0.1:0"]);
+    let mut w = orb_tests::harness::connect(&srv, "e2e-writer").await;
+    let t0 = Time::parse_iso8601("2026-11-22T10:00:00Z").unwrap();
+    let at = |s: i64| t0.checked_add_micros(s * 1_000_000).unwrap();
+    put_seed(&mut w, "LONG1", at(-100), 50).await; // ends at -50 s: before the window
+    put_seed(&mut w, "LONG1", at(0), 300).await; // 0..300 s: holds the begin
+    put_seed(&mut w, "OTHER", at(100), 10).await;
+    put_seed(&mut w, "LONG1", at(300), 100).await; // 300..400 s: inside the window
+    let addr = srv.seedlink.unwrap();
+    let got = tokio::task::spawn_blocking(move || {
+        let mut c = Client::connect(addr);
+        assert_eq!(c.ask("STATION LONG1 XX"), "OK");
+        assert_eq!(c.ask("TIME 2026,11,22,10,3,20 2026,11,22,10,5,0"), "OK");
+        c.send("END");
+        c.until_end()
+    })
+    .await
+    .unwrap();
+    let starts: Vec<Time> = got.iter().map(|(_, r)| decode(r).start).collect();
+    assert_eq!(starts, [at(0), at(300)], "{starts:?}");
+}
+
+/// INFO GAPS lists the gap between two packets of a stream, as slinktool reads it: a
+/// `<gap begin_time end_time>` inside the `<stream>` of a station whose
+/// `stream_check` is enabled; a packet that follows on within half a sample period is
+/// not a gap.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn info_gaps_lists_a_gap_between_packets() {
+    let dir = tempfile::tempdir().unwrap();
+    let srv = start_with_config(dir.path(), "", &["--seedlink", "127.0.0.1:0"]);
+    let mut w = orb_tests::harness::connect(&srv, "e2e-writer").await;
+    let t0 = Time::parse_iso8601("2026-11-22T10:00:00Z").unwrap();
+    let at = |s: i64| t0.checked_add_micros(s * 1_000_000).unwrap();
+    put_seed(&mut w, "GAP01", at(0), 10).await;
+    put_seed(&mut w, "GAP01", at(10), 10).await;
+    put_seed(&mut w, "GAP01", at(30), 10).await; // 20 s .. 30 s missing
+    put_seed(&mut w, "GAP01", at(40), 10).await;
+    let addr = srv.seedlink.unwrap();
+    let xml = tokio::task::spawn_blocking(move || Client::connect(addr).info("GAPS"))
+        .await
+        .unwrap();
+    let gaps: Vec<&str> = xml.lines().filter(|l| l.contains("<gap ")).collect();
+    assert_eq!(
+        gaps,
+        ["      <gap begin_time=\"2026/11/22 10:00:20.0000\" end_time=\"2026/11/22 10:00:30.0000\"/>"],
+        "{xml}"
+    );
+    let station = xml.find("<station name=\"GAP01\"").unwrap();
+    let stream = xml[station..].find("seedname=\"BHZ\"").unwrap() + station;
+    let gap = xml.find("<gap ").unwrap();
+    assert!(
+        stream < gap && gap < stream + xml[stream..].find("</stream>").unwrap(),
+        "{xml}"
+    );
+}
+
+/// STATION of a station the ring has no packets of is refused (`ERROR`, with a reason
+/// after EXTREPLY), and the client goes on with the next STATION.
+#[test]
+fn station_of_an_unknown_station_is_an_error_and_the_client_goes_on() {
+    let (_dir, srv) = server("mgenc", 1);
+    let mut c = Client::connect(srv.seedlink.unwrap());
+    assert_eq!(c.ask("STATION NOPE XX"), "ERROR");
+    assert_eq!(c.ask("CAPABILITIES EXTREPLY"), "OK");
+    assert_eq!(
+        c.ask("STATION NOPE XX"),
+        "ERROR\rARGUMENTS station XX_NOPE not found"
+    );
+    assert!(c.ask("FETCH").starts_with("ERROR\rUNEXPECTED "));
+    assert_eq!(c.ask("STATION STA01 XX"), "OK");
+    assert_eq!(c.ask("SELECT BHZ"), "OK");
+    assert_eq!(c.ask("TIME 2026,11,22,0,0,0 2026,11,23,0,0,0"), "OK");
+    c.send("END");
+    let got = c.until_end();
+    assert!(!got.is_empty());
+    assert!(got.iter().all(|(_, r)| decode(r).sta == "STA01"));
+}
+
 #[test]
 fn uni_station_data_starts_at_once_and_follows_new_packets() {
     let (_dir, srv) = server("seed", 1);
@@ -933,6 +1037,11 @@ async fn obspy_easyseedlink_streams_new_packets() {
     let rounds = 2;
     let (dir, srv) = server("mgenc", 0);
     let addr = srv.seedlink.unwrap();
+    // A STATION needs a station the ring has: one packet of XX STA01 that is not
+    // miniSEED (skipped by the transfer, which starts after it anyway).
+    let mut w = orb_tests::harness::connect(&srv, "e2e-writer").await;
+    let pf = formats::SrcName::new("XX_STA01/pf").unwrap();
+    w.put(&pf, formats::Time::now(), b"x").await.expect("put");
     let script = r#"
 import json, os, sys
 from obspy.clients.seedlink.easyseedlink import EasySeedLinkClient

@@ -749,6 +749,51 @@ impl<S: RingStorage> RingStore<S> {
         outcome
     }
 
+    /// Visits, newest first and under one read lock, up to `max` checked records with
+    /// pktid `< before` that `keep` accepts, looking at no more than
+    /// [`VISIT_SCAN_LIMIT`] index entries. Returns the pktid to pass as `before` to go
+    /// on further back, or `None` once the oldest live packet was looked at. For
+    /// searches that walk back from a point in the ring (a time window's first packet);
+    /// `keep` gets the source number and srcname as in [`RingStore::visit_from`].
+    pub fn visit_back(
+        &self,
+        before: u64,
+        max: usize,
+        mut keep: impl FnMut(u32, &SrcName) -> bool,
+        mut visit: impl FnMut(RecordRef<'_>),
+    ) -> Option<u64> {
+        let inner = self.read();
+        let ix = &inner.index;
+        let (Ok(mut pos) | Err(mut pos)) = ix.find(before);
+        let (mut taken, mut scanned) = (0, 0);
+        while pos > 0 {
+            if taken == max || scanned == VISIT_SCAN_LIMIT {
+                return ix.get(pos).map(|e| e.pktid);
+            }
+            pos -= 1;
+            scanned += 1;
+            let e = ix.get(pos).expect("position below a live one");
+            let name = ix.srcname(e.src);
+            if !keep(e.src, name) {
+                continue;
+            }
+            match inner.record(pos) {
+                Ok(payload) => {
+                    visit(RecordRef {
+                        pktid: e.pktid,
+                        time: Time::from_micros(e.time),
+                        srcname: name,
+                        payload,
+                        lpos: e.lpos,
+                    });
+                    taken += 1;
+                }
+                Err(err) => tracing::warn!("{err}"),
+            }
+        }
+        None
+    }
+
     /// Logical position of the first live record with pktid `>= pktid` (or the head, if
     /// there is none): how far a reader at `pktid` is from the writer.
     pub fn lpos_of(&self, pktid: u64) -> u64 {

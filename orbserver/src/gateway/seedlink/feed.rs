@@ -6,7 +6,7 @@
 //! if some station wants its source. A record goes out once even if several stations
 //! want it.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::Ordering::Relaxed;
 
 use formats::seedlink::frame::{self, RECORD_LEN};
@@ -18,12 +18,11 @@ use super::request::{Start, StationReq};
 use super::resume::{self, ResumeAt};
 use crate::hub::clients::Registration;
 use crate::hub::Hub;
-use crate::ring::Visit;
+use crate::ring::{RingStore, Visit};
 
-/// How far before a TIME window's begin the ring is searched: a packet that starts
-/// before the window may hold samples inside it. Packets longer than this that start
-/// before the window are missed (orb packets are typically a few seconds long).
-const WINDOW_SLACK_US: i64 = 60 * 1_000_000;
+/// Packets one step of a TIME window's backward search copies out of the ring, so the
+/// search never holds the ring's lock long.
+const BACK_PACKETS: usize = 64;
 /// Most packets one `fill` call reads, so one client never holds the ring's lock long.
 const FILL_PACKETS: usize = 256;
 
@@ -99,9 +98,7 @@ impl Feed {
                         (from, r.begin, None)
                     }
                     Start::Window { begin, end } => {
-                        let early = Time::from_micros(begin.as_micros().saturating_sub(WINDOW_SLACK_US));
-                        let from = shared.ring.after(early).map_or(next, |p| p.pktid);
-                        (from, Some(*begin), *end)
+                        (window_start(&shared.ring, &req, *begin, next), Some(*begin), *end)
                     }
                 };
                 let fetch_until = req.fetch.then_some(next);
@@ -290,4 +287,196 @@ fn wanted(stations: &[Active], verdicts: &mut Vec<u8>, src: u32, name: &SrcName)
         verdicts[i] = if any { 1 } else { 2 };
     }
     verdicts[i] == 1
+}
+
+/// The time just after the last sample of a packet's records (the latest, if it holds
+/// several channels); `None` if it cannot be served as miniSEED.
+pub(super) fn data_end(srcname: &SrcName, time: Time, payload: &[u8]) -> Option<Time> {
+    let records = record::records(srcname, time, payload).ok()?;
+    records
+        .iter()
+        .filter_map(|r| record::span(r).map(|(_, end)| end))
+        .max()
+}
+
+/// The first pktid a TIME window starting at `begin` must look at: the first packet of
+/// `req`'s stations (in ring order) whose data overlap `begin`, or else the first packet
+/// at or after `begin`.
+///
+/// Packets after the first one timed at or after `begin` (the time index answers that)
+/// are all read forward anyway. Before it, every packet starts before `begin` but may
+/// still hold samples at or after it, however long it is. So the search walks back from
+/// there over the packets of the stations asked for, and a source is settled by its
+/// first packet (going back) whose data end at or before `begin`: a source's packets
+/// come into the ring in time order, so the ones before that end earlier still. A
+/// source whose newest packet lies before the search point is settled by that packet
+/// alone when it ends before `begin` (a station that stopped sending long ago costs one
+/// decode, not a walk back to it). A source is also settled once its oldest live packet
+/// was looked at. So the walk is about one packet duration of the ring per source,
+/// whatever the packets' lengths; only packets of the sources asked for are decoded.
+/// A packet that cannot be served as miniSEED settles its source too: its records would
+/// be skipped anyway, and a source of an unservable type (`/pf`) would otherwise be
+/// walked back to its oldest packet on every request. A backfilled packet written into the ring after a later packet of its
+/// source that ends before `begin` is not looked for.
+pub(super) fn window_start(ring: &RingStore, req: &StationReq, begin: Time, next: u64) -> u64 {
+    let first = ring.after(begin).map_or(next, |p| p.pktid);
+    let mut from = first;
+    // Sources still unsettled -> their oldest live pktid.
+    let mut open: HashMap<SrcName, u64> = HashMap::new();
+    for src in ring.sources() {
+        let parts = src.srcname.parts();
+        if !req.wants_station(parts.net, parts.sta.unwrap_or("")) || src.oldest_pktid >= first {
+            continue;
+        }
+        if src.newest_pktid < first {
+            // Its newest packet is before the search point: it alone may say "done".
+            match ring.get(src.newest_pktid) {
+                Ok(Some(p)) => match data_end(&p.srcname, p.time, &p.payload) {
+                    Some(end) if end > begin => from = from.min(p.pktid),
+                    _ => continue,
+                },
+                _ => continue,
+            }
+        }
+        open.insert(src.srcname, src.oldest_pktid);
+    }
+    let mut before = first;
+    while !open.is_empty() {
+        let mut copied: Vec<Copied> = Vec::new();
+        let went_on = ring.visit_back(
+            before,
+            BACK_PACKETS,
+            |_, name| open.contains_key(name),
+            |r| {
+                copied.push(Copied {
+                    pktid: r.pktid,
+                    time: r.time,
+                    srcname: r.srcname.clone(),
+                    payload: r.payload.to_vec(),
+                })
+            },
+        );
+        for p in &copied {
+            let Some(&oldest) = open.get(&p.srcname) else {
+                continue;
+            };
+            match data_end(&p.srcname, p.time, &p.payload) {
+                Some(end) if end > begin => from = from.min(p.pktid),
+                _ => {
+                    open.remove(&p.srcname);
+                    continue;
+                }
+            }
+            if p.pktid <= oldest {
+                open.remove(&p.srcname);
+            }
+        }
+        match went_on {
+            Some(b) => before = b,
+            None => break,
+        }
+    }
+    from
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ring::{FlushPolicy, RingOptions};
+    use formats::payload::Channel;
+    use formats::seedlink::StationPattern;
+
+    const S: i64 = 1_000_000;
+
+    fn ring(dir: &std::path::Path) -> RingStore {
+        let opts = RingOptions {
+            size: Some(1 << 20),
+            flush: FlushPolicy::None,
+        };
+        RingStore::open(dir, &opts).unwrap()
+    }
+
+    /// Appends a miniSEED packet of `XX_sta_BHZ` starting at `start_s` with `n` samples
+    /// at 1 Hz; returns its pktid.
+    fn put(ring: &RingStore, sta: &str, start_s: i64, n: usize) -> u64 {
+        let ch = Channel {
+            net: "XX".into(),
+            sta: sta.into(),
+            chan: "BHZ".into(),
+            loc: String::new(),
+            start: Time::from_micros(start_s * S),
+            samprate: 1.0,
+            calib: 1.0,
+            calper: 1.0,
+            segtype: 'V',
+            samples: (0..n as i32).collect(),
+        };
+        let mut recs = Vec::new();
+        record::encode(&ch, &mut recs).unwrap();
+        let payload: Vec<u8> = recs.concat();
+        let name = SrcName::new(&format!("XX_{sta}_BHZ/SEED")).unwrap();
+        ring.append(&name, ch.start, &payload).unwrap()
+    }
+
+    fn req(sta: &str) -> StationReq {
+        StationReq {
+            net: Some(StationPattern::new("XX", 2).unwrap()),
+            sta: Some(StationPattern::new(sta, 5).unwrap()),
+            selectors: Vec::new(),
+            start: Start::Next,
+            fetch: false,
+        }
+    }
+
+    #[test]
+    fn a_window_starts_at_a_long_packet_that_began_long_before_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let ring = ring(dir.path());
+        // STA01: one 300 s packet from t=0, then 10 s packets; STA02: 10 s packets.
+        let long = put(&ring, "STA01", 0, 300);
+        let mut first_sta02_overlapping = None;
+        for k in 0..40 {
+            let id = put(&ring, "STA02", k * 10, 10);
+            if k == 20 {
+                first_sta02_overlapping = Some(id);
+            }
+        }
+        let after_long = put(&ring, "STA01", 300, 10);
+        let next = after_long + 1;
+        // The window begins at 205 s, 205 s into STA01's long packet.
+        let begin = Time::from_micros(205 * S);
+        assert_eq!(window_start(&ring, &req("STA01"), begin, next), long);
+        // STA02's packet 200..210 holds 205; the one before ends at 200.
+        assert_eq!(
+            window_start(&ring, &req("STA02"), begin, next),
+            first_sta02_overlapping.unwrap()
+        );
+        // A window beginning exactly at a packet's end does not want that packet.
+        let at_end = Time::from_micros(300 * S);
+        let first_at_end = ring.after(at_end).unwrap().pktid;
+        assert!(first_at_end > long && first_at_end <= after_long);
+        assert_eq!(
+            window_start(&ring, &req("STA01"), at_end, next),
+            first_at_end
+        );
+        // A station with no packets at all starts at the first packet after begin.
+        let first_after = ring.after(begin).unwrap().pktid;
+        assert_eq!(window_start(&ring, &req("NOPE"), begin, next), first_after);
+    }
+
+    #[test]
+    fn a_source_that_stopped_long_before_the_window_is_settled_by_its_newest_packet() {
+        let dir = tempfile::tempdir().unwrap();
+        let ring = ring(dir.path());
+        let stopped = put(&ring, "STA03", 0, 10);
+        let mut ids = Vec::new();
+        for k in 1..30 {
+            ids.push(put(&ring, "STA01", k * 10, 10));
+        }
+        let begin = Time::from_micros(155 * S);
+        let from = window_start(&ring, &req("STA0?"), begin, ids[ids.len() - 1] + 1);
+        // STA01's 150..160 packet is the first wanted one; STA03's ended at 10 s.
+        assert_eq!(from, ids[14]);
+        assert!(from > stopped);
+    }
 }

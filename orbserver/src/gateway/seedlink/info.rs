@@ -13,10 +13,11 @@ use std::sync::atomic::Ordering::Relaxed;
 use formats::seedlink::command::format_time;
 use formats::seedlink::record::{self, StreamId};
 use formats::seedlink::{InfoLevel, MAX_SEQ};
-use formats::Time;
+use formats::{payload, SrcName, Time};
 
 use super::{hello_line, ORGANIZATION};
 use crate::hub::Hub;
+use crate::ring::Visit;
 
 /// What one station has in the ring.
 #[derive(Default)]
@@ -25,6 +26,92 @@ struct Station {
     end_seq: u64,
     /// (location, channel) -> (first, last) packet time.
     streams: BTreeMap<(String, String), (Time, Time)>,
+}
+
+/// Packets one step of the INFO GAPS walk copies out of the ring, so the walk never
+/// holds the ring's lock long.
+const GAP_WALK_PACKETS: usize = 256;
+
+/// One stream's data spans and gaps: (net, sta, loc, chan).
+type StreamKey = (String, String, String, String);
+
+/// What INFO GAPS says of one stream.
+#[derive(Debug, Default, PartialEq)]
+pub(super) struct StreamGaps {
+    /// The tolerance used, microseconds: half the stream's sample period.
+    pub tolerance_us: i64,
+    /// The gaps, as (end of the data before, start of the data after).
+    pub gaps: Vec<(Time, Time)>,
+}
+
+/// The gaps of one stream from its data spans `(start, end, rate)` in any order: a
+/// gap is where the next data start later than the data before them end by more
+/// than half a sample period (libmseed's default tolerance when it joins records
+/// into traces; a smaller difference is the rounding of sample times). Overlaps are
+/// not gaps.
+pub(super) fn stream_gaps(spans: &mut [(Time, Time, f64)]) -> StreamGaps {
+    spans.sort_by_key(|s| (s.0, s.1));
+    let rate = spans
+        .iter()
+        .map(|s| s.2)
+        .find(|r| r.is_finite() && *r > 0.0);
+    let tolerance_us = rate.map_or(0, |r| (0.5e6 / r).round() as i64);
+    let mut gaps = Vec::new();
+    let mut reach: Option<Time> = None;
+    for &(start, end, _) in spans.iter() {
+        if let Some(r) = reach {
+            if start.as_micros() - r.as_micros() > tolerance_us {
+                gaps.push((r, start));
+            }
+        }
+        reach = Some(reach.map_or(end, |r| r.max(end)));
+    }
+    StreamGaps { tolerance_us, gaps }
+}
+
+/// The gaps of every stream of the ring's packets. Every live packet of a station is
+/// decoded (not re-encoded), in steps that let the writer in between, so INFO GAPS
+/// costs a pass over the ring; packets that do not decode are left out.
+pub(super) fn ring_gaps(shared: &Hub) -> BTreeMap<StreamKey, StreamGaps> {
+    let mut spans: BTreeMap<StreamKey, Vec<(Time, Time, f64)>> = BTreeMap::new();
+    let mut pos = shared.ring.oldest().map_or(u64::MAX, |p| p.pktid);
+    loop {
+        let mut copied: Vec<(SrcName, Time, Vec<u8>)> = Vec::new();
+        let outcome = shared.ring.visit_from(
+            pos,
+            GAP_WALK_PACKETS,
+            usize::MAX,
+            |_, name| name.parts().sta.is_some(),
+            |v| {
+                if let Visit::Record(r) = v {
+                    copied.push((r.srcname.clone(), r.time, r.payload.to_vec()));
+                }
+            },
+        );
+        for (name, time, bytes) in &copied {
+            let Ok(channels) = payload::decode(name, *time, bytes) else {
+                continue;
+            };
+            let parts = name.parts();
+            let (net, sta) = (parts.net.to_string(), parts.sta.unwrap_or("").to_string());
+            for ch in channels {
+                let key = (net.clone(), sta.clone(), ch.loc.clone(), ch.chan.clone());
+                spans
+                    .entry(key)
+                    .or_default()
+                    .push((ch.start, ch.end(), ch.samprate));
+            }
+        }
+        // Done once nothing was left to look at, or what was left held nothing wanted.
+        if outcome.next <= pos || (copied.is_empty() && !outcome.more) {
+            break;
+        }
+        pos = outcome.next;
+    }
+    spans
+        .into_iter()
+        .map(|(k, mut v)| (k, stream_gaps(&mut v)))
+        .collect()
 }
 
 /// Escapes text for an XML attribute.
@@ -120,6 +207,9 @@ pub fn xml(shared: &Hub, level: InfoLevel) -> String {
         level,
         InfoLevel::Stations | InfoLevel::Streams | InfoLevel::Gaps | InfoLevel::All
     ) {
+        // INFO GAPS (and ALL) look for gaps in every stream; STREAMS does not.
+        let gaps = matches!(level, InfoLevel::Gaps | InfoLevel::All).then(|| ring_gaps(shared));
+        let none = StreamGaps::default();
         for ((net, sta), st) in stations(shared, streams) {
             let _ = write!(
                 x,
@@ -135,15 +225,39 @@ pub fn xml(shared: &Hub, level: InfoLevel) -> String {
             }
             x.push_str(">\n");
             for ((loc, chan), (begin, end)) in &st.streams {
-                // No gaps are kept: a GAPS stream has no <gap> children.
-                let _ = writeln!(
-                    x,
-                    "    <stream location=\"{}\" seedname=\"{}\" type=\"D\" begin_time=\"{}\" end_time=\"{}\" begin_recno=\"0\" end_recno=\"0\" gap_check=\"disabled\" gap_treshold=\"0\"/>",
+                let head = format!(
+                    "    <stream location=\"{}\" seedname=\"{}\" type=\"D\" begin_time=\"{}\" end_time=\"{}\" begin_recno=\"0\" end_recno=\"0\"",
                     esc(loc),
                     esc(chan),
                     format_time(*begin),
                     format_time(*end)
                 );
+                let key = (net.clone(), sta.clone(), loc.clone(), chan.clone());
+                let Some(g) = gaps.as_ref().map(|all| all.get(&key)) else {
+                    // STREAMS: gaps are not looked for.
+                    let _ = writeln!(x, "{head} gap_check=\"disabled\" gap_treshold=\"0\"/>");
+                    continue;
+                };
+                let g = g.unwrap_or(&none);
+                let _ = write!(
+                    x,
+                    "{head} gap_check=\"enabled\" gap_treshold=\"{}\"",
+                    g.tolerance_us
+                );
+                if g.gaps.is_empty() {
+                    x.push_str("/>\n");
+                    continue;
+                }
+                x.push_str(">\n");
+                for (b, e) in &g.gaps {
+                    let _ = writeln!(
+                        x,
+                        "      <gap begin_time=\"{}\" end_time=\"{}\"/>",
+                        format_time(*b),
+                        format_time(*e)
+                    );
+                }
+                x.push_str("    </stream>\n");
             }
             x.push_str("  </station>\n");
         }
@@ -231,4 +345,89 @@ pub fn cat(shared: &Hub) -> Vec<u8> {
     }
     s.push_str("END");
     s.into_bytes()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::conn::testing::TestHub;
+    use crate::ring::FlushPolicy;
+    use formats::payload::Channel;
+
+    const S: i64 = 1_000_000;
+
+    fn t(us: i64) -> Time {
+        Time::from_micros(us)
+    }
+
+    #[test]
+    fn a_gap_is_a_later_start_by_more_than_half_a_sample_period() {
+        // 1 Hz: tolerance 0.5 s. Given out of order, with an overlap.
+        let mut spans = vec![
+            (t(30 * S), t(40 * S), 1.0),
+            (t(0), t(10 * S), 1.0),
+            (t(10 * S + S / 2), t(20 * S), 1.0), // 0.5 s late: within tolerance
+            (t(5 * S), t(12 * S), 1.0),          // overlaps: not a gap
+            (t(40 * S + S / 2 + 1), t(50 * S), 1.0), // 1 us beyond tolerance
+        ];
+        let g = stream_gaps(&mut spans);
+        assert_eq!(g.tolerance_us, S / 2);
+        assert_eq!(
+            g.gaps,
+            [(t(20 * S), t(30 * S)), (t(40 * S), t(40 * S + S / 2 + 1))]
+        );
+        // No rate: any later start is a gap.
+        let mut spans = vec![(t(0), t(0), 0.0), (t(1), t(1), 0.0)];
+        assert_eq!(stream_gaps(&mut spans).gaps, [(t(0), t(1))]);
+        assert!(stream_gaps(&mut []).gaps.is_empty());
+    }
+
+    fn put(hub: &TestHub, sta: &str, chan: &str, start_s: f64, n: usize) {
+        let ch = Channel {
+            net: "XX".into(),
+            sta: sta.into(),
+            chan: chan.into(),
+            loc: String::new(),
+            start: t((start_s * 1e6) as i64),
+            samprate: 1.0,
+            calib: 1.0,
+            calper: 1.0,
+            segtype: 'V',
+            samples: vec![7; n],
+        };
+        let mut recs = Vec::new();
+        record::encode(&ch, &mut recs).unwrap();
+        let name = SrcName::new(&format!("XX_{sta}_{chan}/SEED")).unwrap();
+        hub.hub
+            .ring
+            .append(&name, ch.start, &recs.concat())
+            .unwrap();
+    }
+
+    #[test]
+    fn info_gaps_lists_each_streams_gaps_and_streams_does_not_look() {
+        let hub = TestHub::new(FlushPolicy::None);
+        put(&hub, "STA01", "BHZ", 0.0, 10);
+        put(&hub, "STA02", "BHZ", 0.0, 100); // another station, no gap
+        put(&hub, "STA01", "BHZ", 10.0, 10);
+        put(&hub, "STA01", "BHZ", 30.0, 10); // gap 20 s .. 30 s
+        put(&hub, "STA01", "BHZ", 40.4, 10); // 0.4 s late at 1 Hz: no gap
+        put(&hub, "STA01", "BHN", 0.0, 40);
+        let xml = xml(&hub.hub, InfoLevel::Gaps);
+        let gap =
+            "<gap begin_time=\"1970/01/01 00:00:20.0000\" end_time=\"1970/01/01 00:00:30.0000\"/>";
+        assert_eq!(xml.matches("<gap ").count(), 1, "{xml}");
+        let bhz = xml.find("seedname=\"BHZ\"").unwrap();
+        let bhn = xml.find("seedname=\"BHN\"").unwrap();
+        let at = xml.find(gap).unwrap_or_else(|| panic!("{xml}"));
+        assert!(bhn < bhz && bhz < at, "the gap is BHZ's: {xml}");
+        assert!(
+            xml.contains("gap_check=\"enabled\" gap_treshold=\"500000\">"),
+            "{xml}"
+        );
+        assert!(xml.contains("</stream>"), "{xml}");
+        let streams = super::xml(&hub.hub, InfoLevel::Streams);
+        assert!(!streams.contains("<gap "), "{streams}");
+        assert!(streams.contains("gap_check=\"disabled\""), "{streams}");
+    }
 }

@@ -86,6 +86,9 @@ pub struct Negotiation {
     current: Option<StationReq>,
     /// SELECTs given outside multi-station mode.
     uni_selectors: Vec<Selector>,
+    /// The last STATION was refused: its SELECT, DATA, FETCH and TIME get `ERROR` (they
+    /// must not fall back to uni-station mode and start a transfer of every station).
+    refused: bool,
 }
 
 impl Negotiation {
@@ -108,7 +111,23 @@ impl Negotiation {
     }
 
     fn multi(&self) -> bool {
-        self.current.is_some() || !self.stations.is_empty()
+        self.current.is_some() || !self.stations.is_empty() || self.refused
+    }
+
+    /// Refuses a `STATION` whose station the ring does not have: the station before it
+    /// stays configured, the commands up to the next STATION or END are refused too,
+    /// and the negotiation goes on. The reply is an ERROR even in BATCH mode.
+    pub fn refuse_station(
+        &mut self,
+        sta: &StationPattern,
+        net: Option<&StationPattern>,
+    ) -> Vec<u8> {
+        if let Some(open) = self.current.take() {
+            self.stations.push(open);
+        }
+        self.refused = true;
+        let id = format!("{}_{}", net.map_or("*", |n| n.as_str()), sta.as_str());
+        self.error("ARGUMENTS", &format!("station {id} not found"))
     }
 
     /// Handles one command.
@@ -131,6 +150,7 @@ impl Negotiation {
                 Step::Reply(frame::OK.to_vec())
             }
             Command::Station { sta, net } => {
+                self.refused = false;
                 if let Some(open) = self.current.take() {
                     // A STATION without DATA/FETCH/TIME: taken as DATA (from the next packet).
                     self.stations.push(open);
@@ -143,6 +163,9 @@ impl Negotiation {
                     fetch: false,
                 });
                 self.ok()
+            }
+            Command::Select(_) if self.refused => {
+                Step::Reply(self.error("UNEXPECTED", "SELECT after a refused STATION"))
             }
             Command::Select(sel) => {
                 let list = match &mut self.current {
@@ -159,6 +182,7 @@ impl Negotiation {
             Command::Fetch(resume) => self.action(resume.map_or(Start::Next, Start::Resume), true),
             Command::Time { begin, end } => self.action(Start::Window { begin, end }, false),
             Command::End => {
+                self.refused = false;
                 if let Some(open) = self.current.take() {
                     self.stations.push(open);
                 }
@@ -171,6 +195,11 @@ impl Negotiation {
     }
 
     fn action(&mut self, start: Start, fetch: bool) -> Step {
+        if self.refused {
+            return Step::Reply(
+                self.error("UNEXPECTED", "DATA, FETCH or TIME after a refused STATION"),
+            );
+        }
         if let Some(mut st) = self.current.take() {
             st.start = start;
             st.fetch = fetch;
@@ -257,6 +286,45 @@ mod tests {
             panic!()
         };
         assert!(r.starts_with(b"ERROR\rUNEXPECTED "), "{r:?}");
+    }
+
+    #[test]
+    fn a_refused_station_refuses_its_commands_and_keeps_the_others() {
+        let mut n = Negotiation::default();
+        run(&mut n, "STATION STA01 XX");
+        run(&mut n, "DATA");
+        let sta = StationPattern::new("NOPE", 5).unwrap();
+        let net = StationPattern::new("XX", 2).unwrap();
+        assert_eq!(n.refuse_station(&sta, Some(&net)), b"ERROR\r\n");
+        // Its DATA must not start a uni-station transfer of everything.
+        assert_eq!(
+            run(&mut n, "SELECT BHZ"),
+            Step::Reply(b"ERROR\r\n".to_vec())
+        );
+        assert_eq!(run(&mut n, "DATA"), Step::Reply(b"ERROR\r\n".to_vec()));
+        let Step::Start(reqs) = run(&mut n, "END") else {
+            panic!("END starts the stations accepted")
+        };
+        assert_eq!(reqs.len(), 1);
+        assert!(reqs[0].wants_station("XX", "STA01"));
+        // With EXTREPLY the reason names the station; BATCH does not hide the ERROR.
+        let mut n = Negotiation::default();
+        run(&mut n, "CAPABILITIES EXTREPLY");
+        run(&mut n, "BATCH");
+        assert_eq!(
+            n.refuse_station(&sta, None),
+            b"ERROR\rARGUMENTS station *_NOPE not found\r\n"
+        );
+        // A refused first STATION leaves no uni-station fallback either.
+        assert_eq!(
+            run(&mut n, "TIME 2026,1,1,0,0,0"),
+            Step::Reply(
+                b"ERROR\rUNEXPECTED DATA, FETCH or TIME after a refused STATION\r\n".to_vec()
+            )
+        );
+        // The next STATION is taken again.
+        assert_eq!(run(&mut n, "STATION STA01 XX"), Step::Reply(Vec::new()));
+        assert_eq!(run(&mut n, "DATA"), Step::Reply(Vec::new()));
     }
 
     #[test]

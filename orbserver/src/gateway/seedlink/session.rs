@@ -7,7 +7,7 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 
 use formats::seedlink::frame::{self, InfoKind};
-use formats::seedlink::{self, Command, InfoLevel, SeedLinkError};
+use formats::seedlink::{self, Command, InfoLevel, SeedLinkError, StationPattern};
 
 use super::feed::{Feed, Fill};
 use super::request::{Negotiation, StationReq, Step};
@@ -133,6 +133,15 @@ impl SlSession {
         );
         if needs_read && !self.may_read(out) {
             return None;
+        }
+        if let Command::Station { sta, net } = &cmd {
+            // A client that may not read gets OK, as before, and its DATA or END is
+            // refused: it cannot learn from STATION which stations the ring has.
+            self.refresh_grant();
+            if self.grant.read && !station_in_ring(&self.shared, sta, net.as_ref()) {
+                out.extend(self.neg.refuse_station(sta, net.as_ref()));
+                return None;
+            }
         }
         match self.neg.handle(cmd) {
             Step::Reply(bytes) => out.extend(bytes),
@@ -323,6 +332,15 @@ impl conn::Session for SlSession {
 
 /// True if a refused line was an INFO request (an unknown level, or none): it is
 /// answered with `ERR` INFO frames, not a text reply.
+/// True if the ring has a packet of a station `net`/`sta` match (a `STATION` for
+/// anything else is refused, docs/GATEWAYS.md "Commands").
+fn station_in_ring(shared: &Hub, sta: &StationPattern, net: Option<&StationPattern>) -> bool {
+    shared.ring.sources().iter().any(|src| {
+        let parts = src.srcname.parts();
+        parts.sta.is_some_and(|s| sta.matches(s)) && net.is_none_or(|n| n.matches(parts.net))
+    })
+}
+
 fn is_info(e: &SeedLinkError) -> bool {
     match e {
         SeedLinkError::InfoLevel(_) => true,

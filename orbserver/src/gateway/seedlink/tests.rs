@@ -6,10 +6,23 @@ use super::SeedLink;
 use crate::conn::testing::{Clock, TestHub};
 use crate::conn::{Close, Farewell, Fill, Session as _};
 use crate::ring::FlushPolicy;
+use formats::{SrcName, Time};
+
+/// A test hub whose ring has one packet of station `XX` `STA01` (a `STATION` needs a
+/// station the ring knows), timed at the epoch so no time window of the tests holds it.
+fn hub_with_sta01() -> TestHub {
+    let hub = TestHub::new(FlushPolicy::None);
+    let name = SrcName::new("XX_STA01/pf").unwrap();
+    hub.hub
+        .ring
+        .append(&name, Time::from_micros(0), b"x")
+        .unwrap();
+    hub
+}
 
 #[test]
 fn negotiation_then_transfer_then_bye() {
-    let hub = TestHub::new(FlushPolicy::None);
+    let hub = hub_with_sta01();
     let clock = Clock::new();
     let mut s = hub.session::<SeedLink>();
     let mut out = Vec::new();
@@ -51,7 +64,7 @@ fn seedlink_has_no_words_for_a_kill() {
 
 #[test]
 fn a_time_window_ends_when_its_end_passes_even_without_packets() {
-    let hub = TestHub::new(FlushPolicy::None);
+    let hub = hub_with_sta01();
     let mut clock = Clock::new();
     let mut s = hub.session::<SeedLink>();
     let mut out = Vec::new();
@@ -89,7 +102,7 @@ fn info_reply(out: &[u8]) -> (formats::seedlink::frame::InfoKind, String) {
 
 #[test]
 fn after_extreply_a_bad_selector_is_refused_in_libslinks_form_and_negotiation_goes_on() {
-    let hub = TestHub::new(FlushPolicy::None);
+    let hub = hub_with_sta01();
     let clock = Clock::new();
     let mut s = hub.session::<SeedLink>();
     let mut out = Vec::new();
@@ -178,4 +191,27 @@ fn useragent_is_recorded_whole_and_connections_are_nested_in_stations() {
         assert!(xml[conn..close].contains(attr), "{attr} in {xml}");
     }
     assert!(xml[station..conn].contains("end_seq="), "{xml}");
+}
+
+#[test]
+fn station_of_a_station_the_ring_does_not_have_is_refused_and_the_client_goes_on() {
+    let hub = hub_with_sta01();
+    let clock = Clock::new();
+    let mut s = hub.session::<SeedLink>();
+    let mut out = Vec::new();
+    s.receive(b"STATION NOPE XX\r\nDATA\r\n", clock.now(), &mut out);
+    assert_eq!(
+        out, b"ERROR\r\nERROR\r\n",
+        "refused, and no transfer of everything"
+    );
+    assert!(!s.wants_packets());
+    out.clear();
+    let input = b"CAPABILITIES EXTREPLY\r\nSTATION NOPE XX\r\nSTATION STA0? XX\r\nDATA\r\nEND\r\n";
+    let r = s.receive(input, clock.now(), &mut out);
+    assert!(r.close.is_none());
+    assert_eq!(
+        String::from_utf8(out).unwrap(),
+        "OK\r\nERROR\rARGUMENTS station XX_NOPE not found\r\nOK\r\nOK\r\n"
+    );
+    assert!(s.wants_packets(), "END starts the station that was taken");
 }

@@ -152,6 +152,43 @@ fn after_finds_the_first_packet_in_ring_order_with_out_of_order_times() {
 }
 
 #[test]
+fn visit_back_walks_newest_first_in_bounded_steps_to_the_oldest() {
+    let dir = tempfile::tempdir().unwrap();
+    let ring = open(dir.path(), MIB);
+    for i in 1..=10u64 {
+        let src = if i % 2 == 0 {
+            "XX_A/MGENC"
+        } else {
+            "XX_B/MGENC"
+        };
+        ring.append(&name(src), Time::from_micros(i as i64), &payload(i, 50))
+            .unwrap();
+    }
+    let keep_a = |_: u32, n: &SrcName| n.as_str() == "XX_A/MGENC";
+    let mut seen = Vec::new();
+    let next = ring.visit_back(9, 2, keep_a, |r| {
+        assert_eq!(&r.payload[..8], &r.pktid.to_le_bytes());
+        seen.push(r.pktid)
+    });
+    assert_eq!(seen, [8, 6]);
+    assert_eq!(next, Some(6), "go on below the last one visited");
+    let next = ring.visit_back(6, 10, keep_a, |r| seen.push(r.pktid));
+    assert_eq!(seen, [8, 6, 4, 2]);
+    assert_eq!(next, None, "the oldest packet was looked at");
+    // A `before` past the newest starts at the newest; one at the oldest finds nothing.
+    let mut all = Vec::new();
+    assert_eq!(
+        ring.visit_back(u64::MAX, 1, |_, _| true, |r| all.push(r.pktid)),
+        Some(10)
+    );
+    assert_eq!(
+        ring.visit_back(1, 5, |_, _| true, |r| all.push(r.pktid)),
+        None
+    );
+    assert_eq!(all, [10]);
+}
+
+#[test]
 fn next_prev_and_read_from_report_gaps() {
     let dir = tempfile::tempdir().unwrap();
     let ring = open(dir.path(), MIB);
