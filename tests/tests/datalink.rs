@@ -101,7 +101,10 @@ async fn id_announces_protocol_packet_size_and_write_and_shows_in_clients() {
         (me.who.as_str(), me.pid, me.access.as_str()),
         ("alice", 4242, "rw")
     );
-    assert_eq!(me.client_id, "dltest:alice:4242:x86_64", "the fourth field is kept");
+    assert_eq!(
+        me.client_id, "dltest:alice:4242:x86_64",
+        "the fourth field is kept"
+    );
 }
 
 #[tokio::test]
@@ -290,7 +293,10 @@ async fn info_answers_ringserver_shaped_xml() {
     let DlReply::Info(_, xml) = c.request(info(InfoKind::Connections, None)).await else {
         panic!("INFO CONNECTIONS from loopback (admin)");
     };
-    assert!(xml.contains("ClientID=\"dltest:bob:1:x\""), "the whole ID: {xml}");
+    assert!(
+        xml.contains("ClientID=\"dltest:bob:1:x\""),
+        "the whole ID: {xml}"
+    );
 }
 
 #[tokio::test]
