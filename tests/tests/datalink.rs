@@ -279,6 +279,18 @@ async fn info_answers_ringserver_shaped_xml() {
         "{xml}"
     );
     assert!(xml.contains("TotalStreams=\"2\""), "{xml}");
+    // The ring's creation time, from its header, in ringserver's time format.
+    let created = xml
+        .split("RingCreationTime=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap_or_else(|| panic!("no RingCreationTime: {xml}"));
+    assert_eq!(
+        created.len(),
+        "2026-01-02 03:04:05.000000".len(),
+        "{created}"
+    );
+    assert_eq!(&created[10..11], " ", "{created}");
     let DlReply::Info(kind, xml) = c.request(info(InfoKind::Streams, None)).await else {
         panic!("INFO STREAMS");
     };
