@@ -164,7 +164,7 @@ fn name_after(s: &mut super::session::DlSession, commands: &[Command<'_>]) -> St
     let clock = Clock::new();
     let mut out = Vec::new();
     for c in commands {
-        s.receive(&cmd(c.clone()), clock.now(), &mut out);
+        s.receive(&cmd(*c), clock.now(), &mut out);
     }
     out.clear();
     s.receive(&cmd(Command::Read(1)), clock.now(), &mut out);
