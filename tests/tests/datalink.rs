@@ -280,11 +280,7 @@ async fn info_answers_ringserver_shaped_xml() {
     );
     assert!(xml.contains("TotalStreams=\"2\""), "{xml}");
     // The ring's creation time, from its header, in ringserver's time format.
-    let created = xml
-        .split("RingCreationTime=\"")
-        .nth(1)
-        .and_then(|rest| rest.split('"').next())
-        .unwrap_or_else(|| panic!("no RingCreationTime: {xml}"));
+    let created = ring_creation_time(&xml);
     assert_eq!(
         created.len(),
         "2026-01-02 03:04:05.000000".len(),
@@ -318,6 +314,40 @@ async fn info_answers_ringserver_shaped_xml() {
         xml.contains("ClientID=\"dltest:bob:1:x\""),
         "the whole ID: {xml}"
     );
+}
+
+/// The `RingCreationTime` attribute of an INFO document.
+fn ring_creation_time(xml: &str) -> String {
+    xml.split("RingCreationTime=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap_or_else(|| panic!("no RingCreationTime: {xml}"))
+        .to_string()
+}
+
+/// INFO STATUS from a new connection to `dl`.
+async fn info_status(dl: SocketAddr) -> String {
+    let mut c = DlClient::connect(dl).await;
+    let status = Command::Info {
+        kind: InfoKind::Status,
+        matching: None,
+    };
+    match c.request(status).await {
+        DlReply::Info(_, xml) => xml,
+        other => panic!("INFO STATUS: {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn info_shows_the_rings_creation_time_which_survives_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut srv, dl) = server(dir.path(), "");
+    let first = ring_creation_time(&info_status(dl).await);
+    assert_ne!(first, "-");
+    assert!(srv.terminate().success());
+    let (_srv, dl) = server(dir.path(), "");
+    // The same ring: the time is its header's, not the server's start.
+    assert_eq!(ring_creation_time(&info_status(dl).await), first);
 }
 
 #[tokio::test]
