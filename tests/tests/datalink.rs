@@ -89,7 +89,7 @@ async fn id_announces_protocol_packet_size_and_write_and_shows_in_clients() {
         panic!("ID got no ID reply");
     };
     assert!(text.starts_with("DataLink "), "{text}");
-    assert!(text.contains(":: DLPROTO:1.0 PACKETSIZE:"), "{text}");
+    assert!(text.contains(":: DLPROTO:1.1 PACKETSIZE:"), "{text}");
     assert!(text.ends_with(" WRITE"), "loopback may write: {text}");
     let mut native = connect(&srv, "e2e-admin").await;
     let clients = native.clients().await.unwrap().clients;
@@ -279,6 +279,14 @@ async fn info_answers_ringserver_shaped_xml() {
         "{xml}"
     );
     assert!(xml.contains("TotalStreams=\"2\""), "{xml}");
+    // The ring's creation time, from its header, in ringserver's time format.
+    let created = ring_creation_time(&xml);
+    assert_eq!(
+        created.len(),
+        "2026-01-02 03:04:05.000000".len(),
+        "{created}"
+    );
+    assert_eq!(&created[10..11], " ", "{created}");
     let DlReply::Info(kind, xml) = c.request(info(InfoKind::Streams, None)).await else {
         panic!("INFO STREAMS");
     };
@@ -290,6 +298,15 @@ async fn info_answers_ringserver_shaped_xml() {
         panic!("INFO STREAMS ANMO");
     };
     assert!(xml.contains("SelectedStreams=\"1\""), "{xml}");
+    // The writer used 1.0 names and sees them; a client that said nothing sees 1.1's.
+    let mut other = DlClient::connect(dl).await;
+    let DlReply::Info(_, xml) = other.request(info(InfoKind::Streams, None)).await else {
+        panic!("INFO STREAMS");
+    };
+    assert!(
+        xml.contains("Name=\"FDSN:IU_ANMO_00_B_H_Z/MSEED\""),
+        "{xml}"
+    );
     let DlReply::Info(_, xml) = c.request(info(InfoKind::Connections, None)).await else {
         panic!("INFO CONNECTIONS from loopback (admin)");
     };
@@ -297,6 +314,40 @@ async fn info_answers_ringserver_shaped_xml() {
         xml.contains("ClientID=\"dltest:bob:1:x\""),
         "the whole ID: {xml}"
     );
+}
+
+/// The `RingCreationTime` attribute of an INFO document.
+fn ring_creation_time(xml: &str) -> String {
+    xml.split("RingCreationTime=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap_or_else(|| panic!("no RingCreationTime: {xml}"))
+        .to_string()
+}
+
+/// INFO STATUS from a new connection to `dl`.
+async fn info_status(dl: SocketAddr) -> String {
+    let mut c = DlClient::connect(dl).await;
+    let status = Command::Info {
+        kind: InfoKind::Status,
+        matching: None,
+    };
+    match c.request(status).await {
+        DlReply::Info(_, xml) => xml,
+        other => panic!("INFO STATUS: {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn info_shows_the_rings_creation_time_which_survives_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut srv, dl) = server(dir.path(), "");
+    let first = ring_creation_time(&info_status(dl).await);
+    assert_ne!(first, "-");
+    assert!(srv.terminate().success());
+    let (_srv, dl) = server(dir.path(), "");
+    // The same ring: the time is its header's, not the server's start.
+    assert_eq!(ring_creation_time(&info_status(dl).await), first);
 }
 
 #[tokio::test]
@@ -550,8 +601,57 @@ async fn datalink_writes_are_reaped_natively_with_the_srcname_mapping() {
     }
 }
 
+/// How a reader in `native_puts_read_over_datalink` shows which names it speaks.
+#[derive(Clone, Copy)]
+enum Reader {
+    /// Says nothing: gets DataLink 1.1's FDSN source ids, as from ringserver 4.
+    Silent,
+    /// Sends `DLPROTO:1.0` in its ID string.
+    Announces10,
+    /// MATCHes with an expression that selects only by 1.0 names.
+    Matches10,
+}
+
 #[tokio::test]
-async fn native_puts_are_read_over_datalink_with_the_srcname_mapping() {
+async fn native_puts_are_read_over_datalink_1_1_with_fdsn_source_ids() {
+    native_puts_read_over_datalink(
+        Reader::Silent,
+        [
+            "FDSN:XX_STA01__B_H_Z/MSEED",
+            "FDSN:XX_STA01_10_B_H_Z/MSEED",
+            "XX_STA01/MGENC",
+        ],
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_client_announcing_datalink_1_0_reads_1_0_names() {
+    native_puts_read_over_datalink(
+        Reader::Announces10,
+        [
+            "XX_STA01__BHZ/MSEED",
+            "XX_STA01_10_BHZ/MSEED",
+            "XX_STA01/MGENC",
+        ],
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_client_matching_by_1_0_names_reads_1_0_names() {
+    native_puts_read_over_datalink(
+        Reader::Matches10,
+        [
+            "XX_STA01__BHZ/MSEED",
+            "XX_STA01_10_BHZ/MSEED",
+            "XX_STA01/MGENC",
+        ],
+    )
+    .await;
+}
+
+async fn native_puts_read_over_datalink(reader: Reader, names: [&str; 3]) {
     let dir = tempfile::tempdir().unwrap();
     let (srv, dl) = server(dir.path(), "");
     let start = Time::parse_iso8601("2026-01-02T03:04:05Z").unwrap();
@@ -572,16 +672,28 @@ async fn native_puts_are_read_over_datalink_with_the_srcname_mapping() {
         );
     }
     let mut c = DlClient::connect(dl).await;
+    // Whatever the client speaks, the server announces 1.1.
+    let id = match reader {
+        Reader::Announces10 => "reader:me:1:x DLPROTO:1.0",
+        Reader::Silent | Reader::Matches10 => "reader:me:1:x",
+    };
+    match c.request(Command::Id(id)).await {
+        DlReply::Id(text) => assert!(text.contains(" DLPROTO:1.1 "), "{text}"),
+        other => panic!("ID: {other:?}"),
+    }
+    if let Reader::Matches10 = reader {
+        // `_BHZ/MSEED` is in no FDSN id (`..._B_H_Z/MSEED`); MGENC is kept by `|`.
+        assert_eq!(
+            c.request(Command::Match("_BHZ/MSEED|MGENC")).await,
+            DlReply::Ok(3, "3 streams selected after match".into())
+        );
+    }
     c.request(Command::PositionSet(Position::Earliest)).await;
     c.send(Command::Stream).await;
     // 100 samples at 20 Hz: the last one is 4.95 s after the first.
     let end = Time::from_micros(start.as_micros() + 4_950_000);
-    let want = [
-        ("XX_STA01__BHZ/MSEED", &rec[..], end),
-        ("XX_STA01_10_BHZ/MSEED", &loc[..], end),
-        ("XX_STA01/MGENC", b"opaque bytes", start),
-    ];
-    for (id, (sid, data, want_end)) in ids.iter().zip(want) {
+    let want = [(&rec[..], end), (&loc[..], end), (b"opaque bytes", start)];
+    for ((id, sid), (data, want_end)) in ids.iter().zip(names).zip(want) {
         match c.recv().await {
             DlReply::Packet {
                 streamid,
@@ -599,10 +711,24 @@ async fn native_puts_are_read_over_datalink_with_the_srcname_mapping() {
         }
     }
     end_stream(&mut c).await;
+    // INFO STREAMS names the streams as PACKET does.
+    let DlReply::Info(_, xml) = c
+        .request(Command::Info {
+            kind: InfoKind::Streams,
+            matching: None,
+        })
+        .await
+    else {
+        panic!("INFO STREAMS");
+    };
+    for sid in names {
+        assert!(xml.contains(&format!("Name=\"{sid}\"")), "{sid}: {xml}");
+    }
 }
 
 /// simpledali (Python, not ours) writes real miniSEED records with ACK, then streams
-/// them back, speaking DataLink 1.0 or (argument "1.1") 1.1's FDSN source ids.
+/// them back, speaking DataLink 1.1's FDSN source ids (what the ID reply announces) or,
+/// kept at 1.0 (argument "1.0"), 1.0 names.
 const SIMPLEDALI: &str = r#"
 import array, asyncio, sys
 from datetime import datetime, timezone, timedelta
@@ -615,11 +741,13 @@ async def main(port, n, proto):
         r = await dali.id("simpledali-test", "tester", 99, "python")
         assert r.type == "ID", r
         assert dali.packet_size > 0, dali.packet_size
-        want_id = "XX_PYSTA_00_HHZ/MSEED"
-        if proto == "1.1":
-            # The ID reply set 1.0; a 1.1 client names its records by FDSN source id.
-            dali.dlproto = simpledali.DLPROTO_1_1
-            want_id = "FDSN:XX_PYSTA_00_H_H_Z/MSEED"
+        # The ID reply announces 1.1: simpledali takes it and names its records by
+        # FDSN source id. A client kept at 1.0 writes (and so reads) 1.0 names.
+        assert dali.dlproto == simpledali.DLPROTO_1_1, dali.dlproto
+        want_id = "FDSN:XX_PYSTA_00_H_H_Z/MSEED"
+        if proto == "1.0":
+            dali.dlproto = simpledali.DLPROTO_1_0
+            want_id = "XX_PYSTA_00_HHZ/MSEED"
         for i in range(n):
             data = [(i * 7 + k) % 100 for k in range(50)]
             header = simplemseed.MiniseedHeader("XX", "PYSTA", "00", "HHZ",
@@ -655,7 +783,8 @@ async fn simpledali_writes_with_ack_and_streams_back() {
 }
 
 /// DataLink 1.1 names the same records `FDSN:XX_PYSTA_00_H_H_Z/MSEED`; they land under
-/// the same srcname, and a client that matches by FDSN id gets FDSN ids back.
+/// the same srcname, and a client that matches by FDSN id gets FDSN ids back. simpledali
+/// speaks 1.1 because the ID reply says `DLPROTO:1.1`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn simpledali_with_fdsn_source_ids_writes_and_streams_back() {
     simpledali_round_trip("1.1").await;

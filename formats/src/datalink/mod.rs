@@ -1,4 +1,6 @@
-//! DataLink 1.0, ringserver's protocol, sans-io: client commands in, server replies out.
+//! DataLink 1.0 and 1.1, ringserver's protocol, sans-io: client commands in, server replies
+//! out (the two versions frame and name commands alike; 1.1 names miniSEED streams by
+//! FDSN source id, which is the gateway's business, not the codec's).
 //!
 //! Every DataLink packet, in either direction, is
 //!
@@ -38,8 +40,10 @@ pub const MAGIC: [u8; 2] = *b"DL";
 pub const PREAMBLE: usize = 3;
 /// The longest header a packet can have (its length is one byte).
 pub const MAX_HEADER: usize = 255;
-/// The protocol version the orb's gateway speaks and announces in its ID reply.
-pub const DLPROTO: &str = "1.0";
+/// The protocol version the orb's gateway announces in its ID reply: DataLink 1.1,
+/// ringserver 4's, whose miniSEED stream ids are FDSN source ids. 1.0 clients are
+/// still served (the framing and commands are the same; only the names differ).
+pub const DLPROTO: &str = "1.1";
 
 /// The result of a decode that did not fail.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -59,7 +59,7 @@ pub enum Reply<'a> {
     EndStream,
 }
 
-/// The text of an ID reply: `DataLink <server> :: DLPROTO:1.0 PACKETSIZE:<n>` and
+/// The text of an ID reply: `DataLink <server> :: DLPROTO:1.1 PACKETSIZE:<n>` and
 /// `WRITE` if the client may write. Clients read the capabilities after `::`.
 pub fn capabilities(server: &str, packet_size: usize, write: bool) -> String {
     let server: String = server

@@ -104,7 +104,7 @@ fn replies_are_byte_exact() {
     assert_eq!(out, b"DL\x16PACKET A_B/X 1 2 2 3 2zz");
     assert_eq!(
         capabilities("orbserver 0.1", 512, true),
-        "DataLink orbserver_0.1 :: DLPROTO:1.0 PACKETSIZE:512 WRITE"
+        "DataLink orbserver_0.1 :: DLPROTO:1.1 PACKETSIZE:512 WRITE"
     );
 }
 

@@ -1,6 +1,8 @@
 //! INFO documents: XML shaped like ringserver's, so clients that parse its replies
 //! (simpledali, dalitool) read ours. Attributes a ring server has and an orb has not
-//! (insertion times, memory-mapped flags) are given as ringserver gives unknowns: `-`.
+//! (packet insertion times) are given as ringserver gives unknowns: `-`. The ring's own
+//! creation time, which the orb has and ringserver does not show, is an extra
+//! `RingCreationTime` attribute of `Status` (parsers read attributes by name).
 
 use std::fmt::Write as _;
 use std::sync::atomic::Ordering::Relaxed;
@@ -82,6 +84,10 @@ pub fn document(
         &mut x,
         &[
             ("StartTime", time_text(shared.started)),
+            // Not one of ringserver's: the orb's ring keeps the time it was created (in
+            // its header, across restarts), and no packet's insertion time, so this is
+            // the one creation time it can give (docs/GATEWAYS.md, "Times").
+            ("RingCreationTime", time_text(st.created)),
             ("RingVersion", "1".into()),
             ("RingSize", st.capacity.to_string()),
             ("PacketSize", shared.limits.max_packet.to_string()),

@@ -1,5 +1,6 @@
-//! The DataLink listener: ringserver's protocol (DataLink 1.0) against the orb's ring.
-//! docs/GATEWAYS.md, "DataLink", says what it does and where it differs from ringserver.
+//! The DataLink listener: ringserver's protocol (DataLink 1.1, and 1.0 to 1.0 clients)
+//! against the orb's ring. docs/GATEWAYS.md, "DataLink", says what it does and where it
+//! differs from ringserver.
 //!
 //! - `session`: the protocol state, without sockets (commands in, replies out), run by
 //!   the connection driver (`crate::conn`).

@@ -54,9 +54,13 @@ pub struct DlSession {
     grant_gen: u64,
     matcher: Option<Regex>,
     rejecter: Option<Regex>,
-    /// How miniSEED stream ids are named to this client: DataLink 1.0 names until the
-    /// client uses an FDSN source id (DataLink 1.1) in a MATCH, REJECT or WRITE.
+    /// How miniSEED stream ids are named to this client: DataLink 1.1's FDSN source ids
+    /// (as the ID reply announces) unless the client shows it speaks 1.0
+    /// (docs/GATEWAYS.md, "Which name a client sees").
     style: IdStyle,
+    /// The client named its version in its ID (`DLPROTO:x.y`): the names it uses later
+    /// no longer change `style`.
+    announced: bool,
     /// Per ring source number: 0 not yet decided, 1 matches, 2 does not.
     verdicts: Vec<u8>,
     /// The first pktid STREAM may send; `None` until positioned (STREAM then starts
@@ -128,6 +132,7 @@ impl DlSession {
             matcher: None,
             rejecter: None,
             style: IdStyle::default(),
+            announced: false,
             verdicts: Vec::new(),
             next: None,
             streaming: false,
@@ -276,6 +281,10 @@ impl DlSession {
             ident.pid = parts.next().and_then(|p| p.parse().ok()).unwrap_or(0);
             ident.client_id = id.chars().take(256).collect();
         }
+        if let Some(style) = IdStyle::announced_in(id) {
+            self.set_style(style);
+            self.announced = true;
+        }
         reply(out, Reply::Id(&self.capabilities()));
     }
 
@@ -316,8 +325,12 @@ impl DlSession {
         } else {
             self.rejecter = re;
         }
-        if let Some(style) = IdStyle::used_in(expr) {
-            self.style = style;
+        if !self.announced {
+            if let Some(style) =
+                self.style_of_expression(expr, re_ref(is_match, &self.matcher, &self.rejecter))
+            {
+                self.set_style(style);
+            }
         }
         self.verdicts.clear();
         let n = self
@@ -361,11 +374,40 @@ impl DlSession {
         t.bytes_out.fetch_add(bytes, Relaxed);
     }
 
+    /// Names miniSEED streams in `style` from now on.
+    fn set_style(&mut self, style: IdStyle) {
+        if style != self.style {
+            self.style = style;
+            self.verdicts.clear();
+        }
+    }
+
+    /// The style a MATCH or REJECT expression shows the client speaks, if any: FDSN if
+    /// it names an FDSN id; 1.0 if it selects miniSEED streams in the ring only by their
+    /// 1.0 names (a 1.0 client's `XX_STA_00_HH./MSEED`, which matches no FDSN id: the
+    /// case that leaves a 1.0 client with nothing from ringserver 4). An expression that
+    /// matches both names, or no miniSEED stream yet, says nothing.
+    fn style_of_expression(&self, expr: &str, re: Option<&Regex>) -> Option<IdStyle> {
+        if let Some(style) = IdStyle::used_in(expr) {
+            return Some(style);
+        }
+        let re = re?;
+        let (mut nslc, mut fdsn) = (0usize, 0usize);
+        for s in self.shared.ring.sources() {
+            let name = s.srcname.as_str();
+            if !name.ends_with("/SEED") {
+                continue;
+            }
+            nslc += usize::from(re.is_match(&to_streamid(name, IdStyle::Nslc)));
+            fdsn += usize::from(re.is_match(&to_streamid(name, IdStyle::Fdsn)));
+        }
+        (nslc > 0 && fdsn == 0).then_some(IdStyle::Nslc)
+    }
+
     fn write(&mut self, w: Write<'_>, out: &mut Vec<u8>) {
-        if let Some(style) = IdStyle::used_in(w.streamid) {
-            if style != self.style {
-                self.style = style;
-                self.verdicts.clear();
+        if !self.announced {
+            if let Some(style) = IdStyle::written_in(w.streamid) {
+                self.set_style(style);
             }
         }
         let srcname = match to_srcname(w.streamid) {
@@ -674,6 +716,19 @@ fn keep(
         };
     }
     verdicts[i] == 1
+}
+
+/// The expression just set by a MATCH (`is_match`) or a REJECT.
+fn re_ref<'a>(
+    is_match: bool,
+    matcher: &'a Option<Regex>,
+    rejecter: &'a Option<Regex>,
+) -> Option<&'a Regex> {
+    if is_match {
+        matcher.as_ref()
+    } else {
+        rejecter.as_ref()
+    }
 }
 
 /// ringserver's semantics: the expressions search the stream id (unanchored), which

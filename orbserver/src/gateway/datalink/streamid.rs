@@ -5,7 +5,8 @@
 //! `NET_STA_LOC_CHAN/MSEED`, DataLink 1.1 (ringserver 4) says
 //! `FDSN:NET_STA_LOC_B_S_SS/MSEED` with the channel's band, source and subsource apart,
 //! and the orb (and orbsim) says `NET_STA_CHAN_LOC/SEED`, or `NET_STA_CHAN/SEED` with
-//! no location. Every other name passes unchanged.
+//! no location. Every other name passes unchanged. Which of the two DataLink names a
+//! client is sent is its session's [`IdStyle`].
 
 use std::borrow::Cow;
 
@@ -18,9 +19,10 @@ const FDSN: &str = "FDSN:";
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum IdStyle {
     /// DataLink 1.0: `NET_STA_LOC_CHAN/MSEED`.
-    #[default]
     Nslc,
-    /// DataLink 1.1: `FDSN:NET_STA_LOC_B_S_SS/MSEED`.
+    /// DataLink 1.1: `FDSN:NET_STA_LOC_B_S_SS/MSEED`, what the ID reply announces and
+    /// ringserver 4 sends every client.
+    #[default]
     Fdsn,
 }
 
@@ -29,6 +31,39 @@ impl IdStyle {
     /// it names an FDSN source id, else none in particular.
     pub fn used_in(text: &str) -> Option<IdStyle> {
         text.contains(FDSN).then_some(IdStyle::Fdsn)
+    }
+
+    /// The style a WRITE's stream id is written in: FDSN for an FDSN source id, 1.0 for
+    /// a 1.0 miniSEED name (`NET_STA_LOC_CHAN/MSEED`), none for any other name.
+    pub fn written_in(streamid: &str) -> Option<IdStyle> {
+        if streamid.starts_with(FDSN) {
+            return Some(IdStyle::Fdsn);
+        }
+        let seed = to_srcname(streamid).is_ok_and(|s| s.as_str().ends_with("/SEED"));
+        (seed && streamid.ends_with("/MSEED")).then_some(IdStyle::Nslc)
+    }
+
+    /// The style a client asks for in its ID string with a `DLPROTO:x.y` token (as the
+    /// server announces its own): 1.0 names below 1.1, FDSN ids from 1.1 on. No client
+    /// we know sends one (libdali and simpledali send `program:user:pid:arch`), but it
+    /// is the one unambiguous way for a 1.0 client to say what it is.
+    pub fn announced_in(id: &str) -> Option<IdStyle> {
+        let at = id.find("DLPROTO:")? + "DLPROTO:".len();
+        let version: String = id[at..]
+            .chars()
+            .take_while(|c| c.is_ascii_digit() || *c == '.')
+            .collect();
+        let mut parts = version.split('.').map(|p| p.parse::<u32>());
+        let major = parts.next()?.ok()?;
+        let minor = match parts.next() {
+            Some(m) => m.ok()?,
+            None => 0,
+        };
+        Some(if (major, minor) < (1, 1) {
+            IdStyle::Nslc
+        } else {
+            IdStyle::Fdsn
+        })
     }
 }
 
@@ -146,5 +181,45 @@ mod tests {
         assert_eq!(to_streamid(ms3, IdStyle::Fdsn), ms3);
         assert_eq!(IdStyle::used_in("FDSN:XX_.*"), Some(IdStyle::Fdsn));
         assert_eq!(IdStyle::used_in("XX_.*"), None);
+    }
+
+    #[test]
+    fn the_default_is_datalink_1_1() {
+        assert_eq!(IdStyle::default(), IdStyle::Fdsn);
+    }
+
+    #[test]
+    fn a_write_says_which_names_the_client_uses() {
+        let cases = [
+            ("FDSN:XX_STA_00_B_H_Z/MSEED", Some(IdStyle::Fdsn)),
+            ("FDSN:XX_STA_00_B_H_Z/MSEED3", Some(IdStyle::Fdsn)),
+            ("XX_STA_00_BHZ/MSEED", Some(IdStyle::Nslc)),
+            ("XX_STA__BHZ/MSEED", Some(IdStyle::Nslc)),
+            // Not a 1.0 miniSEED name: says nothing about the client.
+            ("XX_STA_BHZ/MSEED", None),
+            ("XX_STA01/MGENC", None),
+            ("A_B/JSON", None),
+        ];
+        for (id, want) in cases {
+            assert_eq!(IdStyle::written_in(id), want, "{id}");
+        }
+    }
+
+    #[test]
+    fn an_id_string_may_announce_the_clients_version() {
+        let cases = [
+            ("slink2dali:me:12:Linux DLPROTO:1.0", Some(IdStyle::Nslc)),
+            ("prog:me:12:DLPROTO:1.0", Some(IdStyle::Nslc)),
+            ("prog DLPROTO:0.9", Some(IdStyle::Nslc)),
+            ("prog DLPROTO:1", Some(IdStyle::Nslc)),
+            ("prog DLPROTO:1.1", Some(IdStyle::Fdsn)),
+            ("prog DLPROTO:2.0 more", Some(IdStyle::Fdsn)),
+            ("prog:me:12:x86_64", None),
+            ("prog DLPROTO:", None),
+            ("prog DLPROTO:x", None),
+        ];
+        for (id, want) in cases {
+            assert_eq!(IdStyle::announced_in(id), want, "{id}");
+        }
     }
 }

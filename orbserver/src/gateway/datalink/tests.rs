@@ -144,3 +144,76 @@ fn the_whole_client_id_is_kept() {
     );
     assert_eq!(row.client_id, "slinktool:alice:4242:Linux");
 }
+
+/// The stream ids of the PACKETs in `out`; empties `out`.
+fn streamids(out: &mut Vec<u8>) -> Vec<String> {
+    let mut got = Vec::new();
+    let mut at = 0;
+    while let Ok(Decoded::Done(r, len)) = decode_reply(&out[at..], 1 << 20) {
+        if let Reply::Packet { streamid, .. } = r {
+            got.push(streamid.to_string());
+        }
+        at += len;
+    }
+    out.clear();
+    got
+}
+
+/// Sends `commands` to `s`, then READs packet 1; the stream id it is sent as.
+fn name_after(s: &mut super::session::DlSession, commands: &[Command<'_>]) -> String {
+    let clock = Clock::new();
+    let mut out = Vec::new();
+    for c in commands {
+        s.receive(&cmd(*c), clock.now(), &mut out);
+    }
+    out.clear();
+    s.receive(&cmd(Command::Read(1)), clock.now(), &mut out);
+    let ids = streamids(&mut out);
+    assert_eq!(ids.len(), 1, "one PACKET for READ 1: {ids:?}");
+    ids[0].clone()
+}
+
+fn write_to(streamid: &str) -> Command<'_> {
+    Command::Write(Write {
+        streamid,
+        start: Time::from_micros(1),
+        end: Time::from_micros(1),
+        ack: false,
+        payload: b"hello",
+    })
+}
+
+#[test]
+fn a_session_names_miniseed_streams_the_way_its_client_speaks() {
+    const V10: &str = "XX_STA_00_BHZ/MSEED";
+    const V11: &str = "FDSN:XX_STA_00_B_H_Z/MSEED";
+    let hub = TestHub::new(FlushPolicy::None);
+    let mut writer = hub.session::<DataLink>();
+    // A 1.0 WRITE makes the writer a 1.0 client; the packet is the orb's either way.
+    assert_eq!(name_after(&mut writer, &[write_to(V10)]), V10);
+    // The last name used counts.
+    assert_eq!(name_after(&mut writer, &[write_to(V11)]), V11);
+    assert_eq!(name_after(&mut writer, &[write_to(V10)]), V10);
+    // A client that says nothing gets DataLink 1.1's names, as announced.
+    let mut silent = hub.session::<DataLink>();
+    assert_eq!(name_after(&mut silent, &[Command::Id("x:y:1:z")]), V11);
+    // One that announces 1.0 keeps 1.0 names whatever it uses later, and the other way.
+    let mut old = hub.session::<DataLink>();
+    let id10 = Command::Id("x:y:1:z DLPROTO:1.0");
+    assert_eq!(name_after(&mut old, &[id10, write_to(V11)]), V10);
+    assert_eq!(name_after(&mut old, &[Command::Match("FDSN:XX_.*")]), V10);
+    let mut new = hub.session::<DataLink>();
+    let id11 = Command::Id("x:y:1:z DLPROTO:1.1");
+    assert_eq!(name_after(&mut new, &[id11, write_to(V10)]), V11);
+    // MATCH and REJECT: an expression only 1.0 names match makes a 1.0 client; one
+    // both names match says nothing; one naming `FDSN:` makes a 1.1 client.
+    let mut matcher = hub.session::<DataLink>();
+    assert_eq!(
+        name_after(&mut matcher, &[Command::Match("_BHZ/MSEED")]),
+        V10
+    );
+    assert_eq!(name_after(&mut matcher, &[Command::Match("XX_STA")]), V10);
+    assert_eq!(name_after(&mut matcher, &[Command::Reject("FDSN:YY")]), V11);
+    assert_eq!(name_after(&mut matcher, &[Command::Reject("00_BHZ")]), V10);
+    assert_eq!(name_after(&mut matcher, &[Command::Match("")]), V10);
+}
