@@ -691,26 +691,53 @@ async fn info_gaps_lists_a_gap_between_packets() {
     );
 }
 
-/// STATION of a station the ring has no packets of is refused (`ERROR`, with a reason
-/// after EXTREPLY), and the client goes on with the next STATION.
-#[test]
-fn station_of_an_unknown_station_is_an_error_and_the_client_goes_on() {
-    let (_dir, srv) = server("mgenc", 1);
-    let mut c = Client::connect(srv.seedlink.unwrap());
-    assert_eq!(c.ask("STATION NOPE XX"), "ERROR");
-    assert_eq!(c.ask("CAPABILITIES EXTREPLY"), "OK");
-    assert_eq!(
-        c.ask("STATION NOPE XX"),
-        "ERROR\rARGUMENTS station XX_NOPE not found"
-    );
-    assert!(c.ask("FETCH").starts_with("ERROR\rUNEXPECTED "));
-    assert_eq!(c.ask("STATION STA01 XX"), "OK");
-    assert_eq!(c.ask("SELECT BHZ"), "OK");
-    assert_eq!(c.ask("TIME 2026,11,22,0,0,0 2026,11,23,0,0,0"), "OK");
-    c.send("END");
-    let got = c.until_end();
-    assert!(!got.is_empty());
-    assert!(got.iter().all(|(_, r)| decode(r).sta == "STA01"));
+/// In SeedLink 3 a STATION of a station the ring has no packets of yet is taken (`OK`),
+/// as ringserver takes it: a client that connects before the station's first packet
+/// receives its packets when they arrive, and the other stations' as well.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn station_of_an_unknown_station_is_ok_in_v3_and_its_packets_come_when_they_arrive() {
+    let dir = tempfile::tempdir().unwrap();
+    let srv = start_with_config(dir.path(), "", &["--seedlink", "127.0.0.1:0"]);
+    let mut w = orb_tests::harness::connect(&srv, "e2e-writer").await;
+    let t0 = Time::parse_iso8601("2026-11-22T10:00:00Z").unwrap();
+    put_seed(&mut w, "EARLY", t0, 10).await;
+    let addr = srv.seedlink.unwrap();
+    let mut c = tokio::task::spawn_blocking(move || {
+        let mut c = Client::connect(addr);
+        assert_eq!(c.ask("STATION LATE XX"), "OK");
+        assert_eq!(c.ask("CAPABILITIES EXTREPLY"), "OK");
+        assert_eq!(c.ask("STATION LATE2 XX"), "OK");
+        assert_eq!(c.ask("SELECT BHZ"), "OK");
+        assert_eq!(c.ask("DATA"), "OK");
+        c.send("END");
+        // An INFO answered in the stream says the transfer has started.
+        assert!(c.info("ID").contains("<seedlink"));
+        c
+    })
+    .await
+    .unwrap();
+    put_seed(
+        &mut w,
+        "EARLY",
+        t0.checked_add_micros(10_000_000).unwrap(),
+        10,
+    )
+    .await;
+    put_seed(&mut w, "LATE", t0, 10).await;
+    put_seed(&mut w, "LATE2", t0, 10).await;
+    let got = tokio::task::spawn_blocking(move || {
+        let mut stations = Vec::new();
+        while stations.len() < 2 {
+            let Frame::Data(_, rec) = c.frame() else {
+                panic!("expected data")
+            };
+            stations.push(decode(&rec).sta);
+        }
+        stations
+    })
+    .await
+    .unwrap();
+    assert_eq!(got, ["LATE", "LATE2"]);
 }
 
 #[test]

@@ -76,6 +76,8 @@ pub enum Step {
 /// The negotiation state of one connection.
 #[derive(Debug, Default)]
 pub struct Negotiation {
+    /// The client switched to SeedLink 4 (`SLPROTO 4.0`).
+    pub v4: bool,
     /// The client announced `EXTREPLY`: ERROR replies carry a reason.
     pub extreply: bool,
     /// `BATCH` mode: no replies to STATION, SELECT, DATA, FETCH and TIME.

@@ -135,10 +135,13 @@ impl SlSession {
             return None;
         }
         if let Command::Station { sta, net } = &cmd {
-            // A client that may not read gets OK, as before, and its DATA or END is
-            // refused: it cannot learn from STATION which stations the ring has.
+            // SeedLink 3 takes any station, as ringserver does: a client that connects
+            // before a station's first packet must get it when it comes. SeedLink 4
+            // refuses one the ring has no packet of (docs/GATEWAYS.md, "Commands").
+            // A client that may not read gets OK, and its DATA or END is refused: it
+            // cannot learn from STATION which stations the ring has.
             self.refresh_grant();
-            if self.grant.read && !station_in_ring(&self.shared, sta, net.as_ref()) {
+            if self.neg.v4 && self.grant.read && !station_in_ring(&self.shared, sta, net.as_ref()) {
                 out.extend(self.neg.refuse_station(sta, net.as_ref()));
                 return None;
             }
@@ -330,8 +333,6 @@ impl conn::Session for SlSession {
     }
 }
 
-/// True if a refused line was an INFO request (an unknown level, or none): it is
-/// answered with `ERR` INFO frames, not a text reply.
 /// True if the ring has a packet of a station `net`/`sta` match (a `STATION` for
 /// anything else is refused, docs/GATEWAYS.md "Commands").
 fn station_in_ring(shared: &Hub, sta: &StationPattern, net: Option<&StationPattern>) -> bool {
@@ -341,6 +342,8 @@ fn station_in_ring(shared: &Hub, sta: &StationPattern, net: Option<&StationPatte
     })
 }
 
+/// True if a refused line was an INFO request (an unknown level, or none): it is
+/// answered with `ERR` INFO frames, not a text reply.
 fn is_info(e: &SeedLinkError) -> bool {
     match e {
         SeedLinkError::InfoLevel(_) => true,

@@ -193,25 +193,45 @@ fn useragent_is_recorded_whole_and_connections_are_nested_in_stations() {
     assert!(xml[station..conn].contains("end_seq="), "{xml}");
 }
 
+/// SeedLink 3 takes a STATION the ring has no packet of yet, as ringserver does: the
+/// station's packets go to the client once they arrive.
 #[test]
-fn station_of_a_station_the_ring_does_not_have_is_refused_and_the_client_goes_on() {
+fn v3_station_of_a_station_the_ring_does_not_have_yet_is_ok_and_gets_its_packets() {
     let hub = hub_with_sta01();
     let clock = Clock::new();
     let mut s = hub.session::<SeedLink>();
     let mut out = Vec::new();
-    s.receive(b"STATION NOPE XX\r\nDATA\r\n", clock.now(), &mut out);
-    assert_eq!(
-        out, b"ERROR\r\nERROR\r\n",
-        "refused, and no transfer of everything"
-    );
-    assert!(!s.wants_packets());
-    out.clear();
-    let input = b"CAPABILITIES EXTREPLY\r\nSTATION NOPE XX\r\nSTATION STA0? XX\r\nDATA\r\nEND\r\n";
+    let input = b"CAPABILITIES EXTREPLY\r\nSTATION LATE XX\r\nDATA\r\nEND\r\n";
     let r = s.receive(input, clock.now(), &mut out);
     assert!(r.close.is_none());
     assert_eq!(
-        String::from_utf8(out).unwrap(),
-        "OK\r\nERROR\rARGUMENTS station XX_NOPE not found\r\nOK\r\nOK\r\n"
+        String::from_utf8(out.clone()).unwrap(),
+        "OK\r\nOK\r\nOK\r\n"
     );
-    assert!(s.wants_packets(), "END starts the station that was taken");
+    assert!(s.wants_packets(), "END starts the transfer of LATE");
+    out.clear();
+    assert_eq!(s.fill(clock.now(), &mut out, 1 << 16), Fill::Waiting);
+    // LATE's first packet arrives after the request: it is sent.
+    let ch = formats::payload::Channel {
+        net: "XX".into(),
+        sta: "LATE".into(),
+        chan: "BHZ".into(),
+        loc: String::new(),
+        start: Time::from_micros(1_000_000),
+        samprate: 1.0,
+        calib: 1.0,
+        calper: 1.0,
+        segtype: 'V',
+        samples: (0..10).collect(),
+    };
+    let mut recs = Vec::new();
+    formats::seedlink::record::encode(&ch, &mut recs).unwrap();
+    let name = SrcName::new("XX_LATE_BHZ/SEED").unwrap();
+    hub.hub
+        .ring
+        .append(&name, ch.start, &recs.concat())
+        .unwrap();
+    s.fill(clock.now(), &mut out, 1 << 16);
+    assert_eq!(out.len(), 8 + 512, "one data frame");
+    assert_eq!(&out[8 + 8..8 + 13], b"LATE ");
 }
