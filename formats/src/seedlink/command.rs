@@ -102,6 +102,33 @@ pub enum Command {
     /// command, which ringserver takes on SeedLink 3 connections too). The text is the
     /// rest of the line, words joined by single spaces.
     UserAgent(String),
+    /// `SLPROTO version`: the client asks for a protocol version (`4.0` switches the
+    /// session to SeedLink 4).
+    SlProto(String),
+    /// `AUTH method ...`: the client authenticates (SeedLink 4); the method's name.
+    Auth(String),
+    /// `ENDFETCH` (SeedLink 4): like `END`, but the transfer ends once the data the
+    /// server has are sent.
+    EndFetch,
+    /// SeedLink 4's `DATA [seq|ALL [start [end]]]` (see [`super::v4::parse`]).
+    DataV4 {
+        /// Where to start.
+        start: super::v4::DataStart,
+        /// Records ending before this are not wanted.
+        begin: Option<Time>,
+        /// Records starting after this are not wanted; the transfer of the station
+        /// ends there.
+        end: Option<Time>,
+    },
+    /// SeedLink 4's `INFO item [NET_STA [stream]]`.
+    InfoV4 {
+        /// What is asked for.
+        item: super::v4::InfoItem,
+        /// Only stations matching (network, station).
+        station: Option<(StationPattern, StationPattern)>,
+        /// Only streams matching.
+        stream: Option<Selector>,
+    },
 }
 
 /// Splits the first command line off `buf`: `Ok(Some((line, consumed)))` when a
@@ -181,6 +208,14 @@ pub fn parse(line: &[u8]) -> Result<Option<Command>, SeedLinkError> {
                 return Err(SeedLinkError::EndBeforeBegin);
             }
             Command::Time { begin, end }
+        }
+        "SLPROTO" => {
+            arity(1, 1)?;
+            Command::SlProto(args[0].to_string())
+        }
+        "AUTH" => {
+            arity(1, MAX_LINE)?;
+            Command::Auth(args[0].to_ascii_uppercase())
         }
         "USERAGENT" => {
             arity(1, MAX_LINE)?;

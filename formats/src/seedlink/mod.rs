@@ -6,6 +6,8 @@
 //! - [`selector`]: station patterns and `SELECT` stream selectors, and their matching.
 //! - [`frame`]: `OK`, `ERROR`, `END`, data frames (`SL` + sequence + 512-byte record)
 //!   and INFO frames (XML in miniSEED log records).
+//! - [`v4`]: SeedLink 4.0's command forms, `SE` frames, errors and 64-bit sequence
+//!   numbers.
 //! - [`record`]: the stream identity of a miniSEED record, and packets' channels as
 //!   512-byte Steim2 records.
 //!
@@ -15,6 +17,7 @@ pub mod command;
 pub mod frame;
 pub mod record;
 pub mod selector;
+pub mod v4;
 
 pub use command::{parse, split_line, Command, InfoLevel, Resume, MAX_LINE, MAX_SEQ};
 pub use selector::{selected, Selector, StationPattern};
@@ -62,6 +65,9 @@ pub enum SeedLinkError {
     /// A bad stream selector.
     #[error("bad selector {0:?}: want [!][LL]CCC[.T] or [!][LL_]B_S_S[.T]")]
     Selector(String),
+    /// A SeedLink 4 selector filter other than `native`.
+    #[error("unsupported filter {0:?}: only native (miniSEED 2) is served")]
+    Filter(String),
     /// An unknown INFO level.
     #[error("unknown INFO level {0}")]
     InfoLevel(String),
