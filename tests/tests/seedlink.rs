@@ -325,7 +325,7 @@ fn libslink_negotiation_with_extreply_goes_on_after_a_refused_selector() {
     let (_dir, srv) = server("mgenc", 2);
     let mut c = Client::connect(srv.seedlink.unwrap());
     c.send("HELLO");
-    assert!(c.line().contains(":: SLPROTO:3.1 CAP"));
+    assert!(c.line().contains(":: SLPROTO:4.0 SLPROTO:3.1 CAP"));
     c.line();
     assert_eq!(c.ask("CAPABILITIES EXTREPLY"), "OK");
     assert_eq!(c.ask("STATION STA01 XX"), "OK");

@@ -53,6 +53,9 @@ pub enum SeedLinkError {
     /// A sequence number that is not 1 to 6 hex digits.
     #[error("bad sequence number {0:?}: want hex digits")]
     Sequence(String),
+    /// A SeedLink 4 sequence number that is not a decimal u64 or `ALL`.
+    #[error("bad sequence number {0:?}: want a decimal number or ALL")]
+    SequenceV4(String),
     /// A time that is not `YYYY,MM,DD,hh,mm,ss`.
     #[error("bad time {0:?}: want YYYY,MM,DD,hh,mm,ss")]
     Time(String),

@@ -169,10 +169,10 @@ pub fn parse(line: &[u8]) -> Result<Option<Command>, SeedLinkError> {
                 Some(s) if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) => {
                     DataStart::Seq(
                         s.parse()
-                            .map_err(|_| SeedLinkError::Sequence(s.to_string()))?,
+                            .map_err(|_| SeedLinkError::SequenceV4(s.to_string()))?,
                     )
                 }
-                Some(s) => return Err(SeedLinkError::Sequence(s.to_string())),
+                Some(s) => return Err(SeedLinkError::SequenceV4(s.to_string())),
             };
             let begin = args.get(1).map(|t| time(t)).transpose()?;
             let end = args.get(2).map(|t| time(t)).transpose()?;

@@ -12,6 +12,7 @@ use std::sync::atomic::Ordering::Relaxed;
 use formats::seedlink::frame::{self, RECORD_LEN};
 use formats::seedlink::record::{self, StreamId};
 use formats::seedlink::selected;
+use formats::seedlink::v4;
 use formats::{SrcName, Time};
 
 use super::request::{Start, StationReq};
@@ -31,6 +32,8 @@ struct Active {
     req: StationReq,
     /// First pktid this station wants.
     from: u64,
+    /// In packet `from`, the first record wanted (SeedLink 4 resumes inside a packet).
+    first_index: u32,
     /// Records ending before this are not wanted.
     begin: Option<Time>,
     /// Records starting after this are not wanted; the station ends once caught up.
@@ -70,19 +73,45 @@ pub struct Feed {
     /// Packets skipped because they could not be served as miniSEED.
     skipped: u64,
     peer: String,
+    /// SeedLink 4: `SE` frames whose sequence numbers name each record.
+    v4: bool,
+    /// A packet with records past SeedLink 4's numbering was already logged.
+    logged_v4_limit: bool,
 }
 
 impl Feed {
     /// Resolves where each request starts against the ring as it is now.
-    pub fn new(shared: &Hub, reqs: Vec<StationReq>, peer: String) -> Feed {
+    /// `v4`: the session speaks SeedLink 4.
+    pub fn new(shared: &Hub, reqs: Vec<StationReq>, peer: String, v4: bool) -> Feed {
         let st = shared.ring.stat();
         let next = st.next_pktid;
         let oldest = st.oldest.map(|p| p.pktid);
         let stations: Vec<Active> = reqs
             .into_iter()
             .map(|req| {
+                let mut first_index = 0;
                 let (from, begin, end) = match &req.start {
                     Start::Next => (next, None, None),
+                    Start::Record { seq, begin, end } => {
+                        let (pktid, index) = seq.map_or((0, 0), v4::record_of);
+                        let live = oldest.unwrap_or(next);
+                        let from = if pktid < live {
+                            if seq.is_some() {
+                                tracing::info!(
+                                    "{peer}: SeedLink 4 resume at sequence {} (pktid {pktid}) is no longer in the ring; starting at the oldest packet, {live}",
+                                    seq.unwrap_or(0)
+                                );
+                            }
+                            live
+                        } else if pktid > next {
+                            // Ahead of the ring (a client of another server): from the next packet.
+                            next
+                        } else {
+                            first_index = index;
+                            pktid
+                        };
+                        (from, *begin, *end)
+                    }
                     Start::Resume(r) => {
                         let from = match resume::resolve(r.seq, oldest, next) {
                             ResumeAt::Pktid(p) => p,
@@ -102,7 +131,7 @@ impl Feed {
                     }
                 };
                 let fetch_until = req.fetch.then_some(next);
-                Active { req, from, begin, end, fetch_until, done: false }
+                Active { req, from, first_index, begin, end, fetch_until, done: false }
             })
             .collect();
         let pos = stations.iter().map(|s| s.from).min().unwrap_or(next);
@@ -113,6 +142,8 @@ impl Feed {
             logged: HashSet::new(),
             skipped: 0,
             peer,
+            v4,
+            logged_v4_limit: false,
         }
     }
 
@@ -235,9 +266,13 @@ impl Feed {
                 return;
             }
         };
+        if self.v4 {
+            self.packet_v4(p, &takers, &records, out);
+            return;
+        }
         let wanted: Vec<&[u8; RECORD_LEN]> = records
             .iter()
-            .filter(|rec| self.wants_record(&takers, rec))
+            .filter(|rec| self.wants_record(&takers, rec, pktid, 0))
             .collect();
         // Only a packet's last record carries its pktid; the ones before it carry the
         // previous pktid. A client's last sequence number then names the last packet
@@ -251,11 +286,56 @@ impl Feed {
         }
     }
 
-    fn wants_record(&self, takers: &[usize], rec: &[u8; RECORD_LEN]) -> bool {
+    /// SeedLink 4: each record has its own sequence number (`v4::seq_of`: the pktid
+    /// and the record's index among all the packet's records, selected or not), so a
+    /// client resumes after exactly the last record it has.
+    fn packet_v4(
+        &mut self,
+        p: &Copied,
+        takers: &[usize],
+        records: &[[u8; RECORD_LEN]],
+        out: &mut Vec<u8>,
+    ) {
+        let parts = p.srcname.parts();
+        let station = format!("{}_{}", parts.net, parts.sta.unwrap_or(""));
+        for (index, rec) in records.iter().enumerate() {
+            let index = u32::try_from(index).unwrap_or(u32::MAX);
+            if !self.wants_record(takers, rec, p.pktid, index) {
+                continue;
+            }
+            let Some(seq) = v4::seq_of(p.pktid, index) else {
+                if !self.logged_v4_limit {
+                    self.logged_v4_limit = true;
+                    tracing::warn!(
+                        "{}: SeedLink 4 skips records of pktid {} past the {}th: they have no sequence number (docs/GATEWAYS.md, \"SeedLink 4.0\"; logged once)",
+                        self.peer,
+                        p.pktid,
+                        v4::MAX_RECORDS
+                    );
+                }
+                continue;
+            };
+            v4::frame(out, v4::FORMAT_MSEED2, v4::SUB_DATA, seq, &station, rec);
+        }
+    }
+
+    /// True if a station of `takers` wants `rec`, the record `index` of its packet
+    /// (a station resuming inside the packet wants only the records from its
+    /// `first_index` on).
+    fn wants_record(
+        &self,
+        takers: &[usize],
+        rec: &[u8; RECORD_LEN],
+        pktid: u64,
+        index: u32,
+    ) -> bool {
         let id = StreamId::of_record(rec);
         let mut span = None;
         takers.iter().any(|&i| {
             let s = &self.stations[i];
+            if s.from == pktid && index < s.first_index {
+                return false;
+            }
             if !selected(&s.req.selectors, &id.loc, &id.chan, id.kind) {
                 return false;
             }

@@ -21,11 +21,13 @@ use crate::ring::Visit;
 
 /// What one station has in the ring.
 #[derive(Default)]
-struct Station {
-    begin_seq: u64,
-    end_seq: u64,
+pub(super) struct Station {
+    /// Its oldest pktid.
+    pub begin_seq: u64,
+    /// Its newest pktid.
+    pub end_seq: u64,
     /// (location, channel) -> (first, last) packet time.
-    streams: BTreeMap<(String, String), (Time, Time)>,
+    pub streams: BTreeMap<(String, String), (Time, Time)>,
 }
 
 /// Packets one step of the INFO GAPS walk copies out of the ring, so the walk never
@@ -127,7 +129,7 @@ fn seq(pktid: u64) -> String {
 }
 
 /// The ring's stations, by (net, sta).
-fn stations(shared: &Hub, with_streams: bool) -> BTreeMap<(String, String), Station> {
+pub(super) fn stations(shared: &Hub, with_streams: bool) -> BTreeMap<(String, String), Station> {
     let mut out: BTreeMap<(String, String), Station> = BTreeMap::new();
     for src in shared.ring.sources() {
         let parts = src.srcname.parts();

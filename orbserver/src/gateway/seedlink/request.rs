@@ -7,6 +7,7 @@
 //! `OK`), then `END` starts the transfer.
 
 use formats::seedlink::frame;
+use formats::seedlink::v4::{self, DataStart, InfoItem};
 use formats::seedlink::{Command, InfoLevel, Resume, Selector, StationPattern};
 use formats::Time;
 
@@ -22,6 +23,16 @@ pub enum Start {
         /// First time wanted.
         begin: Time,
         /// Last time wanted; `None`: continue in real time.
+        end: Option<Time>,
+    },
+    /// SeedLink 4's `DATA seq|ALL [begin [end]]`: resume at the record `seq` names
+    /// (`None`: the oldest packet), records outside `begin`..`end` left out.
+    Record {
+        /// The first sequence number wanted (see `formats::seedlink::v4::seq_of`).
+        seq: Option<u64>,
+        /// Records ending before this are not wanted.
+        begin: Option<Time>,
+        /// Records starting after this are not wanted.
         end: Option<Time>,
     },
 }
@@ -60,6 +71,15 @@ pub enum Step {
     Cat,
     /// Answer an INFO request.
     Info(InfoLevel),
+    /// Answer a SeedLink 4 INFO request (JSON).
+    InfoV4 {
+        /// What is asked for.
+        item: InfoItem,
+        /// Only stations matching (network, station).
+        station: Option<(StationPattern, StationPattern)>,
+        /// Only streams matching.
+        stream: Option<Selector>,
+    },
     /// Record what the client says it is (`USERAGENT`), then send `reply`.
     UserAgent {
         /// The client's words.
@@ -94,8 +114,12 @@ pub struct Negotiation {
 }
 
 impl Negotiation {
-    /// An ERROR reply, with `reason` if the client asked for reasons.
+    /// An ERROR reply: SeedLink 4's `ERROR CODE reason`, or in 3.1 with `reason` if
+    /// the client asked for reasons.
     pub fn error(&self, code: &str, reason: &str) -> Vec<u8> {
+        if self.v4 {
+            return v4::error(code, reason);
+        }
         frame::error(self.extreply.then_some((code, reason)))
     }
 
@@ -143,6 +167,61 @@ impl Negotiation {
                 Step::Reply(frame::OK.to_vec())
             }
             Command::Info(level) => Step::Info(level),
+            Command::InfoV4 {
+                item,
+                station,
+                stream,
+            } => Step::InfoV4 {
+                item,
+                station,
+                stream,
+            },
+            Command::SlProto(version) => match version.as_str() {
+                "4.0" => {
+                    self.v4 = true;
+                    self.ok()
+                }
+                "3.0" | "3.1" => self.ok(),
+                other => Step::Reply(self.error(
+                    "UNSUPPORTED",
+                    &format!("protocol version {other}: this server speaks 4.0 and 3.1"),
+                )),
+            },
+            // No authentication is configured on an orb's SeedLink port (access is by
+            // address, docs/GATEWAYS.md): AUTH is a command this server does not support.
+            Command::Auth(method) => Step::Reply(self.error(
+                "UNSUPPORTED",
+                &format!("AUTH {method}: no authentication is configured on this server"),
+            )),
+            Command::DataV4 { start, begin, end } => {
+                let start = match start {
+                    DataStart::Next => match begin {
+                        Some(begin) => Start::Window { begin, end },
+                        None => Start::Next,
+                    },
+                    DataStart::All => Start::Record {
+                        seq: None,
+                        begin,
+                        end,
+                    },
+                    DataStart::Seq(seq) => Start::Record {
+                        seq: Some(seq),
+                        begin,
+                        end,
+                    },
+                };
+                self.action(start, false)
+            }
+            Command::EndFetch => {
+                let step = self.handle(Command::End);
+                match step {
+                    Step::Start(mut reqs) => {
+                        reqs.iter_mut().for_each(|r| r.fetch = true);
+                        Step::Start(reqs)
+                    }
+                    other => other,
+                }
+            }
             Command::UserAgent(agent) => Step::UserAgent {
                 agent,
                 reply: self.ok_bytes(),

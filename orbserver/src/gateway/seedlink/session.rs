@@ -7,11 +7,12 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 
 use formats::seedlink::frame::{self, InfoKind};
-use formats::seedlink::{self, Command, InfoLevel, SeedLinkError, StationPattern};
+use formats::seedlink::v4::{self, InfoItem};
+use formats::seedlink::{self, Command, InfoLevel, SeedLinkError, Selector, StationPattern};
 
 use super::feed::{Feed, Fill};
 use super::request::{Negotiation, StationReq, Step};
-use super::{hello_line, info, ORGANIZATION};
+use super::{hello_line, info, info_json, ORGANIZATION};
 use crate::access::Grant;
 use crate::conn::{self, Action, Close, Farewell, Now, Outcome, Received};
 use crate::hub::clients::{AskedRights, Registration};
@@ -101,9 +102,33 @@ impl SlSession {
         );
     }
 
+    /// Refuses a SeedLink 4 INFO request: a JSON frame of subformat `E`.
+    fn info_v4_refusal(&self, code: &str, msg: &str, out: &mut Vec<u8>) {
+        let doc = info_json::error(code, msg);
+        v4::frame(out, v4::FORMAT_JSON, v4::SUB_ERROR, 0, "", doc.as_bytes());
+    }
+
+    /// Parses a command line in the session's protocol version.
+    fn parse(&self, line: &[u8]) -> Result<Option<Command>, SeedLinkError> {
+        if self.neg.v4 {
+            v4::parse(line)
+        } else {
+            seedlink::parse(line)
+        }
+    }
+
+    /// Answers a refused INFO line: `ERR` INFO frames in 3.1, a JSON error frame in 4.
+    fn refuse_info(&self, code: &str, msg: &str, out: &mut Vec<u8>) {
+        if self.neg.v4 {
+            self.info_v4_refusal(code, msg, out);
+        } else {
+            self.info_refusal(code, msg, out);
+        }
+    }
+
     /// Handles one command line of the negotiation.
     fn command(&mut self, line: &[u8], out: &mut Vec<u8>) -> Option<Close> {
-        let cmd = match seedlink::parse(line) {
+        let cmd = match self.parse(line) {
             Ok(Some(cmd)) => cmd,
             Ok(None) => return None,
             Err(e) => {
@@ -114,8 +139,8 @@ impl SlSession {
                 } else {
                     "ARGUMENTS"
                 };
-                if is_info(&e) {
-                    self.info_refusal(code, &e.to_string(), out);
+                if is_info(line) {
+                    self.refuse_info(code, &e.to_string(), out);
                 } else {
                     out.extend(self.neg.error(code, &e.to_string()));
                 }
@@ -126,6 +151,8 @@ impl SlSession {
         let needs_read = matches!(
             cmd,
             Command::Data(_)
+                | Command::DataV4 { .. }
+                | Command::EndFetch
                 | Command::Fetch(_)
                 | Command::Time { .. }
                 | Command::End
@@ -154,6 +181,11 @@ impl SlSession {
             }
             Step::Cat => out.extend(info::cat(&self.shared)),
             Step::Info(level) => self.info(level, out),
+            Step::InfoV4 {
+                item,
+                station,
+                stream,
+            } => self.info_v4(item, station.as_ref(), stream.as_ref(), out),
             Step::UserAgent { agent, reply } => {
                 // Kept whole (the line is at most MAX_LINE bytes): CLIENTS and INFO
                 // CONNECTIONS show it.
@@ -170,10 +202,15 @@ impl SlSession {
     /// `ERR` frames, which a client waiting for the INFO's last frame needs), BYE
     /// closes, anything else is ignored (a reply would land among the data frames).
     fn command_in_transfer(&mut self, line: &[u8], out: &mut Vec<u8>) -> Option<Close> {
-        match seedlink::parse(line) {
+        match self.parse(line) {
             Ok(Some(Command::Info(level))) => self.info(level, out),
+            Ok(Some(Command::InfoV4 {
+                item,
+                station,
+                stream,
+            })) => self.info_v4(item, station.as_ref(), stream.as_ref(), out),
             Ok(Some(Command::Bye)) => return Some(Close::Done),
-            Err(e) if is_info(&e) => self.info_refusal("ARGUMENTS", &e.to_string(), out),
+            Err(e) if is_info(line) => self.refuse_info("ARGUMENTS", &e.to_string(), out),
             Ok(_) | Err(_) => {
                 tracing::debug!(
                     "{}: SeedLink: ignored a command during the transfer",
@@ -207,6 +244,38 @@ impl SlSession {
         frame::info_frames(out, &info::xml(&self.shared, level), InfoKind::Info);
     }
 
+    /// Answers SeedLink 4's INFO: ID, FORMATS and CAPABILITIES to anyone, data names
+    /// to readers, CONNECTIONS to administrators; refusals are JSON error frames.
+    fn info_v4(
+        &mut self,
+        item: InfoItem,
+        station: Option<&(StationPattern, StationPattern)>,
+        stream: Option<&Selector>,
+        out: &mut Vec<u8>,
+    ) {
+        let data = !matches!(
+            item,
+            InfoItem::Id | InfoItem::Formats | InfoItem::Capabilities
+        );
+        if data {
+            if let Some(msg) = self.read_refusal() {
+                self.info_v4_refusal("UNAUTHORIZED", &msg, out);
+                return;
+            }
+        }
+        if item == InfoItem::Connections && !self.grant.admin {
+            RefusalCounters::bump(&self.shared.refused.admin_not_allowed);
+            let msg = format!(
+                "INFO CONNECTIONS needs admin access: address {} is not in access.admin",
+                self.reg.entry.addr.ip()
+            );
+            self.info_v4_refusal("UNAUTHORIZED", &msg, out);
+            return;
+        }
+        let doc = info_json::document(&self.shared, item, station, stream);
+        v4::frame(out, v4::FORMAT_JSON, v4::SUB_INFO, 0, "", doc.as_bytes());
+    }
+
     fn start_transfer(&mut self, reqs: Vec<StationReq>) {
         {
             let mut ident = self.reg.entry.ident();
@@ -221,7 +290,12 @@ impl SlSession {
             ident.select = describe(&reqs);
         }
         self.reg.entry.reads.store(true, Relaxed);
-        let feed = Feed::new(&self.shared, reqs, self.reg.entry.addr.to_string());
+        let feed = Feed::new(
+            &self.shared,
+            reqs,
+            self.reg.entry.addr.to_string(),
+            self.neg.v4,
+        );
         self.reg.entry.pos.store(feed.pos(), Relaxed);
         self.feed = Some(feed);
     }
@@ -342,14 +416,15 @@ fn station_in_ring(shared: &Hub, sta: &StationPattern, net: Option<&StationPatte
     })
 }
 
-/// True if a refused line was an INFO request (an unknown level, or none): it is
-/// answered with `ERR` INFO frames, not a text reply.
-fn is_info(e: &SeedLinkError) -> bool {
-    match e {
-        SeedLinkError::InfoLevel(_) => true,
-        SeedLinkError::Arguments { command, .. } => command == "INFO",
-        _ => false,
-    }
+/// True if a refused line was an INFO request (an unknown level, a bad station or
+/// stream pattern in v4, or none): it is answered with INFO frames (`ERR` in 3.1, a
+/// JSON error in 4), not a text reply, which a client waiting for INFO would not read.
+fn is_info(line: &[u8]) -> bool {
+    let word = line
+        .split(|b| b.is_ascii_whitespace())
+        .find(|w| !w.is_empty())
+        .unwrap_or_default();
+    word.eq_ignore_ascii_case(b"INFO")
 }
 
 /// The requests in one line for CLIENTS' select column: `NET_STA:selectors` per

@@ -235,3 +235,184 @@ fn v3_station_of_a_station_the_ring_does_not_have_yet_is_ok_and_gets_its_packets
     assert_eq!(out.len(), 8 + 512, "one data frame");
     assert_eq!(&out[8 + 8..8 + 13], b"LATE ");
 }
+
+/// Appends a SEED packet of `XX_sta_BHZ` with `n` samples at 1 Hz from `start_s`
+/// seconds: several 512-byte records when `n` is large. Returns the pktid and the
+/// records.
+fn put_seed(hub: &TestHub, sta: &str, start_s: i64, n: i32) -> (u64, Vec<[u8; 512]>) {
+    let ch = formats::payload::Channel {
+        net: "XX".into(),
+        sta: sta.into(),
+        chan: "BHZ".into(),
+        loc: String::new(),
+        start: Time::from_micros(start_s * 1_000_000),
+        samprate: 1.0,
+        calib: 1.0,
+        calper: 1.0,
+        segtype: 'V',
+        // Noise-like samples so Steim2 cannot pack them tightly: several records.
+        samples: (0..n).map(|i| (i * 7919) % 100_003 - 50_000).collect(),
+    };
+    let mut recs = Vec::new();
+    formats::seedlink::record::encode(&ch, &mut recs).unwrap();
+    let name = SrcName::new(&format!("XX_{sta}_BHZ/SEED")).unwrap();
+    let pktid = hub
+        .hub
+        .ring
+        .append(&name, ch.start, &recs.concat())
+        .unwrap();
+    (pktid, recs)
+}
+
+/// The v4 frames in `out`, all of them whole.
+fn v4_frames(mut out: &[u8]) -> Vec<(u8, u8, u64, String, Vec<u8>)> {
+    let mut v = Vec::new();
+    while !out.is_empty() {
+        let (f, n) = formats::seedlink::v4::parse_frame(out)
+            .unwrap()
+            .expect("whole frames");
+        v.push((
+            f.format,
+            f.subformat,
+            f.seq,
+            f.station.to_string(),
+            f.payload.to_vec(),
+        ));
+        out = &out[n..];
+    }
+    v
+}
+
+#[test]
+fn v4_negotiation_replies_are_byte_exact_and_errors_are_v4_form() {
+    let hub = hub_with_sta01();
+    let clock = Clock::new();
+    let mut s = hub.session::<SeedLink>();
+    let mut out = Vec::new();
+    s.receive(b"HELLO\r\n", clock.now(), &mut out);
+    let hello = String::from_utf8(out.clone()).unwrap();
+    assert!(hello.contains(":: SLPROTO:4.0 SLPROTO:3.1 CAP "), "{hello}");
+    let steps: &[(&str, &str)] = &[
+        ("SLPROTO 5.0", "ERROR\r\n"),
+        ("SLPROTO 4.0", "OK\r\n"),
+        ("USERAGENT test/1.0", "OK\r\n"),
+        (
+            "AUTH USERPASS a b",
+            "ERROR UNSUPPORTED AUTH USERPASS: no authentication is configured on this server\r\n",
+        ),
+        (
+            "STATION XX_NOPE",
+            "ERROR ARGUMENTS station XX_NOPE not found\r\n",
+        ),
+        (
+            "DATA",
+            "ERROR UNEXPECTED DATA, FETCH or TIME after a refused STATION\r\n",
+        ),
+        ("FETCH", "ERROR UNSUPPORTED unknown command FETCH\r\n"),
+        (
+            "DATA 1A",
+            "ERROR ARGUMENTS bad sequence number \"1A\": want a decimal number or ALL\r\n",
+        ),
+        ("STATION XX_STA0?", "OK\r\n"),
+        (
+            "SELECT *_B_H_Z:3",
+            "ERROR ARGUMENTS unsupported filter \"3\": only native (miniSEED 2) is served\r\n",
+        ),
+        ("SELECT *_B_H_Z.D", "OK\r\n"),
+        ("DATA", "OK\r\n"),
+    ];
+    for (line, want) in steps {
+        out.clear();
+        s.receive(format!("{line}\r\n").as_bytes(), clock.now(), &mut out);
+        assert_eq!(String::from_utf8_lossy(&out), *want, "{line}");
+    }
+    out.clear();
+    s.receive(b"END\r\n", clock.now(), &mut out);
+    assert!(out.is_empty());
+    assert!(s.wants_packets(), "END starts the transfer");
+}
+
+#[test]
+fn v4_data_frames_carry_each_records_sequence_number_and_resume_inside_a_packet() {
+    use formats::seedlink::v4::seq_of;
+    let hub = hub_with_sta01();
+    let clock = Clock::new();
+    let (p1, r1) = put_seed(&hub, "STA01", 100, 1500);
+    let (p2, r2) = put_seed(&hub, "STA01", 1600, 1500);
+    assert!(r1.len() >= 3 && r2.len() >= 3, "multi-record packets");
+    let want: Vec<(u64, [u8; 512])> = r1
+        .iter()
+        .enumerate()
+        .map(|(i, r)| (seq_of(p1, i as u32).unwrap(), *r))
+        .chain(
+            r2.iter()
+                .enumerate()
+                .map(|(i, r)| (seq_of(p2, i as u32).unwrap(), *r)),
+        )
+        .collect();
+    let fetch = |start: &str| {
+        let mut s = hub.session::<SeedLink>();
+        let mut out = Vec::new();
+        let cmds = format!("SLPROTO 4.0\r\nSTATION XX_STA01\r\nDATA {start}\r\nENDFETCH\r\n");
+        s.receive(cmds.as_bytes(), clock.now(), &mut out);
+        assert_eq!(out, b"OK\r\nOK\r\nOK\r\n");
+        out.clear();
+        loop {
+            match s.fill(clock.now(), &mut out, 1 << 20) {
+                Fill::Close(Close::Done) => break,
+                Fill::Sent => continue,
+                other => panic!("{other:?}"),
+            }
+        }
+        assert!(out.ends_with(b"END"));
+        out.truncate(out.len() - 3);
+        v4_frames(&out)
+            .into_iter()
+            .map(|(format, sub, seq, sta, payload)| {
+                assert_eq!((format, sub, sta.as_str()), (b'2', b'D', "XX_STA01"));
+                (seq, <[u8; 512]>::try_from(payload.as_slice()).unwrap())
+            })
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(fetch("ALL"), want);
+    // Resume after each record: exactly the records after it, none twice.
+    for k in 0..want.len() {
+        let next = want[k].0 + 1;
+        assert_eq!(fetch(&next.to_string()), want[k + 1..], "after record {k}");
+    }
+}
+
+#[test]
+fn v4_info_is_json_and_a_bad_item_is_a_json_error_frame() {
+    let hub = hub_with_sta01();
+    let clock = Clock::new();
+    put_seed(&hub, "STA02", 100, 100);
+    let mut s = hub.session::<SeedLink>();
+    let mut out = Vec::new();
+    s.receive(b"SLPROTO 4.0\r\n", clock.now(), &mut out);
+    let info = |s: &mut super::session::SlSession, line: &str| {
+        let mut out = Vec::new();
+        s.receive(format!("{line}\r\n").as_bytes(), clock.now(), &mut out);
+        let frames = v4_frames(&out);
+        assert_eq!(frames.len(), 1, "{line}");
+        let (format, sub, seq, sta, payload) = frames.into_iter().next().unwrap();
+        assert_eq!((format, seq, sta.as_str()), (b'J', 0, ""));
+        let v: serde_json::Value = serde_json::from_slice(&payload).unwrap();
+        (sub, v)
+    };
+    let (sub, v) = info(&mut s, "INFO STREAMS XX_STA02");
+    assert_eq!(sub, b'I');
+    assert_eq!(v["station"].as_array().unwrap().len(), 1);
+    assert_eq!(v["station"][0]["id"], "XX_STA02");
+    assert_eq!(v["station"][0]["stream"][0]["id"], "_B_H_Z");
+    assert_eq!(v["station"][0]["stream"][0]["format"], "2");
+    let (sub, v) = info(&mut s, "INFO FORMATS");
+    assert_eq!(sub, b'I');
+    assert_eq!(v["format"]["2"]["mimetype"], "application/vnd.fdsn.mseed");
+    let (sub, v) = info(&mut s, "INFO GAPS");
+    assert_eq!(sub, b'E');
+    assert_eq!(v["error"]["code"], "ARGUMENTS");
+    let (sub, v) = info(&mut s, "INFO CONNECTIONS");
+    assert_eq!(sub, b'I');
+    assert_eq!(v["connection"][0]["port"], 40000);
+}
