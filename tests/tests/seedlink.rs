@@ -194,6 +194,61 @@ impl Client {
     }
 }
 
+/// One SeedLink 4 frame: format, subformat, sequence number, station id, payload.
+type V4Frame = (u8, u8, u64, String, Vec<u8>);
+
+impl Client {
+    /// Switches the session to SeedLink 4.
+    fn v4(addr: SocketAddr) -> Client {
+        let mut c = Client::connect(addr);
+        assert_eq!(c.ask("SLPROTO 4.0"), "OK");
+        c
+    }
+
+    /// The next v4 frame, `None` at `END`.
+    fn frame_v4(&mut self) -> Option<V4Frame> {
+        let mut head = self.read_up_to(3);
+        if head == b"END" {
+            return None;
+        }
+        head.extend(self.read_up_to(formats::seedlink::v4::HEADER_LEN - 3));
+        assert_eq!(head.len(), formats::seedlink::v4::HEADER_LEN, "{head:?}");
+        let rest =
+            u32::from_le_bytes(head[4..8].try_into().unwrap()) as usize + usize::from(head[16]);
+        let mut all = head;
+        all.extend(self.read_up_to(rest));
+        let (f, n) = formats::seedlink::v4::parse_frame(&all)
+            .expect("a v4 frame")
+            .expect("whole");
+        assert_eq!(n, all.len());
+        Some((
+            f.format,
+            f.subformat,
+            f.seq,
+            f.station.to_string(),
+            f.payload.to_vec(),
+        ))
+    }
+
+    /// v4 data frames until END, as (seq, station id, record).
+    fn until_end_v4(&mut self) -> Vec<(u64, String, Box<[u8; RECORD_LEN]>)> {
+        let mut out = Vec::new();
+        while let Some((format, sub, seq, sta, payload)) = self.frame_v4() {
+            assert_eq!((format, sub), (b'2', b'D'), "miniSEED 2 data");
+            out.push((seq, sta, Box::new(payload.try_into().unwrap())));
+        }
+        out
+    }
+
+    /// A v4 INFO reply: its subformat (`I` or `E`) and its JSON.
+    fn info_v4(&mut self, line: &str) -> (u8, serde_json::Value) {
+        self.send(line);
+        let (format, sub, seq, sta, payload) = self.frame_v4().expect("an INFO frame");
+        assert_eq!((format, seq, sta.as_str()), (b'J', 0, ""));
+        (sub, serde_json::from_slice(&payload).expect("JSON"))
+    }
+}
+
 fn decode(rec: &[u8; RECORD_LEN]) -> Channel {
     let mut chans = seed::decode(rec).expect("a valid miniSEED record");
     assert_eq!(chans.len(), 1);
@@ -1186,4 +1241,159 @@ async fn packets_that_are_not_miniseed_are_skipped() {
     // Both rounds of orbsim's three channels, nothing from the junk.
     assert_eq!(decoded.len(), 6, "{decoded:?}");
     assert!(decoded.iter().all(|ch| ch.sta == "STA01"));
+}
+
+/// SeedLink 4 negotiation over TCP, reply for reply: HELLO offers 4.0, `SLPROTO 4.0`
+/// switches, and from then on errors are `ERROR CODE description`.
+#[test]
+fn seedlink_4_negotiation_is_byte_exact() {
+    let (_dir, srv) = server("mgenc", 1);
+    let mut c = Client::connect(srv.seedlink.unwrap());
+    c.send("HELLO");
+    let hello = c.line();
+    assert!(
+        hello.starts_with("SeedLink v3.1 (orb ")
+            && hello.ends_with(") :: SLPROTO:4.0 SLPROTO:3.1 CAP EXTREPLY NSWILDCARD BATCH"),
+        "{hello}"
+    );
+    assert_eq!(c.line(), "orb ring server");
+    assert_eq!(c.ask("SLPROTO 4.1"), "ERROR", "3.1 errors until the switch");
+    assert_eq!(c.ask("SLPROTO 4.0"), "OK");
+    assert_eq!(c.ask("USERAGENT e2e/1.0 (test)"), "OK");
+    assert_eq!(
+        c.ask("AUTH JWT abc"),
+        "ERROR UNSUPPORTED AUTH JWT: no authentication is configured on this server"
+    );
+    assert_eq!(c.ask("FROB"), "ERROR UNSUPPORTED unknown command FROB");
+    assert_eq!(
+        c.ask("TIME 2026,1,1,0,0,0"),
+        "ERROR UNSUPPORTED unknown command TIME"
+    );
+    assert_eq!(
+        c.ask("STATION XX_NOPE"),
+        "ERROR ARGUMENTS station XX_NOPE not found"
+    );
+    assert_eq!(
+        c.ask("STATION STA01 XX"),
+        "ERROR ARGUMENTS STATION takes 1 to 1 arguments, got 2"
+    );
+    assert_eq!(c.ask("STATION XX_STA0*"), "OK");
+    assert_eq!(c.ask("SELECT *_B_H_Z.D:native"), "OK");
+    assert_eq!(
+        c.ask("DATA 0x10"),
+        "ERROR ARGUMENTS bad sequence number \"0x10\": want a decimal number or ALL"
+    );
+    assert_eq!(c.ask("DATA ALL"), "OK");
+    c.send("ENDFETCH");
+    let got = c.until_end_v4();
+    assert!(!got.is_empty());
+    for (_, sta, rec) in &got {
+        let ch = decode(rec);
+        assert_eq!(*sta, format!("XX_{}", ch.sta));
+        assert!(ch.sta.starts_with("STA0") && ch.chan == "BHZ", "{ch:?}");
+    }
+}
+
+/// A v4 transfer of orbsim's MGENC stations: frames decode to orbsim's samples, and
+/// resuming with the sequence number after any record, also one in the middle of a
+/// multi-record packet, gets every later record exactly once.
+#[test]
+fn seedlink_4_data_decodes_to_the_samples_and_resumes_after_exactly_one_record() {
+    let rounds = 3;
+    let (_dir, srv) = server("mgenc", rounds);
+    let addr = srv.seedlink.unwrap();
+    let fetch = |start: &str| {
+        let mut c = Client::v4(addr);
+        assert_eq!(c.ask("STATION XX_*"), "OK");
+        assert_eq!(c.ask(&format!("DATA {start}")), "OK");
+        c.send("ENDFETCH");
+        c.until_end_v4()
+    };
+    let all = fetch("ALL");
+    let seqs: Vec<u64> = all.iter().map(|(s, _, _)| *s).collect();
+    assert!(seqs.windows(2).all(|w| w[0] < w[1]), "{seqs:?}");
+    let pktids: Vec<u64> = seqs
+        .iter()
+        .map(|s| formats::seedlink::v4::record_of(*s).0)
+        .collect();
+    assert!(
+        pktids.windows(2).any(|w| w[0] == w[1]),
+        "multi-record packets"
+    );
+    let decoded: Vec<Channel> = all.iter().map(|(_, _, r)| decode(r)).collect();
+    let sim = simulator(Format::Mgenc);
+    for st in sim.stations() {
+        for ch in &st.channels {
+            assert_eq!(
+                samples(
+                    &decoded
+                        .iter()
+                        .filter(|c| c.sta == st.name)
+                        .cloned()
+                        .collect::<Vec<_>>(),
+                    &ch.chan
+                ),
+                expected(&sim, rounds, &st.name, &ch.chan),
+                "{} {}",
+                st.name,
+                ch.chan
+            );
+        }
+    }
+    // A break after each record of the first packets (inside and at the end of a
+    // packet): the resumed transfer is exactly the records after it.
+    for k in 0..6.min(all.len() - 1) {
+        let mut first = Client::v4(addr);
+        assert_eq!(first.ask("STATION XX_*"), "OK");
+        assert_eq!(first.ask("DATA ALL"), "OK");
+        first.send("END");
+        let mut got = Vec::new();
+        for _ in 0..=k {
+            let (_, _, seq, sta, rec) = first.frame_v4().expect("data");
+            got.push((seq, sta, Box::new(rec.try_into().unwrap())));
+        }
+        drop(first);
+        let last = got.last().unwrap().0;
+        got.extend(fetch(&(last + 1).to_string()));
+        assert_eq!(got, all, "break after record {k}");
+    }
+}
+
+/// INFO in v4 is one JSON frame: ID, FORMATS, STATIONS and STREAMS (with a station
+/// filter) parse with serde_json; an unknown item is a JSON error frame and the
+/// session goes on.
+#[test]
+fn seedlink_4_info_is_json() {
+    let (_dir, srv) = server("mgenc", 1);
+    let mut c = Client::v4(srv.seedlink.unwrap());
+    let (sub, id) = c.info_v4("INFO ID");
+    assert_eq!(sub, b'I');
+    assert_eq!(id["organization"], "orb ring server");
+    assert!(id["software"].as_str().unwrap().contains("SLPROTO:4.0"));
+    let (_, formats) = c.info_v4("INFO FORMATS");
+    assert_eq!(formats["format"]["2"]["subformat"]["D"], "data");
+    let (_, st) = c.info_v4("INFO STATIONS");
+    let ids: Vec<&str> = st["station"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["XX_PRS01", "XX_STA01", "XX_STA02"]);
+    let (_, streams) = c.info_v4("INFO STREAMS XX_STA01 *_B_H_?");
+    let station = &streams["station"];
+    assert_eq!(station.as_array().unwrap().len(), 1);
+    let ids: BTreeSet<&str> = station[0]["stream"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, BTreeSet::from(["_B_H_E", "_B_H_N", "_B_H_Z"]));
+    let (sub, err) = c.info_v4("INFO GAPS");
+    assert_eq!(sub, b'E');
+    assert_eq!(err["error"]["code"], "ARGUMENTS");
+    // The session went on after the error: BYE closes it.
+    c.send("BYE");
+    assert!(c.read_up_to(1).is_empty(), "closed after BYE");
 }
