@@ -1397,3 +1397,70 @@ fn seedlink_4_info_is_json() {
     c.send("BYE");
     assert!(c.read_up_to(1).is_empty(), "closed after BYE");
 }
+
+/// EarthScope's `seedlink-client` (PyPI), a SeedLink 4 client we did not write,
+/// negotiates 4.0 from our HELLO, fetches a station from the oldest data (`DATA ALL`,
+/// `ENDFETCH`) and decodes its records to orbsim's samples; its INFO STATIONS reads
+/// our JSON.
+#[test]
+fn seedlink_client_speaks_seedlink_4_with_the_orb() {
+    let Some(py) = oracle::python(&["seedlink_client"]) else {
+        return;
+    };
+    let rounds = 3;
+    let (dir, srv) = server("mgenc", rounds);
+    let addr = srv.seedlink.unwrap();
+    let script = r#"
+import json, sys
+from pymseed import MS3Record
+from seedlink_client import SeedLink
+host, port = sys.argv[1], int(sys.argv[2])
+out = {"packets": []}
+with SeedLink(host, port, timeout=20, dialup=True, idle_timeout=20) as sl:
+    sl.add_stream("XX_STA01", "*_B_H_Z", all_data=True)
+    for p in sl.collect(reconnect=False):
+        rec = next(iter(MS3Record.from_buffer(p.payload, unpack_data=True)))
+        out["packets"].append({"station": p.station_id, "seq": p.seqnum,
+            "sid": rec.sourceid, "start_ns": rec.starttime, "rate": rec.samprate,
+            "data": [int(v) for v in rec.np_datasamples]})
+    out["protocol"] = str(sl.protocol)
+with SeedLink(host, port, timeout=20) as sl:
+    out["stations"] = sl.info_dict("STATIONS")
+print(json.dumps(out, default=str))
+"#;
+    let text = oracle::run_python(
+        &py,
+        script,
+        &[addr.ip().to_string(), addr.port().to_string()],
+        dir.path(),
+    );
+    let v: serde_json::Value = serde_json::from_str(text.trim()).unwrap();
+    assert_eq!(v["protocol"], "Protocol.V4", "negotiated SeedLink 4");
+    let packets = v["packets"].as_array().unwrap();
+    assert!(!packets.is_empty());
+    let mut got = BTreeMap::new();
+    let mut seqs = Vec::new();
+    for p in packets {
+        assert_eq!(p["station"], "XX_STA01");
+        assert_eq!(p["sid"], "FDSN:XX_STA01__B_H_Z");
+        seqs.push(p["seq"].as_u64().unwrap());
+        let rate = p["rate"].as_f64().unwrap();
+        let start = p["start_ns"].as_i64().unwrap() / 1000;
+        for (i, s) in p["data"].as_array().unwrap().iter().enumerate() {
+            got.insert(
+                start + (i as f64 * 1e6 / rate).round() as i64,
+                s.as_i64().unwrap() as i32,
+            );
+        }
+    }
+    assert!(seqs.windows(2).all(|w| w[0] < w[1]), "{seqs:?}");
+    let sim = simulator(Format::Mgenc);
+    assert_eq!(got, expected(&sim, rounds, "STA01", "BHZ"));
+    let ids: Vec<&str> = v["stations"]["station"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{}", v["stations"]))
+        .iter()
+        .map(|s| s["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["XX_PRS01", "XX_STA01", "XX_STA02"]);
+}
