@@ -1400,8 +1400,9 @@ fn seedlink_4_info_is_json() {
 
 /// EarthScope's `seedlink-client` (PyPI), a SeedLink 4 client we did not write,
 /// negotiates 4.0 from our HELLO, fetches a station from the oldest data (`DATA ALL`,
-/// `ENDFETCH`) and decodes its records to orbsim's samples; its INFO STATIONS reads
-/// our JSON.
+/// `ENDFETCH`) and decodes its records to orbsim's samples, as miniSEED 2 and, with
+/// `SELECT ...:3`, as miniSEED 3 (pymseed checks the CRC); its INFO STATIONS reads our
+/// JSON.
 #[test]
 fn seedlink_client_speaks_seedlink_4_with_the_orb() {
     let Some(py) = oracle::python(&["seedlink_client"]) else {
@@ -1424,6 +1425,14 @@ with SeedLink(host, port, timeout=20, dialup=True, idle_timeout=20) as sl:
             "sid": rec.sourceid, "start_ns": rec.starttime, "rate": rec.samprate,
             "data": [int(v) for v in rec.np_datasamples]})
     out["protocol"] = str(sl.protocol)
+out["mseed3"] = []
+with SeedLink(host, port, timeout=20, dialup=True, idle_timeout=20) as sl:
+    sl.add_stream("XX_STA02", "*_B_H_Z:3", all_data=True)
+    for p in sl.collect(reconnect=False):
+        rec = next(iter(MS3Record.from_buffer(p.payload, unpack_data=True)))
+        out["mseed3"].append({"station": p.station_id, "version": rec.formatversion,
+            "sid": rec.sourceid, "start_ns": rec.starttime, "rate": rec.samprate,
+            "data": [int(v) for v in rec.np_datasamples]})
 with SeedLink(host, port, timeout=20) as sl:
     out["stations"] = sl.info_dict("STATIONS")
 print(json.dumps(out, default=str))
@@ -1456,6 +1465,23 @@ print(json.dumps(out, default=str))
     assert!(seqs.windows(2).all(|w| w[0] < w[1]), "{seqs:?}");
     let sim = simulator(Format::Mgenc);
     assert_eq!(got, expected(&sim, rounds, "STA01", "BHZ"));
+    // SELECT ...:3: miniSEED 3 records (pymseed checks their CRC), the same samples.
+    let mut got = BTreeMap::new();
+    let records = v["mseed3"].as_array().unwrap();
+    assert!(!records.is_empty());
+    for p in records {
+        assert_eq!(p["version"], 3, "miniSEED 3");
+        assert_eq!(p["sid"], "FDSN:XX_STA02__B_H_Z");
+        let rate = p["rate"].as_f64().unwrap();
+        let start = p["start_ns"].as_i64().unwrap() / 1000;
+        for (i, s) in p["data"].as_array().unwrap().iter().enumerate() {
+            got.insert(
+                start + (i as f64 * 1e6 / rate).round() as i64,
+                s.as_i64().unwrap() as i32,
+            );
+        }
+    }
+    assert_eq!(got, expected(&sim, rounds, "STA02", "BHZ"));
     let ids: Vec<&str> = v["stations"]["station"]
         .as_array()
         .unwrap_or_else(|| panic!("{}", v["stations"]))

@@ -102,6 +102,9 @@ pub enum Command {
     /// command, which ringserver takes on SeedLink 3 connections too). The text is the
     /// rest of the line, words joined by single spaces.
     UserAgent(String),
+    /// SeedLink 4's `SELECT selector:3`: like `Select`, and the station's records go
+    /// out as miniSEED 3.
+    SelectMseed3(Selector),
     /// `SLPROTO version`: the client asks for a protocol version (`4.0` switches the
     /// session to SeedLink 4).
     SlProto(String),

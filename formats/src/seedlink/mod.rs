@@ -8,6 +8,8 @@
 //!   and INFO frames (XML in miniSEED log records).
 //! - [`v4`]: SeedLink 4.0's command forms, `SE` frames, errors and 64-bit sequence
 //!   numbers.
+//! - [`mseed3`]: a 512-byte miniSEED 2 record as a miniSEED 3 record (SeedLink 4's
+//!   format `3`).
 //! - [`record`]: the stream identity of a miniSEED record, and packets' channels as
 //!   512-byte Steim2 records.
 //!
@@ -15,6 +17,7 @@
 
 pub mod command;
 pub mod frame;
+pub mod mseed3;
 pub mod record;
 pub mod selector;
 pub mod v4;
@@ -69,7 +72,7 @@ pub enum SeedLinkError {
     #[error("bad selector {0:?}: want [!][LL]CCC[.T] or [!][LL_]B_S_S[.T]")]
     Selector(String),
     /// A SeedLink 4 selector filter other than `native`.
-    #[error("unsupported filter {0:?}: only native (miniSEED 2) is served")]
+    #[error("unsupported filter {0:?}: want native (miniSEED 2) or 3 (miniSEED 3)")]
     Filter(String),
     /// An unknown INFO level.
     #[error("unknown INFO level {0}")]

@@ -19,6 +19,8 @@ pub const SIGNATURE: &[u8; 2] = b"SE";
 pub const HEADER_LEN: usize = 17;
 /// Payload format: miniSEED 2.
 pub const FORMAT_MSEED2: u8 = b'2';
+/// Payload format: miniSEED 3.
+pub const FORMAT_MSEED3: u8 = b'3';
 /// Payload format: JSON (INFO replies).
 pub const FORMAT_JSON: u8 = b'J';
 /// Subformat: data records.
@@ -113,8 +115,8 @@ pub fn station_id(text: &str) -> Result<(StationPattern, StationPattern), SeedLi
 ///
 /// - `STATION NET_STA` (one argument, `?` and `*` wildcards);
 /// - `SELECT [!]pattern[.subformat][:filter]`, pattern `[LOC_]B_S_SS` (or a 3.1
-///   `LLCCC`); the filter `native` is the default, any other is refused (this server
-///   sends miniSEED 2 only);
+///   `LLCCC`); the filter `native` (miniSEED 2) is the default, `3` asks for miniSEED
+///   3 ([`Command::SelectMseed3`]), any other is refused;
 /// - `DATA [seq|ALL [start [end]]]`, `seq` in decimal, times ISO 8601
 ///   (`2026-11-22T10:00:00Z`) or 3.1's `YYYY,MM,DD,hh,mm,ss`;
 /// - `ENDFETCH`;
@@ -158,7 +160,10 @@ pub fn parse(line: &[u8]) -> Result<Option<Command>, SeedLinkError> {
             arity(0, 1)?;
             match args.first() {
                 None => Command::Select(None),
-                Some(s) => Command::Select(Some(select(s)?)),
+                Some(s) => match select(s)? {
+                    (sel, false) => Command::Select(Some(sel)),
+                    (sel, true) => Command::SelectMseed3(sel),
+                },
             }
         }
         "DATA" => {
@@ -196,7 +201,11 @@ pub fn parse(line: &[u8]) -> Result<Option<Command>, SeedLinkError> {
                 other => return Err(SeedLinkError::InfoLevel(other.to_string())),
             };
             let station = args.get(1).map(|s| station_id(s)).transpose()?;
-            let stream = args.get(2).map(|s| select(s)).transpose()?;
+            let stream = args
+                .get(2)
+                .map(|s| select(s))
+                .transpose()?
+                .map(|(sel, _)| sel);
             Command::InfoV4 {
                 item,
                 station,
@@ -208,15 +217,16 @@ pub fn parse(line: &[u8]) -> Result<Option<Command>, SeedLinkError> {
     Ok(Some(cmd))
 }
 
-/// A v4 selector: the filter (after `:`) must be `native`; the rest is a
-/// [`Selector`].
-fn select(text: &str) -> Result<Selector, SeedLinkError> {
+/// A v4 selector and whether its filter (after `:`) asks for miniSEED 3 (`3`);
+/// `native` is the default, any other filter is refused.
+fn select(text: &str) -> Result<(Selector, bool), SeedLinkError> {
     let (pattern, filter) = match text.rsplit_once(':') {
         Some((p, f)) => (p, Some(f)),
         None => (text, None),
     };
     match filter {
-        None | Some("native") => Selector::parse(pattern),
+        None | Some("native") => Ok((Selector::parse(pattern)?, false)),
+        Some("3") => Ok((Selector::parse(pattern)?, true)),
         Some(f) => Err(SeedLinkError::Filter(f.to_string())),
     }
 }
@@ -410,9 +420,10 @@ mod tests {
             cmd("SELECT *_B_H_?:native"),
             Command::Select(Some(_))
         ));
+        assert!(matches!(cmd("SELECT *_B_H_?:3"), Command::SelectMseed3(_)));
         assert_eq!(
-            parse(b"SELECT *_B_H_?:3"),
-            Err(SeedLinkError::Filter("3".into()))
+            parse(b"SELECT *_B_H_?:4"),
+            Err(SeedLinkError::Filter("4".into()))
         );
         assert!(matches!(
             cmd("INFO STREAMS XX_* *_B_H_Z"),

@@ -12,7 +12,7 @@ use std::sync::atomic::Ordering::Relaxed;
 use formats::seedlink::frame::{self, RECORD_LEN};
 use formats::seedlink::record::{self, StreamId};
 use formats::seedlink::selected;
-use formats::seedlink::v4;
+use formats::seedlink::{mseed3, v4};
 use formats::{SrcName, Time};
 
 use super::request::{Start, StationReq};
@@ -300,9 +300,9 @@ impl Feed {
         let station = format!("{}_{}", parts.net, parts.sta.unwrap_or(""));
         for (index, rec) in records.iter().enumerate() {
             let index = u32::try_from(index).unwrap_or(u32::MAX);
-            if !self.wants_record(takers, rec, p.pktid, index) {
+            let Some(taker) = self.taker(takers, rec, p.pktid, index) else {
                 continue;
-            }
+            };
             let Some(seq) = v4::seq_of(p.pktid, index) else {
                 if !self.logged_v4_limit {
                     self.logged_v4_limit = true;
@@ -315,7 +315,23 @@ impl Feed {
                 }
                 continue;
             };
-            v4::frame(out, v4::FORMAT_MSEED2, v4::SUB_DATA, seq, &station, rec);
+            if !self.stations[taker].req.mseed3 {
+                v4::frame(out, v4::FORMAT_MSEED2, v4::SUB_DATA, seq, &station, rec);
+                continue;
+            }
+            match mseed3::from_mseed2(rec) {
+                Ok(m3) => v4::frame(out, v4::FORMAT_MSEED3, v4::SUB_DATA, seq, &station, &m3),
+                Err(e) => {
+                    self.skipped += 1;
+                    if self.logged.insert(p.srcname.clone()) {
+                        tracing::warn!(
+                            "{}: SeedLink 4 skips records of {} that cannot be served as miniSEED 3: {e} (logged once per source)",
+                            self.peer,
+                            p.srcname
+                        );
+                    }
+                }
+            }
         }
     }
 
@@ -329,9 +345,21 @@ impl Feed {
         pktid: u64,
         index: u32,
     ) -> bool {
+        self.taker(takers, rec, pktid, index).is_some()
+    }
+
+    /// The first station of `takers` that wants `rec` (see `wants_record`): its
+    /// request says the record's format.
+    fn taker(
+        &self,
+        takers: &[usize],
+        rec: &[u8; RECORD_LEN],
+        pktid: u64,
+        index: u32,
+    ) -> Option<usize> {
         let id = StreamId::of_record(rec);
         let mut span = None;
-        takers.iter().any(|&i| {
+        takers.iter().copied().find(|&i| {
             let s = &self.stations[i];
             if s.from == pktid && index < s.first_index {
                 return false;
@@ -505,6 +533,7 @@ mod tests {
             selectors: Vec::new(),
             start: Start::Next,
             fetch: false,
+            mseed3: false,
         }
     }
 

@@ -65,11 +65,17 @@ pub fn document(
         InfoItem::Formats => {
             m.insert(
                 "format".into(),
-                json!({"2": {"mimetype": "application/vnd.fdsn.mseed", "subformat": {"D": "data"}}}),
+                json!({
+                    "2": {"mimetype": "application/vnd.fdsn.mseed", "subformat": {"D": "data"}},
+                    "3": {"mimetype": "application/vnd.fdsn.mseed3", "subformat": {"D": "data"}},
+                }),
             );
             m.insert(
                 "filter".into(),
-                json!({"native": "native format of data, no conversion"}),
+                json!({
+                    "native": "miniSEED 2, as in SeedLink 3",
+                    "3": "miniSEED 3, converted from the miniSEED 2 records",
+                }),
             );
         }
         InfoItem::Capabilities => {

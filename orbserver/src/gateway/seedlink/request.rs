@@ -50,6 +50,8 @@ pub struct StationReq {
     pub start: Start,
     /// `FETCH`: end with `END` once the ring's current data are sent.
     pub fetch: bool,
+    /// SeedLink 4 `SELECT ...:3`: the station's records go out as miniSEED 3.
+    pub mseed3: bool,
 }
 
 impl StationReq {
@@ -108,6 +110,8 @@ pub struct Negotiation {
     current: Option<StationReq>,
     /// SELECTs given outside multi-station mode.
     uni_selectors: Vec<Selector>,
+    /// One of them asked for miniSEED 3.
+    uni_mseed3: bool,
     /// The last STATION was refused: its SELECT, DATA, FETCH and TIME get `ERROR` (they
     /// must not fall back to uni-station mode and start a transfer of every station).
     refused: bool,
@@ -242,10 +246,11 @@ impl Negotiation {
                     selectors: Vec::new(),
                     start: Start::Next,
                     fetch: false,
+                    mseed3: false,
                 });
                 self.ok()
             }
-            Command::Select(_) if self.refused => {
+            Command::Select(_) | Command::SelectMseed3(_) if self.refused => {
                 Step::Reply(self.error("UNEXPECTED", "SELECT after a refused STATION"))
             }
             Command::Select(sel) => {
@@ -256,6 +261,19 @@ impl Negotiation {
                 match sel {
                     Some(s) => list.push(s),
                     None => list.clear(),
+                }
+                self.ok()
+            }
+            Command::SelectMseed3(sel) => {
+                match &mut self.current {
+                    Some(st) => {
+                        st.selectors.push(sel);
+                        st.mseed3 = true;
+                    }
+                    None => {
+                        self.uni_selectors.push(sel);
+                        self.uni_mseed3 = true;
+                    }
                 }
                 self.ok()
             }
@@ -299,6 +317,7 @@ impl Negotiation {
             selectors: std::mem::take(&mut self.uni_selectors),
             start,
             fetch,
+            mseed3: self.uni_mseed3,
         };
         Step::Start(vec![all])
     }

@@ -315,8 +315,8 @@ fn v4_negotiation_replies_are_byte_exact_and_errors_are_v4_form() {
         ),
         ("STATION XX_STA0?", "OK\r\n"),
         (
-            "SELECT *_B_H_Z:3",
-            "ERROR ARGUMENTS unsupported filter \"3\": only native (miniSEED 2) is served\r\n",
+            "SELECT *_B_H_Z:4",
+            "ERROR ARGUMENTS unsupported filter \"4\": want native (miniSEED 2) or 3 (miniSEED 3)\r\n",
         ),
         ("SELECT *_B_H_Z.D", "OK\r\n"),
         ("DATA", "OK\r\n"),
@@ -415,4 +415,27 @@ fn v4_info_is_json_and_a_bad_item_is_a_json_error_frame() {
     let (sub, v) = info(&mut s, "INFO CONNECTIONS");
     assert_eq!(sub, b'I');
     assert_eq!(v["connection"][0]["port"], 40000);
+}
+
+#[test]
+fn v4_select_with_filter_3_sends_miniseed_3_records_of_the_same_samples() {
+    use formats::seedlink::mseed3;
+    let hub = hub_with_sta01();
+    let clock = Clock::new();
+    let (_, recs) = put_seed(&hub, "STA01", 100, 1500);
+    let mut s = hub.session::<SeedLink>();
+    let mut out = Vec::new();
+    let cmds = b"SLPROTO 4.0\r\nSTATION XX_STA01\r\nSELECT *_B_H_Z:3\r\nDATA ALL\r\nENDFETCH\r\n";
+    s.receive(cmds, clock.now(), &mut out);
+    assert_eq!(out, b"OK\r\nOK\r\nOK\r\nOK\r\n");
+    out.clear();
+    while s.fill(clock.now(), &mut out, 1 << 20) == Fill::Sent {}
+    assert!(out.ends_with(b"END"));
+    out.truncate(out.len() - 3);
+    let frames = v4_frames(&out);
+    assert_eq!(frames.len(), recs.len());
+    for ((format, sub, _, sta, payload), rec) in frames.iter().zip(&recs) {
+        assert_eq!((*format, *sub, sta.as_str()), (b'3', b'D', "XX_STA01"));
+        assert_eq!(*payload, mseed3::from_mseed2(rec).unwrap());
+    }
 }
