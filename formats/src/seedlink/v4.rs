@@ -224,11 +224,26 @@ fn select(text: &str) -> Result<(Selector, bool), SeedLinkError> {
         Some((p, f)) => (p, Some(f)),
         None => (text, None),
     };
-    match filter {
-        None | Some("native") => Ok((Selector::parse(pattern)?, false)),
-        Some("3") => Ok((Selector::parse(pattern)?, true)),
-        Some(f) => Err(SeedLinkError::Filter(f.to_string())),
-    }
+    let mseed3 = match filter {
+        None | Some("native") => false,
+        Some("3") => true,
+        Some(f) => return Err(SeedLinkError::Filter(f.to_string())),
+    };
+    // v4 lets the part after `.` list several subformats (`.DE`, any of `DECOTL`); an
+    // orb serves data records only, so a list with `D` is the same as `.D`, and one
+    // without it keeps its first letter (and matches no record of ours).
+    let pattern = match pattern.split_once('.') {
+        Some((p, types)) if types.len() > 1 && types.bytes().all(|b| b.is_ascii_alphabetic()) => {
+            let t = if types.contains(['D', 'd']) {
+                "D"
+            } else {
+                &types[..1]
+            };
+            format!("{p}.{t}")
+        }
+        _ => pattern.to_string(),
+    };
+    Ok((Selector::parse(&pattern)?, mseed3))
 }
 
 /// A v4 time: ISO 8601, or 3.1's comma form.
@@ -421,6 +436,14 @@ mod tests {
             Command::Select(Some(_))
         ));
         assert!(matches!(cmd("SELECT *_B_H_?:3"), Command::SelectMseed3(_)));
+        let Command::Select(Some(de)) = cmd("SELECT *_B_H_Z.DE") else {
+            panic!()
+        };
+        assert!(de.matches("", "BHZ", b'D'));
+        let Command::Select(Some(e)) = cmd("SELECT *_B_H_Z.EL") else {
+            panic!()
+        };
+        assert!(!e.matches("", "BHZ", b'D'));
         assert_eq!(
             parse(b"SELECT *_B_H_?:4"),
             Err(SeedLinkError::Filter("4".into()))

@@ -185,7 +185,11 @@ impl Negotiation {
                     self.v4 = true;
                     self.ok()
                 }
-                "3.0" | "3.1" => self.ok(),
+                // Back to 3.1, as ringserver allows (its replies, frames and numbers).
+                "3.0" | "3.1" => {
+                    self.v4 = false;
+                    self.ok()
+                }
                 other => Step::Reply(self.error(
                     "UNSUPPORTED",
                     &format!("protocol version {other}: this server speaks 4.0 and 3.1"),
@@ -425,6 +429,25 @@ mod tests {
         // The next STATION is taken again.
         assert_eq!(run(&mut n, "STATION STA01 XX"), Step::Reply(Vec::new()));
         assert_eq!(run(&mut n, "DATA"), Step::Reply(Vec::new()));
+    }
+
+    #[test]
+    fn slproto_switches_between_versions_and_refuses_others() {
+        let mut n = Negotiation::default();
+        assert_eq!(
+            run(&mut n, "SLPROTO 4.1"),
+            Step::Reply(b"ERROR\r\n".to_vec())
+        );
+        assert!(!n.v4);
+        assert_eq!(run(&mut n, "SLPROTO 4.0"), Step::Reply(b"OK\r\n".to_vec()));
+        assert!(n.v4);
+        let Step::Reply(r) = n.handle(formats::seedlink::v4::parse(b"SLPROTO 5").unwrap().unwrap())
+        else {
+            panic!()
+        };
+        assert!(r.starts_with(b"ERROR UNSUPPORTED "), "{r:?}");
+        assert_eq!(run(&mut n, "SLPROTO 3.1"), Step::Reply(b"OK\r\n".to_vec()));
+        assert!(!n.v4);
     }
 
     #[test]
