@@ -415,6 +415,20 @@ fn v4_info_is_json_and_a_bad_item_is_a_json_error_frame() {
     let (sub, v) = info(&mut s, "INFO CONNECTIONS");
     assert_eq!(sub, b'I');
     assert_eq!(v["connection"][0]["port"], 40000);
+    // During the transfer INFO is answered in the stream, bad ones included.
+    out.clear();
+    s.receive(
+        b"STATION XX_STA02\r\nDATA\r\nEND\r\n",
+        clock.now(),
+        &mut out,
+    );
+    assert_eq!(out, b"OK\r\nOK\r\n");
+    assert!(s.wants_packets());
+    let (sub, v) = info(&mut s, "INFO ID");
+    assert_eq!(sub, b'I');
+    assert!(v["server_start"].is_string());
+    let (sub, _) = info(&mut s, "INFO NOPE");
+    assert_eq!(sub, b'E');
 }
 
 #[test]
