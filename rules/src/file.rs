@@ -752,7 +752,11 @@ fn ingest_rule(ctx: &Ctx<'_>, r: &RawIngest) -> Result<IngestRule, RuleError> {
                     return Err(ctx.at(f, "format", "format needs path (where to write the files)"))
                 }
                 (None, Some(p)) => {
-                    return Err(ctx.at(p, "path", "path needs format (netcdf, cdl, json or raw)"))
+                    return Err(ctx.at(
+                        p,
+                        "path",
+                        "path needs format (netcdf, cdl, json, raw or sds)",
+                    ))
                 }
             };
             IngestAction::Forward {
