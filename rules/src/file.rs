@@ -926,6 +926,50 @@ mod tests {
         assert!(matches!(e, RuleError::Read { .. }), "{e}");
     }
 
+    fn sds_rule(extra: &str) -> Result<RuleFile, RuleError> {
+        let text = format!("[[reap]]\nname = \"s\"\norb = \":6510\"\nformat = \"sds\"\n{extra}");
+        RuleFile::parse(&text, Path::new("/arch/r.toml"))
+    }
+
+    /// An SDS rule appends, with the SDS layout below a plain path, or the path's own
+    /// `%` codes; what cannot give one file per channel and day is refused.
+    #[test]
+    fn sds_rules_default_to_the_layout_and_append() {
+        let f = sds_rule("path = \"sds\"\n").unwrap();
+        let r = &f.reap[0];
+        assert_eq!(r.format, Format::Sds);
+        assert_eq!(r.mode, Mode::Append);
+        assert_eq!(
+            r.sds_path.as_ref().unwrap().as_str(),
+            "sds/%Y/%n/%s/%c.D/%n.%s.%l.%c.D.%Y.%j"
+        );
+        let f = sds_rule("path = \"a/%n.%s.%l.%c.%Y.%j\"\nmode = \"append\"\n").unwrap();
+        assert_eq!(
+            f.reap[0].sds_path.as_ref().unwrap().as_str(),
+            "a/%n.%s.%l.%c.%Y.%j"
+        );
+        for (extra, field, says) in [
+            ("path = \"sds\"\nmode = \"batch\"\n", "mode", "appends"),
+            ("path = \"sds\"\nroll = \"1h\"\n", "roll", "midnight"),
+            ("path = \"a/%n.%s.%c.%Y.%j\"\n", "path", "lacks %l"),
+            (
+                "path = \"a/%n.%s.%l.%c.%Y.%j.%H\"\n",
+                "path",
+                "unknown code %H",
+            ),
+            ("path = \"{sta}/x\"\n", "path", "% codes"),
+            (
+                "path = \"sds\"\nnetcdf_version = \"cdf1\"\n",
+                "netcdf_version",
+                "sds",
+            ),
+        ] {
+            let e = sds_rule(extra).unwrap_err();
+            assert_eq!(e.field(), Some(field), "{extra}: {e}");
+            assert!(e.to_string().contains(says), "{extra}: {e}");
+        }
+    }
+
     #[test]
     fn start_positions_for_the_client() {
         assert_eq!(Start::Oldest.position_spec(), "oldest");

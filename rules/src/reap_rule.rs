@@ -114,7 +114,10 @@ pub struct ReapRule {
     pub path: PathTemplate,
     /// For format `sds`, the day files' path (`path` with the SDS layout below it, or
     /// `path` itself when it has `%` codes); `None` for the other formats.
-    #[serde(serialize_with = "sds_as_text")]
+    #[serde(
+        serialize_with = "sds_as_text",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub sds_path: Option<SdsTemplate>,
     /// Directory of the rule file: relative paths start here.
     pub root: PathBuf,
