@@ -11,6 +11,11 @@
 //! place at its first flush, so a file under its final name always starts with a
 //! complete header.
 //!
+//! SDS day files ([`formats::write::sds`]) differ: a packet goes to one file per channel
+//! and UTC day, each file is created under its final name (miniSEED has no header), and
+//! its sidecar, written before the first append and after each flush, records the
+//! length a restart cuts it back to (miniSEED records carry no pktid).
+//!
 //! When a file refuses a packet ([`WriteError::DoesNotFit`]: another sample rate or
 //! channel set), the packet starts `<stem>_1.<ext>`, then `_2`, and so on; after a
 //! restart the highest existing number is the file appended to.
