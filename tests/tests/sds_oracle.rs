@@ -5,7 +5,8 @@
 //! `--once`, reaps it into an SDS tree; ObsPy's `obspy.clients.filesystem.sds.Client`
 //! and libmseed (through `pymseed`) must read back every sample the orb holds (decoded
 //! by our payload decoders), at its time, no record twice, each day file holding only
-//! records of its day.
+//! records of its day. A day file written beforehand by another program must be kept
+//! whole and appended to.
 //!
 //! Without a Python that has `obspy` and `pymseed` the test prints a note and passes
 //! locally, but fails under CI ([`orb_tests::oracle`]).
@@ -15,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use formats::payload::decode;
+use formats::payload::{decode, Channel};
 use formats::{Packet, Time};
 use orb_tests::harness::{bin, guard, OrbServer};
 use orb_tests::oracle;
@@ -269,6 +270,26 @@ fn sds_archive_survives_kill_9_and_reads_back_in_obspy_and_libmseed() {
     sim(&orb, "YY", "seed");
     let packets = all_packets(&srv);
     let last = packets.last().expect("packets").pktid;
+    // A day file another program wrote before (samples half an hour before orbsim's):
+    // it must be kept whole, and appended to.
+    let foreign_ch = Channel {
+        net: "XX".into(),
+        sta: "STA01".into(),
+        chan: "BHZ".into(),
+        loc: String::new(),
+        start: Time::parse_iso8601("2026-12-05T23:00:00Z").unwrap(),
+        samprate: 40.0,
+        calib: 1.0,
+        calper: 1.0,
+        segtype: 'V',
+        samples: (0..1000).map(|i| (i * 7919) % 4001 - 2000).collect(),
+    };
+    let foreign = formats::payload::seed::encode_steim(&foreign_ch).unwrap();
+    let foreign_path = dir
+        .path()
+        .join("sds/2026/XX/STA01/BHZ.D/XX.STA01..BHZ.D.2026.339");
+    std::fs::create_dir_all(foreign_path.parent().unwrap()).unwrap();
+    std::fs::write(&foreign_path, &foreign).unwrap();
     let rules = dir.path().join("rules.toml");
     std::fs::write(
         &rules,
@@ -318,7 +339,21 @@ path = "custom/%n/%y%j/%n.%s.%l.%c.D.%Y.%j"
         2 * 5,
         "3 seismic and 2 pressure channels per network"
     );
+    let head = std::fs::read(&foreign_path).unwrap();
+    assert_eq!(
+        head[..foreign.len()],
+        foreign[..],
+        "the foreign records are kept"
+    );
     for tree in ["sds", "custom"] {
+        let mut want = want.clone();
+        if tree == "sds" {
+            let z = want.get_mut("XX.STA01..BHZ").unwrap();
+            for (i, &s) in foreign_ch.samples.iter().enumerate() {
+                z.push((foreign_ch.sample_time(i).as_micros(), i64::from(s)));
+            }
+            z.sort_unstable();
+        }
         let root = dir.path().join(tree);
         let day = Time::parse_iso8601(START).unwrap().to_string();
         let text = oracle::run_python(&py, READ_BACK, &[root.as_os_str(), day.as_ref()], &root);
