@@ -333,6 +333,12 @@ path = "custom/%n/%y%j/%n.%s.%l.%c.D.%Y.%j"
         String::from_utf8_lossy(&out.stderr)
     );
 
+    // Which kill points were hit varies from run to run; say which, for the record.
+    let log = std::fs::read_to_string(dir.path().join("reaper.log")).unwrap_or_default();
+    eprintln!(
+        "restarts cut records written after a commit {} times",
+        log.matches("written after its last commit").count()
+    );
     let want = expected(&packets);
     assert_eq!(
         want.len(),

@@ -214,7 +214,13 @@ impl AppendSink {
             // appending, so a crash can never cut what was there.
             self.ctx.write_sidecar(&path, r.writer.summary())?;
         }
-        if r.cut > 0 {
+        if r.cut > 0 && sds {
+            self.ctx.log(format_args!(
+                "{}: cut {} bytes written after its last commit (their packets are read again)",
+                path.display(),
+                r.cut
+            ));
+        } else if r.cut > 0 {
             self.ctx.log(format_args!(
                 "{}: cut {} bytes of an incomplete record left by a crash",
                 path.display(),
