@@ -162,6 +162,17 @@ pub struct RecordHeader {
     pub nsamp: usize,
 }
 
+/// The header of a payload's first record alone: a cheap check that a payload is
+/// miniSEED, for writers given records made by [`encode`] or already read.
+pub fn first_record_header(payload: &[u8]) -> Result<RecordHeader> {
+    let (channel, len, nsamp) = decode_record(payload, 0, Samples::Skip)?;
+    Ok(RecordHeader {
+        range: 0..len,
+        channel,
+        nsamp,
+    })
+}
+
 /// The records of a payload, headers only (samples are not decoded): for writers
 /// that copy records byte for byte but must know where each starts and belongs.
 pub fn record_headers(payload: &[u8]) -> Result<Vec<RecordHeader>> {
