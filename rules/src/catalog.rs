@@ -128,6 +128,7 @@ mod tests {
                 start: Some(Time::from_micros(start)),
                 end: Some(Time::from_micros(end)),
                 samples: 0,
+                bytes: None,
             },
         }
     }

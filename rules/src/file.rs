@@ -21,7 +21,7 @@ use toml::Spanned;
 use crate::error::{RuleError, RuleWarning};
 use crate::ingest_rule::{IngestAction, IngestRule};
 use crate::reap_rule::{Mode, NetcdfVersion, ReapRule, Schedule, Start};
-use crate::template::PathTemplate;
+use crate::template::{PathTemplate, SdsTemplate};
 use crate::SrcSelect;
 
 /// Packets per read when a rule does not say.
@@ -439,13 +439,22 @@ struct Output<'a> {
     roll: Option<&'a Spanned<String>>,
 }
 
-fn check_output(
-    ctx: &Ctx<'_>,
-    o: &Output<'_>,
-) -> Result<(Format, PathTemplate, Mode, Option<Duration>), RuleError> {
+/// What [`check_output`] found: format, path template, mode, roll, SDS path.
+type CheckedOutput = (
+    Format,
+    PathTemplate,
+    Mode,
+    Option<Duration>,
+    Option<SdsTemplate>,
+);
+
+fn check_output(ctx: &Ctx<'_>, o: &Output<'_>) -> Result<CheckedOutput, RuleError> {
     let format = *o.format.get_ref();
     let path =
         PathTemplate::parse(o.path.get_ref()).map_err(|e| ctx.at(o.path, "path", e.to_string()))?;
+    if format == Format::Sds {
+        return check_sds_output(ctx, o, path);
+    }
     let mode = o.mode.map_or(Mode::Batch, |m| *m.get_ref());
     let roll = match o.roll {
         Some(r) => Some(check_duration(ctx, "roll", r, false)?),
@@ -491,7 +500,39 @@ fn check_output(
             }
         }
     }
-    Ok((format, path, mode, roll))
+    Ok((format, path, mode, roll, None))
+}
+
+/// [`check_output`] for format `sds`: always append mode, a new file each UTC day.
+fn check_sds_output(
+    ctx: &Ctx<'_>,
+    o: &Output<'_>,
+    path: PathTemplate,
+) -> Result<CheckedOutput, RuleError> {
+    if !path.is_literal() {
+        return Err(ctx.at(
+            o.path,
+            "path",
+            "format sds names files with ringserver's % codes (%n %s %l %c %Y %y %j), not {placeholders}; give the archive root, such as \"sds\", for the SDS layout",
+        ));
+    }
+    let sds = SdsTemplate::from_rule_path(o.path.get_ref())
+        .map_err(|e| ctx.at(o.path, "path", e.to_string()))?;
+    if let Some(m) = o.mode.filter(|m| *m.get_ref() == Mode::Batch) {
+        return Err(ctx.at(
+            m,
+            "mode",
+            "format sds appends to one file per channel and day; remove mode or set mode = \"append\"",
+        ));
+    }
+    if let Some(r) = o.roll {
+        return Err(ctx.at(
+            r,
+            "roll",
+            "format sds starts a new file at each midnight UTC by itself; remove roll",
+        ));
+    }
+    Ok((Format::Sds, path, Mode::Append, None, Some(sds)))
 }
 
 fn reap_rule(ctx: &Ctx<'_>, r: &RawReap) -> Result<ReapRule, RuleError> {
@@ -537,7 +578,7 @@ fn reap_rule(ctx: &Ctx<'_>, r: &RawReap) -> Result<ReapRule, RuleError> {
         Some(a) => Some(check_duration(ctx, "max_batch_age", a, false)?),
         None => None,
     };
-    let (format, path, mode, roll) = check_output(
+    let (format, path, mode, roll, sds_path) = check_output(
         ctx,
         &Output {
             format: &r.format,
@@ -605,6 +646,7 @@ fn reap_rule(ctx: &Ctx<'_>, r: &RawReap) -> Result<ReapRule, RuleError> {
         format,
         netcdf_version,
         path,
+        sds_path,
         root: ctx.root.clone(),
         mode,
         roll,
@@ -752,7 +794,11 @@ fn ingest_rule(ctx: &Ctx<'_>, r: &RawIngest) -> Result<IngestRule, RuleError> {
                     return Err(ctx.at(f, "format", "format needs path (where to write the files)"))
                 }
                 (None, Some(p)) => {
-                    return Err(ctx.at(p, "path", "path needs format (netcdf, cdl, json or raw)"))
+                    return Err(ctx.at(
+                        p,
+                        "path",
+                        "path needs format (netcdf, cdl, json, raw or sds)",
+                    ))
                 }
             };
             IngestAction::Forward {
@@ -878,6 +924,50 @@ mod tests {
         assert_eq!(e.field(), Some("format"));
         let e = RuleFile::load(&dir.path().join("missing.toml")).unwrap_err();
         assert!(matches!(e, RuleError::Read { .. }), "{e}");
+    }
+
+    fn sds_rule(extra: &str) -> Result<RuleFile, RuleError> {
+        let text = format!("[[reap]]\nname = \"s\"\norb = \":6510\"\nformat = \"sds\"\n{extra}");
+        RuleFile::parse(&text, Path::new("/arch/r.toml"))
+    }
+
+    /// An SDS rule appends, with the SDS layout below a plain path, or the path's own
+    /// `%` codes; what cannot give one file per channel and day is refused.
+    #[test]
+    fn sds_rules_default_to_the_layout_and_append() {
+        let f = sds_rule("path = \"sds\"\n").unwrap();
+        let r = &f.reap[0];
+        assert_eq!(r.format, Format::Sds);
+        assert_eq!(r.mode, Mode::Append);
+        assert_eq!(
+            r.sds_path.as_ref().unwrap().as_str(),
+            "sds/%Y/%n/%s/%c.D/%n.%s.%l.%c.D.%Y.%j"
+        );
+        let f = sds_rule("path = \"a/%n.%s.%l.%c.%Y.%j\"\nmode = \"append\"\n").unwrap();
+        assert_eq!(
+            f.reap[0].sds_path.as_ref().unwrap().as_str(),
+            "a/%n.%s.%l.%c.%Y.%j"
+        );
+        for (extra, field, says) in [
+            ("path = \"sds\"\nmode = \"batch\"\n", "mode", "appends"),
+            ("path = \"sds\"\nroll = \"1h\"\n", "roll", "midnight"),
+            ("path = \"a/%n.%s.%c.%Y.%j\"\n", "path", "lacks %l"),
+            (
+                "path = \"a/%n.%s.%l.%c.%Y.%j.%H\"\n",
+                "path",
+                "unknown code %H",
+            ),
+            ("path = \"{sta}/x\"\n", "path", "% codes"),
+            (
+                "path = \"sds\"\nnetcdf_version = \"cdf1\"\n",
+                "netcdf_version",
+                "sds",
+            ),
+        ] {
+            let e = sds_rule(extra).unwrap_err();
+            assert_eq!(e.field(), Some(field), "{extra}: {e}");
+            assert!(e.to_string().contains(says), "{extra}: {e}");
+        }
     }
 
     #[test]

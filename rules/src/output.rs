@@ -7,7 +7,8 @@ use formats::write::cdl::{CdlOptions, CdlWriter};
 use formats::write::jsonl::JsonLinesWriter;
 use formats::write::netcdf::{CdfVersion, NetcdfOptions, NetcdfWriter};
 use formats::write::raw::RawWriter;
-use formats::write::{Format, PacketWriter, WriteError};
+use formats::write::sds::SdsWriter;
+use formats::write::{FileSummary, Format, PacketWriter, WriteError};
 
 /// A writer for any format, movable between tasks.
 pub type BoxWriter = Box<dyn ArchiveWriter>;
@@ -24,6 +25,7 @@ pub trait ArchiveWriter: PacketWriter + Send {
 impl ArchiveWriter for NetcdfWriter<File> {}
 impl ArchiveWriter for JsonLinesWriter<File> {}
 impl ArchiveWriter for RawWriter<File> {}
+impl ArchiveWriter for SdsWriter<File> {}
 impl ArchiveWriter for CdlWriter<File> {
     fn set_dataset_name(&mut self, name: &str) {
         self.set_name(name);
@@ -55,12 +57,20 @@ pub fn create(format: Format, file: File, name: &str, version: CdfVersion) -> Bo
         )),
         Format::Json => Box::new(JsonLinesWriter::new(file)),
         Format::Raw => Box::new(RawWriter::new(file)),
+        Format::Sds => Box::new(SdsWriter::new(file)),
     }
 }
 
 /// Reopens `file` (opened to read and write) to append to it. CDL is written whole
-/// and cannot be resumed (rule files refuse CDL in append mode).
-pub fn resume(format: Format, file: File) -> Result<Resumed, WriteError> {
+/// and cannot be resumed (rule files refuse CDL in append mode). `committed` is the
+/// summary in the file's sidecar: SDS day files are cut back to the length it
+/// records (see [`SdsWriter::resume`]); the other formats find their end themselves
+/// and ignore it.
+pub fn resume(
+    format: Format,
+    file: File,
+    committed: Option<&FileSummary>,
+) -> Result<Resumed, WriteError> {
     Ok(match format {
         Format::Netcdf => Resumed {
             writer: Box::new(NetcdfWriter::resume(file)?),
@@ -75,6 +85,13 @@ pub fn resume(format: Format, file: File) -> Result<Resumed, WriteError> {
         }
         Format::Raw => {
             let r = RawWriter::resume(file)?;
+            Resumed {
+                writer: Box::new(r.writer),
+                cut: r.cut,
+            }
+        }
+        Format::Sds => {
+            let r = SdsWriter::resume(file, committed)?;
             Resumed {
                 writer: Box::new(r.writer),
                 cut: r.cut,

@@ -8,7 +8,7 @@ use formats::Time;
 use orbclient::OrbAddr;
 use serde::{Serialize, Serializer};
 
-use crate::template::PathTemplate;
+use crate::template::{PathTemplate, SdsTemplate};
 use crate::SrcSelect;
 
 /// Where a rule starts reading when it has no state yet.
@@ -112,6 +112,13 @@ pub struct ReapRule {
     /// Path template, relative to `root` unless absolute.
     #[serde(serialize_with = "as_text")]
     pub path: PathTemplate,
+    /// For format `sds`, the day files' path (`path` with the SDS layout below it, or
+    /// `path` itself when it has `%` codes); `None` for the other formats.
+    #[serde(
+        serialize_with = "sds_as_text",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub sds_path: Option<SdsTemplate>,
     /// Directory of the rule file: relative paths start here.
     pub root: PathBuf,
     /// Batch or append.
@@ -145,4 +152,11 @@ impl From<NetcdfVersion> for formats::write::netcdf::CdfVersion {
 
 fn as_text<S: Serializer>(t: &PathTemplate, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(t.as_str())
+}
+
+fn sds_as_text<S: Serializer>(t: &Option<SdsTemplate>, s: S) -> Result<S::Ok, S::Error> {
+    match t {
+        Some(t) => s.serialize_str(t.as_str()),
+        None => s.serialize_none(),
+    }
 }

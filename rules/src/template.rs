@@ -215,6 +215,11 @@ impl PathTemplate {
         self.pieces.contains(&Piece::Var(p))
     }
 
+    /// Whether the template is plain text, without placeholders.
+    pub fn is_literal(&self) -> bool {
+        self.pieces.iter().all(|p| matches!(p, Piece::Text(_)))
+    }
+
     /// Whether the template names files by pktid (`{first_pktid}` or `{last_pktid}`).
     pub fn has_pktid(&self) -> bool {
         self.uses(Placeholder::FirstPktid) || self.uses(Placeholder::LastPktid)
@@ -278,6 +283,159 @@ impl PathTemplate {
 impl fmt::Display for PathTemplate {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.text)
+    }
+}
+
+/// The SDS layout below an archive root, as an [`SdsTemplate`]:
+/// `YEAR/NET/STA/CHAN.D/NET.STA.LOC.CHAN.D.YEAR.DAY`.
+pub const SDS_LAYOUT: &str = "%Y/%n/%s/%c.D/%n.%s.%l.%c.D.%Y.%j";
+
+/// A code of an [`SdsTemplate`] (ringserver's `MSeedWrite` vocabulary, the part of it
+/// that fits day files).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SdsCode {
+    Net,
+    Sta,
+    Loc,
+    Chan,
+    Year,
+    Year2,
+    Jday,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum SdsPiece {
+    Text(String),
+    Code(SdsCode),
+}
+
+/// The path of an SDS rule's day files: text with `%` codes as ringserver's
+/// `MSeedWrite` writes them: `%n` network, `%s` station, `%l` location (empty when
+/// the location is), `%c` channel, `%Y` year, `%y` two-digit year, `%j` day of the
+/// year (3 digits), `%%` a `%`. A template must name the stream (`%n`, `%s`, `%l`,
+/// `%c`) and the day (`%j` with `%Y` or `%y`), since each file holds one channel and
+/// one UTC day; finer time codes (`%H`, `%M`, `%S`) are refused for the same reason.
+/// A rule `path` without any `%` is an archive root, and gets [`SDS_LAYOUT`] below it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SdsTemplate {
+    text: String,
+    pieces: Vec<SdsPiece>,
+}
+
+/// Why an SDS path template was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SdsTemplateError {
+    /// A `%` code this writer does not know.
+    #[error("unknown code %{0}; an SDS path uses %n %s %l %c %Y %y %j and %% (files hold one UTC day, so there is no %H, %M or %S)")]
+    Unknown(String),
+    /// A code every SDS path needs is missing.
+    #[error("the path lacks {0}: each file holds one channel of one UTC day, so the path must contain %n, %s, %l, %c, %j and %Y (or %y); the default is {SDS_LAYOUT}")]
+    Missing(&'static str),
+    /// The template is empty.
+    #[error("the path is empty; give the archive root, such as \"sds\"")]
+    Empty,
+}
+
+impl SdsTemplate {
+    /// The template of a rule's `path`: a root directory (no `%`) with
+    /// [`SDS_LAYOUT`] below it, or a whole template.
+    pub fn from_rule_path(path: &str) -> Result<SdsTemplate, SdsTemplateError> {
+        if path.is_empty() {
+            return Err(SdsTemplateError::Empty);
+        }
+        if path.contains('%') {
+            SdsTemplate::parse(path)
+        } else {
+            SdsTemplate::parse(&format!("{}/{SDS_LAYOUT}", path.trim_end_matches('/')))
+        }
+    }
+
+    /// Parses a template with `%` codes (see the type docs).
+    pub fn parse(text: &str) -> Result<SdsTemplate, SdsTemplateError> {
+        if text.is_empty() {
+            return Err(SdsTemplateError::Empty);
+        }
+        let mut pieces = Vec::new();
+        let mut lit = String::new();
+        let mut chars = text.chars();
+        while let Some(c) = chars.next() {
+            if c != '%' {
+                lit.push(c);
+                continue;
+            }
+            let code = match chars.next() {
+                Some('%') => {
+                    lit.push('%');
+                    continue;
+                }
+                Some('n') => SdsCode::Net,
+                Some('s') => SdsCode::Sta,
+                Some('l') => SdsCode::Loc,
+                Some('c') => SdsCode::Chan,
+                Some('Y') => SdsCode::Year,
+                Some('y') => SdsCode::Year2,
+                Some('j') => SdsCode::Jday,
+                Some(other) => return Err(SdsTemplateError::Unknown(other.to_string())),
+                None => return Err(SdsTemplateError::Unknown(String::new())),
+            };
+            if !lit.is_empty() {
+                pieces.push(SdsPiece::Text(std::mem::take(&mut lit)));
+            }
+            pieces.push(SdsPiece::Code(code));
+        }
+        if !lit.is_empty() {
+            pieces.push(SdsPiece::Text(lit));
+        }
+        let has = |c: SdsCode| pieces.contains(&SdsPiece::Code(c));
+        for (code, name) in [
+            (SdsCode::Net, "%n"),
+            (SdsCode::Sta, "%s"),
+            (SdsCode::Loc, "%l"),
+            (SdsCode::Chan, "%c"),
+            (SdsCode::Jday, "%j"),
+        ] {
+            if !has(code) {
+                return Err(SdsTemplateError::Missing(name));
+            }
+        }
+        if !has(SdsCode::Year) && !has(SdsCode::Year2) {
+            return Err(SdsTemplateError::Missing("%Y"));
+        }
+        Ok(SdsTemplate {
+            text: text.to_owned(),
+            pieces,
+        })
+    }
+
+    /// The template as parsed (a rule's root with the layout added).
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+
+    /// The relative (or absolute) path of the day file of `key` holding `day`. Codes
+    /// are made safe with [`safe_name`]; an empty location renders empty, as SDS
+    /// writes it (`XX.STA01..BHZ.D.2026.339`).
+    pub fn render(&self, key: &formats::write::sds::StreamKey, day: Time) -> String {
+        let dt = DateTime::<Utc>::from_timestamp_micros(day.as_micros())
+            .unwrap_or(DateTime::<Utc>::UNIX_EPOCH);
+        let mut out = String::new();
+        for p in &self.pieces {
+            match p {
+                SdsPiece::Text(t) => out.push_str(t),
+                SdsPiece::Code(c) => out.push_str(&match c {
+                    SdsCode::Net => safe_name(&key.net),
+                    SdsCode::Sta => safe_name(&key.sta),
+                    SdsCode::Loc if key.loc.is_empty() => String::new(),
+                    SdsCode::Loc => safe_name(&key.loc),
+                    SdsCode::Chan => safe_name(&key.chan),
+                    SdsCode::Year => format!("{:04}", dt.year()),
+                    SdsCode::Year2 => format!("{:02}", dt.year().rem_euclid(100)),
+                    SdsCode::Jday => format!("{:03}", dt.ordinal()),
+                }),
+            }
+        }
+        out
     }
 }
 
@@ -368,6 +526,50 @@ mod tests {
             Err(TemplateError::Brace { at: 1 })
         );
         assert_eq!(PathTemplate::parse(""), Err(TemplateError::Empty));
+    }
+
+    #[test]
+    fn sds_default_layout_and_templates() {
+        let key = formats::write::sds::StreamKey {
+            net: "XX".into(),
+            sta: "STA01".into(),
+            loc: String::new(),
+            chan: "BHZ".into(),
+        };
+        let day = Time::parse_iso8601("2026-12-05T00:00:00Z").unwrap();
+        let t = SdsTemplate::from_rule_path("archive/").unwrap();
+        assert_eq!(
+            t.render(&key, day),
+            "archive/2026/XX/STA01/BHZ.D/XX.STA01..BHZ.D.2026.339"
+        );
+        let t = SdsTemplate::from_rule_path("a/%n/%y%j/%s.%l.%c.100%%").unwrap();
+        let key = formats::write::sds::StreamKey {
+            loc: "00".into(),
+            sta: "../x".into(),
+            ..key
+        };
+        assert_eq!(t.render(&key, day), "a/XX/26339/%2E._x.00.BHZ.100%");
+    }
+
+    #[test]
+    fn bad_sds_templates() {
+        assert_eq!(
+            SdsTemplate::parse("%Y/%n.%s.%l.%c.%H"),
+            Err(SdsTemplateError::Unknown("H".into()))
+        );
+        assert_eq!(
+            SdsTemplate::parse("%Y/%n.%s.%c.%j"),
+            Err(SdsTemplateError::Missing("%l"))
+        );
+        assert_eq!(
+            SdsTemplate::parse("%n.%s.%l.%c.%j"),
+            Err(SdsTemplateError::Missing("%Y"))
+        );
+        assert_eq!(
+            SdsTemplate::from_rule_path(""),
+            Err(SdsTemplateError::Empty)
+        );
+        assert!(SdsTemplate::parse("%n.%s.%l.%c.%Y.%j%").is_err());
     }
 
     #[test]

@@ -140,6 +140,56 @@ pub fn encode(ch: &Channel, steim: Steim) -> Result<Vec<u8>> {
     }
 }
 
+/// Encodes one channel as 512-byte Steim2 records, or Steim1 records when a first
+/// difference does not fit Steim2's 30 bits: what SeedLink and SDS archives get for
+/// packets that are not already miniSEED.
+pub fn encode_steim(ch: &Channel) -> Result<Vec<u8>> {
+    match encode(ch, Steim::Two) {
+        Err(PayloadError::DifferenceTooLarge { .. }) => encode(ch, Steim::One),
+        r => r,
+    }
+}
+
+/// One record of a payload, read from its header alone: where it is and what it
+/// holds.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecordHeader {
+    /// Its bytes in the payload.
+    pub range: std::ops::Range<usize>,
+    /// Its stream codes, start time (corrections applied) and rate; no samples.
+    pub channel: Channel,
+    /// The header's sample count.
+    pub nsamp: usize,
+}
+
+/// The header of a payload's first record alone: a cheap check that a payload is
+/// miniSEED, for writers given records made by [`encode`] or already read.
+pub fn first_record_header(payload: &[u8]) -> Result<RecordHeader> {
+    let (channel, len, nsamp) = decode_record(payload, 0, Samples::Skip)?;
+    Ok(RecordHeader {
+        range: 0..len,
+        channel,
+        nsamp,
+    })
+}
+
+/// The records of a payload, headers only (samples are not decoded): for writers
+/// that copy records byte for byte but must know where each starts and belongs.
+pub fn record_headers(payload: &[u8]) -> Result<Vec<RecordHeader>> {
+    let mut out = Vec::new();
+    let mut offset = 0;
+    while offset < payload.len() {
+        let (channel, len, nsamp) = decode_record(&payload[offset..], offset, Samples::Skip)?;
+        out.push(RecordHeader {
+            range: offset..offset + len,
+            channel,
+            nsamp,
+        });
+        offset += len;
+    }
+    Ok(out)
+}
+
 /// Sample rate as SEED's factor and multiplier: integer rates as (rate, 1), integer
 /// periods as (-period, 1), anything else as the nearest n/d with d < 32768.
 pub fn rate_factors(rate: f64) -> Result<(i16, i16)> {

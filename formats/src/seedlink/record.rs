@@ -9,7 +9,7 @@
 //! bits).
 
 use super::frame::RECORD_LEN;
-use crate::payload::{self, seed, Channel, PayloadError, Steim};
+use crate::payload::{self, seed, Channel, PayloadError};
 use crate::{SrcName, Time};
 
 /// What selectors look at in a record: its stream codes and SeedLink type.
@@ -73,10 +73,7 @@ pub fn records(
 
 /// Appends one channel as 512-byte records.
 pub fn encode(ch: &Channel, out: &mut Vec<[u8; RECORD_LEN]>) -> Result<(), PayloadError> {
-    let bytes = match seed::encode(ch, Steim::Two) {
-        Err(PayloadError::DifferenceTooLarge { .. }) => seed::encode(ch, Steim::One)?,
-        r => r?,
-    };
+    let bytes = seed::encode_steim(ch)?;
     out.extend(
         bytes
             .chunks_exact(RECORD_LEN)
@@ -121,7 +118,7 @@ fn b1000_exponent(rec: &[u8]) -> Option<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::payload::mgenc;
+    use crate::payload::{mgenc, Steim};
 
     fn channel(chan: &str, n: i32) -> Channel {
         Channel {

@@ -7,6 +7,7 @@
 //! - [`cdl`]: the same dataset as `ncdump` prints it.
 //! - [`jsonl`]: JSON Lines, one packet per line.
 //! - [`raw`]: complete orb packets with a CRC each, for replay with `orbput --from`.
+//! - [`sds`]: miniSEED day files of an SDS archive, one channel per file.
 //! - `resume`: [`Truncate`] and [`Resumed`], for reopening a file after a crash.
 //!
 //! Writers are generic over `std::io` traits and never open files themselves, so tests
@@ -24,6 +25,7 @@ use crate::payload::Channel;
 pub mod jsonl;
 pub mod raw;
 pub mod resume;
+pub mod sds;
 
 use crate::{Packet, Time};
 pub use resume::{Resumed, Truncate};
@@ -78,6 +80,11 @@ pub struct FileSummary {
     pub end: Option<Time>,
     /// Number of samples, summed over channels.
     pub samples: u64,
+    /// For SDS day files only: the file's length in bytes when this summary was
+    /// taken. The sidecar holding it is the commit point of an SDS file (miniSEED
+    /// records carry no pktid): a restart cuts whatever lies beyond it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bytes: Option<u64>,
 }
 
 impl FileSummary {
@@ -124,19 +131,28 @@ pub enum Format {
     Json,
     /// Complete orb packets for replay (`.orb`).
     Raw,
+    /// miniSEED day files in an SDS archive (`NET.STA.LOC.CHAN.D.YEAR.DAY`).
+    Sds,
 }
 
 impl Format {
     /// Every format, in the order documentation lists them.
-    pub const ALL: [Format; 4] = [Format::Netcdf, Format::Cdl, Format::Json, Format::Raw];
+    pub const ALL: [Format; 5] = [
+        Format::Netcdf,
+        Format::Cdl,
+        Format::Json,
+        Format::Raw,
+        Format::Sds,
+    ];
 
-    /// The name used in rule files: `netcdf`, `cdl`, `json`, `raw`.
+    /// The name used in rule files: `netcdf`, `cdl`, `json`, `raw`, `sds`.
     pub fn name(self) -> &'static str {
         match self {
             Format::Netcdf => "netcdf",
             Format::Cdl => "cdl",
             Format::Json => "json",
             Format::Raw => "raw",
+            Format::Sds => "sds",
         }
     }
 
@@ -147,6 +163,7 @@ impl Format {
             Format::Cdl => "cdl",
             Format::Json => "jsonl",
             Format::Raw => "orb",
+            Format::Sds => "mseed",
         }
     }
 
@@ -163,9 +180,9 @@ impl fmt::Display for Format {
     }
 }
 
-/// A format name that is not one of `netcdf`, `cdl`, `json`, `raw`.
+/// A format name that is not one of `netcdf`, `cdl`, `json`, `raw`, `sds`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown format {0:?}: use netcdf, cdl, json or raw")]
+#[error("unknown format {0:?}: use netcdf, cdl, json, raw or sds")]
 pub struct UnknownFormat(pub String);
 
 impl FromStr for Format {
@@ -215,7 +232,7 @@ mod tests {
             assert_eq!(f.name().parse::<Format>().unwrap(), f);
         }
         let err = "nc".parse::<Format>().unwrap_err();
-        assert!(err.to_string().contains("netcdf, cdl, json or raw"));
+        assert!(err.to_string().contains("netcdf, cdl, json, raw or sds"));
     }
 
     #[test]

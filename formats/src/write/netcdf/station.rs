@@ -499,6 +499,7 @@ impl StationFile {
             start: Some(time("time_coverage_start")?),
             end: Some(time("time_coverage_end")?),
             samples: numrecs * station.channels.len() as u64,
+            bytes: None,
         };
         Ok((station, summary))
     }

@@ -11,6 +11,11 @@
 //! place at its first flush, so a file under its final name always starts with a
 //! complete header.
 //!
+//! SDS day files ([`formats::write::sds`]) differ: a packet goes to one file per channel
+//! and UTC day, each file is created under its final name (miniSEED has no header), and
+//! its sidecar, written before the first append and after each flush, records the
+//! length a restart cuts it back to (miniSEED records carry no pktid).
+//!
 //! When a file refuses a packet ([`WriteError::DoesNotFit`]: another sample rate or
 //! channel set), the packet starts `<stem>_1.<ext>`, then `_2`, and so on; after a
 //! restart the highest existing number is the file appended to.
@@ -25,13 +30,13 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use formats::payload::Channel;
-use formats::write::WriteError;
+use formats::write::{sds, Format, WriteError};
 use formats::{Packet, Time};
 use rules::atomic::{parent, rename_durable, temp_path};
 use rules::output::{self, BoxWriter};
 use rules::state::ReapState;
 
-use crate::sink::{groups, RuleCtx, SkipWarnings};
+use crate::sink::{channels, groups, RuleCtx, SkipWarnings};
 
 /// Files not written for this long are closed (they reopen if needed).
 const IDLE_CLOSE: Duration = Duration::from_secs(600);
@@ -86,17 +91,44 @@ impl AppendSink {
             Some(roll) => floor(p.time, roll),
             None => p.time,
         };
-        let path = self.ctx.path(&p.srcname, time, None, None);
-        for g in groups(&self.ctx, p) {
-            // Each group's file keeps its own last pktid, so after a restart each
-            // group is written exactly once however far its file had got.
-            self.add_group(p, &g.path(&path), &g.channels)?;
+        if self.ctx.rule.format == Format::Sds {
+            self.add_sds(p)?;
+        } else {
+            let path = self.ctx.path(&p.srcname, time, None, None);
+            for g in groups(&self.ctx, p) {
+                // Each group's file keeps its own last pktid, so after a restart each
+                // group is written exactly once however far its file had got.
+                self.add_group(p, &g.path(&path), &g.channels)?;
+            }
         }
         self.last = Some((p.pktid, p.time));
         self.unflushed_since.get_or_insert_with(Instant::now);
         self.since_flush += 1;
         if self.since_flush >= self.ctx.rule.packets_per_read {
             self.flush(state)?;
+        }
+        Ok(())
+    }
+
+    /// Appends a packet to its SDS day files, one per channel and UTC day (see
+    /// [`formats::write::sds`]); each file keeps its own last pktid, like a rate
+    /// group's.
+    fn add_sds(&mut self, p: &Packet) -> anyhow::Result<()> {
+        let pieces = match sds::split(p, &channels(p)) {
+            Ok(pieces) if pieces.is_empty() => {
+                self.skips
+                    .skip(&self.ctx, p, Format::Sds, "the packet holds no samples");
+                return Ok(());
+            }
+            Ok(pieces) => pieces,
+            Err(e) => {
+                self.skips.skip(&self.ctx, p, Format::Sds, &e.to_string());
+                return Ok(());
+            }
+        };
+        for piece in pieces {
+            let path = self.ctx.sds_path(&piece.key, piece.day);
+            self.add_group(&piece.packet, &path, &piece.channels)?;
         }
         Ok(())
     }
@@ -168,9 +200,27 @@ impl AppendSink {
             .with_context(|| format!("cannot open {}", path.display()))?;
         let handle = file.try_clone()?;
         let size = handle.metadata().map_or(0, |m| m.len());
-        let r = output::resume(self.ctx.rule.format, file)
+        let sds = self.ctx.rule.format == Format::Sds;
+        let committed = if sds {
+            self.ctx.read_sidecar(&path)
+        } else {
+            None
+        };
+        let r = output::resume(self.ctx.rule.format, file, committed.as_ref())
             .with_context(|| format!("cannot resume {}", path.display()))?;
-        if r.cut > 0 {
+        if sds && committed.is_none() {
+            // A day file without a sidecar was started by another program (or by us,
+            // killed before its first record): record its length as committed before
+            // appending, so a crash can never cut what was there.
+            self.ctx.write_sidecar(&path, r.writer.summary())?;
+        }
+        if r.cut > 0 && sds {
+            self.ctx.log(format_args!(
+                "{}: cut {} bytes written after its last commit (their packets are read again)",
+                path.display(),
+                r.cut
+            ));
+        } else if r.cut > 0 {
             self.ctx.log(format_args!(
                 "{}: cut {} bytes of an incomplete record left by a crash",
                 path.display(),
@@ -200,6 +250,9 @@ impl AppendSink {
                 path.display()
             );
         }
+        if self.ctx.rule.format == Format::Sds {
+            return self.create_sds(path, number);
+        }
         let temp = temp_path(&path);
         let file = OpenOptions::new()
             .read(true)
@@ -225,6 +278,31 @@ impl AppendSink {
             file: handle,
             dirty: false,
             temp: Some(temp),
+            used: Instant::now(),
+            size: 0,
+        })
+    }
+
+    /// Starts an SDS day file under its final name (miniSEED has no header to wait
+    /// for) and commits its empty length in its sidecar before anything is appended,
+    /// so its sidecar always tells how much of it a restart keeps.
+    fn create_sds(&self, path: PathBuf, number: u32) -> anyhow::Result<AppendFile> {
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .with_context(|| format!("cannot create {}", path.display()))?;
+        let handle = file.try_clone()?;
+        let writer = output::create(Format::Sds, file, "", self.ctx.rule.netcdf_version.into());
+        self.ctx.write_sidecar(&path, writer.summary())?;
+        Ok(AppendFile {
+            path,
+            number,
+            writer,
+            file: handle,
+            dirty: false,
+            temp: None,
             used: Instant::now(),
             size: 0,
         })

@@ -176,8 +176,29 @@ impl RuleCtx {
         r.root.join(rel)
     }
 
+    /// The day file of an SDS rule for `key` and `day`, resolved against the rule
+    /// file's directory.
+    pub fn sds_path(&self, key: &formats::write::sds::StreamKey, day: Time) -> PathBuf {
+        let r = &self.rule;
+        let rel = match &r.sds_path {
+            Some(t) => t.render(key, day),
+            // Rule files always give an SDS rule its template; keep the layout anyway.
+            None => rules::template::SdsTemplate::from_rule_path(".")
+                .map(|t| t.render(key, day))
+                .unwrap_or_default(),
+        };
+        r.root.join(rel)
+    }
+
     /// Writes `path`'s sidecar and catalog line.
     pub fn publish(&self, path: &Path, summary: &FileSummary) -> anyhow::Result<()> {
+        let record = self.write_sidecar(path, summary)?;
+        catalog::append(&self.catalog_file, &record)?;
+        Ok(())
+    }
+
+    /// Writes `path`'s sidecar alone (atomically and durably), returning its record.
+    pub fn write_sidecar(&self, path: &Path, summary: &FileSummary) -> anyhow::Result<FileRecord> {
         let record = FileRecord {
             path: path.to_owned(),
             rule: self.rule.name.clone(),
@@ -186,16 +207,31 @@ impl RuleCtx {
         };
         let mut json = serde_json::to_vec_pretty(&record)?;
         json.push(b'\n');
-        let sidecar = sidecar_path(path);
+        let sidecar = sidecar_path(path, self.rule.format);
         rules::atomic::write_atomic(&sidecar, &json)
             .with_context(|| format!("cannot write {}", sidecar.display()))?;
-        catalog::append(&self.catalog_file, &record)?;
-        Ok(())
+        Ok(record)
+    }
+
+    /// The summary in `path`'s sidecar, if it has a readable one.
+    pub fn read_sidecar(&self, path: &Path) -> Option<FileSummary> {
+        let bytes = std::fs::read(sidecar_path(path, self.rule.format)).ok()?;
+        serde_json::from_slice::<FileRecord>(&bytes)
+            .ok()
+            .map(|r| r.summary)
     }
 }
 
-/// `<file>.json`.
-pub fn sidecar_path(path: &Path) -> PathBuf {
+/// `<file>.json`; for an SDS day file the hidden `.<file>.json`, since SDS readers
+/// find day files by globs like ObsPy's `*.*.*.*.D.*.*`, which would match
+/// `<file>.json` too and fail on it.
+pub fn sidecar_path(path: &Path, format: Format) -> PathBuf {
+    if format == Format::Sds {
+        let name = path
+            .file_name()
+            .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+        return path.with_file_name(format!(".{name}.json"));
+    }
     let mut s = path.as_os_str().to_owned();
     s.push(".json");
     PathBuf::from(s)
