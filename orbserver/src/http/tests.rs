@@ -376,6 +376,32 @@ async fn bad_requests_are_answered_and_counted() {
 }
 
 #[tokio::test]
+async fn idle_connections_are_closed_after_the_handshake_timeout() {
+    let s = start("", |c| {
+        c.limits.handshake_timeout = Duration::from_millis(300)
+    })
+    .await;
+    // Nothing sent at all.
+    let r = exchange(s.http, b"").await;
+    assert_eq!(r.status, 0, "{r:?}");
+    // One whole request, then idle on the kept-alive connection.
+    let r = exchange(s.http, b"GET /id HTTP/1.1\r\nHost: x\r\n\r\n").await;
+    assert_eq!(r.status, 200, "{r:?}");
+    // The task drops its registration just after the close: wait for it, bounded.
+    for _ in 0..500 {
+        if s.hub.clients.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(
+        s.hub.clients.is_empty(),
+        "both connections left the client table"
+    );
+    s.stop().await;
+}
+
+#[tokio::test]
 async fn admission_limits_apply_to_the_http_port() {
     let s = start("", |c| c.limits.max_clients_per_address = 1).await;
     // One idle keep-alive connection holds the address's one slot.
