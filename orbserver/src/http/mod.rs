@@ -7,7 +7,7 @@
 //! parses requests, keeps connections alive and frames bodies, and a hand-written HTTP
 //! parser would be the kind of code that breaks. What HTTP shares with the other ports
 //! is everything around the bytes: the accept loop's admission
-//! ([`accept_each`](crate::conn::accept_each): connect rules, client limits, refusal
+//! ([`crate::conn::accept_each`]: connect rules, client limits, refusal
 //! counters, the client table row with protocol `http` while the connection is open),
 //! the access rules (admin-only resources answer 403), KILL and shutdown.
 //!
@@ -25,7 +25,7 @@ use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -265,8 +265,11 @@ async fn serve(
     tracker: TaskTracker,
 ) {
     let _ = stream.set_nodelay(true);
-    let reg = Arc::new(reg);
     reg.entry.ident().what = "HTTP client".into();
+    let reg = Arc::new(Conn {
+        reg,
+        refusals: Mutex::new(RefusalLog::default()),
+    });
     let kill = reg.entry.kill.clone();
     let service = {
         let reg = Arc::clone(&reg);
@@ -331,6 +334,21 @@ async fn serve(
     drop(reg);
 }
 
+/// One connection's registration and refusal log: every refusal is counted, the first
+/// of each kind per connection logged, so a page polling a forbidden resource over
+/// keep-alive writes one log line, not one per poll.
+struct Conn {
+    reg: Registration,
+    refusals: Mutex<RefusalLog>,
+}
+
+impl std::ops::Deref for Conn {
+    type Target = Registration;
+    fn deref(&self) -> &Registration {
+        &self.reg
+    }
+}
+
 /// What a request may see, from the rules in force now (a RELOAD applies at once).
 /// HTTP carries no token: rights come from the address.
 struct Rights {
@@ -341,7 +359,7 @@ struct Rights {
 /// Answers one request.
 fn handle(
     state: &Arc<HttpState>,
-    reg: &Arc<Registration>,
+    reg: &Arc<Conn>,
     peer: SocketAddr,
     req: Request<Incoming>,
     tracker: &TaskTracker,
@@ -380,11 +398,19 @@ fn handle(
     resp
 }
 
-/// Counts and logs a refusal of `kind` and answers 403.
-fn forbidden(state: &HttpState, peer: SocketAddr, kind: Refusal, what: &str) -> Response<HttpBody> {
-    // Each request is its own exchange: log every refusal's first of its kind per
-    // request, which for a browser polling a page is still one line per poll at most.
-    RefusalLog::default().refuse(&state.hub.refused, kind, peer, "http: ", what);
+/// Counts a refusal of `kind`, logs it if it is the connection's first of its kind, and
+/// answers 403.
+fn forbidden(
+    state: &HttpState,
+    conn: &Conn,
+    peer: SocketAddr,
+    kind: Refusal,
+    what: &str,
+) -> Response<HttpBody> {
+    conn.refusals
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .refuse(&state.hub.refused, kind, peer, "http: ", what);
     let why = match kind {
         Refusal::AdminNotAllowed => {
             "this resource needs admin rights; ask the operator to add your address to access.admin"
@@ -397,7 +423,7 @@ fn forbidden(state: &HttpState, peer: SocketAddr, kind: Refusal, what: &str) -> 
 #[allow(clippy::too_many_arguments)]
 fn route(
     state: &Arc<HttpState>,
-    reg: &Arc<Registration>,
+    reg: &Arc<Conn>,
     peer: SocketAddr,
     req: &Request<Incoming>,
     rights: &Rights,
@@ -420,6 +446,7 @@ fn route(
         "/streams" | "/streams/json" | "/streamids" | "/streamids/json" if !rights.read => {
             forbidden(
                 state,
+                reg,
                 peer,
                 Refusal::ReadNotAllowed,
                 "a stream list over HTTP",
@@ -450,6 +477,7 @@ fn route(
         {
             forbidden(
                 state,
+                reg,
                 peer,
                 Refusal::AdminNotAllowed,
                 &format!("{path} (admin only)"),
@@ -484,12 +512,13 @@ fn route(
         ),
         "/api/v1/packets" if !rights.read => forbidden(
             state,
+            reg,
             peer,
             Refusal::ReadNotAllowed,
             "a packet read over HTTP",
         ),
         "/api/v1/packets" => match packets::Request::from_query(&query) {
-            Ok(r) => packets::respond(state, reg, r, tracker, stop, kill),
+            Ok(r) => packets::respond(state, &reg.entry, r, tracker, stop, kill),
             Err(why) => error(StatusCode::BAD_REQUEST, &why),
         },
         "/metrics" => metrics::respond(state),

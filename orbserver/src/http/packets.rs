@@ -24,7 +24,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::{HttpBody, HttpState, Query};
-use crate::hub::clients::Registration;
+use crate::hub::clients::ClientEntry;
 use crate::ring::Visit;
 
 /// Packets returned when the request gives no `limit`.
@@ -85,7 +85,7 @@ impl Request {
 /// Starts the producer and answers with its stream.
 pub(super) fn respond(
     state: &Arc<HttpState>,
-    reg: &Arc<Registration>,
+    entry: &Arc<ClientEntry>,
     req: Request,
     tracker: &TaskTracker,
     stop: CancellationToken,
@@ -93,14 +93,14 @@ pub(super) fn respond(
 ) -> Response<HttpBody> {
     let (tx, rx) = mpsc::channel(CHUNKS_QUEUED);
     {
-        let mut ident = reg.entry.ident();
+        let mut ident = entry.ident();
         ident.select = req.select.select().unwrap_or_default().to_string();
         ident.reject = req.select.reject().unwrap_or_default().to_string();
     }
-    reg.entry.reads.store(true, Relaxed);
+    entry.reads.store(true, Relaxed);
     tracker.spawn(produce(
         Arc::clone(state),
-        Arc::clone(reg),
+        Arc::clone(entry),
         req,
         tx,
         stop,
@@ -118,7 +118,7 @@ pub(super) fn respond(
 /// Reads, encodes and sends; returns when done or when nobody listens any more.
 async fn produce(
     state: Arc<HttpState>,
-    reg: Arc<Registration>,
+    entry: Arc<ClientEntry>,
     req: Request,
     tx: mpsc::Sender<Bytes>,
     stop: CancellationToken,
@@ -142,7 +142,6 @@ async fn produce(
     let mut line = Vec::new();
     let mut batch: Vec<Packet> = Vec::new();
     let totals = &state.hub.totals;
-    let entry = &reg.entry;
     while sent < req.limit && from <= last {
         batch.clear();
         let mut gap = None;

@@ -402,6 +402,27 @@ async fn idle_connections_are_closed_after_the_handshake_timeout() {
 }
 
 #[tokio::test]
+async fn kill_closes_a_kept_alive_http_connection() {
+    let s = start("", |_| {}).await;
+    let mut held = TcpStream::connect(s.http).await.unwrap();
+    held.write_all(b"GET /id HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut first = [0u8; 12];
+    held.read_exact(&mut first).await.unwrap();
+    let entries = s.hub.clients.entries();
+    let http: Vec<_> = entries.iter().filter(|e| e.protocol() == "http").collect();
+    assert_eq!(http.len(), 1);
+    http[0].kill.cancel();
+    let mut rest = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), held.read_to_end(&mut rest))
+        .await
+        .expect("KILL closes the connection")
+        .unwrap();
+    s.stop().await;
+}
+
+#[tokio::test]
 async fn admission_limits_apply_to_the_http_port() {
     let s = start("", |c| c.limits.max_clients_per_address = 1).await;
     // One idle keep-alive connection holds the address's one slot.
