@@ -280,7 +280,9 @@ print(json.dumps(out))
     assert_eq!(v("orb_packets_in_total{}").as_f64(), Some(put));
     assert_eq!(v("type:orb_packets_in"), "counter");
     assert_eq!(v("orb_ring_packets{}").as_f64(), Some(put));
-    assert_eq!(v("orb_clients{\"protocol\": \"http\"}").as_f64(), Some(1.0));
+    // This scrape's connection, and maybe the last one's if its task has not yet
+    // dropped its row.
+    assert!(v("orb_clients{\"protocol\": \"http\"}").as_f64() >= Some(1.0));
     assert_eq!(
         v("orb_refusals_total{\"kind\": \"http_not_found\"}").as_f64(),
         Some(1.0)
