@@ -479,6 +479,24 @@ async fn configured_headers_and_web_root_files() {
     s.stop().await;
 }
 
+#[tokio::test]
+async fn seed_sources_are_listed_under_their_fdsn_stream_ids() {
+    let s = start("", |_| {}).await;
+    s.hub
+        .ring
+        .append(
+            &SrcName::new("XX_STA_BHZ_00/SEED").unwrap(),
+            Time::now(),
+            b"not really miniSEED",
+        )
+        .unwrap();
+    let ids = get(s.http, "/streamids?match=FDSN").await;
+    assert_eq!(ids.body, "FDSN:XX_STA_00_B_H_Z/MSEED\n", "{ids:?}");
+    let st = json(&get(s.http, "/streams/json?match=FDSN").await);
+    assert_eq!(st["stream"][0]["srcname"], "XX_STA_BHZ_00/SEED");
+    s.stop().await;
+}
+
 #[test]
 fn queries_are_percent_decoded() {
     let q = super::Query::parse("select=AA_.%2A&x=a+b&bad=%zz&select=last&e");
