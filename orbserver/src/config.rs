@@ -71,6 +71,20 @@ pub struct ServerConfig {
     pub datalink: Option<SocketAddr>,
     /// Address of the SeedLink listener (docs/GATEWAYS.md); `None`: off.
     pub seedlink: Option<SocketAddr>,
+    /// Address of the HTTP listener (docs/HTTP.md); `None`: off.
+    pub http: Option<SocketAddr>,
+    /// What the HTTP port adds to its answers and serves from disk.
+    pub http_options: HttpOptions,
+}
+
+/// The HTTP port's settings beyond its address (docs/HTTP.md).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct HttpOptions {
+    /// Headers added to every response, e.g. `Access-Control-Allow-Origin: *`, checked
+    /// to be valid header names and values.
+    pub headers: Vec<(String, String)>,
+    /// A folder of static files served for paths no resource answers; `None`: none.
+    pub web_root: Option<PathBuf>,
 }
 
 impl Default for ServerConfig {
@@ -83,6 +97,8 @@ impl Default for ServerConfig {
             access: AccessRules::default(),
             datalink: None,
             seedlink: None,
+            http: None,
+            http_options: HttpOptions::default(),
         }
     }
 }
@@ -141,6 +157,13 @@ pub struct ConfigFile {
     pub datalink: Option<String>,
     /// SeedLink listen address, `host:port` (off when absent).
     pub seedlink: Option<String>,
+    /// HTTP listen address, `host:port` (off when absent).
+    pub http: Option<String>,
+    /// Headers added to every HTTP response, name to value.
+    pub http_headers: Option<std::collections::BTreeMap<String, String>>,
+    /// Folder of static files the HTTP port serves; relative paths are relative to the
+    /// config file.
+    pub web_root: Option<PathBuf>,
     /// Ring directory; relative paths are relative to the config file.
     pub ring: Option<PathBuf>,
     /// Ring size for a new ring, e.g. `1G` or `1GiB` ([`parse_ring_size`]).
@@ -269,9 +292,11 @@ impl ConfigFile {
             message: e.to_string().trim().replace('\n', " "),
         })?;
         file.path = Some(path.to_owned());
-        if let (Some(ring), Some(dir)) = (&file.ring, path.parent()) {
-            if ring.is_relative() {
-                file.ring = Some(dir.join(ring));
+        if let Some(dir) = path.parent() {
+            for p in [&mut file.ring, &mut file.web_root].into_iter().flatten() {
+                if p.is_relative() {
+                    *p = dir.join(&*p);
+                }
             }
         }
         Ok(file)
@@ -293,6 +318,7 @@ impl ConfigFile {
         for (key, value, slot) in [
             ("datalink", &self.datalink, &mut cfg.datalink),
             ("seedlink", &self.seedlink, &mut cfg.seedlink),
+            ("http", &self.http, &mut cfg.http),
         ] {
             if let Some(l) = value {
                 *slot = Some(l.parse().map_err(|_| {
@@ -302,6 +328,32 @@ impl ConfigFile {
         }
         if let Some(r) = &self.ring {
             cfg.ring_dir = r.clone();
+        }
+        if let Some(headers) = &self.http_headers {
+            cfg.http_options.headers = headers
+                .iter()
+                .map(|(name, value)| {
+                    if http::HeaderName::from_bytes(name.as_bytes()).is_err() {
+                        return Err(value_err(
+                            "http_headers",
+                            name,
+                            "not a valid header name; write e.g. Access-Control-Allow-Origin"
+                                .into(),
+                        ));
+                    }
+                    if http::HeaderValue::from_str(value).is_err() {
+                        return Err(value_err(
+                            "http_headers",
+                            value,
+                            "not a valid header value: visible ASCII only, one line".into(),
+                        ));
+                    }
+                    Ok((name.clone(), value.clone()))
+                })
+                .collect::<Result<_, _>>()?;
+        }
+        if let Some(w) = &self.web_root {
+            cfg.http_options.web_root = Some(w.clone());
         }
         if let Some(s) = &self.ring_size {
             cfg.ring.size = Some(parse_ring_size(s).map_err(|e| value_err("ring_size", s, e))?);
@@ -367,10 +419,11 @@ mod tests {
         let path = dir.path().join("orb.toml");
         std::fs::write(
             &path,
-            "listen = \"127.0.0.1:7000\"\ndatalink = \"127.0.0.1:7001\"\nseedlink = \"127.0.0.1:7002\"\nring = \"data\"\nring_size = \"64MiB\"\nflush = \"always\"\n\
+            "listen = \"127.0.0.1:7000\"\ndatalink = \"127.0.0.1:7001\"\nseedlink = \"127.0.0.1:7002\"\nhttp = \"127.0.0.1:7003\"\nweb_root = \"www\"\nring = \"data\"\nring_size = \"64MiB\"\nflush = \"always\"\n\
              [limits]\nmax_packet = \"64KiB\"\nmax_clients = 5\nmax_clients_per_address = 2\nmax_regex = 100\nhandshake_timeout = \"2s\"\n\
              output_buffer = \"64KiB\"\nwriters_exempt = true\n\
-             [access]\nconnect_deny = [\"10.0.0.0/8\"]\nwrite = []\n",
+             [access]\nconnect_deny = [\"10.0.0.0/8\"]\nwrite = []\n\
+             [http_headers]\nAccess-Control-Allow-Origin = \"*\"\n",
         )
         .unwrap();
         let mut cfg = ServerConfig::default();
@@ -378,6 +431,12 @@ mod tests {
         assert_eq!(cfg.listen.port(), 7000);
         assert_eq!(cfg.datalink.map(|a| a.port()), Some(7001));
         assert_eq!(cfg.seedlink.map(|a| a.port()), Some(7002));
+        assert_eq!(cfg.http.map(|a| a.port()), Some(7003));
+        assert_eq!(cfg.http_options.web_root, Some(dir.path().join("www")));
+        assert_eq!(
+            cfg.http_options.headers,
+            [("Access-Control-Allow-Origin".to_string(), "*".to_string())]
+        );
         assert_eq!(cfg.ring_dir, dir.path().join("data"));
         assert_eq!(cfg.ring.size, Some(64 << 20));
         assert_eq!(cfg.ring.flush, FlushPolicy::Always);
@@ -505,6 +564,9 @@ mod tests {
             ("flush = \"sometimes\"", "flush"),
             ("listen = \"nowhere\"", "host:port"),
             ("datalink = \"nowhere\"", "datalink"),
+            ("http = \"nowhere\"", "http"),
+            ("[http_headers]\n\"Bad Name\" = \"x\"", "http_headers"),
+            ("[http_headers]\nX-A = \"two\\nlines\"", "http_headers"),
             (
                 "[access]\nconnect_deny = [\"10.0.0.0/99\"]",
                 "access.connect_deny",

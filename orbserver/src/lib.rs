@@ -12,6 +12,7 @@
 //! - [`native`]: the native protocol's session (`docs/PROTOCOL.md`).
 //! - [`access`]: who may connect, read, write and administer (docs/SECURITY.md).
 //! - [`gateway`]: DataLink and SeedLink listeners on the same ring (docs/GATEWAYS.md).
+//! - [`http`]: the HTTP port: status resources, JSON APIs, metrics (docs/HTTP.md).
 //! - [`config`]: [`config::ServerConfig`], from a TOML file and flags.
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
@@ -20,6 +21,7 @@ pub mod access;
 pub mod config;
 pub mod conn;
 pub mod gateway;
+pub mod http;
 pub mod hub;
 pub mod native;
 pub mod ring;

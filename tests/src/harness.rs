@@ -36,6 +36,8 @@ pub struct OrbServer {
     pub datalink: Option<SocketAddr>,
     /// Its SeedLink listener, if started with `--seedlink`.
     pub seedlink: Option<SocketAddr>,
+    /// Its HTTP listener, if started with `--http`.
+    pub http: Option<SocketAddr>,
     /// Lines it wrote to stdout after the listening line, collected by a thread.
     stdout: Option<std::thread::JoinHandle<Vec<String>>>,
 }
@@ -59,7 +61,7 @@ impl OrbServer {
             .spawn()
             .expect("spawn orbserver");
         let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
-        let (addr, datalink, seedlink) = match read_addresses(&mut lines) {
+        let (addr, datalink, seedlink, http) = match read_addresses(&mut lines) {
             Ok(a) => a,
             Err(why) => {
                 let status = child.wait().expect("wait");
@@ -73,6 +75,7 @@ impl OrbServer {
             ring: ring.to_owned(),
             datalink,
             seedlink,
+            http,
             stdout: Some(stdout),
         }
     }
@@ -134,9 +137,17 @@ impl Drop for OrbServer {
 #[allow(clippy::type_complexity)]
 fn read_addresses(
     lines: &mut impl Iterator<Item = std::io::Result<String>>,
-) -> Result<(SocketAddr, Option<SocketAddr>, Option<SocketAddr>), String> {
+) -> Result<
+    (
+        SocketAddr,
+        Option<SocketAddr>,
+        Option<SocketAddr>,
+        Option<SocketAddr>,
+    ),
+    String,
+> {
     let started = Instant::now();
-    let (mut datalink, mut seedlink) = (None, None);
+    let (mut datalink, mut seedlink, mut http) = (None, None, None);
     while started.elapsed() < Duration::from_secs(30) {
         let line = match lines.next() {
             Some(Ok(line)) => line,
@@ -144,11 +155,13 @@ fn read_addresses(
         };
         if let Some(a) = line.strip_prefix("orbserver: listening on ") {
             let addr = a.trim().parse().expect("listen address");
-            return Ok((addr, datalink, seedlink));
+            return Ok((addr, datalink, seedlink, http));
         } else if let Some(a) = line.strip_prefix("orbserver: datalink on ") {
             datalink = Some(a.trim().parse().expect("datalink address"));
         } else if let Some(a) = line.strip_prefix("orbserver: seedlink on ") {
             seedlink = Some(a.trim().parse().expect("seedlink address"));
+        } else if let Some(a) = line.strip_prefix("orbserver: http on ") {
+            http = Some(a.trim().parse().expect("http address"));
         } else {
             return Err(format!("it printed {line:?} instead of its address"));
         }
@@ -508,7 +521,7 @@ pub fn start_logged(dir: &Path, config: &str) -> OrbServer {
         .spawn()
         .expect("spawn orbserver");
     let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
-    let (addr, datalink, seedlink) = match read_addresses(&mut lines) {
+    let (addr, datalink, seedlink, http) = match read_addresses(&mut lines) {
         Ok(a) => a,
         Err(why) => {
             let status = child.wait().expect("wait");
@@ -523,6 +536,7 @@ pub fn start_logged(dir: &Path, config: &str) -> OrbServer {
         ring,
         datalink,
         seedlink,
+        http,
         stdout: Some(stdout),
     }
 }

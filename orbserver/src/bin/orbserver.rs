@@ -45,6 +45,13 @@ struct Args {
     #[arg(long, value_name = "ADDR")]
     seedlink: Option<SocketAddr>,
 
+    /// Also serve HTTP on this address, e.g. 127.0.0.1:8080: ringserver's status
+    /// resources (/id, /streams, /status, ...), orbstat's documents under /api/v1/,
+    /// packets as JSON Lines and Prometheus metrics at /metrics. Off by default. See
+    /// docs/HTTP.md.
+    #[arg(long, value_name = "ADDR")]
+    http: Option<SocketAddr>,
+
     /// Directory holding the ring file (created if missing). Default ./orb-data.
     #[arg(long, value_name = "DIR")]
     ring: Option<PathBuf>,
@@ -61,7 +68,8 @@ struct Args {
     #[arg(long, value_name = "POLICY")]
     flush: Option<FlushPolicy>,
 
-    /// TOML file with any of: listen, datalink, seedlink, ring, ring_size, flush, a [limits] table
+    /// TOML file with any of: listen, datalink, seedlink, http, http_headers (a table),
+    /// web_root, ring, ring_size, flush, a [limits] table
     /// (max_packet, max_clients, max_clients_per_address, max_regex, handshake_timeout,
     /// output_buffer, writers_exempt) and an [access] table (connect_allow, connect_deny,
     /// write, read, admin, [[access.token]]; see docs/SECURITY.md). Flags override it.
@@ -99,6 +107,9 @@ fn config(args: &Args) -> Result<ServerConfig> {
     if args.seedlink.is_some() {
         cfg.seedlink = args.seedlink;
     }
+    if args.http.is_some() {
+        cfg.http = args.http;
+    }
     if let Some(r) = &args.ring {
         cfg.ring_dir = r.clone();
     }
@@ -131,6 +142,9 @@ async fn serve(cfg: ServerConfig, config_file: Option<PathBuf>) -> Result<()> {
     }
     if let Some(a) = server.seedlink_addr() {
         writeln!(ports, "orbserver: seedlink on {a}")?;
+    }
+    if let Some(a) = server.http_addr() {
+        writeln!(ports, "orbserver: http on {a}")?;
     }
     writeln!(ports, "orbserver: listening on {addr}")?;
     let _ = print_stdout(&ports);

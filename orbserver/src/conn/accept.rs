@@ -3,6 +3,8 @@
 //! and a task per accepted connection. An accept error never stops the loop; only
 //! shutdown does.
 
+use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -12,6 +14,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::{serve, Protocol};
+use crate::hub::clients::Registration;
 use crate::hub::{admit, Hub};
 
 /// Accepts connections for protocol `P` until `shutdown` is cancelled.
@@ -21,6 +24,45 @@ pub async fn accept_loop<P: Protocol>(
     shutdown: CancellationToken,
     tracker: TaskTracker,
 ) {
+    let conn_hub = Arc::clone(&hub);
+    let conn_shutdown = shutdown.clone();
+    accept_each(
+        listener,
+        hub,
+        shutdown,
+        tracker,
+        P::NAME,
+        P::refusal,
+        move |stream, peer, reg| {
+            serve::<P>(
+                stream,
+                peer,
+                Arc::clone(&conn_hub),
+                reg,
+                conn_shutdown.clone(),
+            )
+        },
+    )
+    .await
+}
+
+/// The accept loop itself, for any way of serving an admitted connection: admission
+/// through the hub, the client's protocol recorded in the client table, `refusal`'s
+/// words to a refused client, and `serve` spawned on `tracker` for an admitted one (it
+/// must hold the [`Registration`] while the connection is open). The sans-io protocols
+/// come through [`accept_loop`]; HTTP, whose bytes hyper drives, calls this directly.
+pub async fn accept_each<F, Fut>(
+    listener: TcpListener,
+    hub: Arc<Hub>,
+    shutdown: CancellationToken,
+    tracker: TaskTracker,
+    name: &'static str,
+    refusal: fn(&str) -> Vec<u8>,
+    serve: F,
+) where
+    F: Fn(TcpStream, SocketAddr, Registration) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
     loop {
         let accepted = tokio::select! {
             _ = shutdown.cancelled() => return,
@@ -30,24 +72,19 @@ pub async fn accept_loop<P: Protocol>(
             Ok(a) => a,
             Err(e) => {
                 // Typically out of file descriptors: back off instead of spinning.
-                tracing::warn!("{} accept failed: {e}", P::NAME);
+                tracing::warn!("{name} accept failed: {e}");
                 tokio::time::sleep(Duration::from_millis(50)).await;
                 continue;
             }
         };
         match admit(&hub, peer) {
             Ok(reg) => {
-                tracing::debug!("{peer}: {} connection", P::NAME);
-                tracker.spawn(serve::<P>(
-                    stream,
-                    peer,
-                    Arc::clone(&hub),
-                    reg,
-                    shutdown.clone(),
-                ));
+                tracing::debug!("{peer}: {name} connection");
+                reg.entry.set_protocol(name);
+                tracker.spawn(serve(stream, peer, reg));
             }
             Err(msg) => {
-                tracker.spawn(refuse(stream, P::refusal(&msg)));
+                tracker.spawn(refuse(stream, refusal(&msg)));
             }
         }
     }

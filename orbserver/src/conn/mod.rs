@@ -17,7 +17,7 @@ mod driver;
 #[cfg(test)]
 pub mod testing;
 
-pub use accept::accept_loop;
+pub use accept::{accept_each, accept_loop};
 pub use driver::serve;
 
 use std::sync::Arc;

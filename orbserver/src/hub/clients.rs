@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use formats::proto::info::ClientStat;
 use formats::Time;
@@ -67,6 +67,9 @@ pub fn access_text(read: bool, write: bool) -> String {
 pub struct ClientEntry {
     /// Client id.
     pub id: u64,
+    /// The port's protocol ("orb", "DataLink", "SeedLink", "http"), set once by the
+    /// accept loop that admitted it.
+    protocol: OnceLock<&'static str>,
     /// Peer address.
     pub addr: SocketAddr,
     /// When it connected.
@@ -95,6 +98,16 @@ pub struct ClientEntry {
 }
 
 impl ClientEntry {
+    /// The protocol of the port the client connected to; `orb` until set.
+    pub fn protocol(&self) -> &'static str {
+        self.protocol.get().copied().unwrap_or("orb")
+    }
+
+    /// Records the port's protocol; only the first call counts.
+    pub fn set_protocol(&self, name: &'static str) {
+        let _ = self.protocol.set(name);
+    }
+
     /// The identity and filters, locked for an update.
     pub fn ident(&self) -> std::sync::MutexGuard<'_, ClientIdent> {
         // Only plain field stores happen under this lock: a panic cannot leave it torn.
@@ -219,6 +232,7 @@ impl ClientTable {
         let id = self.next_id.fetch_add(1, Relaxed) + 1;
         let entry = Arc::new(ClientEntry {
             id,
+            protocol: OnceLock::new(),
             addr,
             connected: Time::now(),
             ident: Mutex::new(ClientIdent::default()),
@@ -312,5 +326,15 @@ mod tests {
         assert!(t.get(id + 1).is_none());
         drop(r);
         assert!(t.get(id).is_none());
+    }
+
+    #[test]
+    fn the_protocol_is_set_once() {
+        let t = Arc::new(ClientTable::default());
+        let r = t.register("127.0.0.1:1".parse().unwrap(), 3, 3).unwrap();
+        assert_eq!(r.entry.protocol(), "orb");
+        r.entry.set_protocol("http");
+        r.entry.set_protocol("DataLink");
+        assert_eq!(r.entry.protocol(), "http");
     }
 }

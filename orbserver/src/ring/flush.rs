@@ -2,9 +2,10 @@
 
 use std::fmt;
 use std::str::FromStr;
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{mpsc, Arc};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::storage::RingFlusher;
 
@@ -68,6 +69,67 @@ impl FromStr for FlushPolicy {
     }
 }
 
+/// Upper bounds, in seconds, of the msync latency histogram's buckets (the last,
+/// `+Inf`, is implied).
+pub const FLUSH_BUCKETS: [f64; 12] = [
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0,
+];
+
+/// How long msyncs took: a histogram kept in atomics, so recording costs a few relaxed
+/// adds and no lock. Interval flushes and the syncs of durable puts are both recorded.
+#[derive(Debug, Default)]
+pub struct FlushTimes {
+    /// Counts per bucket of [`FLUSH_BUCKETS`], then the `+Inf` bucket (not cumulative).
+    buckets: [AtomicU64; FLUSH_BUCKETS.len() + 1],
+    sum_us: AtomicU64,
+    count: AtomicU64,
+}
+
+/// A snapshot of [`FlushTimes`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct FlushLatency {
+    /// `(upper bound in seconds, msyncs that took at most that long)`, cumulative, one
+    /// per [`FLUSH_BUCKETS`] entry.
+    pub buckets: Vec<(f64, u64)>,
+    /// Seconds spent in msync in all.
+    pub sum: f64,
+    /// Msyncs recorded.
+    pub count: u64,
+}
+
+impl FlushTimes {
+    /// Records one msync that took `d`.
+    pub fn record(&self, d: Duration) {
+        let secs = d.as_secs_f64();
+        let i = FLUSH_BUCKETS
+            .iter()
+            .position(|&b| secs <= b)
+            .unwrap_or(FLUSH_BUCKETS.len());
+        self.buckets[i].fetch_add(1, Relaxed);
+        self.sum_us
+            .fetch_add(u64::try_from(d.as_micros()).unwrap_or(u64::MAX), Relaxed);
+        self.count.fetch_add(1, Relaxed);
+    }
+
+    /// The histogram so far.
+    pub fn snapshot(&self) -> FlushLatency {
+        let mut below = 0;
+        let buckets = FLUSH_BUCKETS
+            .iter()
+            .zip(&self.buckets)
+            .map(|(&b, n)| {
+                below += n.load(Relaxed);
+                (b, below)
+            })
+            .collect();
+        FlushLatency {
+            buckets,
+            sum: self.sum_us.load(Relaxed) as f64 / 1e6,
+            count: self.count.load(Relaxed),
+        }
+    }
+}
+
 /// The background thread of the `interval` policy; stops when dropped.
 pub struct IntervalFlusher {
     stop: Option<mpsc::Sender<()>>,
@@ -80,11 +142,15 @@ impl IntervalFlusher {
         flusher: F,
         every: Duration,
         name: String,
+        times: Arc<FlushTimes>,
     ) -> std::io::Result<IntervalFlusher> {
         let (stop, stopped) = mpsc::channel::<()>();
         let thread = std::thread::Builder::new().name("ring-flush".into()).spawn(move || {
             while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(every) {
-                if let Err(e) = flusher.flush() {
+                let started = Instant::now();
+                let flushed = flusher.flush();
+                times.record(started.elapsed());
+                if let Err(e) = flushed {
                     tracing::error!("cannot msync ring {name}: {e}; packets since the last good msync are at risk on power failure");
                 }
             }
@@ -108,6 +174,24 @@ impl Drop for IntervalFlusher {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn flush_times_fall_into_cumulative_buckets() {
+        let t = FlushTimes::default();
+        t.record(Duration::from_micros(50));
+        t.record(Duration::from_millis(3));
+        t.record(Duration::from_secs(2));
+        let s = t.snapshot();
+        assert_eq!(s.count, 3);
+        assert_eq!(s.buckets.len(), FLUSH_BUCKETS.len());
+        assert_eq!(s.buckets[0], (0.0001, 1));
+        // 3 ms is above 2.5 ms and within 5 ms.
+        assert_eq!(s.buckets[4], (0.0025, 1));
+        assert_eq!(s.buckets[5], (0.005, 2));
+        // 2 s is only in +Inf, which is `count`.
+        assert_eq!(s.buckets.last(), Some(&(1.0, 2)));
+        assert!((s.sum - 2.00305).abs() < 1e-9, "{}", s.sum);
+    }
 
     #[test]
     fn parses_and_prints_every_policy() {

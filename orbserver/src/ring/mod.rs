@@ -33,14 +33,14 @@ mod tests;
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use formats::{Packet, SrcName, Time};
 
 pub use error::RingError;
-pub use flush::{FlushPolicy, DEFAULT_FLUSH_INTERVAL};
+pub use flush::{FlushLatency, FlushPolicy, FlushTimes, DEFAULT_FLUSH_INTERVAL, FLUSH_BUCKETS};
 pub use index::SourceInfo;
 pub use recover::CorruptRegion;
 
@@ -230,6 +230,8 @@ pub struct RingStore<S: RingStorage = RingMap> {
     flush: FlushPolicy,
     recovery: RecoveryReport,
     flusher: Option<IntervalFlusher>,
+    /// How long msyncs took (interval flushes and durable puts' syncs).
+    flush_times: Arc<FlushTimes>,
     /// Cleared by tests that simulate a crash, so drop leaves the ring unclean.
     close_on_drop: bool,
 }
@@ -415,10 +417,16 @@ impl<S: RingStorage> RingStore<S> {
             elapsed: started.elapsed(),
         };
         log_recovery(&path, &recovery);
+        let flush_times = Arc::new(FlushTimes::default());
         let flusher = match opts.flush {
             FlushPolicy::Interval(every) => Some(
-                IntervalFlusher::start(inner.map.flusher(), every, path.display().to_string())
-                    .map_err(io_err("start flusher thread for", &path))?,
+                IntervalFlusher::start(
+                    inner.map.flusher(),
+                    every,
+                    path.display().to_string(),
+                    Arc::clone(&flush_times),
+                )
+                .map_err(io_err("start flusher thread for", &path))?,
             ),
             _ => None,
         };
@@ -430,8 +438,14 @@ impl<S: RingStorage> RingStore<S> {
             flush: opts.flush,
             recovery,
             flusher,
+            flush_times,
             close_on_drop: true,
         })
+    }
+
+    /// How long msyncs have taken since the ring was opened.
+    pub fn flush_latency(&self) -> FlushLatency {
+        self.flush_times.snapshot()
     }
 
     /// What opening the ring found.
@@ -558,17 +572,19 @@ impl<S: RingStorage> RingStore<S> {
     /// written meanwhile by later appends are only synced early. A failure poisons the
     /// ring: later appends are refused, since the promise could not be kept.
     pub fn complete_sync(&self, pending: PendingSync<S::Flusher>) -> Result<(), RingError> {
-        pending
+        let started = Instant::now();
+        let synced = pending
             .spans
             .iter()
-            .try_for_each(|&(offset, len)| pending.flusher.flush_range(offset, len))
-            .map_err(|source| {
-                self.write().poison(RingError::Io {
-                    action: "msync",
-                    path: self.path.clone(),
-                    source,
-                })
+            .try_for_each(|&(offset, len)| pending.flusher.flush_range(offset, len));
+        self.flush_times.record(started.elapsed());
+        synced.map_err(|source| {
+            self.write().poison(RingError::Io {
+                action: "msync",
+                path: self.path.clone(),
+                source,
             })
+        })
     }
 
     /// Writes all dirty pages to the disk now, whatever the policy.

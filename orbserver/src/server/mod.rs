@@ -1,4 +1,4 @@
-//! The running server: binds every configured listener (native, DataLink, SeedLink),
+//! The running server: binds every configured listener (native, DataLink, SeedLink, HTTP),
 //! opens the ring, builds the [hub](crate::hub), runs one accept loop per listener on
 //! the [connection layer](crate::conn), and on shutdown tells every client, waits for
 //! the connections and closes the ring cleanly.
@@ -14,9 +14,10 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::config::{Limits, ServerConfig};
+use crate::config::{HttpOptions, Limits, ServerConfig};
 use crate::conn::accept_loop;
 use crate::gateway::{datalink::DataLink, seedlink::SeedLink};
+use crate::http::{HttpState, Ports};
 use crate::native::Native;
 use crate::ring::{RingError, RingStore};
 use reload::ConfigSource;
@@ -32,6 +33,10 @@ pub struct Server {
     datalink: Option<TcpListener>,
     /// The SeedLink listener, if configured.
     seedlink: Option<TcpListener>,
+    /// The HTTP listener, if configured.
+    http: Option<TcpListener>,
+    /// The HTTP port's headers and web root.
+    http_options: HttpOptions,
 }
 
 /// Why the server could not start.
@@ -62,8 +67,11 @@ impl Server {
                 addr: cfg.listen,
                 reason,
             })?;
-        let mut gateways = [None, None];
-        for (slot, addr) in gateways.iter_mut().zip([cfg.datalink, cfg.seedlink]) {
+        let mut gateways = [None, None, None];
+        for (slot, addr) in gateways
+            .iter_mut()
+            .zip([cfg.datalink, cfg.seedlink, cfg.http])
+        {
             if let Some(addr) = addr {
                 *slot = Some(
                     TcpListener::bind(addr)
@@ -72,7 +80,7 @@ impl Server {
                 );
             }
         }
-        let [datalink, seedlink] = gateways;
+        let [datalink, seedlink, http] = gateways;
         // The ring is opened (or created) only once every port is ours, so a start that
         // fails with "address already in use" leaves no new ring file behind.
         let ring_dir = cfg.ring_dir.clone();
@@ -90,6 +98,8 @@ impl Server {
             configured_limits,
             datalink,
             seedlink,
+            http,
+            http_options: cfg.http_options,
         })
     }
 
@@ -118,6 +128,11 @@ impl Server {
         self.seedlink.as_ref().and_then(|l| l.local_addr().ok())
     }
 
+    /// The address the HTTP listener is bound to, if it is on.
+    pub fn http_addr(&self) -> Option<SocketAddr> {
+        self.http.as_ref().and_then(|l| l.local_addr().ok())
+    }
+
     /// A token that stops the server when cancelled.
     pub fn shutdown_token(&self) -> CancellationToken {
         self.shutdown.clone()
@@ -132,6 +147,25 @@ impl Server {
     /// the connections to finish (at most `grace`) and closes the ring cleanly.
     pub async fn run(mut self, grace: Duration) -> Result<(), RingError> {
         let tracker = TaskTracker::new();
+        let ports = Ports {
+            orb: self.local_addr().ok(),
+            datalink: self.datalink_addr(),
+            seedlink: self.seedlink_addr(),
+            http: self.http_addr(),
+        };
+        if let Some(l) = self.http.take() {
+            let state = HttpState::new(
+                Arc::clone(&self.shared),
+                std::mem::take(&mut self.http_options),
+                ports,
+            );
+            tracker.spawn(crate::http::accept_loop(
+                l,
+                Arc::new(state),
+                self.shutdown.clone(),
+                tracker.clone(),
+            ));
+        }
         if let Some(l) = self.datalink.take() {
             tracker.spawn(accept_loop::<DataLink>(
                 l,
