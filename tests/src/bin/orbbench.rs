@@ -43,6 +43,12 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::runtime::Runtime;
 use tokio_util::sync::CancellationToken;
 
+// Later figures live in their own files beside this one.
+#[path = "orbbench/http.rs"]
+mod http;
+#[path = "orbbench/seedlink.rs"]
+mod seedlink;
+
 /// Payload bytes of every packet put.
 const PAYLOAD: usize = 512;
 /// Sources in the ring: `XX_STA00` to `XX_STA63`.
@@ -68,7 +74,10 @@ const IDLE_CONNS: usize = 5000;
 /// and reap on the same server, interleaved), 9 `durable` (one reaper reading the full
 /// ring beside a writer of durable puts, each waiting for its msync, as a ratio to the
 /// same reap alone, in alternating passes; run it with `--server-threads 2` to see
-/// whether a sync stalls readers on other workers). Baselines B1 (echo round trips) and B2 (one-way framed
+/// whether a sync stalls readers on other workers), 10 `seedlink` (SeedLink streaming of
+/// SEED and of MGENC packets, converted on the fly, to 1 and to 16 clients, each as a
+/// ratio to the native reap of the same packets), 11 `http` (`GET /api/v1/stat` on a
+/// keep-alive connection, as a ratio to the native STAT request). Baselines B1 (echo round trips) and B2 (one-way framed
 /// stream) run whenever a figure needs them. Packets carry 512-byte payloads.
 #[derive(Debug, Parser)]
 #[command(about, long_about)]
@@ -77,8 +86,8 @@ struct Args {
     #[arg(long)]
     quick: bool,
 
-    /// Run only this figure (and its baselines): 1-9 or pipelined, put, reap, reap64,
-    /// latency, idle, access, datalink, durable.
+    /// Run only this figure (and its baselines): 1-11 or pipelined, put, reap, reap64,
+    /// latency, idle, access, datalink, durable, seedlink, http.
     #[arg(long, value_name = "NAME")]
     only: Option<String>,
 
@@ -103,10 +112,12 @@ enum Figure {
     Access,
     DataLink,
     Durable,
+    SeedLink,
+    Http,
 }
 
 impl Figure {
-    const ALL: [Figure; 9] = [
+    const ALL: [Figure; 11] = [
         Figure::Pipelined,
         Figure::Put,
         Figure::Reap,
@@ -116,6 +127,8 @@ impl Figure {
         Figure::Access,
         Figure::DataLink,
         Figure::Durable,
+        Figure::SeedLink,
+        Figure::Http,
     ];
 
     fn names(self) -> [&'static str; 2] {
@@ -129,6 +142,8 @@ impl Figure {
             Figure::Access => ["7", "access"],
             Figure::DataLink => ["8", "datalink"],
             Figure::Durable => ["9", "durable"],
+            Figure::SeedLink => ["10", "seedlink"],
+            Figure::Http => ["11", "http"],
         }
     }
 
@@ -138,7 +153,7 @@ impl Figure {
             .find(|f| f.names().contains(&s))
             .with_context(|| {
                 format!(
-                    "unknown figure {s:?}: use 1-9 or pipelined, put, reap, reap64, latency, idle, access, datalink, durable"
+                    "unknown figure {s:?}: use 1-11 or pipelined, put, reap, reap64, latency, idle, access, datalink, durable, seedlink, http"
                 )
             })
     }
@@ -202,6 +217,10 @@ struct InProcServer {
     addr: OrbAddr,
     /// Its DataLink listener, if it has one.
     datalink: Option<SocketAddr>,
+    /// Its SeedLink listener, if it has one.
+    seedlink: Option<SocketAddr>,
+    /// Its HTTP listener, if it has one.
+    http: Option<SocketAddr>,
     token: CancellationToken,
     run: tokio::task::JoinHandle<Result<(), RingError>>,
     _dir: tempfile::TempDir,
@@ -280,6 +299,8 @@ fn run(args: Args) -> Result<()> {
             Figure::Access => b.access()?,
             Figure::DataLink => b.datalink()?,
             Figure::Durable => b.durable_beside()?,
+            Figure::SeedLink => b.seedlink()?,
+            Figure::Http => b.http()?,
         }
     }
     b.stop_server()?;
@@ -330,7 +351,7 @@ impl Bench {
         );
         if figures.iter().any(|f| *f != Figure::Idle) {
             println!(
-                "figures 1-5 and 7-9: in-process orbserver(s) on a tokio multi-thread runtime with {} worker(s), \
+                "figures 1-5 and 7-11: in-process orbserver(s) on a tokio multi-thread runtime with {} worker(s), \
                  ring {} MiB in a temp dir, flush none, filled once before measuring; \
                  client on a current-thread runtime on the main thread",
                 self.args.server_threads,
@@ -370,11 +391,24 @@ impl Bench {
         access: AccessRules,
         datalink: Option<SocketAddr>,
     ) -> Result<InProcServer> {
+        self.bind_inproc_config(ring_bytes, |cfg| {
+            cfg.access = access;
+            cfg.datalink = datalink;
+        })
+    }
+
+    /// Starts an orbserver on the server runtime with a fresh ring of `ring_bytes`,
+    /// flush policy `none`, and whatever else `edit` sets in its configuration.
+    fn bind_inproc_config(
+        &self,
+        ring_bytes: u64,
+        edit: impl FnOnce(&mut ServerConfig),
+    ) -> Result<InProcServer> {
         let dir = tempfile::Builder::new()
             .prefix("orbbench-")
             .tempdir()
             .context("cannot make a temporary ring directory")?;
-        let cfg = ServerConfig {
+        let mut cfg = ServerConfig {
             listen: "127.0.0.1:0".parse().expect("valid address"),
             ring_dir: dir.path().join("ring"),
             ring: RingOptions {
@@ -385,17 +419,20 @@ impl Bench {
                 max_clients_per_address: 10_000,
                 ..Limits::default()
             },
-            access,
-            datalink,
             ..ServerConfig::default()
         };
+        edit(&mut cfg);
         let server = self
             .server_rt
             .block_on(Server::bind(cfg))
             .context("cannot start the in-process orbserver")?;
         let local = server.local_addr()?;
-        let dl = server.datalink_addr();
         let token = server.shutdown_token();
+        let (datalink, seedlink, http) = (
+            server.datalink_addr(),
+            server.seedlink_addr(),
+            server.http_addr(),
+        );
         let run = self.server_rt.spawn(server.run(Duration::from_secs(5)));
         let addr = OrbAddr {
             host: local.ip().to_string(),
@@ -403,7 +440,9 @@ impl Bench {
         };
         Ok(InProcServer {
             addr,
-            datalink: dl,
+            datalink,
+            seedlink,
+            http,
             token,
             run,
             _dir: dir,
