@@ -308,6 +308,36 @@ async fn packets_stream_as_json_lines_with_select_and_limit() {
 }
 
 #[tokio::test]
+async fn packets_after_a_cursor_are_each_seen_once() {
+    let s = start("", |_| {}).await;
+    let ids = |r: &Resp| -> Vec<u64> {
+        assert_eq!(r.status, 200, "{r:?}");
+        r.body
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["pktid"].as_u64().unwrap())
+            .collect()
+    };
+    assert_eq!(ids(&get(s.http, "/api/v1/packets?after=0").await), [1, 2, 3]);
+    assert_eq!(ids(&get(s.http, "/api/v1/packets?after=1").await), [2, 3]);
+    assert_eq!(ids(&get(s.http, "/api/v1/packets?after=3").await), [] as [u64; 0]);
+    assert_eq!(ids(&get(s.http, "/api/v1/packets?after=99").await), [] as [u64; 0]);
+    assert_eq!(ids(&get(s.http, "/api/v1/packets?after=1&limit=1").await), [2]);
+    assert_eq!(
+        ids(&get(s.http, "/api/v1/packets?after=1&select=AA_.*").await),
+        [3]
+    );
+    // With a start time too, both bounds hold.
+    let start = format!("/api/v1/packets?after=2&start={}.0", s.t0.div_euclid(1_000_000));
+    assert_eq!(ids(&get(s.http, &start).await), [3]);
+    for bad in ["after=-1", "after=x", "after=1e3", "after=99999999999999999999999"] {
+        let r = get(s.http, &format!("/api/v1/packets?{bad}")).await;
+        assert_eq!(r.status, 400, "{bad}: {r:?}");
+        assert!(r.body.contains("bad after"), "{bad}: {r:?}");
+    }
+    s.stop().await;
+}
+
+#[tokio::test]
 async fn metrics_show_the_counters() {
     let s = start("admin = []", |_| {}).await;
     assert_eq!(get(s.http, "/status").await.status, 403);
