@@ -422,8 +422,16 @@ fn envelope_bins_hold_the_min_and_max_of_orbtail_samples() {
             Time::from_micros(end).to_epoch_string()
         );
         let env = json(&get(http, &url));
-        assert_eq!(env["min"], serde_json::json!(min), "{station} {chan}: {env}");
-        assert_eq!(env["max"], serde_json::json!(max), "{station} {chan}: {env}");
+        assert_eq!(
+            env["min"],
+            serde_json::json!(min),
+            "{station} {chan}: {env}"
+        );
+        assert_eq!(
+            env["max"],
+            serde_json::json!(max),
+            "{station} {chan}: {env}"
+        );
         assert!(min.iter().all(Option::is_some), "every bin has data");
         assert_eq!(env["segtype"], segtype);
         assert_eq!(env["calib"], calib);
@@ -432,6 +440,9 @@ fn envelope_bins_hold_the_min_and_max_of_orbtail_samples() {
         assert_eq!(env["truncated"], false);
         // A packet limit cuts the read, and says so.
         let env = json(&get(http, &format!("{url}&limit=1")));
-        assert_eq!((env["packets"].clone(), env["truncated"].clone()), (1.into(), true.into()));
+        assert_eq!(
+            (env["packets"].clone(), env["truncated"].clone()),
+            (1.into(), true.into())
+        );
     }
 }

@@ -52,7 +52,16 @@ fn live_view_shows_every_station_and_draws_traces() {
     let mut args = vec![srv.orb()];
     args.extend(network.iter().map(|s| s.to_string()));
     args.extend(
-        ["--fast", "--start", "-10m", "--duration", "10m", "--progress", "0"].map(String::from),
+        [
+            "--fast",
+            "--start",
+            "-10m",
+            "--duration",
+            "10m",
+            "--progress",
+            "0",
+        ]
+        .map(String::from),
     );
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let (st, _, err) = run_tool(&args, "orbsim", b"");
@@ -103,7 +112,10 @@ fn live_view_shows_every_station_and_draws_traces() {
         );
     }
     assert!(state["packets"].as_u64().unwrap() > 0, "{state}");
-    assert!(state["drawn"].as_u64().unwrap() > 0, "no trace samples: {state}");
+    assert!(
+        state["drawn"].as_u64().unwrap() > 0,
+        "no trace samples: {state}"
+    );
     assert!(
         state["ink_pixels"].as_u64().unwrap() > 1000,
         "the traces canvas is blank: {state}"

@@ -59,7 +59,11 @@ impl Request {
         let select = SrcSelect::new(Some(sel), q.get("reject"))
             .map_err(|e| format!("bad select/reject: {e}"))?;
         let chan = match q.get("chan") {
-            Some(c) if !c.is_empty() && c.len() <= 8 && c.bytes().all(|b| b.is_ascii_alphanumeric()) => {
+            Some(c)
+                if !c.is_empty()
+                    && c.len() <= 8
+                    && c.bytes().all(|b| b.is_ascii_alphanumeric()) =>
+            {
                 c.to_owned()
             }
             Some(c) => return Err(format!("bad chan {c:?}: write a channel code like BHZ")),
@@ -82,7 +86,11 @@ impl Request {
             None | Some("") => DEFAULT_BINS,
             Some(s) => match s.parse::<usize>() {
                 Ok(n) if (1..=MAX_BINS).contains(&n) => n,
-                _ => return Err(format!("bad bins {s:?}: write a whole number from 1 to {MAX_BINS}")),
+                _ => {
+                    return Err(format!(
+                        "bad bins {s:?}: write a whole number from 1 to {MAX_BINS}"
+                    ))
+                }
             },
         };
         let limit = match q.get("limit") {
@@ -229,7 +237,7 @@ fn envelope(state: &HttpState, entry: &ClientEntry, req: &Request) -> serde_json
                     }
                 }
             }
-            if (outcome.next <= from && !outcome.more) || (batch.is_empty() && !outcome.more) {
+            if !outcome.more && (outcome.next <= from || batch.is_empty()) {
                 break;
             }
             from = outcome.next;

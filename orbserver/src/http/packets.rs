@@ -269,7 +269,10 @@ mod tests {
         }
         let r = Request::from_query(&Query::parse("after=41")).unwrap();
         assert_eq!(r.after, Some(41));
-        assert_eq!(Request::from_query(&Query::parse("after=")).unwrap().after, None);
+        assert_eq!(
+            Request::from_query(&Query::parse("after=")).unwrap().after,
+            None
+        );
         let r = Request::from_query(&Query::parse("select=AA_.*&reject=AA_X.*")).unwrap();
         assert!(r.select.matches("AA_B/GENC") && !r.select.matches("AA_XB/GENC"));
         assert!(

@@ -321,22 +321,46 @@ async fn packets_after_a_cursor_are_each_seen_once() {
         assert_eq!(r.status, 200, "{r:?}");
         r.body
             .lines()
-            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["pktid"].as_u64().unwrap())
+            .map(|l| {
+                serde_json::from_str::<serde_json::Value>(l).unwrap()["pktid"]
+                    .as_u64()
+                    .unwrap()
+            })
             .collect()
     };
-    assert_eq!(ids(&get(s.http, "/api/v1/packets?after=0").await), [1, 2, 3]);
+    assert_eq!(
+        ids(&get(s.http, "/api/v1/packets?after=0").await),
+        [1, 2, 3]
+    );
     assert_eq!(ids(&get(s.http, "/api/v1/packets?after=1").await), [2, 3]);
-    assert_eq!(ids(&get(s.http, "/api/v1/packets?after=3").await), [] as [u64; 0]);
-    assert_eq!(ids(&get(s.http, "/api/v1/packets?after=99").await), [] as [u64; 0]);
-    assert_eq!(ids(&get(s.http, "/api/v1/packets?after=1&limit=1").await), [2]);
+    assert_eq!(
+        ids(&get(s.http, "/api/v1/packets?after=3").await),
+        [] as [u64; 0]
+    );
+    assert_eq!(
+        ids(&get(s.http, "/api/v1/packets?after=99").await),
+        [] as [u64; 0]
+    );
+    assert_eq!(
+        ids(&get(s.http, "/api/v1/packets?after=1&limit=1").await),
+        [2]
+    );
     assert_eq!(
         ids(&get(s.http, "/api/v1/packets?after=1&select=AA_.*").await),
         [3]
     );
     // With a start time too, both bounds hold.
-    let start = format!("/api/v1/packets?after=2&start={}.0", s.t0.div_euclid(1_000_000));
+    let start = format!(
+        "/api/v1/packets?after=2&start={}.0",
+        s.t0.div_euclid(1_000_000)
+    );
     assert_eq!(ids(&get(s.http, &start).await), [3]);
-    for bad in ["after=-1", "after=x", "after=1e3", "after=99999999999999999999999"] {
+    for bad in [
+        "after=-1",
+        "after=x",
+        "after=1e3",
+        "after=99999999999999999999999",
+    ] {
         let r = get(s.http, &format!("/api/v1/packets?{bad}")).await;
         assert_eq!(r.status, 400, "{bad}: {r:?}");
         assert!(r.body.contains("bad after"), "{bad}: {r:?}");
@@ -528,17 +552,28 @@ async fn the_live_view_is_at_the_root_without_a_web_root() {
     let s = start("", |_| {}).await;
     let page = get(s.http, "/").await;
     assert_eq!(page.status, 200);
-    assert!(page.header("content-type").unwrap().starts_with("text/html"));
+    assert!(page
+        .header("content-type")
+        .unwrap()
+        .starts_with("text/html"));
     assert!(page.body.contains("<title>orb live view</title>"));
     assert_eq!(page.header("cache-control"), Some("no-cache"));
     assert_eq!(get(s.http, "/ui/").await.body, page.body);
     assert_eq!(get(s.http, "/ui").await.body, page.body);
     let js = get(s.http, "/ui/live.js").await;
-    assert!(js.header("content-type").unwrap().starts_with("text/javascript"));
+    assert!(js
+        .header("content-type")
+        .unwrap()
+        .starts_with("text/javascript"));
     assert!(js.body.contains("class PacketPoller"));
     let css = get(s.http, "/ui/live.css").await;
     assert!(css.header("content-type").unwrap().starts_with("text/css"));
-    for bad in ["/ui/missing.js", "/ui/../etc/passwd", "/ui/live.js/x", "/index.html"] {
+    for bad in [
+        "/ui/missing.js",
+        "/ui/../etc/passwd",
+        "/ui/live.js/x",
+        "/index.html",
+    ] {
         assert_eq!(get(s.http, bad).await.status, 404, "{bad}");
     }
     let m = get(s.http, "/metrics").await.body;
@@ -576,7 +611,13 @@ async fn envelope_requests_are_checked() {
         assert!(r.body.starts_with("400 Bad Request: "), "{r:?}");
     }
     // Packets orb cannot decode have no channels: an envelope with no data, not an error.
-    let r = json(&get(s.http, "/api/v1/envelope?select=AA_.*&chan=BHZ&bins=4&start=-1h").await);
+    let r = json(
+        &get(
+            s.http,
+            "/api/v1/envelope?select=AA_.*&chan=BHZ&bins=4&start=-1h",
+        )
+        .await,
+    );
     assert_eq!(r["bins"], 4);
     assert_eq!(r["packets"], 2);
     assert_eq!(r["min"], serde_json::json!([null, null, null, null]));

@@ -50,7 +50,13 @@ mod tests {
 
     #[test]
     fn the_assets_are_embedded_and_reference_each_other() {
-        for p in ["/ui", "/ui/", "/ui/index.html", "/ui/live.js", "/ui/live.css"] {
+        for p in [
+            "/ui",
+            "/ui/",
+            "/ui/index.html",
+            "/ui/live.js",
+            "/ui/live.css",
+        ] {
             assert!(serves(p), "{p}");
             let r = serve(p).unwrap_or_else(|| panic!("{p}"));
             assert_eq!(r.status(), StatusCode::OK);
