@@ -6,8 +6,9 @@ Starts CHROMIUM headless with --remote-debugging-port=0 and a temporary profile,
 the port from DevToolsActivePort, opens URL in a new target and waits (at most 90 s)
 until the page lists MIN_STATIONS station rows, has received packets, has drawn
 trace samples and the helicorder has bins. Then it samples the page's own frame rate
-for a few seconds, counts the traces canvas's non-blank pixels, saves a screenshot and
-prints one JSON object with what it saw on stdout. It asserts nothing: the Rust test
+for a few seconds, counts the traces canvas's non-blank pixels, saves a screenshot,
+selects every station's traces and samples the frame rate again, and prints one JSON
+object with what it saw on stdout. It asserts nothing: the Rust test
 (tests/tests/webview.rs) does. The only dependency is the `websockets` package.
 """
 
@@ -68,6 +69,7 @@ STATE = """(() => {
   return {
     packets: Number(b.dataset.packets),
     fps: Number(b.dataset.fps),
+    draw_ms: Number(b.dataset.drawMs),
     drawn: Number(b.dataset.drawn),
     heli_bins: Number(b.dataset.heliBins),
     stations: [...document.querySelectorAll('tr[data-station]')].map(r => r.dataset.station),
@@ -157,6 +159,18 @@ def main():
             with open(shot, "wb") as f:
                 f.write(base64.b64decode(png["data"]))
             state["fps_samples"] = fps
+            # Then every station's traces at once (90 strips), for the worst case.
+            cdp.eval(
+                "document.querySelectorAll('tr[data-station]:not(.selected)')"
+                ".forEach(r => r.click())"
+            )
+            fps_all = []
+            for _ in range(8):
+                time.sleep(0.5)
+                fps_all.append(cdp.eval("Number(document.body.dataset.fps)"))
+            state["fps_all_samples"] = fps_all
+            state["drawn_all"] = cdp.eval("Number(document.body.dataset.drawn)")
+            state["draw_ms_all"] = cdp.eval("Number(document.body.dataset.drawMs)")
             state["ready_after_s"] = round(ready, 2)
             print(json.dumps(state))
             try:

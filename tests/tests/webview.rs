@@ -144,12 +144,19 @@ fn live_view_shows_every_station_and_draws_traces() {
     assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"), "not a PNG");
     // Measured, not asserted: the machine's load decides it.
     println!(
-        "live view: {} stations, {} packets, traces at {} fps (samples {}), ready after {} s; screenshot {}",
+        "live view: {} stations, {} packets, ready after {} s; trace drawing at {} fps \
+         with 4 stations shown (samples {}, {} ms of script a frame), {} fps with all shown \
+         ({} samples, {} ms of script a frame); \
+         screenshot {}",
         rows.len(),
         state["packets"],
+        state["ready_after_s"],
         state["fps"],
         state["fps_samples"],
-        state["ready_after_s"],
+        state["draw_ms"],
+        state["fps_all_samples"],
+        state["drawn_all"],
+        state["draw_ms_all"],
         shot.display()
     );
 }

@@ -7,7 +7,8 @@
 // that can call those (a WebSocket DataLink reader, later) can replace it. The Network
 // keeps per-station and per-channel state; the drawing loop reads it on every
 // animation frame. Page state for tests and scripts is on <body>: data-packets,
-// data-stations, data-fps, data-drawn (samples drawn in the last frame), data-heli-bins.
+// data-stations, data-fps, data-drawn (samples drawn in the last frame), data-draw-ms (milliseconds
+// of script a trace frame takes, smoothed), data-heli-bins.
 "use strict";
 
 const WINDOW_S = 60;          // seconds of trace kept and drawn, and the RMS window
@@ -289,7 +290,9 @@ function drawTraces() {
     if (!st) continue;
     for (const ch of st.channels.values()) strips.push([key, ch]);
   }
-  const stripH = 46;
+  // Strips shrink as more are shown, so the canvas (whose pixels every frame pays for)
+  // stays about one screen high.
+  const stripH = Math.max(14, Math.min(46, Math.floor(720 / Math.max(1, strips.length))));
   const dpr = fitCanvas(traces, Math.max(120, strips.length * stripH + 18));
   const W = traces.width, H = traces.height;
   tctx.setTransform(dpr, 0, 0, dpr, 0, 0);
@@ -318,9 +321,16 @@ function drawTraces() {
     const brk = new Uint8Array(cols); // a data gap ends at this column: do not join it
     const gapS = 1.5 / ch.samprate;
     let vmin = Infinity, vmax = -Infinity, n = 0, prev = -Infinity;
-    ch.each((t, v) => {
-      if (t < left || t > right) { prev = t; return; }
-      const c = Math.min(cols - 1, Math.floor((t - left) / WINDOW_S * pw));
+    // A plain loop over the ring's arrays (no callback): this runs for every sample
+    // shown, every frame.
+    const T = ch.t, V = ch.v, cap = ch.cap, k = pw / WINDOW_S;
+    let j = (ch.head - ch.n + cap) % cap;
+    for (let m = 0; m < ch.n; m++, j = j + 1 === cap ? 0 : j + 1) {
+      const t = T[j];
+      if (t < left || t > right) { prev = t; continue; }
+      const v = V[j];
+      let c = ((t - left) * k) | 0;
+      if (c >= cols) c = cols - 1;
       if (t - prev > gapS) brk[c] = 1;
       prev = t;
       if (v < lo[c]) lo[c] = v;
@@ -328,13 +338,17 @@ function drawTraces() {
       if (v < vmin) vmin = v;
       if (v > vmax) vmax = v;
       n++;
-    });
+    }
     drawn += n;
-    tctx.fillStyle = "#1d232a";
-    tctx.fillText(`${key} ${ch.name}`, 4, y0 + 16);
-    tctx.fillStyle = "#6b7580";
     const half = Math.max((vmax - vmin) / 2, 1e-9);
-    tctx.fillText(`±${fmt(half)} ${ch.unit}`, 4, y0 + 30);
+    tctx.fillStyle = "#1d232a";
+    if (stripH >= 32) {
+      tctx.fillText(`${key} ${ch.name}`, 4, y0 + 16);
+      tctx.fillStyle = "#6b7580";
+      tctx.fillText(`±${fmt(half)} ${ch.unit}`, 4, y0 + 30);
+    } else {
+      tctx.fillText(`${key} ${ch.name} ±${fmt(half)} ${ch.unit}`, 4, y0 + stripH / 2 + 4);
+    }
     if (n === 0) return;
     const mid = (vmax + vmin) / 2, scale = (stripH / 2 - 3) / half, yc = y0 + stripH / 2;
     tctx.strokeStyle = COLORS[i % COLORS.length];
@@ -354,8 +368,12 @@ function drawTraces() {
   body.dataset.drawn = String(drawn);
 }
 
+let drawMs = 0;
 function frame(ts) {
+  const t0 = performance.now();
   drawTraces();
+  drawMs = 0.9 * drawMs + 0.1 * (performance.now() - t0);
+  body.dataset.drawMs = drawMs.toFixed(1);
   frames.push(ts);
   while (frames.length && frames[0] < ts - 1000) frames.shift();
   body.dataset.fps = String(frames.length);
