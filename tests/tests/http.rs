@@ -355,3 +355,94 @@ fn bad_http_is_answered_and_does_not_disturb_the_native_port() {
         );
     }
 }
+
+/// `/api/v1/envelope` against the samples of the same packets as `orbtail --json`
+/// prints them: each bin's minimum and maximum, for a seismic and a pressure channel.
+#[test]
+fn envelope_bins_hold_the_min_and_max_of_orbtail_samples() {
+    use formats::Time;
+    let (_dir, srv) = server();
+    let http = srv.http.unwrap();
+    simulate(&srv, 4);
+    for (station, chan, segtype, calib) in [
+        ("XX_STA01", "BHZ", "V", 1.0),
+        ("XX_PRS01", "LDO", "P", 0.01),
+    ] {
+        let (st, tail, err) = run_tool(
+            &[
+                &srv.orb(),
+                "--start",
+                "oldest",
+                "--json",
+                "-m",
+                &format!("{station}/.*"),
+                "--timeout",
+                "2",
+            ],
+            "orbtail",
+            b"",
+        );
+        assert!(st.success(), "orbtail: {err}");
+        // (time in microseconds, sample) of every sample of the channel.
+        let mut samples: Vec<(f64, i64)> = Vec::new();
+        for line in tail.lines() {
+            let p: serde_json::Value = serde_json::from_str(line).unwrap();
+            for c in p["channels"].as_array().unwrap() {
+                if c["chan"] != chan {
+                    continue;
+                }
+                let t0 = Time::parse_iso8601(c["start_time"].as_str().unwrap())
+                    .unwrap()
+                    .as_micros() as f64;
+                let rate = c["samprate"].as_f64().unwrap();
+                for (i, v) in c["samples"].as_array().unwrap().iter().enumerate() {
+                    samples.push((t0 + i as f64 * 1e6 / rate, v.as_i64().unwrap()));
+                }
+            }
+        }
+        assert!(!samples.is_empty(), "{station} {chan}: {tail}");
+        // Bin edges half a sample before the first sample and then every 1.5 s: never
+        // on a sample, so rounding cannot move one across.
+        let rate_us = samples.get(1).map_or(1e6, |s| s.0 - samples[0].0);
+        let start = (samples[0].0 - rate_us / 2.0) as i64;
+        let (bins, step) = (3usize, 1_500_000i64);
+        let end = start + bins as i64 * step;
+        let mut min = vec![None; bins];
+        let mut max = vec![None; bins];
+        for &(t, v) in &samples {
+            let b = ((t - start as f64) / step as f64).floor() as usize;
+            if b < bins {
+                min[b] = Some(min[b].map_or(v, |m: i64| m.min(v)));
+                max[b] = Some(max[b].map_or(v, |m: i64| m.max(v)));
+            }
+        }
+        let url = format!(
+            "/api/v1/envelope?select={station}/.*&chan={chan}&bins={bins}&start={}&end={}",
+            Time::from_micros(start).to_epoch_string(),
+            Time::from_micros(end).to_epoch_string()
+        );
+        let env = json(&get(http, &url));
+        assert_eq!(
+            env["min"],
+            serde_json::json!(min),
+            "{station} {chan}: {env}"
+        );
+        assert_eq!(
+            env["max"],
+            serde_json::json!(max),
+            "{station} {chan}: {env}"
+        );
+        assert!(min.iter().all(Option::is_some), "every bin has data");
+        assert_eq!(env["segtype"], segtype);
+        assert_eq!(env["calib"], calib);
+        assert_eq!(env["step"], 1.5);
+        assert!(env["srcname"].as_str().unwrap().starts_with(station));
+        assert_eq!(env["truncated"], false);
+        // A packet limit cuts the read, and says so.
+        let env = json(&get(http, &format!("{url}&limit=1")));
+        assert_eq!(
+            (env["packets"].clone(), env["truncated"].clone()),
+            (1.into(), true.into())
+        );
+    }
+}

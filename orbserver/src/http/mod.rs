@@ -14,12 +14,16 @@
 //! - `resources`: the documents, text and JSON
 //! - `metrics`: the `/metrics` exposition
 //! - `packets`: `/api/v1/packets`, streamed with bounded memory
+//! - `envelope`: `/api/v1/envelope`, one channel's min/max per time bin (helicorders)
 //! - `files`: static files from `web_root`, with safe path handling
+//! - `ui`: the live view at `/` and `/ui/`, embedded in the binary
 
+mod envelope;
 mod files;
 mod metrics;
 mod packets;
 mod resources;
+mod ui;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -521,8 +525,28 @@ fn route(
             Ok(r) => packets::respond(state, &reg.entry, r, tracker, stop, kill),
             Err(why) => error(StatusCode::BAD_REQUEST, &why),
         },
+        "/api/v1/envelope" if !rights.read => forbidden(
+            state,
+            reg,
+            peer,
+            Refusal::ReadNotAllowed,
+            "an envelope read over HTTP",
+        ),
+        "/api/v1/envelope" => match envelope::Request::from_query(&query) {
+            Ok(r) => envelope::respond(state, &reg.entry, r, tracker),
+            Err(why) => error(StatusCode::BAD_REQUEST, &why),
+        },
         "/metrics" => metrics::respond(state),
-        _ => match files::serve(state.options.web_root.as_deref(), path) {
+        _ if ui::serves(path) => ui::serve(path).unwrap_or_else(|| {
+            state.counters.not_found.fetch_add(1, Relaxed);
+            error(
+                StatusCode::NOT_FOUND,
+                &format!("no live-view asset at {path}; see docs/HTTP.md"),
+            )
+        }),
+        _ => match files::serve(state.options.web_root.as_deref(), path)
+            .or_else(|| (path == "/").then(|| ui::serve("/ui/")).flatten())
+        {
             Some(r) => r,
             None => {
                 state.counters.not_found.fetch_add(1, Relaxed);

@@ -46,13 +46,17 @@ pub(super) struct Request {
     select: SrcSelect,
     start: Option<Time>,
     end: Option<Time>,
+    /// Only packets with a pktid greater than this (a poller's cursor).
+    after: Option<u64>,
     limit: u64,
 }
 
 impl Request {
     /// From the query: `select`, `reject` (regular expressions over the whole srcname,
     /// as `orbtail -m/-r`), `start`, `end` (ISO 8601, epoch seconds with a `.`, or
-    /// relative like `-10m`; packet times `>= start` and `< end`), `limit`.
+    /// relative like `-10m`; packet times `>= start` and `< end`), `after` (pktids
+    /// greater than it: a poller passes the last pktid it got, so it sees each packet
+    /// once), `limit`.
     pub(super) fn from_query(q: &Query) -> Result<Request, String> {
         let select = SrcSelect::new(q.get("select"), q.get("reject"))
             .map_err(|e| format!("bad select/reject: {e}"))?;
@@ -73,10 +77,17 @@ impl Request {
                 .map_err(|_| format!("bad limit {s:?}: write a whole number of packets"))?
                 .min(MAX_LIMIT),
         };
+        let after = match q.get("after") {
+            None | Some("") => None,
+            Some(s) => Some(s.parse::<u64>().map_err(|_| {
+                format!("bad after {s:?}: write a pktid (a whole number, 0 or more)")
+            })?),
+        };
         Ok(Request {
             select,
             start: time("start")?,
             end: time("end")?,
+            after,
             limit,
         })
     }
@@ -134,6 +145,14 @@ async fn produce(
             None => return,
         },
         None => ring.oldest().map_or(0, |p| p.pktid),
+    };
+    // A cursor older than the ring's oldest packet reads from there, after a gap line
+    // (the visit reports it), so a poller that fell behind learns what it lost.
+    let first = match req.after {
+        Some(a) if a >= last => return,
+        Some(a) if req.start.is_none() => a + 1,
+        Some(a) => first.max(a + 1),
+        None => first,
     };
     let in_window = |t: Time| req.start.is_none_or(|s| t >= s) && req.end.is_none_or(|e| t < e);
     let mut from = first;
@@ -241,10 +260,19 @@ mod tests {
             "start=yesterday",
             "select=(",
             "end=x",
+            "after=-1",
+            "after=x",
+            "after=1.5",
         ] {
             let e = Request::from_query(&Query::parse(bad)).unwrap_err();
             assert!(!e.is_empty(), "{bad}");
         }
+        let r = Request::from_query(&Query::parse("after=41")).unwrap();
+        assert_eq!(r.after, Some(41));
+        assert_eq!(
+            Request::from_query(&Query::parse("after=")).unwrap().after,
+            None
+        );
         let r = Request::from_query(&Query::parse("select=AA_.*&reject=AA_X.*")).unwrap();
         assert!(r.select.matches("AA_B/GENC") && !r.select.matches("AA_XB/GENC"));
         assert!(

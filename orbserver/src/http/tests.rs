@@ -258,10 +258,17 @@ async fn admin_resources_answer_403_to_other_addresses_and_count_it() {
 #[tokio::test]
 async fn reading_resources_answer_403_without_read_rights() {
     let s = start("read = []", |_| {}).await;
-    for path in ["/api/v1/packets", "/streams/json", "/streamids"] {
+    for path in [
+        "/api/v1/packets",
+        "/streams/json",
+        "/streamids",
+        "/api/v1/envelope?select=AA_.*&chan=BHZ",
+    ] {
         assert_eq!(get(s.http, path).await.status, 403, "{path}");
     }
-    assert_eq!(s.hub.refused.reads_not_allowed.load(Relaxed), 3);
+    assert_eq!(s.hub.refused.reads_not_allowed.load(Relaxed), 4);
+    // The page itself needs no read rights; what it fetches does.
+    assert_eq!(get(s.http, "/").await.status, 200);
     s.stop().await;
 }
 
@@ -304,6 +311,60 @@ async fn packets_stream_as_json_lines_with_select_and_limit() {
     assert!(r.body.starts_with("{\"pktid\":2,"), "{r:?}");
     assert_eq!(get(s.http, "/api/v1/packets?limit=x").await.status, 400);
     assert_eq!(s.hub.totals.packets_out.load(Relaxed), 5);
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn packets_after_a_cursor_are_each_seen_once() {
+    let s = start("", |_| {}).await;
+    let ids = |r: &Resp| -> Vec<u64> {
+        assert_eq!(r.status, 200, "{r:?}");
+        r.body
+            .lines()
+            .map(|l| {
+                serde_json::from_str::<serde_json::Value>(l).unwrap()["pktid"]
+                    .as_u64()
+                    .unwrap()
+            })
+            .collect()
+    };
+    assert_eq!(
+        ids(&get(s.http, "/api/v1/packets?after=0").await),
+        [1, 2, 3]
+    );
+    assert_eq!(ids(&get(s.http, "/api/v1/packets?after=1").await), [2, 3]);
+    assert_eq!(
+        ids(&get(s.http, "/api/v1/packets?after=3").await),
+        [] as [u64; 0]
+    );
+    assert_eq!(
+        ids(&get(s.http, "/api/v1/packets?after=99").await),
+        [] as [u64; 0]
+    );
+    assert_eq!(
+        ids(&get(s.http, "/api/v1/packets?after=1&limit=1").await),
+        [2]
+    );
+    assert_eq!(
+        ids(&get(s.http, "/api/v1/packets?after=1&select=AA_.*").await),
+        [3]
+    );
+    // With a start time too, both bounds hold.
+    let start = format!(
+        "/api/v1/packets?after=2&start={}.0",
+        s.t0.div_euclid(1_000_000)
+    );
+    assert_eq!(ids(&get(s.http, &start).await), [3]);
+    for bad in [
+        "after=-1",
+        "after=x",
+        "after=1e3",
+        "after=99999999999999999999999",
+    ] {
+        let r = get(s.http, &format!("/api/v1/packets?{bad}")).await;
+        assert_eq!(r.status, 400, "{bad}: {r:?}");
+        assert!(r.body.contains("bad after"), "{bad}: {r:?}");
+    }
     s.stop().await;
 }
 
@@ -452,6 +513,8 @@ async fn configured_headers_and_web_root_files() {
     let www = tempfile::tempdir().unwrap();
     std::fs::write(www.path().join("index.html"), "<p>hello</p>").unwrap();
     std::fs::write(www.path().join("app.js"), "let x;").unwrap();
+    std::fs::create_dir(www.path().join("ui")).unwrap();
+    std::fs::write(www.path().join("ui/index.html"), "shadow").unwrap();
     let root = www.path().to_path_buf();
     let s = start("", move |c| {
         c.http_options = HttpOptions {
@@ -476,6 +539,89 @@ async fn configured_headers_and_web_root_files() {
     assert_eq!(r.header("access-control-allow-origin"), Some("*"));
     // Resources win over files.
     assert_eq!(json(&get(s.http, "/id/json").await)["organization"], "");
+    // The web root's index.html is `/`, but the live view stays at /ui/: a web root
+    // cannot shadow it.
+    let r = get(s.http, "/ui/").await;
+    assert_eq!(r.status, 200);
+    assert!(r.body.contains("<title>orb live view</title>"), "{r:?}");
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn the_live_view_is_at_the_root_without_a_web_root() {
+    let s = start("", |_| {}).await;
+    let page = get(s.http, "/").await;
+    assert_eq!(page.status, 200);
+    assert!(page
+        .header("content-type")
+        .unwrap()
+        .starts_with("text/html"));
+    assert!(page.body.contains("<title>orb live view</title>"));
+    assert_eq!(page.header("cache-control"), Some("no-cache"));
+    assert_eq!(get(s.http, "/ui/").await.body, page.body);
+    assert_eq!(get(s.http, "/ui").await.body, page.body);
+    let js = get(s.http, "/ui/live.js").await;
+    assert!(js
+        .header("content-type")
+        .unwrap()
+        .starts_with("text/javascript"));
+    assert!(js.body.contains("class PacketPoller"));
+    let css = get(s.http, "/ui/live.css").await;
+    assert!(css.header("content-type").unwrap().starts_with("text/css"));
+    for bad in [
+        "/ui/missing.js",
+        "/ui/../etc/passwd",
+        "/ui/live.js/x",
+        "/index.html",
+    ] {
+        assert_eq!(get(s.http, bad).await.status, 404, "{bad}");
+    }
+    let m = get(s.http, "/metrics").await.body;
+    assert!(
+        m.contains("orb_refusals_total{kind=\"http_not_found\"} 4\n"),
+        "{m}"
+    );
+    let head = exchange(
+        s.http,
+        b"HEAD / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert_eq!((head.status, head.body.as_str()), (200, ""));
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn envelope_requests_are_checked() {
+    let s = start("", |_| {}).await;
+    for bad in [
+        "",
+        "?chan=BHZ",
+        "?select=AA_.*",
+        "?select=(&chan=BHZ",
+        "?select=AA_.*&chan=B/Z",
+        "?select=AA_.*&chan=BHZ&bins=0",
+        "?select=AA_.*&chan=BHZ&bins=100001",
+        "?select=AA_.*&chan=BHZ&bins=many",
+        "?select=AA_.*&chan=BHZ&limit=-5",
+        "?select=AA_.*&chan=BHZ&start=soon",
+        "?select=AA_.*&chan=BHZ&start=-1h&end=-2h",
+    ] {
+        let r = get(s.http, &format!("/api/v1/envelope{bad}")).await;
+        assert_eq!(r.status, 400, "{bad}: {r:?}");
+        assert!(r.body.starts_with("400 Bad Request: "), "{r:?}");
+    }
+    // Packets orb cannot decode have no channels: an envelope with no data, not an error.
+    let r = json(
+        &get(
+            s.http,
+            "/api/v1/envelope?select=AA_.*&chan=BHZ&bins=4&start=-1h",
+        )
+        .await,
+    );
+    assert_eq!(r["bins"], 4);
+    assert_eq!(r["packets"], 2);
+    assert_eq!(r["min"], serde_json::json!([null, null, null, null]));
+    assert_eq!(r["srcname"], serde_json::Value::Null);
     s.stop().await;
 }
 
