@@ -112,8 +112,9 @@ const EMPTY_CDF2: &str = "\
 000001a4\
 ";
 
-/// The fixture in CDF-1.
-const FIXTURE_CDF1: &str = "\
+/// The fixture in CDF-1 as orb wrote it before files had a `title` (and had a
+/// `featureType` without a station position).
+const PRE_TITLE_FIXTURE_CDF1: &str = "\
 43444601000000060000000a000000020000000474696d65000000000000000b\
 6e616d655f7374726c656e00000000080000000c0000000d0000000b436f6e76\
 656e74696f6e7300000000020000000643462d312e3800000000000b66656174\
@@ -164,8 +165,60 @@ const FIXTURE_CDF1: &str = "\
 0000000000000005fffffff841300590000000000000000600000009\
 ";
 
-/// The fixture in CDF-2.
-const FIXTURE_CDF2: &str = "\
+/// The fixture in CDF-1.
+const FIXTURE_CDF1: &str = "\
+43444601000000060000000a000000020000000474696d65000000000000000b\
+6e616d655f7374726c656e00000000080000000c0000000d0000000b436f6e76\
+656e74696f6e7300000000020000000643462d312e380000000000057469746c\
+65000000000000020000001e58585f53544130313a2064617461206172636869\
+766564206279206f72620000000000076e6574776f726b000000000200000002\
+585800000000000773746174696f6e0000000002000000055354413031000000\
+000000077372636e616d6500000000020000001158585f53544130312f4d4745\
+4e432f34300000000000000b73616d706c655f72617465000000000600000001\
+40440000000000000000000b66697273745f706b746964000000000600000001\
+40590000000000000000000a6c6173745f706b74696400000000000600000001\
+40594000000000000000000c7061636b65745f636f756e740000000600000001\
+40000000000000000000001374696d655f636f7665726167655f737461727400\
+000000020000001b323032362d31312d32325431303a30303a30302e35303030\
+30305a000000001174696d655f636f7665726167655f656e6400000000000002\
+0000001b323032362d31312d32325431303a30303a30312e3037353030305a00\
+00000006736f75726365000000000002000000096f726220302e312e30000000\
+00000007686973746f72790000000002000000257772697474656e206279206f\
+726220302e312e302066726f6d206f7262207061636b6574730000000000000b\
+000000040000000773746174696f6e0000000001000000010000000c00000001\
+000000096c6f6e675f6e616d65000000000000020000000773746174696f6e00\
+0000000200000008000005800000000474696d6500000001000000000000000c\
+000000050000000d7374616e646172645f6e616d650000000000000200000004\
+74696d65000000096c6f6e675f6e616d65000000000000020000000e74696d65\
+206f662073616d706c65000000000005756e6974730000000000000200000027\
+6d6963726f7365636f6e64732073696e636520323032362d31312d3232543130\
+3a30303a30305a000000000863616c656e64617200000002000000087374616e\
+6461726400000004617869730000000200000001540000000000000600000008\
+000005880000000342485a0000000001000000000000000c0000000600000009\
+6c6f6e675f6e616d65000000000000020000001758582053544130312042485a\
+2072617720636f756e74730000000005756e6974730000000000000200000006\
+636f756e747300000000000563616c696200000000000006000000013ff00000\
+000000000000000663616c706572000000000006000000013ff0000000000000\
+0000000773656774797065000000000200000001560000000000000b636f6f72\
+64696e6174657300000000020000000c74696d652073746174696f6e00000004\
+0000000400000590000000034244460000000001000000000000000c00000008\
+000000096c6f6e675f6e616d65000000000000020000001d5858205354413031\
+2042444620707265737375726520616e6f6d616c7900000000000005756e6974\
+730000000000000200000002506100000000000d7374616e646172645f6e616d\
+6500000000000002000000146169725f70726573737572655f616e6f6d616c79\
+0000000c7363616c655f666163746f7200000006000000013f50624dd2f1a9fc\
+0000000563616c696200000000000006000000013f50624dd2f1a9fc00000006\
+63616c706572000000000006000000013ff00000000000000000000773656774\
+797065000000000200000001490000000000000b636f6f7264696e6174657300\
+000000020000000c74696d652073746174696f6e000000040000000400000594\
+58585f5354413031411e84800000000000000001800000014120059000000000\
+fffffffe000000004120c8e000000000000000037fffffff412e848000000000\
+0000000400000007412f47d00000000000000005fffffff84130059000000000\
+0000000600000009\
+";
+
+/// The fixture in CDF-2 as orb wrote it before files had a `title`.
+const PRE_TITLE_FIXTURE_CDF2: &str = "\
 43444602000000060000000a000000020000000474696d65000000000000000b\
 6e616d655f7374726c656e00000000080000000c0000000d0000000b436f6e76\
 656e74696f6e7300000000020000000643462d312e3800000000000b66656174\
@@ -215,6 +268,58 @@ const FIXTURE_CDF2: &str = "\
 00000000fffffffe000000004120c8e000000000000000037fffffff412e8480\
 000000000000000400000007412f47d00000000000000005fffffff841300590\
 000000000000000600000009\
+";
+
+/// The fixture in CDF-2.
+const FIXTURE_CDF2: &str = "\
+43444602000000060000000a000000020000000474696d65000000000000000b\
+6e616d655f7374726c656e00000000080000000c0000000d0000000b436f6e76\
+656e74696f6e7300000000020000000643462d312e380000000000057469746c\
+65000000000000020000001e58585f53544130313a2064617461206172636869\
+766564206279206f72620000000000076e6574776f726b000000000200000002\
+585800000000000773746174696f6e0000000002000000055354413031000000\
+000000077372636e616d6500000000020000001158585f53544130312f4d4745\
+4e432f34300000000000000b73616d706c655f72617465000000000600000001\
+40440000000000000000000b66697273745f706b746964000000000600000001\
+40590000000000000000000a6c6173745f706b74696400000000000600000001\
+40594000000000000000000c7061636b65745f636f756e740000000600000001\
+40000000000000000000001374696d655f636f7665726167655f737461727400\
+000000020000001b323032362d31312d32325431303a30303a30302e35303030\
+30305a000000001174696d655f636f7665726167655f656e6400000000000002\
+0000001b323032362d31312d32325431303a30303a30312e3037353030305a00\
+00000006736f75726365000000000002000000096f726220302e312e30000000\
+00000007686973746f72790000000002000000257772697474656e206279206f\
+726220302e312e302066726f6d206f7262207061636b6574730000000000000b\
+000000040000000773746174696f6e0000000001000000010000000c00000001\
+000000096c6f6e675f6e616d65000000000000020000000773746174696f6e00\
+000000020000000800000000000005900000000474696d650000000100000000\
+0000000c000000050000000d7374616e646172645f6e616d6500000000000002\
+0000000474696d65000000096c6f6e675f6e616d65000000000000020000000e\
+74696d65206f662073616d706c65000000000005756e69747300000000000002\
+000000276d6963726f7365636f6e64732073696e636520323032362d31312d32\
+325431303a30303a30305a000000000863616c656e6461720000000200000008\
+7374616e64617264000000046178697300000002000000015400000000000006\
+0000000800000000000005980000000342485a0000000001000000000000000c\
+00000006000000096c6f6e675f6e616d65000000000000020000001758582053\
+544130312042485a2072617720636f756e74730000000005756e697473000000\
+0000000200000006636f756e747300000000000563616c696200000000000006\
+000000013ff00000000000000000000663616c70657200000000000600000001\
+3ff0000000000000000000077365677479706500000000020000000156000000\
+0000000b636f6f7264696e6174657300000000020000000c74696d6520737461\
+74696f6e000000040000000400000000000005a0000000034244460000000001\
+000000000000000c00000008000000096c6f6e675f6e616d6500000000000002\
+0000001d58582053544130312042444620707265737375726520616e6f6d616c\
+7900000000000005756e6974730000000000000200000002506100000000000d\
+7374616e646172645f6e616d6500000000000002000000146169725f70726573\
+737572655f616e6f6d616c790000000c7363616c655f666163746f7200000006\
+000000013f50624dd2f1a9fc0000000563616c69620000000000000600000001\
+3f50624dd2f1a9fc0000000663616c706572000000000006000000013ff00000\
+000000000000000773656774797065000000000200000001490000000000000b\
+636f6f7264696e6174657300000000020000000c74696d652073746174696f6e\
+000000040000000400000000000005a458585f5354413031411e848000000000\
+00000001800000014120059000000000fffffffe000000004120c8e000000000\
+000000037fffffff412e8480000000000000000400000007412f47d000000000\
+00000005fffffff841300590000000000000000600000009\
 ";
 
 /// The fixture as earlier versions of orb wrote it (CDF-2): `time` in seconds
@@ -296,7 +401,6 @@ dimensions:
 variables:
 	char station(name_strlen) ;
 		station:long_name = "station" ;
-		station:cf_role = "timeseries_id" ;
 	double time(time) ;
 		time:standard_name = "time" ;
 		time:long_name = "time of sample" ;
@@ -322,7 +426,7 @@ variables:
 
 // global attributes:
 		:Conventions = "CF-1.8" ;
-		:featureType = "timeSeries" ;
+		:title = "XX_STA01: data archived by orb" ;
 		:network = "XX" ;
 		:station = "STA01" ;
 		:srcname = "XX_STA01/MGENC/40" ;
@@ -1012,4 +1116,173 @@ fn the_reader_refuses_a_header_counting_missing_records() {
     bytes.truncate(bytes.len() - 1);
     let err = read(&mut Cursor::new(bytes)).unwrap_err();
     assert!(err.to_string().contains("counts 6 records"), "{err}");
+}
+
+/// Station metadata for the fixture's station: a position, BHZ's orientation and
+/// sensitivity, BDF's sensitivity only.
+pub(crate) fn fixture_metadata() -> std::sync::Arc<crate::meta::Inventory> {
+    let inv = crate::meta::table::parse(
+        r#"
+[[station]]
+net = "XX"
+sta = "STA01"
+latitude = 45.5
+longitude = -10.25
+elevation = 120.0
+site = "Hill"
+
+[[station.channel]]
+chan = "BHZ"
+azimuth = 0.0
+dip = -90.0
+sensitivity = 1e9
+sensitivity_frequency = 1.0
+units = "m/s"
+
+[[station.channel]]
+chan = "BDF"
+sensitivity = 1000.0
+units = "Pa"
+"#,
+    )
+    .unwrap();
+    std::sync::Arc::new(inv)
+}
+
+fn write_nc_with(
+    metadata: Option<std::sync::Arc<crate::meta::Inventory>>,
+    packets: &[(Packet, Vec<Channel>)],
+) -> Vec<u8> {
+    let mut w = NetcdfWriter::create(Cursor::new(Vec::new()), NetcdfOptions::default())
+        .with_metadata(metadata);
+    for (p, c) in packets {
+        w.append(p, c).unwrap();
+        w.flush().unwrap();
+    }
+    w.finish().unwrap();
+    w.into_inner().into_inner()
+}
+
+/// With metadata for its station a file is a CF single-station `timeSeries`: scalar
+/// `lat`, `lon`, `alt` holding the position, channels naming them as coordinates and
+/// carrying azimuth, dip and sensitivity where known, and a title with the site.
+#[test]
+fn metadata_makes_a_located_time_series() {
+    let bytes = write_nc_with(Some(fixture_metadata()), &fixture());
+    let c = read(&mut Cursor::new(bytes.clone())).unwrap();
+    let ds = &c.header.dataset;
+    let text = |attrs: &[model::Attr], name: &str| match model::find_attr(attrs, name) {
+        Some(model::AttrValue::Text(t)) => Some(t.clone()),
+        _ => None,
+    };
+    let num = |attrs: &[model::Attr], name: &str| match model::find_attr(attrs, name) {
+        Some(model::AttrValue::Double(v)) => Some(v[0]),
+        _ => None,
+    };
+    assert_eq!(
+        text(&ds.attrs, "title").unwrap(),
+        "XX_STA01 (Hill): data archived by orb"
+    );
+    assert_eq!(text(&ds.attrs, "featureType").unwrap(), "timeSeries");
+    let var = |name: &str| &ds.vars[ds.var_index(name).unwrap()];
+    assert_eq!(
+        text(&var("station").attrs, "cf_role").unwrap(),
+        "timeseries_id"
+    );
+    let bhz = &var("BHZ").attrs;
+    assert_eq!(
+        text(bhz, "coordinates").unwrap(),
+        "time lat lon alt station"
+    );
+    assert_eq!(
+        (num(bhz, "azimuth"), num(bhz, "dip")),
+        (Some(0.0), Some(-90.0))
+    );
+    assert_eq!(
+        (num(bhz, "sensitivity"), num(bhz, "sensitivity_frequency")),
+        (Some(1e9), Some(1.0))
+    );
+    assert_eq!(text(bhz, "sensitivity_units").unwrap(), "m/s");
+    let bdf = &var("BDF").attrs;
+    assert_eq!(
+        (num(bdf, "azimuth"), num(bdf, "sensitivity")),
+        (None, Some(1000.0))
+    );
+    assert_eq!(num(bdf, "sensitivity_frequency"), None);
+    // The position is data: read it where the layout puts it.
+    let layout = ds.layout(c.header.len as u64);
+    let value = |name: &str| {
+        let at = layout.begins[ds.var_index(name).unwrap()] as usize;
+        f64::from_be_bytes(bytes[at..at + 8].try_into().unwrap())
+    };
+    assert_eq!(
+        (value("lat"), value("lon"), value("alt")),
+        (45.5, -10.25, 120.0)
+    );
+    assert_eq!(c.channels[0].1, vec![1, -2, 3, 4, 5, 6]);
+    assert_eq!(c.station.as_deref(), Some("XX_STA01"));
+}
+
+/// Metadata that does not list the station leaves the file as without metadata: no
+/// position, no `featureType`, no `cf_role`.
+#[test]
+fn a_station_missing_from_the_metadata_is_written_as_without() {
+    let mut other = (*fixture_metadata()).clone();
+    other.stations[0].sta = "STA02".into();
+    let bytes = write_nc_with(Some(std::sync::Arc::new(other)), &fixture());
+    assert_eq!(bytes, unhex(FIXTURE_CDF2));
+    let ds = read(&mut Cursor::new(bytes)).unwrap().header.dataset;
+    assert!(ds.attr("featureType").is_none() && ds.var_index("lat").is_none());
+}
+
+/// A file with metadata resumes with it (position read back from the data): what it
+/// appends after a restart gives the same bytes as writing it in one go, and the
+/// metadata given to the resumed writer's caller cannot change it.
+#[test]
+fn files_with_metadata_resume_with_it() {
+    let mut packets = fixture();
+    packets.push(packet(
+        102,
+        T0 + 1_075_000,
+        &CHANS,
+        &[vec![10, 11], vec![12, 13]],
+    ));
+    let whole = write_nc_with(Some(fixture_metadata()), &packets);
+    let first = write_nc_with(Some(fixture_metadata()), &packets[..2]);
+    let mut w = NetcdfWriter::resume(Cursor::new(first)).unwrap();
+    let (p, c) = &packets[2];
+    w.append(p, c).unwrap();
+    w.finish().unwrap();
+    assert_eq!(w.into_inner().into_inner(), whole);
+}
+
+/// A file written before files had a `title` resumes and is continued in its own
+/// layout (a rewritten header must not change size or meaning): flushing changes no
+/// byte, and an appended packet is counted under the same header.
+#[test]
+fn pre_title_files_resume_in_their_layout() {
+    for (hex, version) in [
+        (PRE_TITLE_FIXTURE_CDF1, CdfVersion::Classic),
+        (PRE_TITLE_FIXTURE_CDF2, CdfVersion::Offset64),
+    ] {
+        let old = unhex(hex);
+        let mut w = NetcdfWriter::resume(Cursor::new(old.clone())).unwrap();
+        let mut all = FileSummary::default();
+        fixture().iter().for_each(|(p, c)| all.add(p, c));
+        assert_eq!(w.summary(), &all);
+        w.flush().unwrap();
+        assert_eq!(w.get_ref().get_ref(), &old);
+        let (p, c) = packet(102, T0 + 1_075_000, &CHANS, &[vec![10, 11], vec![12, 13]]);
+        w.append(&p, &c).unwrap();
+        w.finish().unwrap();
+        let bytes = w.into_inner().into_inner();
+        let c = read(&mut Cursor::new(bytes.clone())).unwrap();
+        assert_eq!(c.header.version, version);
+        assert_eq!(c.time.len(), 8);
+        let ds = &c.header.dataset;
+        assert!(ds.attr("title").is_none());
+        assert!(ds.attr("featureType").is_some());
+        assert_eq!(c.header.len, header::decode(&old).unwrap().len);
+        NetcdfWriter::resume(Cursor::new(bytes)).unwrap();
+    }
 }
