@@ -705,8 +705,11 @@ fn time_var(base: Time, unit: TimeUnit) -> Var {
     }
 }
 
+/// The `title` of a file finished without packets.
+pub const EMPTY_TITLE: &str = "no data: an empty file archived by orb";
+
 /// What a file finished without packets holds: the `time` dimension and variable with
-/// no records, and the attributes naming the conventions and software.
+/// no records, and the attributes naming the conventions, title and software.
 pub fn empty_dataset() -> Dataset {
     Dataset {
         dims: vec![Dim {
@@ -715,6 +718,7 @@ pub fn empty_dataset() -> Dataset {
         }],
         attrs: vec![
             Attr::text("Conventions", "CF-1.8"),
+            Attr::text("title", EMPTY_TITLE),
             Attr::double("packet_count", 0.0),
             Attr::text("source", SOFTWARE),
             Attr::text("history", format!("written by {SOFTWARE} from orb packets")),
@@ -723,10 +727,15 @@ pub fn empty_dataset() -> Dataset {
     }
 }
 
-/// Whether `ds` is the layout [`empty_dataset`] describes, or the one earlier versions
-/// wrote (time in seconds): either holds nothing, so its first packet lays it out anew.
+/// Whether `ds` is the layout [`empty_dataset`] describes, or one earlier versions
+/// wrote (without a title, time in microseconds or seconds): each holds nothing, so
+/// its first packet lays it out anew.
 pub fn is_empty_dataset(ds: &Dataset) -> bool {
     let mut empty = empty_dataset();
+    if *ds == empty {
+        return true;
+    }
+    empty.attrs.retain(|a| a.name != "title");
     if *ds == empty {
         return true;
     }
