@@ -461,58 +461,6 @@ fn a_file_cut_at_any_step_opens_with_the_counted_records() {
     }
 }
 
-/// Runs the IOOS compliance-checker's `cf:1.8` suite on each file: per file, the
-/// score, the possible score, the counts of high, medium and low findings, and each
-/// finding.
-pub const CF_CHECK: &str = r#"
-import json, os, sys, tempfile
-from compliance_checker.runner import CheckSuite, ComplianceChecker
-CheckSuite.load_all_available_checkers()
-out = {}
-for path in sys.argv[1:]:
-    fd, report = tempfile.mkstemp(suffix=".json", dir=".")
-    os.close(fd)
-    ComplianceChecker.run_checker(path, ["cf:1.8"], 0, "normal",
-                                  output_filename=report, output_format="json")
-    with open(report) as f:
-        r = json.load(f)["cf:1.8"]
-    os.remove(report)
-    findings = []
-    for level in ("high_priorities", "medium_priorities", "low_priorities"):
-        for item in r.get(level, []):
-            if item["value"][0] < item["value"][1] or item["msgs"]:
-                findings.append([level, item["name"], item["msgs"]])
-    out[path] = {"scored": r["scored_points"], "possible": r["possible_points"],
-                 "high": r["high_count"], "medium": r["medium_count"],
-                 "low": r["low_count"], "findings": findings}
-print(json.dumps(out))
-"#;
-
-/// The compliance-checker's verdict on each of `files` (in `dir`): `Err` names every
-/// file that scored less than full or has any finding.
-fn cf_verdict(py: &Path, dir: &Path, files: &[String]) -> Result<(), String> {
-    let out = oracle::run_python(py, CF_CHECK, files, dir);
-    let v: Value = serde_json::from_str(out.trim()).unwrap();
-    let mut bad = Vec::new();
-    for f in files {
-        let r = &v[f.as_str()];
-        let full = r["scored"] == r["possible"]
-            && r["possible"].as_u64().is_some_and(|p| p > 0)
-            && r["high"] == 0
-            && r["medium"] == 0
-            && r["low"] == 0
-            && r["findings"].as_array().is_some_and(Vec::is_empty);
-        if !full {
-            bad.push(format!("{f}: {r}"));
-        }
-    }
-    if bad.is_empty() {
-        Ok(())
-    } else {
-        Err(bad.join("\n"))
-    }
-}
-
 /// Every kind of file the writer makes scores 100% on `compliance-checker
 /// --test=cf:1.8` with no finding: seismic and pressure channels, with and without
 /// station metadata, CDF-1 and CDF-2, and an empty file. A file with the title taken
@@ -564,7 +512,7 @@ fn cf_checker_scores_every_file_in_full() {
     )
     .unwrap();
     files.push("empty.nc".into());
-    if let Err(e) = cf_verdict(&py, dir.path(), &files) {
+    if let Err(e) = oracle::cf_check(&py, dir.path(), &files) {
         panic!("files that are not CF-1.8 in full:\n{e}");
     }
     // The control: without its title a file has a finding, so the check can fail.
@@ -580,6 +528,6 @@ fn cf_checker_scores_every_file_in_full() {
     assert_ne!(untitled, text);
     std::fs::write(dir.path().join("untitled.cdl"), untitled).unwrap();
     oracle::run(&ncgen, &["-o", "untitled.nc", "untitled.cdl"], dir.path());
-    let e = cf_verdict(&py, dir.path(), &["untitled.nc".into()]).unwrap_err();
+    let e = oracle::cf_check(&py, dir.path(), &["untitled.nc".to_owned()]).unwrap_err();
     assert!(e.contains("title"), "{e}");
 }

@@ -138,7 +138,8 @@ impl Simulator {
                 start: None,
                 end: None,
                 latitude: 45.0,
-                longitude: 10.0 + st.x_km / KM_PER_DEG_LON,
+                // To the microdegree (about 10 cm), as station lists give positions.
+                longitude: ((10.0 + st.x_km / KM_PER_DEG_LON) * 1e6).round() / 1e6,
                 elevation: 100.0 + 10.0 * i as f64,
                 site: Some(format!(
                     "orbsim {} station {}",
