@@ -1,5 +1,6 @@
 //! Reference tools that check our output from outside: Python packages (`pymseed`,
-//! `netCDF4`, `xarray`, `pandas`) and command-line tools (`ncdump`, `ncgen`).
+//! `netCDF4`, `xarray`, `pandas`, `obspy`, `compliance_checker`, ...) and command-line
+//! tools (`ncdump`, `ncgen`).
 //!
 //! The interpreter is `$ORB_PYTHON`, else `target/ci-venv/bin/python` in the workspace
 //! (`.ci/run` creates that venv and installs the packages into it); tools are looked up
