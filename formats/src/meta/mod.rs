@@ -15,6 +15,10 @@ use std::path::Path;
 
 use crate::Time;
 
+/// The largest metadata file [`Inventory::load`] reads: a StationXML file with full
+/// responses for a few thousand channels is tens of MiB.
+pub const MAX_FILE_BYTES: u64 = 256 << 20;
+
 /// Why a metadata file could not be used.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -121,11 +125,28 @@ impl StationEpoch {
 impl Inventory {
     /// Reads a StationXML file (`.xml`) or a TOML station table (`.toml`); any other
     /// name is read as StationXML when its text starts with `<`, else as a table.
+    /// Only a regular file of at most [`MAX_FILE_BYTES`] is read (not a device or a
+    /// pipe, which might never end).
     pub fn load(path: &Path) -> Result<Inventory, MetaError> {
-        let text = std::fs::read_to_string(path).map_err(|source| MetaError::Io {
+        let io = |source| MetaError::Io {
             path: path.display().to_string(),
             source,
-        })?;
+        };
+        let meta = std::fs::metadata(path).map_err(io)?;
+        if !meta.is_file() {
+            return Err(MetaError::Invalid(format!(
+                "{} is not a regular file",
+                path.display()
+            )));
+        }
+        if meta.len() > MAX_FILE_BYTES {
+            return Err(MetaError::Invalid(format!(
+                "{} has {} bytes, more than the {MAX_FILE_BYTES} a metadata file may have",
+                path.display(),
+                meta.len()
+            )));
+        }
+        let text = std::fs::read_to_string(path).map_err(io)?;
         let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
         if ext.eq_ignore_ascii_case("xml")
             || (!ext.eq_ignore_ascii_case("toml") && text.trim_start().starts_with('<'))
@@ -325,6 +346,19 @@ mod tests {
         assert!(inv
             .station("XX", "STA02", at("2024-06-01T00:00:00Z"))
             .is_none());
+    }
+
+    #[test]
+    fn only_regular_files_load() {
+        let dir = std::env::temp_dir();
+        let e = Inventory::load(&dir).unwrap_err().to_string();
+        assert!(e.contains("not a regular file"), "{e}");
+        if Path::new("/dev/zero").exists() {
+            let e = Inventory::load(Path::new("/dev/zero"))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("not a regular file"), "{e}");
+        }
     }
 
     #[test]
