@@ -28,6 +28,7 @@
 
 pub mod addr;
 pub mod datalink;
+pub mod meta;
 pub mod packet;
 pub mod payload;
 pub mod proto;

@@ -6,11 +6,14 @@
 //! Then each rule is checked field by field, and every refusal is one [`RuleError`]
 //! naming the file, line, column and field, and what the field allows.
 
-use std::cell::RefCell;
+use std::cell::{OnceCell, RefCell};
 use std::collections::{HashMap, HashSet};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
+
+use formats::meta::Inventory;
 
 use formats::write::Format;
 use formats::{SrcName, Time};
@@ -60,6 +63,7 @@ pub struct RuleFile {
 #[serde(deny_unknown_fields)]
 struct RawFile {
     catalog: Option<Spanned<String>>,
+    stations: Option<Spanned<String>>,
     #[serde(default)]
     reap: Vec<Spanned<RawReap>>,
     #[serde(default)]
@@ -83,6 +87,7 @@ struct RawReap {
     max_batch_age: Option<Spanned<String>>,
     format: Spanned<Format>,
     netcdf_version: Option<Spanned<NetcdfVersion>>,
+    stations: Option<Spanned<String>>,
     path: Spanned<String>,
     mode: Option<Spanned<Mode>>,
     roll: Option<Spanned<String>>,
@@ -122,7 +127,14 @@ struct Ctx<'a> {
     text: &'a str,
     root: PathBuf,
     warnings: RefCell<Vec<RuleWarning>>,
+    /// Station metadata files already loaded, so rules naming one file share it.
+    stations: RefCell<HashMap<PathBuf, Arc<Inventory>>>,
+    /// The file-level `stations`, for rules that name none.
+    default_stations: OnceCell<Option<RuleStations>>,
 }
+
+/// A rule's station metadata: the file (resolved) and what it holds.
+type RuleStations = (PathBuf, Arc<Inventory>);
 
 impl Ctx<'_> {
     /// Line and column (from 1) of a byte offset.
@@ -163,6 +175,31 @@ impl Ctx<'_> {
 
     fn resolve(&self, p: &str) -> PathBuf {
         self.root.join(p)
+    }
+
+    /// Loads (once per file) the station metadata `v` names.
+    fn load_stations(&self, v: &Spanned<String>, field: &str) -> Result<RuleStations, RuleError> {
+        if v.get_ref().is_empty() {
+            return Err(self.at(
+                v,
+                field,
+                "empty; name a StationXML file (.xml) or a TOML station table (.toml)",
+            ));
+        }
+        let path = self.resolve(v.get_ref());
+        if let Some(inv) = self.stations.borrow().get(&path) {
+            return Ok((path, inv.clone()));
+        }
+        let inv = Inventory::load(&path).map_err(|e| {
+            self.at(
+                v,
+                field,
+                format!("cannot use the station metadata in {}: {e}", path.display()),
+            )
+        })?;
+        let inv = Arc::new(inv);
+        self.stations.borrow_mut().insert(path.clone(), inv.clone());
+        Ok((path, inv))
     }
 
     /// A toml/serde error: the field comes from the message (`unknown field`,
@@ -245,8 +282,16 @@ impl RuleFile {
             text,
             root,
             warnings: RefCell::new(Vec::new()),
+            stations: RefCell::new(HashMap::new()),
+            default_stations: OnceCell::new(),
         };
         let raw: RawFile = toml::from_str(text).map_err(|e| ctx.toml_err(&e))?;
+        let default_stations = raw
+            .stations
+            .as_ref()
+            .map(|v| ctx.load_stations(v, "stations"))
+            .transpose()?;
+        let _ = ctx.default_stations.set(default_stations);
         let mut names: HashMap<String, Range<usize>> = HashMap::new();
         let mut states: HashSet<PathBuf> = HashSet::new();
         let mut claim = |name: &Spanned<String>, rule_states: &[&Path], span: Range<usize>| {
@@ -617,6 +662,21 @@ fn reap_rule(ctx: &Ctx<'_>, r: &RawReap) -> Result<ReapRule, RuleError> {
         Some(v) => *v.get_ref(),
         None => NetcdfVersion::default(),
     };
+    // Raw and SDS files carry no station metadata: a rule naming some for them is a
+    // mistake; the file-level default simply does not apply to them.
+    let carries_metadata = matches!(format, Format::Netcdf | Format::Cdl | Format::Json);
+    let stations = match &r.stations {
+        Some(v) if !carries_metadata => {
+            return Err(ctx.at(
+                v,
+                "stations",
+                format!("applies only to formats netcdf, cdl and json, not {format}; remove it"),
+            ))
+        }
+        Some(v) => Some(ctx.load_stations(v, "stations")?),
+        None if carries_metadata => ctx.default_stations.get().cloned().flatten(),
+        None => None,
+    };
     let collection = match &r.collection {
         Some(c) if c.get_ref().is_empty() => {
             return Err(ctx.at(
@@ -645,6 +705,8 @@ fn reap_rule(ctx: &Ctx<'_>, r: &RawReap) -> Result<ReapRule, RuleError> {
         max_batch_age,
         format,
         netcdf_version,
+        stations: stations.as_ref().map(|(p, _)| p.clone()),
+        metadata: stations.map(|(_, inv)| inv),
         path,
         sds_path,
         root: ctx.root.clone(),
@@ -778,6 +840,7 @@ fn ingest_rule(ctx: &Ctx<'_>, r: &RawIngest) -> Result<IngestRule, RuleError> {
                         max_batch_age: None,
                         format: format.clone(),
                         netcdf_version: None,
+                        stations: None,
                         path: path.clone(),
                         mode: r.mode.clone(),
                         roll: r.roll.clone(),
@@ -924,6 +987,80 @@ mod tests {
         assert_eq!(e.field(), Some("format"));
         let e = RuleFile::load(&dir.path().join("missing.toml")).unwrap_err();
         assert!(matches!(e, RuleError::Read { .. }), "{e}");
+    }
+
+    const STATION_TABLE: &str = "[[station]]\nnet = \"XX\"\nsta = \"STA01\"\n\
+        latitude = 45.0\nlongitude = 10.0\nelevation = 100.0\n";
+
+    /// `stations` loads a StationXML file or a TOML table at rule load, relative to
+    /// the rule file: a rule's own overrides the file's, rules naming one file share
+    /// it, and raw and SDS rules take none from the file.
+    #[test]
+    fn stations_are_loaded_with_the_rules() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("net.toml"), STATION_TABLE).unwrap();
+        let xml = formats::meta::stationxml::write(
+            &formats::meta::table::parse(&STATION_TABLE.replace("STA01", "STA09")).unwrap(),
+            "test",
+            formats::Time::from_micros(0),
+        );
+        std::fs::write(dir.path().join("net.xml"), xml).unwrap();
+        let text = "stations = \"net.toml\"\n\
+            [[reap]]\nname = \"a\"\norb = \":6510\"\nformat = \"netcdf\"\npath = \"a/{first_pktid}\"\n\
+            [[reap]]\nname = \"b\"\norb = \":6510\"\nformat = \"json\"\npath = \"b/{first_pktid}\"\n\
+            [[reap]]\nname = \"c\"\norb = \":6510\"\nformat = \"cdl\"\npath = \"c/{first_pktid}\"\nstations = \"net.xml\"\n\
+            [[reap]]\nname = \"d\"\norb = \":6510\"\nformat = \"raw\"\npath = \"d/{first_pktid}\"\n";
+        let rules = dir.path().join("r.toml");
+        std::fs::write(&rules, text).unwrap();
+        let f = RuleFile::load(&rules).unwrap();
+        let at = formats::Time::from_micros(0);
+        let (a, b, c, d) = (&f.reap[0], &f.reap[1], &f.reap[2], &f.reap[3]);
+        assert!(a.stations.as_ref().unwrap().ends_with("net.toml"));
+        let inv = a.metadata.as_ref().unwrap();
+        assert!(inv.station("XX", "STA01", at).is_some());
+        assert!(Arc::ptr_eq(inv, b.metadata.as_ref().unwrap()));
+        let own = c.metadata.as_ref().unwrap();
+        assert!(
+            own.station("XX", "STA09", at).is_some() && own.station("XX", "STA01", at).is_none()
+        );
+        assert!(d.metadata.is_none() && d.stations.is_none());
+    }
+
+    /// A metadata file that is missing, malformed or out of range is refused at load,
+    /// naming the field and why; so is `stations` on a format that cannot carry it.
+    #[test]
+    fn bad_station_metadata_is_refused_at_load() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("bad.xml"), "<FDSNStationXML><Network code=\"XX\"><Station code=\"S\"><Latitude>x</Latitude></Station></Network></FDSNStationXML>").unwrap();
+        std::fs::write(
+            dir.path().join("far.toml"),
+            STATION_TABLE.replace("45.0", "145.0"),
+        )
+        .unwrap();
+        let rule = |extra: &str, format: &str| {
+            let text = format!(
+                "[[reap]]\nname = \"a\"\norb = \":6510\"\nformat = \"{format}\"\npath = \"a/{{first_pktid}}\"\n{extra}"
+            );
+            let path = dir.path().join("r.toml");
+            std::fs::write(&path, text).unwrap();
+            RuleFile::load(&path).unwrap_err()
+        };
+        for (extra, format, says) in [
+            ("stations = \"none.xml\"\n", "netcdf", "cannot read"),
+            (
+                "stations = \"bad.xml\"\n",
+                "netcdf",
+                "not valid FDSN StationXML",
+            ),
+            ("stations = \"far.toml\"\n", "json", "latitude 145"),
+            ("stations = \"\"\n", "cdl", "empty"),
+            ("stations = \"far.toml\"\n", "raw", "only to formats netcdf"),
+        ] {
+            let e = rule(extra, format);
+            assert_eq!(e.field(), Some("stations"), "{e}");
+            assert!(e.to_string().contains(says), "{extra}: {e}");
+            assert!(e.to_string().contains(":6:"), "{extra}: {e}");
+        }
     }
 
     fn sds_rule(extra: &str) -> Result<RuleFile, RuleError> {

@@ -2,6 +2,9 @@
 //! resume an existing one, as a boxed [`PacketWriter`].
 
 use std::fs::File;
+use std::sync::Arc;
+
+use formats::meta::Inventory;
 
 use formats::write::cdl::{CdlOptions, CdlWriter};
 use formats::write::jsonl::JsonLinesWriter;
@@ -45,17 +48,30 @@ pub struct Resumed {
 /// prints after `netcdf` (the file name without its extension; a caller that knows
 /// the final name only later replaces it with
 /// [`set_dataset_name`](ArchiveWriter::set_dataset_name)); `version` is the netCDF
-/// variant (ignored by the other formats).
-pub fn create(format: Format, file: File, name: &str, version: CdfVersion) -> BoxWriter {
+/// variant (ignored by the other formats); `metadata` is the rule's station metadata
+/// (used by netCDF, CDL and JSON Lines).
+pub fn create(
+    format: Format,
+    file: File,
+    name: &str,
+    version: CdfVersion,
+    metadata: Option<&Arc<Inventory>>,
+) -> BoxWriter {
+    let metadata = metadata.cloned();
     match format {
-        Format::Netcdf => Box::new(NetcdfWriter::create(file, NetcdfOptions { version })),
-        Format::Cdl => Box::new(CdlWriter::create(
-            file,
-            CdlOptions {
-                name: name.to_owned(),
-            },
-        )),
-        Format::Json => Box::new(JsonLinesWriter::new(file)),
+        Format::Netcdf => {
+            Box::new(NetcdfWriter::create(file, NetcdfOptions { version }).with_metadata(metadata))
+        }
+        Format::Cdl => Box::new(
+            CdlWriter::create(
+                file,
+                CdlOptions {
+                    name: name.to_owned(),
+                },
+            )
+            .with_metadata(metadata),
+        ),
+        Format::Json => Box::new(JsonLinesWriter::new(file).with_metadata(metadata)),
         Format::Raw => Box::new(RawWriter::new(file)),
         Format::Sds => Box::new(SdsWriter::new(file)),
     }
@@ -65,11 +81,13 @@ pub fn create(format: Format, file: File, name: &str, version: CdfVersion) -> Bo
 /// and cannot be resumed (rule files refuse CDL in append mode). `committed` is the
 /// summary in the file's sidecar: SDS day files are cut back to the length it
 /// records (see [`SdsWriter::resume`]); the other formats find their end themselves
-/// and ignore it.
+/// and ignore it. A resumed netCDF file keeps the metadata it recorded; a resumed JSON
+/// Lines file writes a header line for each station in `metadata` it has none for.
 pub fn resume(
     format: Format,
     file: File,
     committed: Option<&FileSummary>,
+    metadata: Option<&Arc<Inventory>>,
 ) -> Result<Resumed, WriteError> {
     Ok(match format {
         Format::Netcdf => Resumed {
@@ -79,7 +97,7 @@ pub fn resume(
         Format::Json => {
             let r = JsonLinesWriter::resume(file)?;
             Resumed {
-                writer: Box::new(r.writer),
+                writer: Box::new(r.writer.with_metadata(metadata.cloned())),
                 cut: r.cut,
             }
         }
@@ -142,7 +160,13 @@ mod tests {
     fn netcdf_version_reaches_the_file() {
         for (version, magic) in [(CdfVersion::Classic, 1u8), (CdfVersion::Offset64, 2)] {
             let file = tempfile::tempfile().unwrap();
-            let mut w = create(Format::Netcdf, file.try_clone().unwrap(), "x", version);
+            let mut w = create(
+                Format::Netcdf,
+                file.try_clone().unwrap(),
+                "x",
+                version,
+                None,
+            );
             let (p, ch) = packet();
             w.append(&p, &[ch]).unwrap();
             w.finish().unwrap();
@@ -164,6 +188,7 @@ mod tests {
             file.try_clone().unwrap(),
             "1_pending",
             CdfVersion::Offset64,
+            None,
         );
         let (p, ch) = packet();
         w.append(&p, &[ch]).unwrap();

@@ -1,7 +1,10 @@
 //! [`ReapRule`]: read packets from an orb and archive them as files.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
+
+use formats::meta::Inventory;
 
 use formats::write::Format;
 use formats::Time;
@@ -109,6 +112,13 @@ pub struct ReapRule {
     /// Which netCDF classic variant a `netcdf` rule writes (`cdf2` unless the rule
     /// asks for `cdf1`, for readers older than netCDF 3.6).
     pub netcdf_version: NetcdfVersion,
+    /// The station metadata file (StationXML or TOML table, resolved) of a netcdf,
+    /// cdl or json rule: its own `stations`, else the rule file's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stations: Option<PathBuf>,
+    /// What `stations` holds, loaded when the rule file was.
+    #[serde(skip)]
+    pub metadata: Option<Arc<Inventory>>,
     /// Path template, relative to `root` unless absolute.
     #[serde(serialize_with = "as_text")]
     pub path: PathTemplate,

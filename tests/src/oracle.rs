@@ -1,6 +1,6 @@
 //! Reference tools that check our output from outside: Python packages (`pymseed`,
-//! `netCDF4`, `xarray`, `pandas`, `websockets`, ...) and command-line tools (`ncdump`,
-//! `ncgen`, `chromium`).
+//! `netCDF4`, `xarray`, `pandas`, `obspy`, `compliance_checker`, `websockets`, ...) and
+//! command-line tools (`ncdump`, `ncgen`, `chromium`).
 //!
 //! The interpreter is `$ORB_PYTHON`, else `target/ci-venv/bin/python` in the workspace
 //! (`.ci/run` creates that venv and installs the packages into it); tools are looked up
@@ -233,6 +233,60 @@ pub fn run_python<S: AsRef<OsStr>>(py: &Path, script: &str, args: &[S], dir: &Pa
     let mut all: Vec<&OsStr> = vec![OsStr::new("-c"), OsStr::new(script)];
     all.extend(args.iter().map(AsRef::as_ref));
     run(py, &all, dir)
+}
+
+/// Runs the IOOS compliance-checker's `cf:1.8` suite on each file: per file, the
+/// score, the possible score, the counts of high, medium and low findings, and each
+/// finding.
+const CF_CHECK: &str = r#"
+import json, os, sys, tempfile
+from compliance_checker.runner import CheckSuite, ComplianceChecker
+CheckSuite.load_all_available_checkers()
+out = {}
+for path in sys.argv[1:]:
+    fd, report = tempfile.mkstemp(suffix=".json", dir=".")
+    os.close(fd)
+    ComplianceChecker.run_checker(path, ["cf:1.8"], 0, "normal",
+                                  output_filename=report, output_format="json")
+    with open(report) as f:
+        r = json.load(f)["cf:1.8"]
+    os.remove(report)
+    findings = []
+    for level in ("high_priorities", "medium_priorities", "low_priorities"):
+        for item in r.get(level, []):
+            if item["value"][0] < item["value"][1] or item["msgs"]:
+                findings.append([level, item["name"], item["msgs"]])
+    out[path] = {"scored": r["scored_points"], "possible": r["possible_points"],
+                 "high": r["high_count"], "medium": r["medium_count"],
+                 "low": r["low_count"], "findings": findings}
+print(json.dumps(out))
+"#;
+
+/// The IOOS compliance-checker's `cf:1.8` verdict on each of `files` (paths relative
+/// to `dir`): `Err` names every file that scored less than full or has any finding
+/// (high, medium or low), with the checker's messages. Needs a Python from
+/// [`python`] with `compliance_checker`.
+pub fn cf_check(py: &Path, dir: &Path, files: &[String]) -> Result<(), String> {
+    let out = run_python(py, CF_CHECK, files, dir);
+    let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    let mut bad = Vec::new();
+    for f in files {
+        let r = &v[f.as_str()];
+        let full = r["scored"] == r["possible"]
+            && r["possible"].as_u64().is_some_and(|p| p > 0)
+            && r["high"] == 0
+            && r["medium"] == 0
+            && r["low"] == 0
+            && r["findings"].as_array().is_some_and(Vec::is_empty);
+        if !full {
+            bad.push(format!("{f}: {r}"));
+        }
+    }
+    if bad.is_empty() {
+        Ok(())
+    } else {
+        Err(bad.join("\n"))
+    }
 }
 
 /// The end-of-run summary of recorded outcomes (the text of [`record_file`]): how many

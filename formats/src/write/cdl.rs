@@ -8,10 +8,12 @@
 
 use std::fmt::Write as _;
 use std::io::Write;
+use std::sync::Arc;
 
 use super::netcdf::model::{AttrValue, Dataset};
 use super::netcdf::station::{self, micros_since, StationFile};
 use super::{FileSummary, PacketWriter, WriteError};
+use crate::meta::Inventory;
 use crate::payload::Channel;
 use crate::Packet;
 
@@ -54,6 +56,7 @@ pub struct CdlWriter<W> {
     summary: FileSummary,
     order: Vec<usize>,
     finished: bool,
+    metadata: Option<Arc<Inventory>>,
 }
 
 impl<W: Write> CdlWriter<W> {
@@ -68,7 +71,15 @@ impl<W: Write> CdlWriter<W> {
             summary: FileSummary::default(),
             order: Vec::new(),
             finished: false,
+            metadata: None,
         }
+    }
+
+    /// Looks the first packet's station up in `metadata`, as
+    /// [`NetcdfWriter::with_metadata`](super::netcdf::NetcdfWriter::with_metadata) does.
+    pub fn with_metadata(mut self, metadata: Option<Arc<Inventory>>) -> CdlWriter<W> {
+        self.metadata = metadata;
+        self
     }
 
     /// Renames the dataset: for a caller that learns the file's final name (say, from
@@ -95,8 +106,12 @@ impl<W: Write> CdlWriter<W> {
             Some(file) => {
                 let ds = file.dataset(&self.summary);
                 let id = file.station_id();
+                let position = file.position_values();
                 let mut data = vec![VarData::Text(&id), VarData::Double(&self.time)];
                 data.extend(self.columns.iter().map(|c| VarData::Int(c)));
+                if let Some(p) = &position {
+                    data.extend(p.iter().map(std::slice::from_ref).map(VarData::Double));
+                }
                 render(&self.name, &ds, self.time.len(), &data)
             }
         }
@@ -113,7 +128,7 @@ impl<W: Write> PacketWriter for CdlWriter<W> {
             Some(f) => f
                 .check(packet, channels, self.summary.end, &mut order)
                 .map(|()| None),
-            None => StationFile::first(packet, channels).map(|s| {
+            None => StationFile::first(packet, channels, self.metadata.as_deref()).map(|s| {
                 order.clear();
                 order.extend(0..channels.len());
                 Some(s)

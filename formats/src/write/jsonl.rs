@@ -26,20 +26,32 @@
 //! `null` (JSON has no NaN). Times outside the calendar range chrono supports
 //! (about 262,000 years either side of 1970) are written as epoch-seconds text.
 //!
+//! With station metadata ([`JsonLinesWriter::with_metadata`]), the first packet line
+//! of each station found in it is preceded by one header line, `{"header": {...}}`:
+//! the station's `net`, `sta`, `latitude`, `longitude`, `elevation`, `site` and
+//! `channels` (each `loc`, `chan`, `azimuth`, `dip`, `sensitivity`,
+//! `sensitivity_frequency`, `units`; `null` where unknown), as in force at that
+//! packet's first sample. A reader tells the two kinds of line apart by the `header`
+//! key. Without metadata, or for a station it does not list, no header line is
+//! written.
+//!
 //! Every line ends with `\n`, written last, so a crash leaves at most one line
 //! without it: [`JsonLinesWriter::resume`] cuts that line and rebuilds the summary
 //! from the others.
 
+use std::collections::BTreeSet;
 use std::io::{self, BufRead, Read, Seek, SeekFrom, Write};
+use std::sync::Arc;
 
 use base64::Engine;
 use chrono::{DateTime, Datelike, Timelike};
 use serde::de::{self, SeqAccess, Visitor};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::ser::{CompactFormatter, Formatter};
 
 use super::resume::{Resumed, Truncate};
 use super::{FileSummary, PacketWriter, WriteError};
+use crate::meta::{Inventory, StationMeta};
 use crate::payload::Channel;
 use crate::{Packet, Time};
 
@@ -55,6 +67,64 @@ pub struct JsonLinesWriter<W: Write> {
     buf: Vec<u8>,
     summary: FileSummary,
     finished: bool,
+    metadata: Option<Arc<Inventory>>,
+    /// `NET_STA` of every station whose header line the file holds.
+    headed: BTreeSet<String>,
+}
+
+/// A header line: `{"header": {...}}`.
+#[derive(Serialize, Deserialize)]
+struct HeaderLine {
+    header: Header,
+}
+
+/// One station's metadata, as a header line carries it.
+#[derive(Serialize, Deserialize)]
+struct Header {
+    net: String,
+    sta: String,
+    latitude: f64,
+    longitude: f64,
+    elevation: f64,
+    site: Option<String>,
+    channels: Vec<HeaderChannel>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct HeaderChannel {
+    loc: String,
+    chan: String,
+    azimuth: Option<f64>,
+    dip: Option<f64>,
+    sensitivity: Option<f64>,
+    sensitivity_frequency: Option<f64>,
+    units: Option<String>,
+}
+
+impl From<&StationMeta> for Header {
+    fn from(m: &StationMeta) -> Header {
+        Header {
+            net: m.net.clone(),
+            sta: m.sta.clone(),
+            latitude: m.latitude,
+            longitude: m.longitude,
+            elevation: m.elevation,
+            site: m.site.clone(),
+            channels: m
+                .channels
+                .iter()
+                .map(|c| HeaderChannel {
+                    loc: c.loc.clone(),
+                    chan: c.chan.clone(),
+                    azimuth: c.azimuth,
+                    dip: c.dip,
+                    sensitivity: c.sensitivity.as_ref().map(|s| s.value),
+                    sensitivity_frequency: c.sensitivity.as_ref().and_then(|s| s.frequency),
+                    units: c.sensitivity.as_ref().map(|s| s.units.clone()),
+                })
+                .collect(),
+        }
+    }
 }
 
 impl<W: Write> JsonLinesWriter<W> {
@@ -65,7 +135,38 @@ impl<W: Write> JsonLinesWriter<W> {
             buf: Vec::with_capacity(64 * 1024),
             summary: FileSummary::default(),
             finished: false,
+            metadata: None,
+            headed: BTreeSet::new(),
         }
+    }
+
+    /// Writes a header line with a station's metadata before its first packet line
+    /// (see the module docs).
+    pub fn with_metadata(mut self, metadata: Option<Arc<Inventory>>) -> JsonLinesWriter<W> {
+        self.metadata = metadata;
+        self
+    }
+
+    /// Appends the header line for the station of `channels`, if the metadata lists
+    /// it and the file has none for it yet.
+    fn header_for(&mut self, channels: &[Channel]) -> io::Result<()> {
+        let (Some(inv), Some(first)) = (&self.metadata, channels.first()) else {
+            return Ok(());
+        };
+        let key = format!("{}_{}", first.net, first.sta);
+        if self.headed.contains(&key) {
+            return Ok(());
+        }
+        let Some(meta) = inv.station(&first.net, &first.sta, first.start) else {
+            return Ok(());
+        };
+        let line = HeaderLine {
+            header: Header::from(&meta),
+        };
+        serde_json::to_writer(&mut self.buf, &line).map_err(io::Error::from)?;
+        self.buf.push(b'\n');
+        self.headed.insert(key);
+        Ok(())
     }
 
     /// The underlying writer (after [`flush`](PacketWriter::flush) it holds everything).
@@ -90,6 +191,7 @@ impl<F: Read + Write + Seek + Truncate> JsonLinesWriter<F> {
     pub fn resume(mut file: F) -> Result<Resumed<JsonLinesWriter<F>>, WriteError> {
         file.seek(SeekFrom::Start(0))?;
         let mut summary = FileSummary::default();
+        let mut headed = BTreeSet::new();
         let mut valid = 0u64;
         let mut cut = 0u64;
         let mut line = Vec::new();
@@ -104,7 +206,7 @@ impl<F: Read + Write + Seek + Truncate> JsonLinesWriter<F> {
                 cut = n as u64;
                 break;
             }
-            add_line(&mut summary, &line).map_err(|e| {
+            add_line(&mut summary, &mut headed, &line).map_err(|e| {
                 WriteError::Corrupt(format!("line {number} (byte offset {valid}): {e}"))
             })?;
             valid += n as u64;
@@ -116,6 +218,7 @@ impl<F: Read + Write + Seek + Truncate> JsonLinesWriter<F> {
         file.seek(SeekFrom::Start(valid))?;
         let mut writer = JsonLinesWriter::new(file);
         writer.summary = summary;
+        writer.headed = headed;
         Ok(Resumed { writer, cut })
     }
 }
@@ -126,8 +229,20 @@ impl<W: Write> PacketWriter for JsonLinesWriter<W> {
             return Err(WriteError::Finished);
         }
         let start = self.buf.len();
-        if let Err(e) = encode_line(&mut self.buf, packet, channels) {
+        let headed = self.headed.len();
+        if let Err(e) = self
+            .header_for(channels)
+            .and_then(|()| encode_line(&mut self.buf, packet, channels))
+        {
             self.buf.truncate(start);
+            if self.headed.len() > headed {
+                // The header went with the packet line that failed.
+                let key = channels
+                    .first()
+                    .map(|c| format!("{}_{}", c.net, c.sta))
+                    .unwrap_or_default();
+                self.headed.remove(&key);
+            }
             return Err(e.into());
         }
         self.summary.add(packet, channels);
@@ -339,7 +454,17 @@ impl<'de> Deserialize<'de> for SampleCount {
 
 /// Counts one line (with or without its `\n`) into `summary` exactly as
 /// [`FileSummary::add`] counted the packet it came from.
-fn add_line(summary: &mut FileSummary, line: &[u8]) -> Result<(), String> {
+/// A header line adds its station to `headed` instead.
+fn add_line(
+    summary: &mut FileSummary,
+    headed: &mut BTreeSet<String>,
+    line: &[u8],
+) -> Result<(), String> {
+    if line.starts_with(b"{\"header\":") {
+        let h: HeaderLine = serde_json::from_slice(line).map_err(|e| e.to_string())?;
+        headed.insert(format!("{}_{}", h.header.net, h.header.sta));
+        return Ok(());
+    }
     let info: LineInfo = serde_json::from_slice(line).map_err(|e| e.to_string())?;
     let mut samples = 0u64;
     let mut span: Option<(Time, Time)> = None;
@@ -397,10 +522,11 @@ pub struct Scan {
 /// `valid_len`; a complete line that is not a packet line is an error naming it.
 pub fn scan(bytes: &[u8]) -> Result<Scan, WriteError> {
     let mut summary = FileSummary::default();
+    let mut headed = BTreeSet::new();
     let mut at = 0;
     let mut number = 1;
     while let Some(n) = bytes[at..].iter().position(|&b| b == b'\n') {
-        add_line(&mut summary, &bytes[at..at + n + 1])
+        add_line(&mut summary, &mut headed, &bytes[at..at + n + 1])
             .map_err(|e| WriteError::Corrupt(format!("line {number} (byte offset {at}): {e}")))?;
         at += n + 1;
         number += 1;
@@ -554,6 +680,87 @@ mod tests {
             assert_eq!(w.summary(), &summary);
             assert_eq!(w.into_inner().into_inner(), bytes, "cut at {cut}");
         }
+    }
+
+    /// With metadata, the first line of each listed station is its header; a station
+    /// not listed gets none; a resumed file does not repeat a header it holds.
+    #[test]
+    fn header_lines_carry_station_metadata_once_per_station() {
+        let inv = crate::meta::table::parse(
+            "[[station]]\nnet = \"XX\"\nsta = \"STA01\"\nlatitude = 45.5\n\
+             longitude = -10.25\nelevation = 120.0\n\
+             [[station.channel]]\nchan = \"BHZ\"\nazimuth = 90.0\ndip = 0.0\n\
+             sensitivity = 1e9\nunits = \"m/s\"\n",
+        )
+        .unwrap();
+        let inv = Some(Arc::new(inv));
+        let mut w = JsonLinesWriter::new(Cursor::new(Vec::new())).with_metadata(inv.clone());
+        let mut other = channel("BHZ", 0, vec![1]);
+        other.sta = "STA02".into();
+        w.append(
+            &packet(1, "XX_STA01/GENC", 0, b""),
+            &[channel("BHZ", 0, vec![1])],
+        )
+        .unwrap();
+        w.append(&packet(2, "XX_STA02/GENC", 0, b""), &[other])
+            .unwrap();
+        w.append(
+            &packet(3, "XX_STA01/GENC", 25_000, b""),
+            &[channel("BHZ", 25_000, vec![2])],
+        )
+        .unwrap();
+        w.flush().unwrap();
+        let bytes = w.into_inner().into_inner();
+        let lines: Vec<serde_json::Value> = bytes
+            .split(|&b| b == b'\n')
+            .filter(|l| !l.is_empty())
+            .map(|l| serde_json::from_slice(l).unwrap())
+            .collect();
+        assert_eq!(lines.len(), 4);
+        let h = &lines[0]["header"];
+        assert_eq!(
+            (h["net"].as_str(), h["sta"].as_str(), h["latitude"].as_f64()),
+            (Some("XX"), Some("STA01"), Some(45.5))
+        );
+        let c = &h["channels"][0];
+        assert_eq!(
+            (c["chan"].as_str(), c["azimuth"].as_f64()),
+            (Some("BHZ"), Some(90.0))
+        );
+        assert_eq!(
+            (c["sensitivity"].as_f64(), c["units"].as_str()),
+            (Some(1e9), Some("m/s"))
+        );
+        assert!(c["sensitivity_frequency"].is_null());
+        assert_eq!(
+            lines[1..]
+                .iter()
+                .map(|l| l["pktid"].as_u64())
+                .collect::<Vec<_>>(),
+            [Some(1), Some(2), Some(3)]
+        );
+        // Headers are not packets: the summary counts three.
+        let scanned = scan(&bytes).unwrap();
+        assert_eq!(scanned.summary.packets, 3);
+        let mut w = JsonLinesWriter::resume(Cursor::new(bytes.clone()))
+            .unwrap()
+            .writer
+            .with_metadata(inv);
+        w.append(
+            &packet(4, "XX_STA01/GENC", 50_000, b""),
+            &[channel("BHZ", 50_000, vec![3])],
+        )
+        .unwrap();
+        w.finish().unwrap();
+        let after = w.into_inner().into_inner();
+        assert_eq!(
+            after
+                .split(|&b| b == b'\n')
+                .filter(|l| l.starts_with(b"{\"header\""))
+                .count(),
+            1
+        );
+        assert_eq!(scan(&after).unwrap().summary.packets, 4);
     }
 
     #[test]

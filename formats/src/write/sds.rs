@@ -308,7 +308,7 @@ impl<W: Write> PacketWriter for SdsWriter<W> {
 }
 
 /// Decodes a packet and splits it: [`split`] after
-/// [`payload::decode`](crate::payload::decode), for callers holding only the packet.
+/// [`crate::payload::decode`], for callers holding only the packet.
 pub fn split_packet(packet: &Packet) -> Result<Vec<Piece>, PayloadError> {
     if is_seed(packet) {
         return split(packet, &[]);

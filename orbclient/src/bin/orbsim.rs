@@ -45,7 +45,8 @@ Examples:
                                                    until Ctrl-C
     orbsim :6510 --seismic 20 --pressure 5 --fast --count 600
     orbsim :6510 --format seed --duration 10m --seed 7
-    orbsim :6510 --config network.toml";
+    orbsim :6510 --config network.toml
+    orbsim :6510 --stationxml network.xml          also write the network's StationXML";
 
 #[derive(Debug, Parser)]
 #[command(name = "orbsim", version, about = ABOUT, long_about = LONG_ABOUT, after_help = AFTER_HELP)]
@@ -110,6 +111,11 @@ struct Args {
     /// interval, count) instead of --seismic/--pressure/--network.
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
+
+    /// Write the StationXML (FDSN 1.2) of the simulated network to FILE before putting
+    /// packets: positions, orientations and sensitivities matching the signals.
+    #[arg(long, value_name = "FILE")]
+    stationxml: Option<PathBuf>,
 
     /// Print a plain progress line to stderr every D (10s, 1m, ...); 0 for none
     /// [default: 10s, or a line updated in place when stderr is a terminal].
@@ -223,6 +229,10 @@ struct Totals {
 async fn run(args: Args) -> anyhow::Result<()> {
     let orb: OrbAddr = args.orb.parse()?;
     let s = settings(&args)?;
+    if let Some(path) = &args.stationxml {
+        let xml = formats::meta::stationxml::write(&s.sim.inventory(), "orbsim", Time::now());
+        std::fs::write(path, xml).with_context(|| format!("cannot write {}", path.display()))?;
+    }
     let mut stop = cli::StopSignal::listen("orbsim").context("cannot catch signals")?;
     let opts = ClientOptions::for_program("orbsim").with_access(false, true);
     let mut c = OrbClient::connect(&orb, &opts).await?;
@@ -379,8 +389,9 @@ mod tests {
     #[test]
     fn help_shows_every_default_and_what_runs_without_a_count() {
         let mut cmd = Args::command();
-        // Options without a default worth naming: --config is a file or nothing.
-        let exempt = ["config"];
+        // Options without a default worth naming: --config and --stationxml are a file
+        // or nothing.
+        let exempt = ["config", "stationxml"];
         for arg in cmd.get_arguments() {
             let id = arg.get_id().as_str();
             if arg.is_positional() || !arg.get_action().takes_values() || exempt.contains(&id) {

@@ -10,6 +10,7 @@
 //! [`Simulator::channels`] recomputes any packet exactly, which is how tests check
 //! what went through a server.
 
+use formats::meta::{ChannelEpoch, Inventory, Sensitivity, StationEpoch};
 use formats::payload::{self, Channel, Steim};
 use formats::{Packet, SrcName, Time};
 
@@ -117,6 +118,73 @@ impl Simulator {
     /// The config.
     pub fn config(&self) -> &SimConfig {
         &self.config
+    }
+
+    /// The metadata of the simulated network, as StationXML would give it
+    /// (`orbsim --stationxml`): stations along a line east from 45 N 10 E, `x_km`
+    /// apart as the signals are; seismic components oriented by their last letter (Z
+    /// up, N north, E east) with the sensitivity that makes counts nm/s (calib 1);
+    /// pressure channels with the sensitivity their calib gives, in hPa or Pa.
+    pub fn inventory(&self) -> Inventory {
+        /// Kilometres per degree of longitude at 45 degrees north.
+        const KM_PER_DEG_LON: f64 = 111.32 * std::f64::consts::FRAC_1_SQRT_2;
+        let stations = self
+            .stations
+            .iter()
+            .enumerate()
+            .map(|(i, st)| StationEpoch {
+                net: self.config.network.clone(),
+                sta: st.name.clone(),
+                start: None,
+                end: None,
+                latitude: 45.0,
+                // To the microdegree (about 10 cm), as station lists give positions.
+                longitude: ((10.0 + st.x_km / KM_PER_DEG_LON) * 1e6).round() / 1e6,
+                elevation: 100.0 + 10.0 * i as f64,
+                site: Some(format!(
+                    "orbsim {} station {}",
+                    match st.kind {
+                        Kind::Seismic => "seismic",
+                        Kind::Pressure => "pressure",
+                    },
+                    st.name
+                )),
+                channels: st
+                    .channels
+                    .iter()
+                    .map(|c| {
+                        let (segtype, calib) = signal::units(&c.chan);
+                        let (per_count, units) = match segtype {
+                            // calib is nm/s per count: counts per m/s is 1e9 / calib.
+                            'V' => (1e9, "m/s"),
+                            'P' => (1.0, "hPa"),
+                            _ => (1.0, "Pa"),
+                        };
+                        let (azimuth, dip) = match (segtype, c.chan.chars().last()) {
+                            ('V', Some('Z')) => (Some(0.0), Some(-90.0)),
+                            ('V', Some('N')) => (Some(0.0), Some(0.0)),
+                            ('V', Some('E')) => (Some(90.0), Some(0.0)),
+                            _ => (None, None),
+                        };
+                        ChannelEpoch {
+                            loc: String::new(),
+                            chan: c.chan.clone(),
+                            start: None,
+                            end: None,
+                            azimuth,
+                            dip,
+                            sample_rate: Some(f64::from(c.rate)),
+                            sensitivity: Some(Sensitivity {
+                                value: per_count / calib,
+                                frequency: Some(1.0),
+                                units: units.to_owned(),
+                            }),
+                        }
+                    })
+                    .collect(),
+            })
+            .collect();
+        Inventory { stations }
     }
 
     /// Time of the first sample of round `k`.
@@ -262,5 +330,36 @@ mod tests {
         assert!(Simulator::new(c, 1, Time::from_micros(0)).is_err());
         let c = SimConfig::network("XX", 1, 0, 0.01);
         assert!(Simulator::new(c, 1, Time::from_micros(0)).is_err());
+    }
+
+    /// The StationXML orbsim writes describes what it sends: every station and
+    /// channel, each sensitivity the inverse of the channel's calib in its units, and
+    /// it reads back as written.
+    #[test]
+    fn inventory_matches_the_packets() {
+        let sim =
+            Simulator::new(SimConfig::network("XX", 2, 1, 1.0), 1, Time::from_micros(0)).unwrap();
+        let inv = sim.inventory();
+        let xml = formats::meta::stationxml::write(&inv, "orbsim", Time::from_micros(0));
+        assert_eq!(formats::meta::stationxml::parse(&xml).unwrap(), inv);
+        for st in 0..sim.stations().len() {
+            for c in sim.channels(st, 0) {
+                let meta = inv.station(&c.net, &c.sta, c.start).unwrap();
+                let m = meta.channel(&c.loc, &c.chan).unwrap();
+                let sens = m.sensitivity.as_ref().unwrap();
+                let per_unit = if c.segtype == 'V' { 1e9 } else { 1.0 };
+                assert!(
+                    (sens.value * c.calib - per_unit).abs() < 1e-9 * per_unit,
+                    "{}",
+                    c.chan
+                );
+                assert_eq!(m.sample_rate, Some(c.samprate));
+                if c.chan == "BHZ" {
+                    assert_eq!((m.azimuth, m.dip), (Some(0.0), Some(-90.0)));
+                }
+            }
+        }
+        let lon = |i: usize| inv.stations[i].longitude;
+        assert!(lon(0) < lon(1) && lon(1) < lon(2));
     }
 }

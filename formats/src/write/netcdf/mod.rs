@@ -19,6 +19,7 @@ pub mod records;
 pub mod station;
 
 use std::io::{Read, Seek, SeekFrom, Write};
+use std::sync::Arc;
 
 pub use model::CdfVersion;
 use model::{Dataset, Layout};
@@ -26,6 +27,7 @@ pub use records::{read, Contents};
 use station::StationFile;
 
 use super::{FileSummary, PacketWriter, WriteError};
+use crate::meta::Inventory;
 use crate::payload::Channel;
 use crate::Packet;
 
@@ -61,6 +63,8 @@ pub struct NetcdfWriter<W> {
     finished: bool,
     /// A write failed half way: the writer's idea of the file may be wrong.
     poisoned: bool,
+    /// Station metadata to look the first packet's station up in.
+    metadata: Option<Arc<Inventory>>,
 }
 
 #[derive(Debug)]
@@ -87,7 +91,17 @@ impl<W: Read + Write + Seek> NetcdfWriter<W> {
             header: Vec::new(),
             finished: false,
             poisoned: false,
+            metadata: None,
         }
+    }
+
+    /// Looks the first packet's station up in `metadata`: when found, the file gets
+    /// the station's position and its channels' orientation and sensitivity
+    /// (docs/FORMATS.md, "Station metadata"). Has no effect on a resumed file, which
+    /// keeps what it recorded.
+    pub fn with_metadata(mut self, metadata: Option<Arc<Inventory>>) -> NetcdfWriter<W> {
+        self.metadata = metadata;
+        self
     }
 
     /// Continues a file this writer wrote (after a restart or crash): reads its header,
@@ -102,7 +116,8 @@ impl<W: Read + Write + Seek> NetcdfWriter<W> {
             return Ok(writer);
         }
         let numrecs = u64::from(h.numrecs);
-        let (station, summary) = StationFile::from_dataset(&h.dataset, numrecs)
+        let fixed = read_fixed_doubles(&mut writer.w, &h.dataset, h.len as u64)?;
+        let (station, summary) = StationFile::from_dataset(&h.dataset, numrecs, &fixed)
             .map_err(|why| WriteError::Corrupt(format!("not a file orb wrote: {why}")))?;
         let rebuilt = station.dataset(&summary);
         let layout = rebuilt.layout(header::header_len(&rebuilt, h.version));
@@ -176,6 +191,12 @@ impl<W: Read + Write + Seek> NetcdfWriter<W> {
             let id = placed.station.station_id();
             let mut fixed = id.into_bytes();
             fixed.resize(layout.vsizes[0] as usize, 0);
+            // The position variables lie right after `station`, in header order.
+            if let Some(values) = placed.station.position_values() {
+                for v in values {
+                    fixed.extend_from_slice(&v.to_be_bytes());
+                }
+            }
             self.write_all_at(layout.begins[0], &fixed)?;
             self.fixed_written = true;
         }
@@ -205,6 +226,26 @@ impl<W: Read + Write + Seek> NetcdfWriter<W> {
     }
 }
 
+/// The values of `ds`'s scalar `double` variables (the station position), read from
+/// the data after a header of `header_len` bytes.
+fn read_fixed_doubles<R: Read + Seek>(
+    r: &mut R,
+    ds: &Dataset,
+    header_len: u64,
+) -> Result<Vec<(String, f64)>, WriteError> {
+    let layout = ds.layout(header_len);
+    let mut out = Vec::new();
+    for (i, v) in ds.vars.iter().enumerate() {
+        if v.dims.is_empty() && v.ty == model::NcType::Double {
+            let mut b = [0u8; 8];
+            r.seek(SeekFrom::Start(layout.begins[i]))?;
+            r.read_exact(&mut b)?;
+            out.push((v.name.clone(), f64::from_be_bytes(b)));
+        }
+    }
+    Ok(out)
+}
+
 /// Reads `buf.len()` bytes from the start of `r`.
 fn w_seek_read<R: Read + Seek>(r: &mut R, buf: &mut [u8]) -> Result<(), WriteError> {
     r.seek(SeekFrom::Start(0))?;
@@ -225,7 +266,7 @@ impl<W: Read + Write + Seek> PacketWriter for NetcdfWriter<W> {
                 .station
                 .check(packet, channels, self.summary.end, &mut order)
                 .map(|()| None),
-            None => StationFile::first(packet, channels).map(|s| {
+            None => StationFile::first(packet, channels, self.metadata.as_deref()).map(|s| {
                 order.clear();
                 order.extend(0..channels.len());
                 Some(s)

@@ -6,6 +6,7 @@
 use chrono::{DateTime, Datelike, Timelike};
 
 use super::model::{find_attr, Attr, AttrValue, Dataset, Dim, NcType, Var};
+use crate::meta::{ascii, Inventory, Sensitivity};
 use crate::payload::Channel;
 use crate::write::FileSummary;
 use crate::{Packet, Time};
@@ -67,7 +68,28 @@ pub struct ChannelMeta {
     pub calper: f64,
     /// Antelope segtype.
     pub segtype: char,
+    /// Degrees clockwise from north, from the station metadata.
+    pub azimuth: Option<f64>,
+    /// Degrees down from horizontal, from the station metadata.
+    pub dip: Option<f64>,
+    /// Counts per input unit, from the station metadata.
+    pub sensitivity: Option<Sensitivity>,
 }
+
+/// Where a station is, from its metadata: the file's CF coordinates `lat`, `lon`,
+/// `alt`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Position {
+    /// Degrees north.
+    pub latitude: f64,
+    /// Degrees east.
+    pub longitude: f64,
+    /// Metres above sea level.
+    pub elevation: f64,
+}
+
+/// The names of the position variables, in file order (after the channels).
+pub const POSITION_VARS: [&str; 3] = ["lat", "lon", "alt"];
 
 /// What every packet of one file shares.
 #[derive(Debug, Clone, PartialEq)]
@@ -86,6 +108,11 @@ pub struct StationFile {
     pub base: Time,
     /// What `time` counts: [`TimeUnit::Microseconds`] for every file orb creates.
     pub time_unit: TimeUnit,
+    /// The global `title`; `None` in files of earlier versions, which had none (such
+    /// a file resumes and is continued in its own layout).
+    pub title: Option<String>,
+    /// The station's position, when its metadata was known at the first packet.
+    pub position: Option<Position>,
 }
 
 fn var_name(c: &Channel) -> String {
@@ -212,8 +239,13 @@ fn check_exact_range(base: Time, lead: &Channel) -> Result<(), String> {
 }
 
 impl StationFile {
-    /// The file the first packet starts.
-    pub fn first(packet: &Packet, channels: &[Channel]) -> Result<StationFile, String> {
+    /// The file the first packet starts; `metadata`, if given, is searched for the
+    /// station at the first sample's time (nothing found: the file has no position).
+    pub fn first(
+        packet: &Packet,
+        channels: &[Channel],
+        metadata: Option<&Inventory>,
+    ) -> Result<StationFile, String> {
         let first = check_shape(channels)?;
         if !valid_code(&first.net) || !valid_code(&first.sta) {
             return Err(format!(
@@ -229,6 +261,13 @@ impl StationFile {
             return Err("its srcname is not plain ASCII".into());
         }
         check_exact_range(base, first)?;
+        let meta = metadata.and_then(|m| m.station(&first.net, &first.sta, first.start));
+        let site = meta
+            .as_ref()
+            .and_then(|m| m.site.as_deref())
+            .map_or_else(String::new, |s| {
+                format!(" ({})", ascii(s).replace('"', "'"))
+            });
         Ok(StationFile {
             net: first.net.clone(),
             sta: first.sta.clone(),
@@ -243,10 +282,20 @@ impl StationFile {
                     calib: c.calib,
                     calper: c.calper,
                     segtype: c.segtype,
+                    ..channel_meta(meta.as_ref().and_then(|m| m.channel(&c.loc, &c.chan)))
                 })
                 .collect(),
             base,
             time_unit: TimeUnit::Microseconds,
+            title: Some(format!(
+                "{}_{}{site}: data archived by orb",
+                first.net, first.sta
+            )),
+            position: meta.as_ref().map(|m| Position {
+                latitude: m.latitude,
+                longitude: m.longitude,
+                elevation: m.elevation,
+            }),
         })
     }
 
@@ -328,14 +377,25 @@ impl StationFile {
     /// The dataset describing this file after `summary`.
     pub fn dataset(&self, summary: &FileSummary) -> Dataset {
         let strlen = self.station_id().len() as u32;
+        // A CF discrete sampling geometry needs the station's position: without it
+        // the file is a plain CF dataset of time series (no featureType, no
+        // cf_role), which the CF checker accepts in full. Files of earlier versions
+        // keep the layout they had.
+        let dsg = self.position.is_some() || self.title.is_none();
+        let mut station_attrs = vec![Attr::text("long_name", "station")];
+        if dsg {
+            station_attrs.push(Attr::text("cf_role", "timeseries_id"));
+        }
+        let coordinates = if self.position.is_some() {
+            "time lat lon alt station"
+        } else {
+            "time station"
+        };
         let mut vars = vec![
             Var {
                 name: "station".into(),
                 dims: vec![1],
-                attrs: vec![
-                    Attr::text("long_name", "station"),
-                    Attr::text("cf_role", "timeseries_id"),
-                ],
+                attrs: station_attrs,
                 ty: NcType::Char,
             },
             time_var(self.base, self.time_unit),
@@ -370,7 +430,20 @@ impl StationFile {
             attrs.push(Attr::double("calib", c.calib));
             attrs.push(Attr::double("calper", c.calper));
             attrs.push(Attr::text("segtype", c.segtype.to_string()));
-            attrs.push(Attr::text("coordinates", "time station"));
+            if let Some(a) = c.azimuth {
+                attrs.push(Attr::double("azimuth", a));
+            }
+            if let Some(d) = c.dip {
+                attrs.push(Attr::double("dip", d));
+            }
+            if let Some(s) = &c.sensitivity {
+                attrs.push(Attr::double("sensitivity", s.value));
+                if let Some(f) = s.frequency {
+                    attrs.push(Attr::double("sensitivity_frequency", f));
+                }
+                attrs.push(Attr::text("sensitivity_units", s.units.clone()));
+            }
+            attrs.push(Attr::text("coordinates", coordinates));
             vars.push(Var {
                 name: c.var.clone(),
                 dims: vec![0],
@@ -378,8 +451,18 @@ impl StationFile {
                 ty: NcType::Int,
             });
         }
+        if self.position.is_some() {
+            vars.extend(position_vars());
+        }
         let pktid = |p: Option<u64>| p.map_or(-1.0, |p| p as f64);
         let iso = |t: Option<Time>| t.and_then(fixed_iso).unwrap_or_else(|| "-".repeat(27));
+        let mut attrs = vec![Attr::text("Conventions", "CF-1.8")];
+        if let Some(t) = &self.title {
+            attrs.push(Attr::text("title", t.clone()));
+        }
+        if dsg {
+            attrs.push(Attr::text("featureType", "timeSeries"));
+        }
         Dataset {
             dims: vec![
                 Dim {
@@ -391,23 +474,30 @@ impl StationFile {
                     len: strlen,
                 },
             ],
-            attrs: vec![
-                Attr::text("Conventions", "CF-1.8"),
-                Attr::text("featureType", "timeSeries"),
-                Attr::text("network", self.net.clone()),
-                Attr::text("station", self.sta.clone()),
-                Attr::text("srcname", self.srcname.clone()),
-                Attr::double("sample_rate", self.samprate),
-                Attr::double("first_pktid", pktid(summary.first_pktid)),
-                Attr::double("last_pktid", pktid(summary.last_pktid)),
-                Attr::double("packet_count", summary.packets as f64),
-                Attr::text("time_coverage_start", iso(summary.start)),
-                Attr::text("time_coverage_end", iso(summary.end)),
-                Attr::text("source", SOFTWARE),
-                Attr::text("history", format!("written by {SOFTWARE} from orb packets")),
-            ],
+            attrs: attrs
+                .into_iter()
+                .chain([
+                    Attr::text("network", self.net.clone()),
+                    Attr::text("station", self.sta.clone()),
+                    Attr::text("srcname", self.srcname.clone()),
+                    Attr::double("sample_rate", self.samprate),
+                    Attr::double("first_pktid", pktid(summary.first_pktid)),
+                    Attr::double("last_pktid", pktid(summary.last_pktid)),
+                    Attr::double("packet_count", summary.packets as f64),
+                    Attr::text("time_coverage_start", iso(summary.start)),
+                    Attr::text("time_coverage_end", iso(summary.end)),
+                    Attr::text("source", SOFTWARE),
+                    Attr::text("history", format!("written by {SOFTWARE} from orb packets")),
+                ])
+                .collect(),
             vars,
         }
+    }
+
+    /// The values of the position variables, in [`POSITION_VARS`] order.
+    pub fn position_values(&self) -> Option<[f64; 3]> {
+        self.position
+            .map(|p| [p.latitude, p.longitude, p.elevation])
     }
 
     /// The `station` variable's text: `NET_STA`, as srcnames name a station.
@@ -416,8 +506,13 @@ impl StationFile {
     }
 
     /// Reads the state and summary back from a header that [`StationFile::dataset`]
-    /// built, with `numrecs` records.
-    pub fn from_dataset(ds: &Dataset, numrecs: u64) -> Result<(StationFile, FileSummary), String> {
+    /// built, with `numrecs` records; `fixed` holds the values of the scalar `double`
+    /// variables (the position), read from the file's data.
+    pub fn from_dataset(
+        ds: &Dataset,
+        numrecs: u64,
+        fixed: &[(String, f64)],
+    ) -> Result<(StationFile, FileSummary), String> {
         let text = |name: &str| match ds.attr(name) {
             Some(AttrValue::Text(s)) => Ok(s.clone()),
             _ => Err(format!("global attribute {name} is missing or not text")),
@@ -457,10 +552,24 @@ impl StationFile {
             .ok_or("time units are not microseconds or seconds since a time")?;
         let base = Time::parse_iso8601(epoch).map_err(|_| "time units have a bad epoch")?;
         let mut channels = Vec::new();
-        for v in ds.vars.iter().skip(FIRST_CHANNEL_VAR) {
+        for v in ds
+            .vars
+            .iter()
+            .skip(FIRST_CHANNEL_VAR)
+            .filter(|v| v.ty == NcType::Int)
+        {
             let d = |name: &str| match find_attr(&v.attrs, name) {
                 Some(AttrValue::Double(x)) if x.len() == 1 => Ok(x[0]),
                 _ => Err(format!("variable {} has no {name}", v.name)),
+            };
+            let opt = |name: &str| d(name).ok();
+            let sensitivity = match (opt("sensitivity"), find_attr(&v.attrs, "sensitivity_units")) {
+                (Some(value), Some(AttrValue::Text(units))) => Some(Sensitivity {
+                    value,
+                    frequency: opt("sensitivity_frequency"),
+                    units: units.clone(),
+                }),
+                _ => None,
             };
             let segtype = match find_attr(&v.attrs, "segtype") {
                 Some(AttrValue::Text(s)) if s.chars().count() == 1 => {
@@ -479,8 +588,31 @@ impl StationFile {
                 calib: d("calib")?,
                 calper: d("calper")?,
                 segtype,
+                azimuth: opt("azimuth"),
+                dip: opt("dip"),
+                sensitivity,
             });
         }
+        let title = match ds.attr("title") {
+            Some(AttrValue::Text(t)) => Some(t.clone()),
+            _ => None,
+        };
+        let value = |name: &str| {
+            fixed
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|&(_, v)| v)
+                .ok_or_else(|| format!("variable {name} is missing"))
+        };
+        let position = if ds.var_index("lat").is_some() {
+            Some(Position {
+                latitude: value("lat")?,
+                longitude: value("lon")?,
+                elevation: value("alt")?,
+            })
+        } else {
+            None
+        };
         let station = StationFile {
             net: text("network")?,
             sta: text("station")?,
@@ -489,6 +621,8 @@ impl StationFile {
             channels,
             base,
             time_unit,
+            title,
+            position,
         };
         let packets = double("packet_count")?;
         let summary = FileSummary {
@@ -503,6 +637,54 @@ impl StationFile {
         };
         Ok((station, summary))
     }
+}
+
+/// A channel's metadata fields from its metadata epoch, if any.
+fn channel_meta(c: Option<&crate::meta::ChannelEpoch>) -> ChannelMeta {
+    ChannelMeta {
+        chan: String::new(),
+        loc: String::new(),
+        var: String::new(),
+        calib: 0.0,
+        calper: 0.0,
+        segtype: '-',
+        azimuth: c.and_then(|c| c.azimuth),
+        dip: c.and_then(|c| c.dip),
+        sensitivity: c.and_then(|c| c.sensitivity.clone()),
+    }
+}
+
+/// The scalar `lat`, `lon` and `alt` variables: the station's position as CF
+/// auxiliary coordinates of a single `timeSeries`.
+fn position_vars() -> [Var; 3] {
+    let var = |name: &str, standard_name: &str, long_name: &str, units: &str, axis: &str| Var {
+        name: name.into(),
+        dims: vec![],
+        attrs: {
+            let mut a = vec![
+                Attr::text("standard_name", standard_name),
+                Attr::text("long_name", long_name),
+                Attr::text("units", units),
+                Attr::text("axis", axis),
+            ];
+            if name == "alt" {
+                a.push(Attr::text("positive", "up"));
+            }
+            a
+        },
+        ty: NcType::Double,
+    };
+    [
+        var("lat", "latitude", "station latitude", "degrees_north", "Y"),
+        var("lon", "longitude", "station longitude", "degrees_east", "X"),
+        var(
+            "alt",
+            "altitude",
+            "station elevation above sea level",
+            "m",
+            "Z",
+        ),
+    ]
 }
 
 fn time_var(base: Time, unit: TimeUnit) -> Var {
@@ -523,8 +705,11 @@ fn time_var(base: Time, unit: TimeUnit) -> Var {
     }
 }
 
+/// The `title` of a file finished without packets.
+pub const EMPTY_TITLE: &str = "no data: an empty file archived by orb";
+
 /// What a file finished without packets holds: the `time` dimension and variable with
-/// no records, and the attributes naming the conventions and software.
+/// no records, and the attributes naming the conventions, title and software.
 pub fn empty_dataset() -> Dataset {
     Dataset {
         dims: vec![Dim {
@@ -533,6 +718,7 @@ pub fn empty_dataset() -> Dataset {
         }],
         attrs: vec![
             Attr::text("Conventions", "CF-1.8"),
+            Attr::text("title", EMPTY_TITLE),
             Attr::double("packet_count", 0.0),
             Attr::text("source", SOFTWARE),
             Attr::text("history", format!("written by {SOFTWARE} from orb packets")),
@@ -541,10 +727,15 @@ pub fn empty_dataset() -> Dataset {
     }
 }
 
-/// Whether `ds` is the layout [`empty_dataset`] describes, or the one earlier versions
-/// wrote (time in seconds): either holds nothing, so its first packet lays it out anew.
+/// Whether `ds` is the layout [`empty_dataset`] describes, or one earlier versions
+/// wrote (without a title, time in microseconds or seconds): each holds nothing, so
+/// its first packet lays it out anew.
 pub fn is_empty_dataset(ds: &Dataset) -> bool {
     let mut empty = empty_dataset();
+    if *ds == empty {
+        return true;
+    }
+    empty.attrs.retain(|a| a.name != "title");
     if *ds == empty {
         return true;
     }

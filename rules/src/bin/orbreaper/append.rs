@@ -206,8 +206,13 @@ impl AppendSink {
         } else {
             None
         };
-        let r = output::resume(self.ctx.rule.format, file, committed.as_ref())
-            .with_context(|| format!("cannot resume {}", path.display()))?;
+        let r = output::resume(
+            self.ctx.rule.format,
+            file,
+            committed.as_ref(),
+            self.ctx.rule.metadata.as_ref(),
+        )
+        .with_context(|| format!("cannot resume {}", path.display()))?;
         if sds && committed.is_none() {
             // A day file without a sidecar was started by another program (or by us,
             // killed before its first record): record its length as committed before
@@ -270,6 +275,7 @@ impl AppendSink {
             file,
             &stem,
             self.ctx.rule.netcdf_version.into(),
+            self.ctx.rule.metadata.as_ref(),
         );
         Ok(AppendFile {
             path,
@@ -294,7 +300,13 @@ impl AppendSink {
             .open(&path)
             .with_context(|| format!("cannot create {}", path.display()))?;
         let handle = file.try_clone()?;
-        let writer = output::create(Format::Sds, file, "", self.ctx.rule.netcdf_version.into());
+        let writer = output::create(
+            Format::Sds,
+            file,
+            "",
+            self.ctx.rule.netcdf_version.into(),
+            None,
+        );
         self.ctx.write_sidecar(&path, writer.summary())?;
         Ok(AppendFile {
             path,

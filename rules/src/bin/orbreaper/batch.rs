@@ -158,6 +158,7 @@ impl BatchSink {
             file,
             &stem,
             self.ctx.rule.netcdf_version.into(),
+            self.ctx.rule.metadata.as_ref(),
         );
         Ok(BatchFile {
             key,
