@@ -261,12 +261,14 @@ impl Messages {
     }
 
     /// Takes the waiting bytes and the end offsets of their messages, leaving the
-    /// buffer empty (its allocations go with the bytes: a transport that hands the
-    /// bytes on without copying them keeps them).
+    /// buffer empty, for a transport that hands the bytes on without copying them.
+    /// The buffer gets a fresh allocation of the same capacity, so the next batch does
+    /// not grow it again step by step.
     pub fn take(&mut self) -> (Vec<u8>, Vec<usize>) {
+        let (cap, ends_cap) = (self.buf.capacity(), self.ends.capacity());
         (
-            std::mem::take(&mut self.buf),
-            std::mem::take(&mut self.ends),
+            std::mem::replace(&mut self.buf, Vec::with_capacity(cap)),
+            std::mem::replace(&mut self.ends, Vec::with_capacity(ends_cap)),
         )
     }
 }

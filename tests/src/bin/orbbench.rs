@@ -68,7 +68,9 @@ const IDLE_CONNS: usize = 5000;
 /// and reap on the same server, interleaved), 9 `durable` (one reaper reading the full
 /// ring beside a writer of durable puts, each waiting for its msync, as a ratio to the
 /// same reap alone, in alternating passes; run it with `--server-threads 2` to see
-/// whether a sync stalls readers on other workers). Baselines B1 (echo round trips) and B2 (one-way framed
+/// whether a sync stalls readers on other workers), 12 `wsdatalink` (DataLink STREAM
+/// over a WebSocket on the HTTP port, `/datalink`, as a ratio to the native reap of
+/// the same ring on the same server, in alternating passes; target >= 0.7). Baselines B1 (echo round trips) and B2 (one-way framed
 /// stream) run whenever a figure needs them. Packets carry 512-byte payloads.
 #[derive(Debug, Parser)]
 #[command(about, long_about)]
@@ -77,8 +79,8 @@ struct Args {
     #[arg(long)]
     quick: bool,
 
-    /// Run only this figure (and its baselines): 1-9 or pipelined, put, reap, reap64,
-    /// latency, idle, access, datalink, durable.
+    /// Run only this figure (and its baselines): 1-9, 12 or pipelined, put, reap,
+    /// reap64, latency, idle, access, datalink, durable, wsdatalink.
     #[arg(long, value_name = "NAME")]
     only: Option<String>,
 
@@ -103,10 +105,11 @@ enum Figure {
     Access,
     DataLink,
     Durable,
+    WsDataLink,
 }
 
 impl Figure {
-    const ALL: [Figure; 9] = [
+    const ALL: [Figure; 10] = [
         Figure::Pipelined,
         Figure::Put,
         Figure::Reap,
@@ -116,6 +119,7 @@ impl Figure {
         Figure::Access,
         Figure::DataLink,
         Figure::Durable,
+        Figure::WsDataLink,
     ];
 
     fn names(self) -> [&'static str; 2] {
@@ -129,6 +133,7 @@ impl Figure {
             Figure::Access => ["7", "access"],
             Figure::DataLink => ["8", "datalink"],
             Figure::Durable => ["9", "durable"],
+            Figure::WsDataLink => ["12", "wsdatalink"],
         }
     }
 
@@ -280,6 +285,7 @@ fn run(args: Args) -> Result<()> {
             Figure::Access => b.access()?,
             Figure::DataLink => b.datalink()?,
             Figure::Durable => b.durable_beside()?,
+            Figure::WsDataLink => b.ws_datalink()?,
         }
     }
     b.stop_server()?;
@@ -831,6 +837,125 @@ impl Bench {
         Ok(())
     }
 
+    /// Figure 12: DataLink STREAM over a WebSocket (`/datalink` on the HTTP port, one
+    /// binary message per DataLink message) against a native reap, on one fresh server
+    /// with a warm ring: each reads the whole ring from the oldest packet, in
+    /// alternating passes; reported as the WebSocket's rate over the native rate.
+    fn ws_datalink(&mut self) -> Result<()> {
+        use formats::datalink::{decode_reply, Command, Decoded, Position, Reply};
+        use futures_util::SinkExt as _;
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
+        use tokio_tungstenite::tungstenite::Message;
+        const NAME: &str = "12 WebSocket DataLink STREAM";
+        let ring = self.sizes.ring_bytes.min(256 << 20);
+        let dir = tempfile::Builder::new()
+            .prefix("orbbench-")
+            .tempdir()
+            .context("cannot make a temporary ring directory")?;
+        let cfg = ServerConfig {
+            listen: "127.0.0.1:0".parse().expect("valid address"),
+            ring_dir: dir.path().join("ring"),
+            ring: RingOptions {
+                size: Some(ring),
+                flush: FlushPolicy::None,
+            },
+            http: Some("127.0.0.1:0".parse().expect("valid address")),
+            ..ServerConfig::default()
+        };
+        let server = self
+            .server_rt
+            .block_on(Server::bind(cfg))
+            .context("cannot start the in-process orbserver")?;
+        let local = server.local_addr()?;
+        let http = server.http_addr().context("the server has no HTTP port")?;
+        let srv = InProcServer {
+            addr: OrbAddr {
+                host: local.ip().to_string(),
+                port: local.port(),
+            },
+            datalink: None,
+            token: server.shutdown_token(),
+            run: self.server_rt.spawn(server.run(Duration::from_secs(5))),
+            _dir: dir,
+        };
+        let opts = client_opts("orbbench-native");
+        let mut native = self
+            .client_rt
+            .block_on(OrbClient::connect(&srv.addr, &opts))?;
+        let lap = (ring / PAYLOAD as u64) as usize;
+        self.put_pipelined(&mut native, lap)?;
+        drop(native);
+        let encode = |c: Command<'_>| {
+            let mut b = Vec::new();
+            c.encode(&mut b).expect("encodable command");
+            b
+        };
+        const PASSES: usize = 3;
+        let (mut ws, mut nat) = (Tally::default(), Tally::default());
+        for pass in 0..PASSES {
+            for ws_turn in [pass % 2 == 0, pass % 2 == 1] {
+                if ws_turn {
+                    let (got, t) = self.client_rt.block_on(async {
+                        let mut req = format!("ws://{http}/datalink").into_client_request()?;
+                        req.headers_mut()
+                            .insert("sec-websocket-protocol", "DataLink1.0".parse()?);
+                        let (mut c, _) = tokio_tungstenite::connect_async(req).await?;
+                        let mut ask = encode(Command::PositionSet(Position::Latest));
+                        ask.extend(encode(Command::PositionSet(Position::Earliest)));
+                        c.send(Message::binary(ask)).await?;
+                        let m = ws_message(&mut c).await?;
+                        let latest = match decode_reply(&m, 1 << 20) {
+                            Ok(Decoded::Done(Reply::Ok { value, .. }, _)) => u64::try_from(value)?,
+                            other => bail!("POSITION SET LATEST: {other:?}"),
+                        };
+                        let m = ws_message(&mut c).await?;
+                        if !matches!(decode_reply(&m, 1 << 20), Ok(Decoded::Done(Reply::Ok { .. }, _))) {
+                            bail!("POSITION SET EARLIEST failed");
+                        }
+                        let start = Instant::now();
+                        c.send(Message::binary(encode(Command::Stream))).await?;
+                        let mut got = 0u64;
+                        loop {
+                            let m = ws_message(&mut c).await?;
+                            let pktid = match decode_reply(&m, 1 << 20) {
+                                Ok(Decoded::Done(Reply::Packet { pktid, data, .. }, len))
+                                    if len == m.len() =>
+                                {
+                                    std::hint::black_box(data);
+                                    pktid
+                                }
+                                other => bail!("not one PACKET per message: {other:?}"),
+                            };
+                            got += 1;
+                            if pktid >= latest {
+                                break;
+                            }
+                        }
+                        anyhow::Ok((got, start.elapsed()))
+                    })?;
+                    ws.add(got, t);
+                } else {
+                    let c = self
+                        .client_rt
+                        .block_on(OrbClient::connect(&srv.addr, &opts))?;
+                    nat.merge(self.client_rt.block_on(timed_reap(c))?);
+                }
+            }
+        }
+        self.stop_inproc(srv)?;
+        let ratio = ws.per_sec() / nat.per_sec();
+        let met = ratio >= 0.7;
+        println!(
+            "{:<36}{:>12}   (native reap {}, ratio {ratio:.2}; {PASSES} passes of the ring each, alternating)   target ratio >= 0.70   {}",
+            NAME,
+            rate(ws.per_sec()),
+            rate(nat.per_sec()),
+            mark(met)
+        );
+        self.record(NAME, Some(met));
+        Ok(())
+    }
+
     /// Prints a throughput figure against the stream baseline and the 2 M/s target.
     fn throughput_line(
         &mut self,
@@ -1245,6 +1370,23 @@ async fn reap_all(c: OrbClient) -> Result<u64> {
         }
     }
     Ok(n)
+}
+
+/// The next binary message of a WebSocket client (other messages skipped).
+async fn ws_message(
+    c: &mut tokio_tungstenite::WebSocketStream<
+        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
+    >,
+) -> Result<Bytes> {
+    use futures_util::StreamExt as _;
+    use tokio_tungstenite::tungstenite::Message;
+    loop {
+        match c.next().await {
+            Some(Ok(Message::Binary(b))) => return Ok(b),
+            Some(Ok(_)) => continue,
+            other => bail!("the WebSocket ended: {other:?}"),
+        }
+    }
 }
 
 /// Reaps the whole ring from the oldest packet on `c`; the packets and the time taken.
