@@ -84,15 +84,12 @@ fn simulator() -> Simulator {
     Simulator::new(config, SIM_SEED, Time::parse_iso8601(START).unwrap()).unwrap()
 }
 
-/// Every channel's samples as orbsim made them: (station, channel) -> time (µs) ->
-/// sample; and how many packets and 512-byte records it put for each station.
-#[allow(clippy::type_complexity)]
-fn expected(
-    rounds: u64,
-) -> (
-    BTreeMap<(String, String), BTreeMap<i64, i32>>,
-    BTreeMap<String, (u64, u64)>,
-) {
+/// Samples by (station, channel), then by time (µs).
+type Samples = BTreeMap<(String, String), BTreeMap<i64, i32>>;
+
+/// Every channel's samples as orbsim made them; and how many packets and 512-byte
+/// records it put for each station.
+fn expected(rounds: u64) -> (Samples, BTreeMap<String, (u64, u64)>) {
     let sim = simulator();
     let (mut samples, mut counts) = (BTreeMap::new(), BTreeMap::new());
     for k in 0..rounds {
@@ -116,8 +113,8 @@ fn expected(
 }
 
 /// The samples of the records a script printed (JSON lines), by channel and time.
-fn samples_of(lines: &str) -> (BTreeMap<(String, String), BTreeMap<i64, i32>>, usize) {
-    let mut got: BTreeMap<(String, String), BTreeMap<i64, i32>> = BTreeMap::new();
+fn samples_of(lines: &str) -> (Samples, usize) {
+    let mut got = Samples::new();
     let mut done = 0;
     for line in lines.lines() {
         let v: serde_json::Value =

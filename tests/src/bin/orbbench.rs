@@ -909,7 +909,10 @@ impl Bench {
                             other => bail!("POSITION SET LATEST: {other:?}"),
                         };
                         let m = ws_message(&mut c).await?;
-                        if !matches!(decode_reply(&m, 1 << 20), Ok(Decoded::Done(Reply::Ok { .. }, _))) {
+                        if !matches!(
+                            decode_reply(&m, 1 << 20),
+                            Ok(Decoded::Done(Reply::Ok { .. }, _))
+                        ) {
                             bail!("POSITION SET EARLIEST failed");
                         }
                         let start = Instant::now();
