@@ -532,43 +532,52 @@ async fn a_flood_of_small_messages_and_a_reader_that_never_reads_leave_the_other
             }
         }
     });
-    // Meanwhile the native port takes 16 MiB of packets (four times the ring) and a
-    // native reader gets every one.
+    // Meanwhile the native port takes 32 MiB of packets (eight times the ring, far
+    // more than socket buffers hold) and a native reader streams them all: each pktid
+    // arrives or is reported lapped (a reader on a loaded machine may fall a ring
+    // behind), none goes missing. The reap ends once nothing came for a while: an end
+    // condition, not a timing assertion.
     let mut w = connect(&srv, "e2e-writer").await;
     let reader = connect(&srv, "e2e-reader").await;
     let name = SrcName::new("XX_BULK/EXP").unwrap();
     let payload = vec![1u8; 8 * 1024];
-    let n = 2048u32;
+    let n = 4096u64;
     let mut reap = guard(
         "reap",
         reader.reap(orbclient::ReapOptions {
-            max_packets: n,
+            timeout: Some(std::time::Duration::from_secs(3)),
             ..Default::default()
         }),
     )
     .await
     .unwrap();
     let writes = async {
+        let mut last = 0;
         for i in 0..n {
-            w.put(&name, Time::from_micros(i64::from(i)), &payload)
+            last = w
+                .put(&name, Time::from_micros(i as i64), &payload)
                 .await
                 .unwrap();
         }
+        last
     };
     let reads = async {
-        let mut got = 0u32;
+        let (mut packets, mut lost) = (0u64, 0u64);
         while let Some(ev) = guard("reap next", reap.next()).await.unwrap() {
-            if let orbclient::ReapEvent::Packet(_) = ev {
-                got += 1;
+            match ev {
+                orbclient::ReapEvent::Packet(_) => packets += 1,
+                orbclient::ReapEvent::Gap { first, last, .. } => lost += last - first + 1,
             }
         }
-        got
+        (packets, lost)
     };
-    let ((), got) = tokio::join!(writes, reads);
-    assert_eq!(got, n, "the native reader got every packet");
+    let (last, (packets, lost)) = tokio::join!(writes, reads);
+    assert_eq!(last, n, "pktids 1..=n");
+    assert!(packets > 0);
+    assert_eq!(packets + lost, n, "every packet reaped or reported lapped");
     // The stalled reader was held back by its output limit, not buffered for: the
     // server sent it far less than was put.
-    let total = u64::from(n) * payload.len() as u64;
+    let total = n * payload.len() as u64;
     let rows = tokio::task::spawn_blocking(move || ws_rows(http))
         .await
         .unwrap();
