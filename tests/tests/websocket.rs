@@ -596,3 +596,37 @@ async fn a_flood_of_small_messages_and_a_reader_that_never_reads_leave_the_other
         .unwrap();
     assert_eq!(status, 200);
 }
+
+/// An administrator's KILL reaches a WebSocket client as on the TCP port: DataLink's
+/// `ERROR` farewell as a message, then the close (1008); the connection leaves the
+/// client table.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_administrator_kills_a_websocket_client() {
+    let (_dir, srv) = server();
+    let http = srv.http.unwrap();
+    let (mut ws, _) = ws_connect(http, "/datalink", "DataLink1.0").await;
+    ws.send(Message::binary(dl(DlCommand::Id("killme:x:1:y"))))
+        .await
+        .unwrap();
+    assert_eq!(one_reply(&next_binary(&mut ws).await.unwrap()).0, "ID");
+    let mut admin = connect(&srv, "e2e-admin").await;
+    let clients = guard("CLIENTS", admin.clients()).await.unwrap();
+    let id = clients
+        .clients
+        .iter()
+        .find(|c| c.client_id == "killme:x:1:y")
+        .expect("the WebSocket client in CLIENTS")
+        .id;
+    guard("KILL", admin.kill_client(id)).await.unwrap();
+    let m = next_binary(&mut ws).await.expect("the farewell");
+    let (kind, _) = one_reply(&m);
+    assert!(kind.contains("closed by an administrator"), "{kind}");
+    assert_eq!(close_code(&mut ws).await, Some(CloseCode::Policy));
+    orb_tests::harness::wait_until("the row gone", || async {
+        tokio::task::spawn_blocking(move || ws_rows(http))
+            .await
+            .unwrap()
+            .is_empty()
+    })
+    .await;
+}
