@@ -1,6 +1,7 @@
 //! Reference tools that check our output from outside: Python packages (`pymseed`,
-//! `netCDF4`, `xarray`, `pandas`, `obspy`, `compliance_checker`, `websockets`, ...) and
-//! command-line tools (`ncdump`, `ncgen`, `chromium`).
+//! `netCDF4`, `xarray`, `pandas`, `obspy`, `compliance_checker`, `websockets`, ...),
+//! command-line tools (`ncdump`, `ncgen`, `chromium`) and npm packages run in Node
+//! (`seisplotjs` with `ws`, in `tests/js`).
 //!
 //! The interpreter is `$ORB_PYTHON`, else `target/ci-venv/bin/python` in the workspace
 //! (`.ci/run` creates that venv and installs the packages into it); tools are looked up
@@ -163,6 +164,34 @@ pub fn tool(name: &str, debian_package: &str) -> Option<PathBuf> {
              (which `bash .ci/run` does)"
         )),
     }
+}
+
+/// Node and the npm packages of `tests/js` (`.ci/run` installs them with
+/// `npm ci --prefix tests/js`): the `node` binary and the `tests/js` directory, or
+/// `None` (after a note) when the test should skip. Panics under CI instead of
+/// skipping.
+pub fn node_packages(packages: &[&str]) -> Option<(PathBuf, PathBuf)> {
+    let node = tool("node", "nodejs")?;
+    let js = Path::new(env!("CARGO_MANIFEST_DIR")).join("js");
+    let missing_pkgs: Vec<&str> = packages
+        .iter()
+        .copied()
+        .filter(|p| {
+            !js.join("node_modules")
+                .join(p)
+                .join("package.json")
+                .is_file()
+        })
+        .collect();
+    if missing_pkgs.is_empty() {
+        record(Outcome::Ran, &format!("node with {}", packages.join(" ")));
+        return Some((node, js));
+    }
+    missing(format!(
+        "this check needs the npm packages {} in tests/js/node_modules: run \
+         `npm ci --prefix tests/js` (which `bash .ci/run` does)",
+        missing_pkgs.join(" ")
+    ))
 }
 
 /// Runs `program args...` in `dir`, waits for it (at most [`CHILD_LIMIT`], killing it

@@ -12,6 +12,7 @@
 use super::command::{field, put_packet};
 use super::error::{DecodeError, EncodeError};
 use super::{parse_size, split_header, Decoded, DLPROTO};
+use super::{MAGIC, MAX_HEADER, PREAMBLE};
 use crate::Time;
 
 /// A server reply.
@@ -100,18 +101,33 @@ impl Reply<'_> {
                 start,
                 end,
                 data,
-            } => put_packet(
-                out,
-                format_args!(
-                    "PACKET {} {pktid} {} {} {} {}",
-                    field(streamid)?,
-                    pkttime.as_micros(),
-                    start.as_micros(),
-                    end.as_micros(),
-                    data.len()
-                ),
-                data,
-            ),
+            } => {
+                // The reply a stream sends per packet: its header is written digit by
+                // digit rather than through `fmt`, which costs a streaming reader a
+                // good part of its time.
+                let streamid = field(streamid)?;
+                let at = out.len();
+                out.extend_from_slice(&MAGIC);
+                out.push(0);
+                out.extend_from_slice(b"PACKET ");
+                out.extend_from_slice(streamid.as_bytes());
+                out.push(b' ');
+                push_u64(out, pktid);
+                for t in [pkttime, start, end] {
+                    out.push(b' ');
+                    push_i64(out, t.as_micros());
+                }
+                out.push(b' ');
+                push_u64(out, data.len() as u64);
+                let len = out.len() - at - PREAMBLE;
+                if len > MAX_HEADER {
+                    out.truncate(at);
+                    return Err(EncodeError::HeaderTooLong { len });
+                }
+                out[at + 2] = len as u8;
+                out.extend_from_slice(data);
+                Ok(())
+            }
             Reply::Info { kind, xml } => put_packet(
                 out,
                 format_args!("INFO {} {}", field(kind)?, xml.len()),
@@ -120,6 +136,29 @@ impl Reply<'_> {
             Reply::EndStream => put_packet(out, format_args!("ENDSTREAM"), &[]),
         }
     }
+}
+
+/// Appends `v` in decimal.
+fn push_u64(out: &mut Vec<u8>, mut v: u64) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[i..]);
+}
+
+/// Appends `v` in decimal, with a `-` if negative.
+fn push_i64(out: &mut Vec<u8>, v: i64) {
+    if v < 0 {
+        out.push(b'-');
+    }
+    push_u64(out, v.unsigned_abs());
 }
 
 fn bad(command: &'static str, why: impl Into<String>) -> DecodeError {
@@ -136,6 +175,49 @@ fn num<T: std::str::FromStr>(s: &str, command: &'static str) -> Result<T, Decode
         .map_err(|_| bad(command, format!("{s:?} is not a number")))
 }
 
+/// The magnitude of a decimal integer as `str::parse` reads it (an optional sign, then
+/// one or more digits): whether it was negative, and its digits' value. A streaming
+/// client parses four numbers per packet; this is several times cheaper than the
+/// generic `parse`.
+fn magnitude(s: &str) -> Option<(bool, u64)> {
+    let b = s.as_bytes();
+    let (neg, digits) = match b.first()? {
+        b'-' => (true, &b[1..]),
+        b'+' => (false, &b[1..]),
+        _ => (false, b),
+    };
+    if digits.is_empty() {
+        return None;
+    }
+    let mut v = 0u64;
+    for &d in digits {
+        if !d.is_ascii_digit() {
+            return None;
+        }
+        v = v.checked_mul(10)?.checked_add(u64::from(d - b'0'))?;
+    }
+    Some((neg, v))
+}
+
+/// A PACKET's pktid (as `num::<u64>`).
+fn num_u64(s: &str, command: &'static str) -> Result<u64, DecodeError> {
+    match magnitude(s) {
+        Some((false, v)) => Ok(v),
+        // "-0" is 0 to `parse` as well.
+        Some((true, 0)) => Ok(0),
+        _ => num(s, command),
+    }
+}
+
+/// A PACKET's time (as `num::<i64>`).
+fn num_i64(s: &str, command: &'static str) -> Result<i64, DecodeError> {
+    match magnitude(s) {
+        Some((false, v)) if v <= i64::MAX as u64 => Ok(v as i64),
+        Some((true, v)) if v <= i64::MAX as u64 + 1 => Ok(0i64.wrapping_sub_unsigned(v)),
+        _ => num(s, command),
+    }
+}
+
 /// Decodes the server reply at the start of `buf`; payloads larger than `max_payload`
 /// are refused before they are buffered.
 pub fn decode_reply(buf: &[u8], max_payload: usize) -> Result<Decoded<Reply<'_>>, DecodeError> {
@@ -146,12 +228,26 @@ pub fn decode_reply(buf: &[u8], max_payload: usize) -> Result<Decoded<Reply<'_>>
     // reply per packet.
     let mut fields = [""; 7];
     let mut count = 0;
-    for f in header.split_ascii_whitespace() {
+    // The header holds only graphic characters and spaces (`split_header` checked):
+    // its whitespace is spaces, split here in one pass over the bytes.
+    let hb = header.as_bytes();
+    let mut i = 0;
+    while i < hb.len() {
+        while i < hb.len() && hb[i] == b' ' {
+            i += 1;
+        }
+        if i == hb.len() {
+            break;
+        }
+        let from = i;
+        while i < hb.len() && hb[i] != b' ' {
+            i += 1;
+        }
         if count == fields.len() {
             count += 1;
             break;
         }
-        fields[count] = f;
+        fields[count] = &header[from..i];
         count += 1;
     }
     let word = fields[0];
@@ -198,10 +294,10 @@ pub fn decode_reply(buf: &[u8], max_payload: usize) -> Result<Decoded<Reply<'_>>
         },
         _ => Reply::Packet {
             streamid: fields[1],
-            pktid: num(fields[2], name)?,
-            pkttime: Time::from_micros(num(fields[3], name)?),
-            start: Time::from_micros(num(fields[4], name)?),
-            end: Time::from_micros(num(fields[5], name)?),
+            pktid: num_u64(fields[2], name)?,
+            pkttime: Time::from_micros(num_i64(fields[3], name)?),
+            start: Time::from_micros(num_i64(fields[4], name)?),
+            end: Time::from_micros(num_i64(fields[5], name)?),
             data: payload,
         },
     };

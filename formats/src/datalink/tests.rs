@@ -220,3 +220,58 @@ proptest! {
         }
     }
 }
+
+/// A PACKET's header, written digit by digit, is the text `format!` would write.
+#[test]
+fn packet_headers_are_written_as_format_writes_them() {
+    for (pktid, t) in [
+        (0u64, 0i64),
+        (1, -1),
+        (u64::MAX, i64::MIN),
+        (1_234_567, i64::MAX),
+        (10, 1_795_341_600_000_000),
+    ] {
+        let time = Time::from_micros(t);
+        let r = Reply::Packet {
+            streamid: "FDSN:XX_STA__B_H_Z/MSEED",
+            pktid,
+            pkttime: time,
+            start: time,
+            end: time,
+            data: b"abc",
+        };
+        let mut out = Vec::new();
+        r.encode(&mut out).unwrap();
+        let header = format!("PACKET FDSN:XX_STA__B_H_Z/MSEED {pktid} {t} {t} {t} 3");
+        let mut want = b"DL".to_vec();
+        want.push(header.len() as u8);
+        want.extend_from_slice(header.as_bytes());
+        want.extend_from_slice(b"abc");
+        assert_eq!(
+            String::from_utf8_lossy(&out),
+            String::from_utf8_lossy(&want)
+        );
+    }
+}
+
+proptest! {
+    /// PACKET's numbers are read as `str::parse` reads them, whatever the text.
+    #[test]
+    fn packet_numbers_parse_as_str_parse_does(
+        a in "[-+]?[0-9]{0,21}|[-+0-9a]{1,5}",
+        v in any::<i64>(),
+        n in any::<u64>(),
+    ) {
+        for text in [a.clone(), v.to_string(), n.to_string(), format!("+{n}"), format!("-{n}")] {
+            let header = format!("PACKET X {text} {text} 0 0 0");
+            let mut buf = b"DL".to_vec();
+            buf.push(header.len() as u8);
+            buf.extend_from_slice(header.as_bytes());
+            let got = decode_reply(&buf, MAX);
+            match (text.parse::<u64>(), text.parse::<i64>()) {
+                (Ok(id), Ok(t)) => prop_assert!(matches!(got, Ok(Decoded::Done(Reply::Packet { pktid, pkttime, .. }, _)) if pktid == id && pkttime.as_micros() == t), "{text}: {got:?}"),
+                _ => prop_assert!(got.is_err(), "{text}: {got:?}"),
+            }
+        }
+    }
+}

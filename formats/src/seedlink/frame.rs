@@ -95,6 +95,12 @@ pub enum InfoKind {
 /// location, channel `INF` (or `ERR` for [`InfoKind::Error`]); the level is not
 /// carried.
 pub fn info_frames(out: &mut Vec<u8>, xml: &str, kind: InfoKind) {
+    each_info_frame(xml, kind, |f| out.extend_from_slice(f));
+}
+
+/// Hands the INFO frames carrying `xml` to `frame` one at a time, each whole (header
+/// and record), for a transport that sends each frame as a message of its own.
+pub fn each_info_frame(xml: &str, kind: InfoKind, mut frame: impl FnMut(&[u8])) {
     let text: Vec<u8> = xml
         .bytes()
         .map(|b| if b.is_ascii() { b } else { b'?' })
@@ -105,9 +111,11 @@ pub fn info_frames(out: &mut Vec<u8>, xml: &str, kind: InfoKind) {
         text.chunks(INFO_CHUNK).collect()
     };
     let last = chunks.len() - 1;
+    let mut f = [0u8; HEADER_LEN + RECORD_LEN];
     for (i, chunk) in chunks.into_iter().enumerate() {
-        out.extend_from_slice(if i == last { b"SLINFO  " } else { b"SLINFO *" });
-        out.extend_from_slice(&log_record(i as u32 + 1, chunk, kind));
+        f[..HEADER_LEN].copy_from_slice(if i == last { b"SLINFO  " } else { b"SLINFO *" });
+        f[HEADER_LEN..].copy_from_slice(&log_record(i as u32 + 1, chunk, kind));
+        frame(&f);
     }
 }
 

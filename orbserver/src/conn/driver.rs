@@ -1,9 +1,11 @@
-//! The per-connection task, the same for every protocol: moves bytes between the socket
-//! and a [`Session`], and waits for input, packets, a deadline, a KILL or shutdown.
-//! Output is batched: all replies to one read and up to `limits.output_buffer` bytes of
-//! stream output go out in one write, and the task waits for the socket before it
-//! prepares more, so that is the most output one client holds.
+//! The per-connection task, the same for every protocol: moves bytes between a
+//! [`Transport`] and a [`Session`], and waits for input, packets, a deadline, a KILL or
+//! shutdown. Output is batched: all replies to one read and up to
+//! `limits.output_buffer` bytes of stream output go out in one write, and the task waits
+//! for the transport before it prepares more, so that is the most output one client
+//! holds (plus, over a WebSocket, the library's bounded write buffer).
 
+use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
@@ -24,7 +26,74 @@ const READ_BUF: usize = 4 * 1024;
 /// Largest read a busy connection grows to.
 const READ_BUF_MAX: usize = 256 * 1024;
 /// How long last words (a farewell, a refusal) may take to reach a client.
-const LAST_WORDS: Duration = Duration::from_secs(1);
+pub const LAST_WORDS: Duration = Duration::from_secs(1);
+
+/// How the driver moves a session's bytes: a TCP socket ([`Tcp`]) or a WebSocket
+/// (`conn::ws`). Input is a byte stream whatever the transport; output is written as
+/// the session's buffer `O`, which a message transport splits at its messages.
+pub trait Transport<O: OutBuf>: Send + 'static {
+    /// Waits for input and appends it to `buf`; `Ok(0)` once the client has closed.
+    /// Cancel safe: the driver drops it when something else happens first.
+    fn read(&mut self, buf: &mut BytesMut) -> impl Future<Output = std::io::Result<usize>> + Send;
+
+    /// Appends input that is ready now without waiting; `Ok(None)` if there is none,
+    /// `Ok(Some(0))` if the client has closed.
+    fn try_read(&mut self, buf: &mut BytesMut) -> std::io::Result<Option<usize>>;
+
+    /// Writes everything in `out` (which it may leave empty or not: the driver clears
+    /// it after).
+    fn write(&mut self, out: &mut O) -> impl Future<Output = std::io::Result<()>> + Send;
+
+    /// Ends the connection for `why`, after the session's last output was written:
+    /// a graceful close for [`Close::Done`]; for an error, whatever the transport can
+    /// tell the client.
+    fn close(&mut self, why: &Close) -> impl Future<Output = ()> + Send;
+
+    /// Ends the connection after the session's farewell for `why` was written (or
+    /// could not be within [`LAST_WORDS`]).
+    fn farewell(&mut self, why: Farewell) -> impl Future<Output = ()> + Send;
+}
+
+/// A TCP connection, the transport of the protocols' own ports.
+pub struct Tcp {
+    rd: OwnedReadHalf,
+    wr: OwnedWriteHalf,
+}
+
+impl Tcp {
+    /// The transport over `stream`.
+    pub fn new(stream: TcpStream) -> Tcp {
+        let _ = stream.set_nodelay(true);
+        let (rd, wr) = stream.into_split();
+        Tcp { rd, wr }
+    }
+}
+
+impl<O: OutBuf> Transport<O> for Tcp {
+    async fn read(&mut self, buf: &mut BytesMut) -> std::io::Result<usize> {
+        self.rd.read_buf(buf).await
+    }
+
+    fn try_read(&mut self, buf: &mut BytesMut) -> std::io::Result<Option<usize>> {
+        match self.rd.try_read_buf(buf) {
+            Ok(n) => Ok(Some(n)),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn write(&mut self, out: &mut O) -> std::io::Result<()> {
+        self.wr.write_all(out.bytes()).await
+    }
+
+    async fn close(&mut self, why: &Close) {
+        if *why == Close::Done {
+            let _ = tokio::time::timeout(LAST_WORDS, self.wr.shutdown()).await;
+        }
+    }
+
+    async fn farewell(&mut self, _why: Farewell) {}
+}
 
 /// How a connection ended, for the log.
 #[derive(Debug, thiserror::Error)]
@@ -54,8 +123,8 @@ impl From<Close> for End {
     }
 }
 
-/// Serves one admitted connection with protocol `P` until the client leaves, breaks the
-/// protocol, is killed, or the server shuts down. Errors end only this connection.
+/// Serves one admitted TCP connection with protocol `P` until the client leaves, breaks
+/// the protocol, is killed, or the server shuts down. Errors end only this connection.
 pub async fn serve<P: Protocol>(
     stream: TcpStream,
     peer: SocketAddr,
@@ -63,13 +132,23 @@ pub async fn serve<P: Protocol>(
     reg: Registration,
     shutdown: CancellationToken,
 ) {
-    let _ = stream.set_nodelay(true);
-    let (rd, wr) = stream.into_split();
+    serve_on::<P, _>(Tcp::new(stream), peer, hub, reg, shutdown, P::NAME).await
+}
+
+/// Serves one admitted connection with protocol `P` over `transport`; `name` names the
+/// protocol and transport in the log.
+pub async fn serve_on<P: Protocol, T: Transport<<P::Session as Session>::Out>>(
+    transport: T,
+    peer: SocketAddr,
+    hub: Arc<Hub>,
+    reg: Registration,
+    shutdown: CancellationToken,
+    name: &str,
+) {
     let handshake_deadline = tokio::time::Instant::now() + hub.limits.handshake_timeout;
     let kill = reg.entry.kill.clone();
     let mut conn = Driver {
-        rd,
-        wr,
+        io: transport,
         rbuf: BytesMut::new(),
         read_hint: READ_BUF,
         wbuf: <P::Session as Session>::Out::default(),
@@ -80,7 +159,6 @@ pub async fn serve<P: Protocol>(
     let mut session = P::session(hub, reg);
     let end = conn.run(&mut session, handshake_deadline).await;
     session.finish();
-    let name = P::NAME;
     match end {
         End::Left | End::Done => tracing::debug!("{peer}: {name}: {end}"),
         End::Handshake | End::Killed => tracing::warn!("{peer}: {name}: {end}"),
@@ -88,9 +166,8 @@ pub async fn serve<P: Protocol>(
     }
 }
 
-struct Driver<O> {
-    rd: OwnedReadHalf,
-    wr: OwnedWriteHalf,
+struct Driver<T, O> {
+    io: T,
     rbuf: BytesMut,
     /// How much room to offer the next read: small for idle connections (memory), grown
     /// while reads fill it (one syscall per many requests).
@@ -102,7 +179,7 @@ struct Driver<O> {
     shutdown: CancellationToken,
 }
 
-impl<O: OutBuf> Driver<O> {
+impl<O: OutBuf, T: Transport<O>> Driver<T, O> {
     async fn run<S: Session<Out = O>>(
         &mut self,
         session: &mut S,
@@ -152,11 +229,10 @@ impl<O: OutBuf> Driver<O> {
                     // More may be ready: pick up any request (CREDIT, STOP) without
                     // waiting, then go on.
                     self.make_room();
-                    match self.rd.try_read_buf(&mut self.rbuf) {
-                        Ok(0) => return Ok(End::Left),
-                        Ok(n) => self.grow_if_filled(n),
-                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
-                        Err(e) => return Err(e.into()),
+                    match self.io.try_read(&mut self.rbuf)? {
+                        Some(0) => return Ok(End::Left),
+                        Some(n) => self.grow_if_filled(n),
+                        None => {}
                     }
                     continue;
                 }
@@ -167,7 +243,7 @@ impl<O: OutBuf> Driver<O> {
             tokio::select! {
                 _ = self.kill.cancelled() => return Ok(self.farewell(session, Farewell::Killed).await),
                 _ = self.shutdown.cancelled() => return Ok(self.farewell(session, Farewell::Shutdown).await),
-                r = self.rd.read_buf(&mut self.rbuf) => {
+                r = self.io.read(&mut self.rbuf) => {
                     match r? {
                         0 => return Ok(End::Left),
                         n => self.grow_if_filled(n),
@@ -211,9 +287,7 @@ impl<O: OutBuf> Driver<O> {
 
     /// Ends a connection whose session asked to close (its output already written).
     async fn close(&mut self, close: Close) -> End {
-        if close == Close::Done {
-            let _ = tokio::time::timeout(LAST_WORDS, self.wr.shutdown()).await;
-        }
+        self.io.close(&close).await;
         close.into()
     }
 
@@ -221,8 +295,15 @@ impl<O: OutBuf> Driver<O> {
     /// client is not waited for), and returns how the connection ended.
     async fn farewell<S: Session<Out = O>>(&mut self, session: &mut S, why: Farewell) -> End {
         session.farewell(why, &mut self.wbuf);
-        if !self.wbuf.is_empty() {
-            let _ = tokio::time::timeout(LAST_WORDS, self.wr.write_all(self.wbuf.bytes())).await;
+        let written = if self.wbuf.is_empty() {
+            true
+        } else {
+            tokio::time::timeout(LAST_WORDS, self.io.write(&mut self.wbuf))
+                .await
+                .is_ok_and(|r| r.is_ok())
+        };
+        if written {
+            let _ = tokio::time::timeout(LAST_WORDS, self.io.farewell(why)).await;
         }
         match why {
             Farewell::Shutdown => End::Shutdown,
@@ -249,7 +330,7 @@ impl<O: OutBuf> Driver<O> {
             return Ok(());
         }
         tokio::select! {
-            r = self.wr.write_all(self.wbuf.bytes()) => r?,
+            r = self.io.write(&mut self.wbuf) => r?,
             _ = self.shutdown.cancelled() => return Err(End::Shutdown),
             _ = self.kill.cancelled() => return Err(End::Killed),
         }

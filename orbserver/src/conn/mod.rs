@@ -11,6 +11,11 @@
 //! [`Action`] and run by the driver off the runtime's workers.
 //!
 //! Adding a protocol adds a session and a [`Protocol`] impl, never a loop.
+//!
+//! The driver moves bytes over a [`Transport`]: a TCP socket, or a WebSocket on the
+//! HTTP port (`crate::http::ws`), where each of a session's messages (whole replies and packets,
+//! marked in a [`Messages`] buffer by the session that wrote them) travels as one
+//! binary WebSocket message.
 
 mod accept;
 mod driver;
@@ -18,7 +23,7 @@ mod driver;
 pub mod testing;
 
 pub use accept::{accept_each, accept_loop};
-pub use driver::serve;
+pub use driver::{serve, serve_on, Tcp, Transport, LAST_WORDS};
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -211,5 +216,118 @@ impl OutBuf for BytesMut {
     }
     fn clear(&mut self) {
         BytesMut::clear(self)
+    }
+}
+
+/// An output buffer that knows where each protocol message ends: sessions whose
+/// messages must stay whole on a message transport (DataLink and SeedLink over
+/// WebSocket, one protocol message per WebSocket message) write into it. Bytes go in
+/// only as whole messages ([`Messages::push`], [`Messages::message`]), so no message
+/// can be left open or split; over TCP the boundaries are simply ignored.
+#[derive(Debug, Default)]
+pub struct Messages {
+    buf: Vec<u8>,
+    /// The end offset in `buf` of every message, ascending.
+    ends: Vec<usize>,
+}
+
+impl Messages {
+    /// Appends one message.
+    pub fn push(&mut self, message: &[u8]) {
+        self.message(|b| b.extend_from_slice(message));
+    }
+
+    /// Appends one message written by `write` into the buffer's tail; writes nothing if
+    /// `write` appends nothing.
+    pub fn message<R>(&mut self, write: impl FnOnce(&mut Vec<u8>) -> R) -> R {
+        let r = write(&mut self.buf);
+        if self.ends.last().copied().unwrap_or(0) < self.buf.len() {
+            self.ends.push(self.buf.len());
+        }
+        r
+    }
+
+    /// The messages waiting, in order.
+    pub fn iter(&self) -> impl Iterator<Item = &[u8]> + '_ {
+        let starts = std::iter::once(0).chain(self.ends.iter().copied());
+        starts
+            .zip(self.ends.iter().copied())
+            .map(|(s, e)| &self.buf[s..e])
+    }
+
+    /// Number of messages waiting.
+    pub fn count(&self) -> usize {
+        self.ends.len()
+    }
+
+    /// Takes the waiting bytes and the end offsets of their messages, leaving the
+    /// buffer empty, for a transport that hands the bytes on without copying them.
+    /// The buffer gets a fresh allocation of the same capacity, so the next batch does
+    /// not grow it again step by step.
+    pub fn take(&mut self) -> (Vec<u8>, Vec<usize>) {
+        let (cap, ends_cap) = (self.buf.capacity(), self.ends.capacity());
+        (
+            std::mem::replace(&mut self.buf, Vec::with_capacity(cap)),
+            std::mem::replace(&mut self.ends, Vec::with_capacity(ends_cap)),
+        )
+    }
+}
+
+impl OutBuf for Messages {
+    fn bytes(&self) -> &[u8] {
+        &self.buf
+    }
+    fn clear(&mut self) {
+        self.buf.clear();
+        self.ends.clear();
+    }
+}
+
+#[cfg(test)]
+mod messages_tests {
+    use super::{Messages, OutBuf};
+
+    #[test]
+    fn messages_keep_their_boundaries() {
+        let mut m = Messages::default();
+        m.push(b"DL\x02OK");
+        m.message(|b| {
+            b.extend_from_slice(b"SL000001");
+            b.extend_from_slice(&[7u8; 512]);
+        });
+        m.push(b"END");
+        let got: Vec<&[u8]> = m.iter().collect();
+        assert_eq!(got.len(), 3);
+        assert_eq!(got[0], b"DL\x02OK");
+        assert_eq!(got[1].len(), 520);
+        assert_eq!(got[2], b"END");
+        assert_eq!(m.bytes().len(), 5 + 520 + 3);
+    }
+
+    #[test]
+    fn an_empty_write_makes_no_message() {
+        let mut m = Messages::default();
+        m.message(|_| ());
+        m.push(b"");
+        assert_eq!(m.count(), 0);
+        m.push(b"x");
+        m.message(|_| ());
+        assert_eq!(m.count(), 1);
+        assert_eq!(m.iter().collect::<Vec<_>>(), vec![&b"x"[..]]);
+    }
+
+    #[test]
+    fn clear_and_take_empty_the_buffer() {
+        let mut m = Messages::default();
+        m.push(b"ab");
+        m.push(b"cde");
+        let (bytes, ends) = m.take();
+        assert_eq!(bytes, b"abcde");
+        assert_eq!(ends, vec![2, 5]);
+        assert!(m.is_empty());
+        assert_eq!(m.count(), 0);
+        m.push(b"f");
+        m.clear();
+        assert!(m.is_empty() && m.count() == 0);
     }
 }

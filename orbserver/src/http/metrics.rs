@@ -171,6 +171,9 @@ pub(super) fn render(state: &HttpState) -> String {
             "http_method_not_allowed",
             c.method_not_allowed.load(Relaxed),
         ),
+        ("ws_bad_upgrade", c.ws_bad_upgrade.load(Relaxed)),
+        ("ws_too_large", c.ws_too_large.load(Relaxed)),
+        ("ws_bad_frame", c.ws_bad_frame.load(Relaxed)),
     ] {
         refused
             .get_or_create(&vec![("kind".into(), kind.into())])

@@ -17,6 +17,10 @@
 //! - `envelope`: `/api/v1/envelope`, one channel's min/max per time bin (helicorders)
 //! - `files`: static files from `web_root`, with safe path handling
 //! - `ui`: the live view at `/` and `/ui/`, embedded in the binary
+//! - `ws`: DataLink and SeedLink over WebSocket at `/datalink` and `/seedlink`, the
+//!   gateways' own sessions on the connection driver; the upgraded connection keeps
+//!   its registration (the client table row switches to `datalink-ws` or
+//!   `seedlink-ws`)
 
 mod envelope;
 mod files;
@@ -24,6 +28,7 @@ mod metrics;
 mod packets;
 mod resources;
 mod ui;
+pub mod ws;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -82,6 +87,14 @@ pub struct HttpCounters {
     pub method_not_allowed: AtomicU64,
     /// Requests answered.
     pub requests: AtomicU64,
+    /// Requests for `/datalink` or `/seedlink` that were no valid WebSocket upgrade
+    /// (answered 426 or 400).
+    pub ws_bad_upgrade: AtomicU64,
+    /// WebSocket messages or frames over the size limit (closed with 1009).
+    pub ws_too_large: AtomicU64,
+    /// Broken WebSocket frames: protocol errors, text that is not UTF-8 (closed with
+    /// 1002 or 1007).
+    pub ws_bad_frame: AtomicU64,
 }
 
 /// Which ports the server listens on, for `/id` and `/status`.
@@ -104,7 +117,7 @@ impl Ports {
             "orb" => self.orb,
             "DataLink" => self.datalink,
             "SeedLink" => self.seedlink,
-            NAME => self.http,
+            NAME | "datalink-ws" | "seedlink-ws" => self.http,
             _ => None,
         }
         .map(|a| a.port())
@@ -273,6 +286,7 @@ async fn serve(
     let reg = Arc::new(Conn {
         reg,
         refusals: Mutex::new(RefusalLog::default()),
+        upgrade: Mutex::new(None),
     });
     let kill = reg.entry.kill.clone();
     let service = {
@@ -300,8 +314,13 @@ async fn serve(
         .max_headers(MAX_HEADERS)
         .max_header_size(MAX_HEADER_BYTES)
         .max_buf_size(MAX_HEADER_BYTES.max(8192));
-    let conn = builder.serve_connection(TokioIo::new(stream), service);
-    tokio::pin!(conn);
+    // Boxed, not pinned on the stack: an upgraded connection drops it (and the service
+    // holding the registration) before the WebSocket takes over.
+    let mut conn = Box::pin(
+        builder
+            .serve_connection(TokioIo::new(stream), service)
+            .with_upgrades(),
+    );
     let ended = tokio::select! {
         r = conn.as_mut() => Some(r),
         _ = kill.cancelled() => None,
@@ -335,7 +354,19 @@ async fn serve(
         }
         Err(e) => tracing::debug!("{peer}: {NAME}: {e}"),
     }
-    drop(reg);
+    let upgrade = reg.upgrade.lock().unwrap_or_else(|p| p.into_inner()).take();
+    let Some(upgrade) = upgrade else {
+        return;
+    };
+    // The connection was handed over to the WebSocket: the service and with it every
+    // other holder of the registration are gone once hyper's connection is.
+    drop(conn);
+    match Arc::try_unwrap(reg) {
+        Ok(c) => ws::serve(upgrade, peer, c.reg, state, shutdown).await,
+        Err(_) => tracing::error!(
+            "{peer}: {NAME}: the upgraded connection's registration is still shared; closing it"
+        ),
+    }
 }
 
 /// One connection's registration and refusal log: every refusal is counted, the first
@@ -344,6 +375,8 @@ async fn serve(
 struct Conn {
     reg: Registration,
     refusals: Mutex<RefusalLog>,
+    /// A WebSocket upgrade answered 101, for `serve` to run once hyper lets go.
+    upgrade: Mutex<Option<ws::Pending>>,
 }
 
 impl std::ops::Deref for Conn {
@@ -365,7 +398,7 @@ fn handle(
     state: &Arc<HttpState>,
     reg: &Arc<Conn>,
     peer: SocketAddr,
-    req: Request<Incoming>,
+    mut req: Request<Incoming>,
     tracker: &TaskTracker,
     stop: CancellationToken,
     kill: CancellationToken,
@@ -387,6 +420,9 @@ fn handle(
         r.headers_mut()
             .insert(ALLOW, HeaderValue::from_static("GET, HEAD"));
         r
+    } else if let Some(p) = ws::WsProtocol::at(req.uri().path()) {
+        // Rights are the session's to check, command by command, as on its TCP port.
+        ws::respond(state, p, &mut req, &reg.upgrade)
     } else {
         let (_, rules) = state.hub.policy.current();
         let g = rules.grant(peer.ip(), None);

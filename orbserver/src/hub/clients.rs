@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 
 use formats::proto::info::ClientStat;
 use formats::Time;
@@ -67,9 +67,10 @@ pub fn access_text(read: bool, write: bool) -> String {
 pub struct ClientEntry {
     /// Client id.
     pub id: u64,
-    /// The port's protocol ("orb", "DataLink", "SeedLink", "http"), set once by the
-    /// accept loop that admitted it.
-    protocol: OnceLock<&'static str>,
+    /// The port's protocol ("orb", "DataLink", "SeedLink", "http"), set by the accept
+    /// loop that admitted it; an HTTP connection upgraded to a WebSocket switches it to
+    /// the protocol it then speaks ("datalink-ws", "seedlink-ws").
+    protocol: Mutex<Option<&'static str>>,
     /// Peer address.
     pub addr: SocketAddr,
     /// When it connected.
@@ -100,12 +101,24 @@ pub struct ClientEntry {
 impl ClientEntry {
     /// The protocol of the port the client connected to; `orb` until set.
     pub fn protocol(&self) -> &'static str {
-        self.protocol.get().copied().unwrap_or("orb")
+        self.protocol
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .unwrap_or("orb")
     }
 
     /// Records the port's protocol; only the first call counts.
     pub fn set_protocol(&self, name: &'static str) {
-        let _ = self.protocol.set(name);
+        self.protocol
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get_or_insert(name);
+    }
+
+    /// Switches the protocol of a connection that changed what it speaks (an HTTP
+    /// connection upgraded to a WebSocket).
+    pub fn switch_protocol(&self, name: &'static str) {
+        *self.protocol.lock().unwrap_or_else(|p| p.into_inner()) = Some(name);
     }
 
     /// The identity and filters, locked for an update.
@@ -232,7 +245,7 @@ impl ClientTable {
         let id = self.next_id.fetch_add(1, Relaxed) + 1;
         let entry = Arc::new(ClientEntry {
             id,
-            protocol: OnceLock::new(),
+            protocol: Mutex::new(None),
             addr,
             connected: Time::now(),
             ident: Mutex::new(ClientIdent::default()),
@@ -336,5 +349,7 @@ mod tests {
         r.entry.set_protocol("http");
         r.entry.set_protocol("DataLink");
         assert_eq!(r.entry.protocol(), "http");
+        r.entry.switch_protocol("datalink-ws");
+        assert_eq!(r.entry.protocol(), "datalink-ws");
     }
 }

@@ -77,7 +77,10 @@ const IDLE_CONNS: usize = 5000;
 /// whether a sync stalls readers on other workers), 10 `seedlink` (SeedLink streaming of
 /// SEED and of MGENC packets, converted on the fly, to 1 and to 16 clients, each as a
 /// ratio to the native reap of the same packets), 11 `http` (`GET /api/v1/stat` on a
-/// keep-alive connection, as a ratio to the native STAT request). Baselines B1 (echo round trips) and B2 (one-way framed
+/// keep-alive connection, as a ratio to the native STAT request), 12 `wsdatalink`
+/// (DataLink STREAM over a WebSocket on the HTTP port, `/datalink`, as a ratio to the
+/// native reap of the same ring on the same server, in alternating passes; target >=
+/// 0.7). Baselines B1 (echo round trips) and B2 (one-way framed
 /// stream) run whenever a figure needs them. Packets carry 512-byte payloads.
 #[derive(Debug, Parser)]
 #[command(about, long_about)]
@@ -86,8 +89,8 @@ struct Args {
     #[arg(long)]
     quick: bool,
 
-    /// Run only this figure (and its baselines): 1-11 or pipelined, put, reap, reap64,
-    /// latency, idle, access, datalink, durable, seedlink, http.
+    /// Run only this figure (and its baselines): 1-12 or pipelined, put, reap, reap64,
+    /// latency, idle, access, datalink, durable, seedlink, http, wsdatalink.
     #[arg(long, value_name = "NAME")]
     only: Option<String>,
 
@@ -114,10 +117,11 @@ enum Figure {
     Durable,
     SeedLink,
     Http,
+    WsDataLink,
 }
 
 impl Figure {
-    const ALL: [Figure; 11] = [
+    const ALL: [Figure; 12] = [
         Figure::Pipelined,
         Figure::Put,
         Figure::Reap,
@@ -129,6 +133,7 @@ impl Figure {
         Figure::Durable,
         Figure::SeedLink,
         Figure::Http,
+        Figure::WsDataLink,
     ];
 
     fn names(self) -> [&'static str; 2] {
@@ -144,6 +149,7 @@ impl Figure {
             Figure::Durable => ["9", "durable"],
             Figure::SeedLink => ["10", "seedlink"],
             Figure::Http => ["11", "http"],
+            Figure::WsDataLink => ["12", "wsdatalink"],
         }
     }
 
@@ -153,7 +159,7 @@ impl Figure {
             .find(|f| f.names().contains(&s))
             .with_context(|| {
                 format!(
-                    "unknown figure {s:?}: use 1-11 or pipelined, put, reap, reap64, latency, idle, access, datalink, durable, seedlink, http"
+                    "unknown figure {s:?}: use 1-12 or pipelined, put, reap, reap64, latency, idle, access, datalink, durable, seedlink, http, wsdatalink"
                 )
             })
     }
@@ -301,6 +307,7 @@ fn run(args: Args) -> Result<()> {
             Figure::Durable => b.durable_beside()?,
             Figure::SeedLink => b.seedlink()?,
             Figure::Http => b.http()?,
+            Figure::WsDataLink => b.ws_datalink()?,
         }
     }
     b.stop_server()?;
@@ -351,7 +358,7 @@ impl Bench {
         );
         if figures.iter().any(|f| *f != Figure::Idle) {
             println!(
-                "figures 1-5 and 7-11: in-process orbserver(s) on a tokio multi-thread runtime with {} worker(s), \
+                "figures 1-5 and 7-12: in-process orbserver(s) on a tokio multi-thread runtime with {} worker(s), \
                  ring {} MiB in a temp dir, flush none, filled once before measuring; \
                  client on a current-thread runtime on the main thread",
                 self.args.server_threads,
@@ -870,6 +877,102 @@ impl Bench {
         Ok(())
     }
 
+    /// Figure 12: DataLink STREAM over a WebSocket (`/datalink` on the HTTP port, one
+    /// binary message per DataLink message) against a native reap, on one fresh server
+    /// with a warm ring: each reads the whole ring from the oldest packet, in
+    /// alternating passes; reported as the WebSocket's rate over the native rate.
+    fn ws_datalink(&mut self) -> Result<()> {
+        use formats::datalink::{decode_reply, Command, Decoded, Position, Reply};
+        use futures_util::SinkExt as _;
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
+        use tokio_tungstenite::tungstenite::Message;
+        const NAME: &str = "12 WebSocket DataLink STREAM";
+        let ring = self.sizes.ring_bytes.min(256 << 20);
+        let srv = self.bind_inproc_config(ring, |cfg| {
+            cfg.http = Some("127.0.0.1:0".parse().expect("valid address"));
+        })?;
+        let http = srv.http.context("the server has no HTTP port")?;
+        let opts = client_opts("orbbench-native");
+        let mut native = self
+            .client_rt
+            .block_on(OrbClient::connect(&srv.addr, &opts))?;
+        let lap = (ring / PAYLOAD as u64) as usize;
+        self.put_pipelined(&mut native, lap)?;
+        drop(native);
+        let encode = |c: Command<'_>| {
+            let mut b = Vec::new();
+            c.encode(&mut b).expect("encodable command");
+            b
+        };
+        const PASSES: usize = 3;
+        let (mut ws, mut nat) = (Tally::default(), Tally::default());
+        for pass in 0..PASSES {
+            for ws_turn in [pass % 2 == 0, pass % 2 == 1] {
+                if ws_turn {
+                    let (got, t) = self.client_rt.block_on(async {
+                        let mut req = format!("ws://{http}/datalink").into_client_request()?;
+                        req.headers_mut()
+                            .insert("sec-websocket-protocol", "DataLink1.0".parse()?);
+                        let (mut c, _) = tokio_tungstenite::connect_async(req).await?;
+                        let mut ask = encode(Command::PositionSet(Position::Latest));
+                        ask.extend(encode(Command::PositionSet(Position::Earliest)));
+                        c.send(Message::binary(ask)).await?;
+                        let m = ws_message(&mut c).await?;
+                        let latest = match decode_reply(&m, 1 << 20) {
+                            Ok(Decoded::Done(Reply::Ok { value, .. }, _)) => u64::try_from(value)?,
+                            other => bail!("POSITION SET LATEST: {other:?}"),
+                        };
+                        let m = ws_message(&mut c).await?;
+                        if !matches!(
+                            decode_reply(&m, 1 << 20),
+                            Ok(Decoded::Done(Reply::Ok { .. }, _))
+                        ) {
+                            bail!("POSITION SET EARLIEST failed");
+                        }
+                        let start = Instant::now();
+                        c.send(Message::binary(encode(Command::Stream))).await?;
+                        let mut got = 0u64;
+                        loop {
+                            let m = ws_message(&mut c).await?;
+                            let pktid = match decode_reply(&m, 1 << 20) {
+                                Ok(Decoded::Done(Reply::Packet { pktid, data, .. }, len))
+                                    if len == m.len() =>
+                                {
+                                    std::hint::black_box(data);
+                                    pktid
+                                }
+                                other => bail!("not one PACKET per message: {other:?}"),
+                            };
+                            got += 1;
+                            if pktid >= latest {
+                                break;
+                            }
+                        }
+                        anyhow::Ok((got, start.elapsed()))
+                    })?;
+                    ws.add(got, t);
+                } else {
+                    let c = self
+                        .client_rt
+                        .block_on(OrbClient::connect(&srv.addr, &opts))?;
+                    nat.merge(self.client_rt.block_on(timed_reap(c))?);
+                }
+            }
+        }
+        self.stop_inproc(srv)?;
+        let ratio = ws.per_sec() / nat.per_sec();
+        let met = ratio >= 0.7;
+        println!(
+            "{:<36}{:>12}   (native reap {}, ratio {ratio:.2}; {PASSES} passes of the ring each, alternating)   target ratio >= 0.70   {}",
+            NAME,
+            rate(ws.per_sec()),
+            rate(nat.per_sec()),
+            mark(met)
+        );
+        self.record(NAME, Some(met));
+        Ok(())
+    }
+
     /// Prints a throughput figure against the stream baseline and the 2 M/s target.
     fn throughput_line(
         &mut self,
@@ -1284,6 +1387,23 @@ async fn reap_all(c: OrbClient) -> Result<u64> {
         }
     }
     Ok(n)
+}
+
+/// The next binary message of a WebSocket client (other messages skipped).
+async fn ws_message(
+    c: &mut tokio_tungstenite::WebSocketStream<
+        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
+    >,
+) -> Result<Bytes> {
+    use futures_util::StreamExt as _;
+    use tokio_tungstenite::tungstenite::Message;
+    loop {
+        match c.next().await {
+            Some(Ok(Message::Binary(b))) => return Ok(b),
+            Some(Ok(_)) => continue,
+            other => bail!("the WebSocket ended: {other:?}"),
+        }
+    }
 }
 
 /// Reaps the whole ring from the oldest packet on `c`; the packets and the time taken.

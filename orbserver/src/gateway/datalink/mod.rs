@@ -27,9 +27,9 @@ impl Protocol for DataLink {
     type Session = session::DlSession;
 
     fn refusal(msg: &str) -> Vec<u8> {
-        let mut out = Vec::new();
+        let mut out = crate::conn::Messages::default();
         session::error(&mut out, msg);
-        out
+        out.take().0
     }
 
     fn session(hub: Arc<Hub>, reg: Registration) -> session::DlSession {

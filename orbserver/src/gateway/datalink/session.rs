@@ -20,7 +20,7 @@ use regex::{Regex, RegexBuilder};
 use super::info;
 use super::streamid::{to_srcname, to_streamid, IdStyle};
 use crate::access::{Grant, WriteRefusal};
-use crate::conn::{self, Action, Close, Farewell, Now, Outcome, Received};
+use crate::conn::{self, Action, Close, Farewell, Messages, Now, Outcome, Received};
 use crate::hub::clients::{AskedRights, Registration};
 use crate::hub::policy::{Refusal, RefusalCounters, RefusalLog};
 use crate::hub::{server_name, Hub};
@@ -77,20 +77,21 @@ pub struct DlSession {
     ack_after_sync: Option<u64>,
 }
 
-fn reply(out: &mut Vec<u8>, r: Reply<'_>) {
+/// Appends one reply as one message (over WebSocket, one binary message).
+fn reply(out: &mut Messages, r: Reply<'_>) {
     // Our replies carry stream ids from valid srcnames and short headers: encoding
     // cannot fail, and if it did the client would get nothing rather than garbage.
-    if let Err(e) = r.encode(out) {
+    if let Err(e) = out.message(|b| r.encode(b)) {
         tracing::error!("DataLink reply not encodable: {e}");
     }
 }
 
 /// Appends an ERROR reply.
-pub fn error(out: &mut Vec<u8>, message: &str) {
+pub fn error(out: &mut Messages, message: &str) {
     reply(out, Reply::Error { value: 0, message });
 }
 
-fn ok(out: &mut Vec<u8>, value: i64, message: &str) {
+fn ok(out: &mut Messages, value: i64, message: &str) {
     reply(out, Reply::Ok { value, message });
 }
 
@@ -208,7 +209,7 @@ impl DlSession {
     }
 
     /// Handles one command, appending any reply to `out`.
-    pub fn handle(&mut self, cmd: Command<'_>, out: &mut Vec<u8>) {
+    pub fn handle(&mut self, cmd: Command<'_>, out: &mut Messages) {
         self.refresh_grant();
         let reads = matches!(
             cmd,
@@ -269,7 +270,7 @@ impl DlSession {
         }
     }
 
-    fn id(&mut self, id: &str, out: &mut Vec<u8>) {
+    fn id(&mut self, id: &str, out: &mut Messages) {
         // By convention "program:user:pid:arch"; anything else is kept as the program.
         // The whole ID (with the architecture) is kept for CLIENTS' `client_id` and
         // INFO CONNECTIONS.
@@ -288,7 +289,7 @@ impl DlSession {
         reply(out, Reply::Id(&self.capabilities()));
     }
 
-    fn position(&mut self, p: Position, out: &mut Vec<u8>) {
+    fn position(&mut self, p: Position, out: &mut Messages) {
         let st = self.shared.ring.stat();
         let found = match p {
             Position::Earliest => st.oldest.map(|o| (o.pktid, o.pktid)),
@@ -307,7 +308,7 @@ impl DlSession {
         }
     }
 
-    fn filter(&mut self, expr: &str, is_match: bool, out: &mut Vec<u8>) {
+    fn filter(&mut self, expr: &str, is_match: bool, out: &mut Messages) {
         let re = match compile(expr, self.shared.limits.max_regex) {
             Ok(re) => re,
             Err(msg) => return error(out, &msg),
@@ -351,7 +352,14 @@ impl DlSession {
         ok(out, n as i64, &format!("{n} streams selected after {what}"));
     }
 
-    fn packet(&mut self, pktid: u64, time: Time, srcname: &str, payload: &[u8], out: &mut Vec<u8>) {
+    fn packet(
+        &mut self,
+        pktid: u64,
+        time: Time,
+        srcname: &str,
+        payload: &[u8],
+        out: &mut Messages,
+    ) {
         reply(
             out,
             Reply::Packet {
@@ -404,7 +412,7 @@ impl DlSession {
         (nslc > 0 && fdsn == 0).then_some(IdStyle::Nslc)
     }
 
-    fn write(&mut self, w: Write<'_>, out: &mut Vec<u8>) {
+    fn write(&mut self, w: Write<'_>, out: &mut Messages) {
         if !self.announced {
             if let Some(style) = IdStyle::written_in(w.streamid) {
                 self.set_style(style);
@@ -453,7 +461,7 @@ impl DlSession {
         self.append(&srcname, w, out);
     }
 
-    fn append(&mut self, srcname: &SrcName, w: Write<'_>, out: &mut Vec<u8>) {
+    fn append(&mut self, srcname: &SrcName, w: Write<'_>, out: &mut Messages) {
         let item = (srcname.as_str(), w.start, w.payload);
         match self
             .shared
@@ -497,7 +505,7 @@ impl DlSession {
         }
     }
 
-    fn info(&mut self, kind: InfoKind, matching: Option<&str>, out: &mut Vec<u8>) {
+    fn info(&mut self, kind: InfoKind, matching: Option<&str>, out: &mut Messages) {
         // CONNECTIONS shows every client's address: as the native CLIENTS, admin only.
         if kind == InfoKind::Connections && !self.grant.admin {
             self.refused(
@@ -531,7 +539,7 @@ impl DlSession {
     }
 
     /// Writes PACKETs for the stream into `out`, up to about `max_bytes`.
-    fn fill_stream(&mut self, out: &mut Vec<u8>, max_bytes: usize) -> Fill {
+    fn fill_stream(&mut self, out: &mut Messages, max_bytes: usize) -> Fill {
         if !self.streaming {
             return Fill::Idle;
         }
@@ -589,9 +597,9 @@ impl DlSession {
 }
 
 impl conn::Session for DlSession {
-    type Out = Vec<u8>;
+    type Out = Messages;
 
-    fn receive(&mut self, input: &[u8], _now: Now, out: &mut Vec<u8>) -> Received {
+    fn receive(&mut self, input: &[u8], _now: Now, out: &mut Messages) -> Received {
         let max_payload = self.packet_size() + WRITE_SLACK;
         let mut used = 0;
         loop {
@@ -637,7 +645,7 @@ impl conn::Session for DlSession {
         }
     }
 
-    fn fill(&mut self, _now: Now, out: &mut Vec<u8>, budget: usize) -> conn::Fill {
+    fn fill(&mut self, _now: Now, out: &mut Messages, budget: usize) -> conn::Fill {
         match self.fill_stream(out, budget) {
             Fill::Sent => conn::Fill::Sent,
             Fill::Idle | Fill::Waiting => conn::Fill::Waiting,
@@ -664,7 +672,7 @@ impl conn::Session for DlSession {
         self.action.take()
     }
 
-    fn complete(&mut self, outcome: Outcome, _now: Now, out: &mut Vec<u8>) {
+    fn complete(&mut self, outcome: Outcome, _now: Now, out: &mut Messages) {
         let ack = self.ack_after_sync.take();
         match outcome {
             Outcome::Synced(Ok(())) => {
@@ -680,7 +688,7 @@ impl conn::Session for DlSession {
         }
     }
 
-    fn farewell(&mut self, why: Farewell, out: &mut Vec<u8>) {
+    fn farewell(&mut self, why: Farewell, out: &mut Messages) {
         error(
             out,
             match why {

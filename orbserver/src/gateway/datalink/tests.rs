@@ -5,7 +5,7 @@ use formats::Time;
 
 use super::DataLink;
 use crate::conn::testing::{Clock, TestHub};
-use crate::conn::{Action, Close, Farewell, Fill, Session as _};
+use crate::conn::{Action, Close, Farewell, Fill, Messages, OutBuf as _, Session as _};
 use crate::ring::FlushPolicy;
 
 fn cmd(c: Command<'_>) -> Vec<u8> {
@@ -24,21 +24,34 @@ fn write(ack: bool) -> Vec<u8> {
     }))
 }
 
-/// The replies in `out`, as `(kind, value)`; empties `out`.
-fn replies(out: &mut Vec<u8>) -> Vec<(&'static str, i64)> {
+/// Each message in `out` decoded as exactly one whole reply (the framing a WebSocket
+/// client relies on: one DataLink message per WebSocket message); empties `out`.
+fn decoded(out: &Messages) -> Vec<Reply<'_>> {
     let mut got = Vec::new();
-    let mut at = 0;
-    while let Ok(Decoded::Done(r, len)) = decode_reply(&out[at..], 1 << 20) {
-        got.push(match r {
+    for m in out.iter() {
+        match decode_reply(m, 1 << 20) {
+            Ok(Decoded::Done(r, len)) => {
+                assert_eq!(len, m.len(), "one reply per message, whole");
+                got.push(r);
+            }
+            other => panic!("a message that is not one whole reply: {other:?}"),
+        }
+    }
+    got
+}
+
+/// The replies in `out`, as `(kind, value)`; empties `out`.
+fn replies(out: &mut Messages) -> Vec<(&'static str, i64)> {
+    let got = decoded(out)
+        .into_iter()
+        .map(|r| match r {
             Reply::Id(_) => ("ID", 0),
             Reply::Ok { value, .. } => ("OK", value),
             Reply::Error { value, .. } => ("ERROR", value),
             Reply::Packet { pktid, .. } => ("PACKET", pktid as i64),
             _ => ("OTHER", 0),
-        });
-        at += len;
-    }
-    assert_eq!(at, out.len(), "only whole replies");
+        })
+        .collect();
     out.clear();
     got
 }
@@ -48,7 +61,7 @@ fn the_handshake_ends_with_the_first_command_good_or_bad() {
     let hub = TestHub::new(FlushPolicy::None);
     let clock = Clock::new();
     let mut s = hub.session::<DataLink>();
-    let mut out = Vec::new();
+    let mut out = Messages::default();
     assert!(!s.handshake_done());
     let id = cmd(Command::Id("test:me:1:x"));
     let r = s.receive(&id[..id.len() - 1], clock.now(), &mut out);
@@ -68,7 +81,7 @@ fn a_streaming_reader_gets_packets_written_by_another_session() {
     let hub = TestHub::new(FlushPolicy::None);
     let clock = Clock::new();
     let (mut reader, mut writer) = (hub.session::<DataLink>(), hub.session::<DataLink>());
-    let (mut rout, mut wout) = (Vec::new(), Vec::new());
+    let (mut rout, mut wout) = (Messages::default(), Messages::default());
     reader.receive(&cmd(Command::Stream), clock.now(), &mut rout);
     assert!(reader.wants_packets());
     assert_eq!(reader.fill(clock.now(), &mut rout, 1 << 16), Fill::Waiting);
@@ -84,7 +97,7 @@ fn under_flush_always_a_write_is_acknowledged_after_the_drivers_sync() {
     let hub = TestHub::new(FlushPolicy::Always);
     let clock = Clock::new();
     let mut s = hub.session::<DataLink>();
-    let mut out = Vec::new();
+    let mut out = Messages::default();
     let mut input = write(true);
     input.extend(write(true));
     let r = s.receive(&input, clock.now(), &mut out);
@@ -100,7 +113,7 @@ fn under_flush_always_a_write_is_acknowledged_after_the_drivers_sync() {
 fn kill_and_shutdown_are_said_as_errors() {
     let hub = TestHub::new(FlushPolicy::None);
     let mut s = hub.session::<DataLink>();
-    let mut out = Vec::new();
+    let mut out = Messages::default();
     s.farewell(Farewell::Killed, &mut out);
     s.farewell(Farewell::Shutdown, &mut out);
     assert_eq!(replies(&mut out), [("ERROR", 0), ("ERROR", 0)]);
@@ -130,7 +143,7 @@ fn the_whole_client_id_is_kept() {
     let hub = TestHub::new(FlushPolicy::None);
     let clock = Clock::new();
     let mut s = hub.session::<DataLink>();
-    let mut out = Vec::new();
+    let mut out = Messages::default();
     s.receive(
         &cmd(Command::Id("slinktool:alice:4242:Linux")),
         clock.now(),
@@ -146,15 +159,14 @@ fn the_whole_client_id_is_kept() {
 }
 
 /// The stream ids of the PACKETs in `out`; empties `out`.
-fn streamids(out: &mut Vec<u8>) -> Vec<String> {
-    let mut got = Vec::new();
-    let mut at = 0;
-    while let Ok(Decoded::Done(r, len)) = decode_reply(&out[at..], 1 << 20) {
-        if let Reply::Packet { streamid, .. } = r {
-            got.push(streamid.to_string());
-        }
-        at += len;
-    }
+fn streamids(out: &mut Messages) -> Vec<String> {
+    let got = decoded(out)
+        .into_iter()
+        .filter_map(|r| match r {
+            Reply::Packet { streamid, .. } => Some(streamid.to_string()),
+            _ => None,
+        })
+        .collect();
     out.clear();
     got
 }
@@ -162,7 +174,7 @@ fn streamids(out: &mut Vec<u8>) -> Vec<String> {
 /// Sends `commands` to `s`, then READs packet 1; the stream id it is sent as.
 fn name_after(s: &mut super::session::DlSession, commands: &[Command<'_>]) -> String {
     let clock = Clock::new();
-    let mut out = Vec::new();
+    let mut out = Messages::default();
     for c in commands {
         s.receive(&cmd(*c), clock.now(), &mut out);
     }

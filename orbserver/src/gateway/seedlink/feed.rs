@@ -17,6 +17,7 @@ use formats::{SrcName, Time};
 
 use super::request::{Start, StationReq};
 use super::resume::{self, ResumeAt};
+use crate::conn::{Messages, OutBuf as _};
 use crate::hub::clients::Registration;
 use crate::hub::Hub;
 use crate::ring::{RingStore, Visit};
@@ -175,7 +176,7 @@ impl Feed {
         shared: &Hub,
         reg: &Registration,
         now: Time,
-        out: &mut Vec<u8>,
+        out: &mut Messages,
         max_bytes: usize,
     ) -> Fill {
         let mut packets: Vec<Copied> = Vec::new();
@@ -232,14 +233,14 @@ impl Feed {
             s.done |= fetched || window_over;
         }
         if self.stations.iter().all(|s| s.done) {
-            out.extend_from_slice(frame::END);
+            out.push(frame::END);
             return Fill::Finished;
         }
         Fill::Waiting
     }
 
     /// Appends the frames of one packet's wanted records.
-    fn packet(&mut self, p: &Copied, out: &mut Vec<u8>) {
+    fn packet(&mut self, p: &Copied, out: &mut Messages) {
         let parts = p.srcname.parts();
         let (net, sta) = (parts.net, parts.sta.unwrap_or(""));
         let pktid = p.pktid;
@@ -280,9 +281,9 @@ impl Feed {
         // packet again rather than after it (docs/GATEWAYS.md, "Sequence numbers").
         if let Some((last, before)) = wanted.split_last() {
             for rec in before {
-                frame::data_frame(out, pktid.saturating_sub(1), rec);
+                out.message(|b| frame::data_frame(b, pktid.saturating_sub(1), rec));
             }
-            frame::data_frame(out, pktid, last);
+            out.message(|b| frame::data_frame(b, pktid, last));
         }
     }
 
@@ -294,7 +295,7 @@ impl Feed {
         p: &Copied,
         takers: &[usize],
         records: &[[u8; RECORD_LEN]],
-        out: &mut Vec<u8>,
+        out: &mut Messages,
     ) {
         let parts = p.srcname.parts();
         let station = format!("{}_{}", parts.net, parts.sta.unwrap_or(""));
@@ -316,11 +317,12 @@ impl Feed {
                 continue;
             };
             if !self.stations[taker].req.mseed3 {
-                v4::frame(out, v4::FORMAT_MSEED2, v4::SUB_DATA, seq, &station, rec);
+                out.message(|b| v4::frame(b, v4::FORMAT_MSEED2, v4::SUB_DATA, seq, &station, rec));
                 continue;
             }
             match mseed3::from_mseed2(rec) {
-                Ok(m3) => v4::frame(out, v4::FORMAT_MSEED3, v4::SUB_DATA, seq, &station, &m3),
+                Ok(m3) => out
+                    .message(|b| v4::frame(b, v4::FORMAT_MSEED3, v4::SUB_DATA, seq, &station, &m3)),
                 Err(e) => {
                     self.skipped += 1;
                     if self.logged.insert(p.srcname.clone()) {

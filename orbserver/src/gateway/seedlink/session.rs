@@ -14,7 +14,7 @@ use super::feed::{Feed, Fill};
 use super::request::{Negotiation, StationReq, Step};
 use super::{hello_line, info, info_json, ORGANIZATION};
 use crate::access::Grant;
-use crate::conn::{self, Action, Close, Farewell, Now, Outcome, Received};
+use crate::conn::{self, Action, Close, Farewell, Messages, Now, OutBuf as _, Outcome, Received};
 use crate::hub::clients::{AskedRights, Registration};
 use crate::hub::policy::{Refusal, RefusalCounters, RefusalLog};
 use crate::hub::Hub;
@@ -65,11 +65,11 @@ impl SlSession {
     }
 
     /// Answers a request that needs read access with ERROR if the address may not read.
-    fn may_read(&mut self, out: &mut Vec<u8>) -> bool {
+    fn may_read(&mut self, out: &mut Messages) -> bool {
         match self.read_refusal() {
             None => true,
             Some(msg) => {
-                out.extend(self.neg.error("UNAUTHORIZED", &msg));
+                out.push(&self.neg.error("UNAUTHORIZED", &msg));
                 false
             }
         }
@@ -94,18 +94,18 @@ impl SlSession {
 
     /// Refuses an INFO request the SeedLink 3 way: INFO frames of channel `ERR`
     /// (see `frame::InfoKind::Error`), never a text reply.
-    fn info_refusal(&self, code: &str, msg: &str, out: &mut Vec<u8>) {
-        frame::info_frames(
-            out,
+    fn info_refusal(&self, code: &str, msg: &str, out: &mut Messages) {
+        frame::each_info_frame(
             &info::error_xml(&self.shared, code, msg),
             InfoKind::Error,
+            |f| out.push(f),
         );
     }
 
     /// Refuses a SeedLink 4 INFO request: a JSON frame of subformat `E`.
-    fn info_v4_refusal(&self, code: &str, msg: &str, out: &mut Vec<u8>) {
+    fn info_v4_refusal(&self, code: &str, msg: &str, out: &mut Messages) {
         let doc = info_json::error(code, msg);
-        v4::frame(out, v4::FORMAT_JSON, v4::SUB_ERROR, 0, "", doc.as_bytes());
+        out.message(|b| v4::frame(b, v4::FORMAT_JSON, v4::SUB_ERROR, 0, "", doc.as_bytes()));
     }
 
     /// Parses a command line in the session's protocol version.
@@ -118,7 +118,7 @@ impl SlSession {
     }
 
     /// Answers a refused INFO line: `ERR` INFO frames in 3.1, a JSON error frame in 4.
-    fn refuse_info(&self, code: &str, msg: &str, out: &mut Vec<u8>) {
+    fn refuse_info(&self, code: &str, msg: &str, out: &mut Messages) {
         if self.neg.v4 {
             self.info_v4_refusal(code, msg, out);
         } else {
@@ -127,7 +127,7 @@ impl SlSession {
     }
 
     /// Handles one command line of the negotiation.
-    fn command(&mut self, line: &[u8], out: &mut Vec<u8>) -> Option<Close> {
+    fn command(&mut self, line: &[u8], out: &mut Messages) -> Option<Close> {
         let cmd = match self.parse(line) {
             Ok(Some(cmd)) => cmd,
             Ok(None) => return None,
@@ -142,7 +142,7 @@ impl SlSession {
                 if is_info(line) {
                     self.refuse_info(code, &e.to_string(), out);
                 } else {
-                    out.extend(self.neg.error(code, &e.to_string()));
+                    out.push(&self.neg.error(code, &e.to_string()));
                 }
                 return None;
             }
@@ -169,17 +169,17 @@ impl SlSession {
             // cannot learn from STATION which stations the ring has.
             self.refresh_grant();
             if self.neg.v4 && self.grant.read && !station_in_ring(&self.shared, sta, net.as_ref()) {
-                out.extend(self.neg.refuse_station(sta, net.as_ref()));
+                out.push(&self.neg.refuse_station(sta, net.as_ref()));
                 return None;
             }
         }
         match self.neg.handle(cmd) {
-            Step::Reply(bytes) => out.extend(bytes),
+            Step::Reply(bytes) => out.push(&bytes),
             Step::Hello => {
                 let text = format!("{}\r\n{ORGANIZATION}\r\n", hello_line());
-                out.extend(text.as_bytes());
+                out.push(text.as_bytes());
             }
-            Step::Cat => out.extend(info::cat(&self.shared)),
+            Step::Cat => out.push(&info::cat(&self.shared)),
             Step::Info(level) => self.info(level, out),
             Step::InfoV4 {
                 item,
@@ -190,7 +190,7 @@ impl SlSession {
                 // Kept whole (the line is at most MAX_LINE bytes): CLIENTS and INFO
                 // CONNECTIONS show it.
                 self.reg.entry.ident().who = agent;
-                out.extend(reply);
+                out.push(&reply);
             }
             Step::Close => return Some(Close::Done),
             Step::Start(reqs) => self.start_transfer(reqs),
@@ -201,7 +201,7 @@ impl SlSession {
     /// A line sent during the transfer: INFO is answered in the stream (a bad one with
     /// `ERR` frames, which a client waiting for the INFO's last frame needs), BYE
     /// closes, anything else is ignored (a reply would land among the data frames).
-    fn command_in_transfer(&mut self, line: &[u8], out: &mut Vec<u8>) -> Option<Close> {
+    fn command_in_transfer(&mut self, line: &[u8], out: &mut Messages) -> Option<Close> {
         match self.parse(line) {
             Ok(Some(Command::Info(level))) => self.info(level, out),
             Ok(Some(Command::InfoV4 {
@@ -223,7 +223,7 @@ impl SlSession {
 
     /// Answers INFO: ID and CAPABILITIES to anyone, data names to readers,
     /// CONNECTIONS to administrators; refusals are `ERR` INFO frames.
-    fn info(&mut self, level: InfoLevel, out: &mut Vec<u8>) {
+    fn info(&mut self, level: InfoLevel, out: &mut Messages) {
         let data = !matches!(level, InfoLevel::Id | InfoLevel::Capabilities);
         if data {
             if let Some(msg) = self.read_refusal() {
@@ -241,7 +241,9 @@ impl SlSession {
             self.info_refusal("UNAUTHORIZED", &msg, out);
             return;
         }
-        frame::info_frames(out, &info::xml(&self.shared, level), InfoKind::Info);
+        frame::each_info_frame(&info::xml(&self.shared, level), InfoKind::Info, |f| {
+            out.push(f)
+        });
     }
 
     /// Answers SeedLink 4's INFO: ID, FORMATS and CAPABILITIES to anyone, data names
@@ -251,7 +253,7 @@ impl SlSession {
         item: InfoItem,
         station: Option<&(StationPattern, StationPattern)>,
         stream: Option<&Selector>,
-        out: &mut Vec<u8>,
+        out: &mut Messages,
     ) {
         let data = !matches!(
             item,
@@ -273,7 +275,7 @@ impl SlSession {
             return;
         }
         let doc = info_json::document(&self.shared, item, station, stream);
-        v4::frame(out, v4::FORMAT_JSON, v4::SUB_INFO, 0, "", doc.as_bytes());
+        out.message(|b| v4::frame(b, v4::FORMAT_JSON, v4::SUB_INFO, 0, "", doc.as_bytes()));
     }
 
     fn start_transfer(&mut self, reqs: Vec<StationReq>) {
@@ -302,9 +304,9 @@ impl SlSession {
 }
 
 impl conn::Session for SlSession {
-    type Out = Vec<u8>;
+    type Out = Messages;
 
-    fn receive(&mut self, input: &[u8], _now: Now, out: &mut Vec<u8>) -> Received {
+    fn receive(&mut self, input: &[u8], _now: Now, out: &mut Messages) -> Received {
         let mut used = 0;
         loop {
             let line = match seedlink::split_line(&input[used..]) {
@@ -339,7 +341,7 @@ impl conn::Session for SlSession {
         }
     }
 
-    fn fill(&mut self, now: Now, out: &mut Vec<u8>, budget: usize) -> conn::Fill {
+    fn fill(&mut self, now: Now, out: &mut Messages, budget: usize) -> conn::Fill {
         self.now = Some(now);
         if self.feed.is_none() {
             return conn::Fill::Waiting;
@@ -388,11 +390,11 @@ impl conn::Session for SlSession {
         None
     }
 
-    fn complete(&mut self, _outcome: Outcome, _now: Now, _out: &mut Vec<u8>) {
+    fn complete(&mut self, _outcome: Outcome, _now: Now, _out: &mut Messages) {
         debug_assert!(false, "SeedLink sessions ask for no actions");
     }
 
-    fn farewell(&mut self, _why: Farewell, _out: &mut Vec<u8>) {
+    fn farewell(&mut self, _why: Farewell, _out: &mut Messages) {
         // SeedLink has no way to say why unasked; the closed connection says it.
     }
 

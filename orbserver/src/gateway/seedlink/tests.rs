@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use super::SeedLink;
 use crate::conn::testing::{Clock, TestHub};
-use crate::conn::{Close, Farewell, Fill, Session as _};
+use crate::conn::{Close, Farewell, Fill, Messages, OutBuf as _, Session as _};
 use crate::ring::FlushPolicy;
 use formats::{SrcName, Time};
 
@@ -25,12 +25,12 @@ fn negotiation_then_transfer_then_bye() {
     let hub = hub_with_sta01();
     let clock = Clock::new();
     let mut s = hub.session::<SeedLink>();
-    let mut out = Vec::new();
+    let mut out = Messages::default();
     assert!(!s.handshake_done());
     let r = s.receive(b"HELLO\r\nSTATION STA01 XX\r\nSEL", clock.now(), &mut out);
     assert_eq!(r.consumed, b"HELLO\r\nSTATION STA01 XX\r\n".len());
     assert!(s.handshake_done());
-    let text = String::from_utf8_lossy(&out).into_owned();
+    let text = String::from_utf8_lossy(out.bytes()).into_owned();
     assert!(text.starts_with("SeedLink v3.1"), "{text}");
     assert!(text.ends_with("OK\r\n"), "STATION answered: {text}");
     assert!(!s.wants_packets());
@@ -48,7 +48,7 @@ fn a_line_too_long_ends_the_connection() {
     let hub = TestHub::new(FlushPolicy::None);
     let clock = Clock::new();
     let mut s = hub.session::<SeedLink>();
-    let mut out = Vec::new();
+    let mut out = Messages::default();
     let r = s.receive(&[b'A'; 4096], clock.now(), &mut out);
     assert!(matches!(r.close, Some(Close::Error(_))), "{r:?}");
 }
@@ -57,7 +57,7 @@ fn a_line_too_long_ends_the_connection() {
 fn seedlink_has_no_words_for_a_kill() {
     let hub = TestHub::new(FlushPolicy::None);
     let mut s = hub.session::<SeedLink>();
-    let mut out = Vec::new();
+    let mut out = Messages::default();
     s.farewell(Farewell::Killed, &mut out);
     assert!(out.is_empty());
 }
@@ -67,7 +67,7 @@ fn a_time_window_ends_when_its_end_passes_even_without_packets() {
     let hub = hub_with_sta01();
     let mut clock = Clock::new();
     let mut s = hub.session::<SeedLink>();
-    let mut out = Vec::new();
+    let mut out = Messages::default();
     // The test clock's wall time is 2026-01-01T00:00:00Z; the window ends 10 s later.
     let input = b"STATION STA01 XX\r\nTIME 2025,12,31,23,59,0 2026,1,1,0,0,10\r\nEND\r\n";
     let r = s.receive(input, clock.now(), &mut out);
@@ -89,7 +89,11 @@ fn a_time_window_ends_when_its_end_passes_even_without_packets() {
         s.fill(clock.now(), &mut out, 1 << 16),
         Fill::Close(Close::Done)
     );
-    assert!(out.ends_with(b"END"), "{:?}", String::from_utf8_lossy(&out));
+    assert!(
+        out.bytes().ends_with(b"END"),
+        "{:?}",
+        String::from_utf8_lossy(out.bytes())
+    );
 }
 
 /// The INFO reply at the start of `out`: its kind and its XML.
@@ -105,15 +109,15 @@ fn after_extreply_a_bad_selector_is_refused_in_libslinks_form_and_negotiation_go
     let hub = hub_with_sta01();
     let clock = Clock::new();
     let mut s = hub.session::<SeedLink>();
-    let mut out = Vec::new();
+    let mut out = Messages::default();
     s.receive(b"SELECT B#Z\r\n", clock.now(), &mut out);
-    assert_eq!(out, b"ERROR\r\n", "no reason without EXTREPLY");
+    assert_eq!(out.bytes(), b"ERROR\r\n", "no reason without EXTREPLY");
     out.clear();
     let input =
         b"CAPABILITIES EXTREPLY\r\nSTATION STA01 XX\r\nSELECT BHZ\r\nSELECT B#Z\r\nDATA\r\n";
     let r = s.receive(input, clock.now(), &mut out);
     assert!(r.close.is_none());
-    let text = String::from_utf8(out.clone()).unwrap();
+    let text = String::from_utf8(out.bytes().to_vec()).unwrap();
     assert_eq!(
         text,
         "OK\r\nOK\r\nOK\r\nERROR\rARGUMENTS bad selector \"B#Z\": want [!][LL]CCC[.T] or [!][LL_]B_S_S[.T]\r\nOK\r\n"
@@ -128,12 +132,16 @@ fn info_on_an_unknown_level_is_one_last_err_frame_before_and_during_the_transfer
     let hub = TestHub::new(FlushPolicy::None);
     let clock = Clock::new();
     let mut s = hub.session::<SeedLink>();
-    let mut out = Vec::new();
+    let mut out = Messages::default();
     for line in ["INFO FORMATS\r\n", "INFO\r\n"] {
         out.clear();
         s.receive(line.as_bytes(), clock.now(), &mut out);
-        assert_eq!(&out[..8], b"SLINFO  ", "{line:?}: one frame, the last");
-        let (kind, xml) = info_reply(&out);
+        assert_eq!(
+            &out.bytes()[..8],
+            b"SLINFO  ",
+            "{line:?}: one frame, the last"
+        );
+        let (kind, xml) = info_reply(out.bytes());
         assert_eq!(kind, InfoKind::Error, "{line:?}");
         assert!(xml.contains("<seedlink software=\"SeedLink v3.1"), "{xml}");
         assert!(xml.contains("<error code=\"ARGUMENTS\""), "{xml}");
@@ -141,10 +149,10 @@ fn info_on_an_unknown_level_is_one_last_err_frame_before_and_during_the_transfer
     out.clear();
     s.receive(b"DATA\r\nINFO FORMATS\r\n", clock.now(), &mut out);
     assert!(s.wants_packets());
-    assert_eq!(info_reply(&out).0, InfoKind::Error);
+    assert_eq!(info_reply(out.bytes()).0, InfoKind::Error);
     out.clear();
     s.receive(b"INFO ID\r\n", clock.now(), &mut out);
-    assert_eq!(info_reply(&out).0, InfoKind::Info);
+    assert_eq!(info_reply(out.bytes()).0, InfoKind::Info);
 }
 
 #[test]
@@ -153,13 +161,13 @@ fn useragent_is_recorded_whole_and_connections_are_nested_in_stations() {
     let hub = TestHub::new(FlushPolicy::None);
     let clock = Clock::new();
     let mut s = hub.session::<SeedLink>();
-    let mut out = Vec::new();
+    let mut out = Messages::default();
     s.receive(
         b"USERAGENT slinktool/5.0 libslink/4.3\r\n",
         clock.now(),
         &mut out,
     );
-    assert_eq!(out, b"OK\r\n");
+    assert_eq!(out.bytes(), b"OK\r\n");
     let entry = hub
         .hub
         .clients
@@ -170,7 +178,7 @@ fn useragent_is_recorded_whole_and_connections_are_nested_in_stations() {
     out.clear();
     // The test hub's loopback client is an administrator.
     s.receive(b"INFO CONNECTIONS\r\n", clock.now(), &mut out);
-    let (kind, xml) = info_reply(&out);
+    let (kind, xml) = info_reply(out.bytes());
     assert_eq!(kind, InfoKind::Info);
     let station = xml
         .find("<station name=\"CLIENT\" network=\"SL\" description=\"SeedLink client slinktool/5.0 libslink/4.3\"")
@@ -200,12 +208,12 @@ fn v3_station_of_a_station_the_ring_does_not_have_yet_is_ok_and_gets_its_packets
     let hub = hub_with_sta01();
     let clock = Clock::new();
     let mut s = hub.session::<SeedLink>();
-    let mut out = Vec::new();
+    let mut out = Messages::default();
     let input = b"CAPABILITIES EXTREPLY\r\nSTATION LATE XX\r\nDATA\r\nEND\r\n";
     let r = s.receive(input, clock.now(), &mut out);
     assert!(r.close.is_none());
     assert_eq!(
-        String::from_utf8(out.clone()).unwrap(),
+        String::from_utf8(out.bytes().to_vec()).unwrap(),
         "OK\r\nOK\r\nOK\r\n"
     );
     assert!(s.wants_packets(), "END starts the transfer of LATE");
@@ -233,7 +241,8 @@ fn v3_station_of_a_station_the_ring_does_not_have_yet_is_ok_and_gets_its_packets
         .unwrap();
     s.fill(clock.now(), &mut out, 1 << 16);
     assert_eq!(out.len(), 8 + 512, "one data frame");
-    assert_eq!(&out[8 + 8..8 + 13], b"LATE ");
+    assert_eq!(out.count(), 1, "a data frame is a message of its own");
+    assert_eq!(&out.bytes()[8 + 8..8 + 13], b"LATE ");
 }
 
 /// Appends a SEED packet of `XX_sta_BHZ` with `n` samples at 1 Hz from `start_s`
@@ -264,6 +273,29 @@ fn put_seed(hub: &TestHub, sta: &str, start_s: i64, n: i32) -> (u64, Vec<[u8; 51
     (pktid, recs)
 }
 
+/// The v4 frames of a transfer in `out`: one frame per message, then `END`.
+fn v4_messages(out: &Messages) -> Vec<(u8, u8, u64, String, Vec<u8>)> {
+    let all: Vec<&[u8]> = out.iter().collect();
+    let (last, frames) = all.split_last().expect("messages");
+    assert_eq!(
+        *last, b"END",
+        "the transfer ends with END, a message of its own"
+    );
+    frames.iter().flat_map(|m| one_v4_frame(m)).collect()
+}
+
+/// The v4 frames in `out`, each a message of its own.
+fn v4_frames_of(out: &Messages) -> Vec<(u8, u8, u64, String, Vec<u8>)> {
+    out.iter().flat_map(one_v4_frame).collect()
+}
+
+/// The one whole v4 frame that is message `m`.
+fn one_v4_frame(m: &[u8]) -> Vec<(u8, u8, u64, String, Vec<u8>)> {
+    let f = v4_frames(m);
+    assert_eq!(f.len(), 1, "one v4 frame per message");
+    f
+}
+
 /// The v4 frames in `out`, all of them whole.
 fn v4_frames(mut out: &[u8]) -> Vec<(u8, u8, u64, String, Vec<u8>)> {
     let mut v = Vec::new();
@@ -288,9 +320,9 @@ fn v4_negotiation_replies_are_byte_exact_and_errors_are_v4_form() {
     let hub = hub_with_sta01();
     let clock = Clock::new();
     let mut s = hub.session::<SeedLink>();
-    let mut out = Vec::new();
+    let mut out = Messages::default();
     s.receive(b"HELLO\r\n", clock.now(), &mut out);
-    let hello = String::from_utf8(out.clone()).unwrap();
+    let hello = String::from_utf8(out.bytes().to_vec()).unwrap();
     assert!(hello.contains(":: SLPROTO:4.0 SLPROTO:3.1 CAP "), "{hello}");
     let steps: &[(&str, &str)] = &[
         ("SLPROTO 5.0", "ERROR\r\n"),
@@ -324,7 +356,7 @@ fn v4_negotiation_replies_are_byte_exact_and_errors_are_v4_form() {
     for (line, want) in steps {
         out.clear();
         s.receive(format!("{line}\r\n").as_bytes(), clock.now(), &mut out);
-        assert_eq!(String::from_utf8_lossy(&out), *want, "{line}");
+        assert_eq!(String::from_utf8_lossy(out.bytes()), *want, "{line}");
     }
     out.clear();
     s.receive(b"END\r\n", clock.now(), &mut out);
@@ -352,10 +384,10 @@ fn v4_data_frames_carry_each_records_sequence_number_and_resume_inside_a_packet(
         .collect();
     let fetch = |start: &str| {
         let mut s = hub.session::<SeedLink>();
-        let mut out = Vec::new();
+        let mut out = Messages::default();
         let cmds = format!("SLPROTO 4.0\r\nSTATION XX_STA01\r\nDATA {start}\r\nENDFETCH\r\n");
         s.receive(cmds.as_bytes(), clock.now(), &mut out);
-        assert_eq!(out, b"OK\r\nOK\r\nOK\r\n");
+        assert_eq!(out.bytes(), b"OK\r\nOK\r\nOK\r\n");
         out.clear();
         loop {
             match s.fill(clock.now(), &mut out, 1 << 20) {
@@ -364,9 +396,7 @@ fn v4_data_frames_carry_each_records_sequence_number_and_resume_inside_a_packet(
                 other => panic!("{other:?}"),
             }
         }
-        assert!(out.ends_with(b"END"));
-        out.truncate(out.len() - 3);
-        v4_frames(&out)
+        v4_messages(&out)
             .into_iter()
             .map(|(format, sub, seq, sta, payload)| {
                 assert_eq!((format, sub, sta.as_str()), (b'2', b'D', "XX_STA01"));
@@ -388,12 +418,12 @@ fn v4_info_is_json_and_a_bad_item_is_a_json_error_frame() {
     let clock = Clock::new();
     put_seed(&hub, "STA02", 100, 100);
     let mut s = hub.session::<SeedLink>();
-    let mut out = Vec::new();
+    let mut out = Messages::default();
     s.receive(b"SLPROTO 4.0\r\n", clock.now(), &mut out);
     let info = |s: &mut super::session::SlSession, line: &str| {
-        let mut out = Vec::new();
+        let mut out = Messages::default();
         s.receive(format!("{line}\r\n").as_bytes(), clock.now(), &mut out);
-        let frames = v4_frames(&out);
+        let frames = v4_frames_of(&out);
         assert_eq!(frames.len(), 1, "{line}");
         let (format, sub, seq, sta, payload) = frames.into_iter().next().unwrap();
         assert_eq!((format, seq, sta.as_str()), (b'J', 0, ""));
@@ -422,7 +452,7 @@ fn v4_info_is_json_and_a_bad_item_is_a_json_error_frame() {
         clock.now(),
         &mut out,
     );
-    assert_eq!(out, b"OK\r\nOK\r\n");
+    assert_eq!(out.bytes(), b"OK\r\nOK\r\n");
     assert!(s.wants_packets());
     let (sub, v) = info(&mut s, "INFO ID");
     assert_eq!(sub, b'I');
@@ -438,18 +468,61 @@ fn v4_select_with_filter_3_sends_miniseed_3_records_of_the_same_samples() {
     let clock = Clock::new();
     let (_, recs) = put_seed(&hub, "STA01", 100, 1500);
     let mut s = hub.session::<SeedLink>();
-    let mut out = Vec::new();
+    let mut out = Messages::default();
     let cmds = b"SLPROTO 4.0\r\nSTATION XX_STA01\r\nSELECT *_B_H_Z:3\r\nDATA ALL\r\nENDFETCH\r\n";
     s.receive(cmds, clock.now(), &mut out);
-    assert_eq!(out, b"OK\r\nOK\r\nOK\r\nOK\r\n");
+    assert_eq!(out.bytes(), b"OK\r\nOK\r\nOK\r\nOK\r\n");
     out.clear();
     while s.fill(clock.now(), &mut out, 1 << 20) == Fill::Sent {}
-    assert!(out.ends_with(b"END"));
-    out.truncate(out.len() - 3);
-    let frames = v4_frames(&out);
+    let frames = v4_messages(&out);
     assert_eq!(frames.len(), recs.len());
     for ((format, sub, _, sta, payload), rec) in frames.iter().zip(&recs) {
         assert_eq!((*format, *sub, sta.as_str()), (b'3', b'D', "XX_STA01"));
         assert_eq!(*payload, mseed3::from_mseed2(rec).unwrap());
+    }
+}
+
+/// Over a WebSocket every reply and frame is one message (seisplotjs reads HELLO's two
+/// lines from one message, each `OK` from one, and each data frame from one): the
+/// session marks them so in its output.
+#[test]
+fn replies_info_frames_and_data_frames_are_messages_of_their_own() {
+    let hub = hub_with_sta01();
+    let clock = Clock::new();
+    let mut s = hub.session::<SeedLink>();
+    let mut out = Messages::default();
+    s.receive(b"HELLO\r\nSTATION STA01 XX\r\n", clock.now(), &mut out);
+    let msgs: Vec<&[u8]> = out.iter().collect();
+    assert_eq!(msgs.len(), 2, "HELLO's two lines, then OK");
+    assert_eq!(String::from_utf8_lossy(msgs[0]).lines().count(), 2);
+    assert_eq!(msgs[1], b"OK\r\n");
+    out.clear();
+    // INFO STREAMS on a ring with many sources spans several INFO frames.
+    for i in 0..40 {
+        let name = SrcName::new(&format!("XX_S{i:03}_BHZ/SEED")).expect("srcname");
+        hub.hub
+            .ring
+            .append(&name, Time::from_micros(1), b"x")
+            .expect("append");
+    }
+    s.receive(b"INFO STREAMS\r\n", clock.now(), &mut out);
+    assert!(out.count() > 1, "a long INFO document spans several frames");
+    for (i, m) in out.iter().enumerate() {
+        assert_eq!(m.len(), 8 + 512, "INFO frame {i} whole, alone");
+        let last = i + 1 == out.count();
+        assert_eq!(&m[..8], if last { b"SLINFO  " } else { b"SLINFO *" });
+    }
+    out.clear();
+    s.receive(b"DATA\r\nEND\r\n", clock.now(), &mut out);
+    assert_eq!(out.iter().collect::<Vec<_>>(), [b"OK\r\n"]);
+    out.clear();
+    let (_, recs) = put_seed(&hub, "STA01", 1_000_000, 3000);
+    assert!(recs.len() > 1, "a packet of several records");
+    while s.fill(clock.now(), &mut out, 1 << 20) == Fill::Sent {}
+    let msgs: Vec<&[u8]> = out.iter().collect();
+    assert_eq!(msgs.len(), recs.len(), "one message per record");
+    for (m, rec) in msgs.iter().zip(&recs) {
+        assert_eq!(&m[..2], b"SL");
+        assert_eq!(&m[8..], &rec[..]);
     }
 }
