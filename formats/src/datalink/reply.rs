@@ -203,8 +203,7 @@ fn magnitude(s: &str) -> Option<(bool, u64)> {
 fn num_u64(s: &str, command: &'static str) -> Result<u64, DecodeError> {
     match magnitude(s) {
         Some((false, v)) => Ok(v),
-        // "-0" is 0 to `parse` as well.
-        Some((true, 0)) => Ok(0),
+        // A sign is refused, "-0" too, as `parse::<u64>` refuses it.
         _ => num(s, command),
     }
 }
