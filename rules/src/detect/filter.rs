@@ -174,8 +174,21 @@ impl BandPass {
 
     /// Filters `samples` in place, continuing from the previous call.
     pub fn process(&mut self, samples: &mut [f64]) {
-        for x in samples {
-            *x = self.step(*x);
+        // With the number of sections known at compile time the sections' state lives
+        // in registers for the whole block instead of going through memory at every
+        // sample; that is most of the filter's speed.
+        match self.sections.len() {
+            1 => run::<1>(&mut self.sections, samples),
+            2 => run::<2>(&mut self.sections, samples),
+            3 => run::<3>(&mut self.sections, samples),
+            4 => run::<4>(&mut self.sections, samples),
+            5 => run::<5>(&mut self.sections, samples),
+            6 => run::<6>(&mut self.sections, samples),
+            _ => {
+                for x in samples {
+                    *x = self.step(*x);
+                }
+            }
         }
     }
 
@@ -202,6 +215,24 @@ impl BandPass {
         }
         (h.abs(), h.im.atan2(h.re))
     }
+}
+
+/// [`BandPass::process`] for exactly `N` sections.
+fn run<const N: usize>(sections: &mut [Section], samples: &mut [f64]) {
+    let mut s: [Section; N] = sections.try_into().expect("N sections");
+    for x in samples {
+        let mut v = *x;
+        for s in &mut s {
+            let y = (s.g * (v - s.x2) - s.a2 * s.y2) - s.a1 * s.y1;
+            s.x2 = s.x1;
+            s.x1 = v;
+            s.y2 = s.y1;
+            s.y1 = y;
+            v = y;
+        }
+        *x = v;
+    }
+    sections.copy_from_slice(&s);
 }
 
 /// Just enough complex arithmetic for the design.

@@ -254,9 +254,39 @@ impl ClassicStaLta {
 
     /// Replaces each sample of `buf` by its characteristic function value.
     pub fn process(&mut self, buf: &mut [f64]) {
-        for x in buf {
+        // The warm-up sample by sample, the rest with ring positions that wrap
+        // instead of a division per sample.
+        let warm = ((self.nlta as u64).saturating_sub(self.seen) as usize).min(buf.len());
+        let (head, tail) = buf.split_at_mut(warm);
+        for x in head {
             *x = self.step(*x);
         }
+        if tail.is_empty() {
+            return;
+        }
+        let nlta = self.nlta;
+        let mut slot = (self.seen % nlta as u64) as usize;
+        let mut sta_slot = ((self.seen - self.nsta as u64) % nlta as u64) as usize;
+        let (mut sta, mut lta, frac) = (self.sta, self.lta, self.frac);
+        let squares = &mut self.squares[..];
+        for x in tail.iter_mut() {
+            let sq = *x * *x;
+            sta += sq - squares[sta_slot];
+            lta += sq - squares[slot];
+            squares[slot] = sq;
+            *x = ratio(sta, lta) * frac;
+            slot += 1;
+            if slot == nlta {
+                slot = 0;
+            }
+            sta_slot += 1;
+            if sta_slot == nlta {
+                sta_slot = 0;
+            }
+        }
+        self.sta = sta;
+        self.lta = lta;
+        self.seen += tail.len() as u64;
     }
 
     /// Samples seen so far.
