@@ -347,8 +347,14 @@ mod tests {
     }
 
     /// ObsPy's loop, as written there (over pre-sorted triggers): the definition.
-    fn obspy(config: &CoincidenceConfig, triggers: &[StationTrigger]) -> Vec<(i64, i64, f64, Vec<String>)> {
-        let mut t: Vec<(i64, i64, String)> = triggers.iter().map(|t| (t.on_us, t.off_us, t.id.clone())).collect();
+    fn obspy(
+        config: &CoincidenceConfig,
+        triggers: &[StationTrigger],
+    ) -> Vec<(i64, i64, f64, Vec<String>)> {
+        let mut t: Vec<(i64, i64, String)> = triggers
+            .iter()
+            .map(|t| (t.on_us, t.off_us, t.id.clone()))
+            .collect();
         t.sort();
         let weight = |id: &str| config.channels.iter().find(|c| c.id == id).unwrap().weight;
         let mut out = vec![];
@@ -380,14 +386,26 @@ mod tests {
     fn simple(events: &[NetworkEvent]) -> Vec<(i64, i64, f64, Vec<String>)> {
         events
             .iter()
-            .map(|e| (e.time_us, e.duration_us, e.coincidence_sum, e.members.iter().map(|m| m.id.clone()).collect()))
+            .map(|e| {
+                (
+                    e.time_us,
+                    e.duration_us,
+                    e.coincidence_sum,
+                    e.members.iter().map(|m| m.id.clone()).collect(),
+                )
+            })
             .collect()
     }
 
     #[test]
     fn overlapping_triggers_make_one_event_and_a_lone_one_none() {
         let cfg = config(3, 3.0, 0);
-        let t = [trig(0, 100, 200), trig(1, 150, 300), trig(2, 290, 400), trig(0, 1000, 1100)];
+        let t = [
+            trig(0, 100, 200),
+            trig(1, 150, 300),
+            trig(2, 290, 400),
+            trig(0, 1000, 1100),
+        ];
         let ev = coincidence_trigger(cfg, &t).unwrap();
         assert_eq!(ev.len(), 1);
         assert_eq!(ev[0].time_us, 100);
@@ -427,13 +445,23 @@ mod tests {
     #[test]
     fn rules_are_checked() {
         let mut cfg = config(2, 0.0, 0);
-        assert!(cfg.validate().unwrap_err().to_string().contains("threshold"));
+        assert!(cfg
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("threshold"));
         cfg.threshold = 1.0;
         cfg.channels[1].id = cfg.channels[0].id.clone();
-        assert!(matches!(cfg.validate(), Err(CoincidenceError::Duplicate { .. })));
+        assert!(matches!(
+            cfg.validate(),
+            Err(CoincidenceError::Duplicate { .. })
+        ));
         cfg.channels[1].id = "other".into();
         cfg.channels[1].weight = -1.0;
-        assert!(matches!(cfg.validate(), Err(CoincidenceError::Weight { .. })));
+        assert!(matches!(
+            cfg.validate(),
+            Err(CoincidenceError::Weight { .. })
+        ));
     }
 
     proptest! {

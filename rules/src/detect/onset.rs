@@ -279,11 +279,17 @@ mod tests {
     /// ObsPy 1.5's `trigger_onset` (max_len unlimited), line by line: the definition
     /// the state machine must equal.
     fn obspy_trigger_onset(cf: &[f64], thres1: f64, thres2: f64) -> Vec<(u64, u64)> {
-        let ind1: Vec<i64> = (0..cf.len()).filter(|&i| cf[i] >= thres1).map(|i| i as i64).collect();
+        let ind1: Vec<i64> = (0..cf.len())
+            .filter(|&i| cf[i] >= thres1)
+            .map(|i| i as i64)
+            .collect();
         if ind1.is_empty() {
             return vec![];
         }
-        let ind2: Vec<i64> = (0..cf.len()).filter(|&i| cf[i] >= thres2).map(|i| i as i64).collect();
+        let ind2: Vec<i64> = (0..cf.len())
+            .filter(|&i| cf[i] >= thres2)
+            .map(|i| i as i64)
+            .collect();
         let mut on: VecDeque<i64> = VecDeque::from([ind1[0]]);
         let mut of: VecDeque<i64> = VecDeque::from([-1]);
         for k in 0..ind2.len() {
@@ -370,8 +376,18 @@ mod tests {
         let e = Onset::new(OnsetConfig::obspy(2.0, 3.0)).unwrap_err();
         assert_eq!(e.field(), "off");
         assert!(e.to_string().contains("at most `on`"), "{e}");
-        assert_eq!(Onset::new(OnsetConfig::obspy(0.0, 0.0)).unwrap_err().field(), "on");
-        assert_eq!(Onset::new(OnsetConfig::obspy(2.0, f64::NAN)).unwrap_err().field(), "off");
+        assert_eq!(
+            Onset::new(OnsetConfig::obspy(0.0, 0.0))
+                .unwrap_err()
+                .field(),
+            "on"
+        );
+        assert_eq!(
+            Onset::new(OnsetConfig::obspy(2.0, f64::NAN))
+                .unwrap_err()
+                .field(),
+            "off"
+        );
     }
 
     proptest! {

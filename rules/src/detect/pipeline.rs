@@ -51,18 +51,24 @@ impl ChannelDetector {
 
     /// Feeds the next samples; appends trigger events to `out`.
     pub fn push(&mut self, samples: &[f64], out: &mut Vec<TriggerEvent>) {
-        self.push_with(samples.len(), |dst, from| {
-            dst.copy_from_slice(&samples[from..from + dst.len()])
-        }, out);
+        self.push_with(
+            samples.len(),
+            |dst, from| dst.copy_from_slice(&samples[from..from + dst.len()]),
+            out,
+        );
     }
 
     /// Feeds the next samples as integer counts (as packets carry them).
     pub fn push_i32(&mut self, samples: &[i32], out: &mut Vec<TriggerEvent>) {
-        self.push_with(samples.len(), |dst, from| {
-            for (d, s) in dst.iter_mut().zip(&samples[from..]) {
-                *d = f64::from(*s);
-            }
-        }, out);
+        self.push_with(
+            samples.len(),
+            |dst, from| {
+                for (d, s) in dst.iter_mut().zip(&samples[from..]) {
+                    *d = f64::from(*s);
+                }
+            },
+            out,
+        );
     }
 
     fn push_with(

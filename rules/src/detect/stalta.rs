@@ -360,8 +360,8 @@ mod tests {
     #[test]
     fn small_series_equal_obspy() {
         let classic = [
-            0.0, 0.0, 0.0, 1.48717949, 1.7826087, 0.81632653, 0.2173913, 1.42857143,
-            1.84126984, 0.41269841, 1.07936508, 1.66666667,
+            0.0, 0.0, 0.0, 1.48717949, 1.7826087, 0.81632653, 0.2173913, 1.42857143, 1.84126984,
+            0.41269841, 1.07936508, 1.66666667,
         ];
         let recursive = [
             0.0, 0.0, 0.0, 0.0, 1.58329854, 1.17334633, 0.8308448, 1.59921054, 1.20659264,
@@ -381,7 +381,10 @@ mod tests {
     fn zeros_give_zero_not_nan() {
         let z = [0.0; 50];
         assert!(classic_sta_lta(&z, 2, 4).unwrap().iter().all(|v| *v == 0.0));
-        assert!(recursive_sta_lta(&z, 2, 4).unwrap().iter().all(|v| *v == 0.0));
+        assert!(recursive_sta_lta(&z, 2, 4)
+            .unwrap()
+            .iter()
+            .all(|v| *v == 0.0));
     }
 
     #[test]
