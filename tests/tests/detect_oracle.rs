@@ -11,9 +11,11 @@
 //!   hold near zero crossings, where any rounding is a large fraction of the value.
 //! - `classic_sta_lta` and `recursive_sta_lta`, on the raw and on the band-passed
 //!   samples: equal to 1e-6 relative (warm-up zeros exactly zero).
-//! - `trigger_onset` on both functions: the same on and off indices.
+//! - `trigger_onset` on all four functions, without and with `max_len`: the same on
+//!   and off indices.
 //! - `coincidence_trigger` (recursive STA/LTA on the band-passed traces, station
-//!   weights, two thresholds and trigger-off extensions): the same events (time to
+//!   weights, two thresholds, trigger-off extensions and maximum trigger lengths):
+//!   the same events (time to
 //!   the microsecond, stations, coincidence sum, duration).
 //!
 //! Without a Python that can `import obspy` the test prints a note and passes locally,
@@ -25,7 +27,7 @@ use formats::Time;
 use orb_tests::{oracle, XorShift};
 use rules::detect::{
     classic_sta_lta, coincidence_trigger, recursive_sta_lta, trigger_onset, BandPass,
-    BandPassConfig, ChannelDetector, CoincidenceChannel, CoincidenceConfig, DetectorConfig,
+    BandPassConfig, ChannelDetector, CoincidenceChannel, CoincidenceConfig, DetectorConfig, Onset,
     OnsetConfig, StaLtaConfig, StaLtaKind, StationTrigger, TriggerEvent,
 };
 use serde_json::{json, Value};
@@ -39,8 +41,11 @@ const STA: f64 = 0.5;
 const LTA: f64 = 10.0;
 const ON: f64 = 3.5;
 const OFF: f64 = 1.5;
-/// (threshold, trigger-off extension in seconds) for the coincidence runs.
-const COINCIDENCE: [(f64, f64); 2] = [(3.0, 0.0), (2.0, 1.5)];
+/// (threshold, trigger-off extension s, maximum trigger length s) for the coincidence
+/// runs; ObsPy's default maximum length is 1e6 s.
+const COINCIDENCE: [(f64, f64, f64); 2] = [(3.0, 0.0, 1e6), (2.0, 1.5, 3.0)];
+/// `trigger_onset`'s `max_len` in the run that uses it, samples.
+const MAX_LEN: u64 = 80;
 
 const SCRIPT: &str = r#"
 import json, sys
@@ -67,6 +72,9 @@ for sta in p['stations']:
             cf.astype('<f8').tofile(f'{d}/{sta}.{name}.{src}')
             r[f'{name}.{src}'] = [[int(a), int(b)] for a, b in
                                   trigger_onset(cf, p['on'], p['off'])]
+            r[f'{name}.{src}.max_len'] = [
+                [int(a), int(b)] for a, b in
+                trigger_onset(cf, p['on'], p['off'], max_len=p['max_len'])]
     out['stations'][sta] = r
     tr = Trace(x.copy())
     tr.stats.network = 'XX'
@@ -79,9 +87,10 @@ st = Stream(traces)
 st.filter('bandpass', freqmin=p['freqmin'], freqmax=p['freqmax'], corners=4,
           zerophase=False)
 weights = {f'XX.{s}..BHZ': w for s, w in zip(p['stations'], p['weights'])}
-for thr, ext in p['coincidence']:
+for thr, ext, longest in p['coincidence']:
     events = coincidence_trigger('recstalta', p['on'], p['off'], st.copy(), thr,
                                  trace_ids=weights, trigger_off_extension=ext,
+                                 max_trigger_length=longest,
                                  sta=p['sta'], lta=p['lta'])
     out['coincidence'].append([
         {'time_us': round(e['time'].ns / 1000),
@@ -167,6 +176,27 @@ fn assert_relative(what: &str, got: &[f64], want: &[f64], rel: f64) {
     eprintln!("{what}: worst relative difference {worst:.1e}");
 }
 
+/// `trigger_onset(cf, ON, OFF, max_len)` by the streaming state machine.
+fn onsets(cf: &[f64], max_len: Option<u64>) -> Vec<(u64, u64)> {
+    let mut o = Onset::new(OnsetConfig {
+        max_len,
+        ..OnsetConfig::obspy(ON, OFF)
+    })
+    .unwrap();
+    let mut events = Vec::new();
+    for c in cf.chunks(40) {
+        o.push(c, &mut events);
+    }
+    o.finish(&mut events);
+    events
+        .into_iter()
+        .filter_map(|e| match e {
+            TriggerEvent::Off(t) => Some((t.on, t.off)),
+            TriggerEvent::On { .. } => None,
+        })
+        .collect()
+}
+
 fn pairs(v: &Value) -> Vec<(u64, u64)> {
     v.as_array()
         .unwrap()
@@ -193,7 +223,7 @@ fn detection_core_equals_obspy() {
     let params = json!({
         "rate": RATE, "stations": STATIONS, "freqmin": FREQMIN, "freqmax": FREQMAX,
         "sta": STA, "lta": LTA, "on": ON, "off": OFF, "t0_us": t0.as_micros(),
-        "weights": weights, "coincidence": COINCIDENCE,
+        "weights": weights, "coincidence": COINCIDENCE, "max_len": MAX_LEN,
     });
     std::fs::write(d.join("params.json"), params.to_string()).unwrap();
     let out: Value =
@@ -208,7 +238,8 @@ fn detection_core_equals_obspy() {
     let recursive = StaLtaConfig::from_seconds(StaLtaKind::Recursive, STA, LTA, RATE).unwrap();
     let (nsta, nlta) = (recursive.nsta, recursive.nlta);
     let mut total_triggers = 0;
-    let mut triggers = Vec::new();
+    let mut cut = 0;
+    let mut triggers = vec![Vec::new(); COINCIDENCE.len()];
     for (s, x) in STATIONS.iter().zip(&data) {
         // Band-pass, in packet-sized chunks as the detector will see it.
         let mut f = BandPass::new(bp).unwrap();
@@ -246,37 +277,60 @@ fn detection_core_equals_obspy() {
                 let want = pairs(&expected[&key]);
                 assert_eq!(got, want, "{s} {key}: trigger_onset");
                 total_triggers += got.len();
+                let got = onsets(&cf, Some(MAX_LEN));
+                let want = pairs(&expected[format!("{key}.max_len")]);
+                assert_eq!(got, want, "{s} {key}: trigger_onset max_len={MAX_LEN}");
+                cut += got.iter().filter(|(on, off)| off - on == MAX_LEN).count();
             }
         }
 
-        // The whole per-channel detector, fed packet by packet, for coincidence.
-        let mut det = ChannelDetector::new(DetectorConfig {
-            filter: Some(bp),
-            stalta: recursive,
-            onset: OnsetConfig::obspy(ON, OFF),
-        })
-        .unwrap();
-        let mut events = Vec::new();
-        for c in x.chunks(40) {
-            det.push(c, &mut events);
-        }
-        det.finish(&mut events);
-        let at = |i: u64| t0.as_micros() + (i as f64 * 1e6 / RATE).round() as i64;
-        for e in events {
-            if let TriggerEvent::Off(t) = e {
-                triggers.push(StationTrigger {
-                    id: format!("XX.{s}..BHZ"),
-                    on_us: at(t.on),
-                    off_us: at(t.off),
-                    peak: t.peak,
-                });
+        // The whole per-channel detector, fed packet by packet, for coincidence,
+        // with each run's maximum trigger length (`int(seconds * rate + 0.5)`, as
+        // ObsPy's `coincidence_trigger` converts it).
+        for (run, (_, _, longest)) in COINCIDENCE.iter().enumerate() {
+            let mut det = ChannelDetector::new(DetectorConfig {
+                filter: Some(bp),
+                stalta: recursive,
+                onset: OnsetConfig {
+                    max_len: Some((longest * RATE + 0.5) as u64),
+                    ..OnsetConfig::obspy(ON, OFF)
+                },
+            })
+            .unwrap();
+            let mut events = Vec::new();
+            for c in x.chunks(40) {
+                det.push(c, &mut events);
+            }
+            det.finish(&mut events);
+            let at = |i: u64| t0.as_micros() + (i as f64 * 1e6 / RATE).round() as i64;
+            for e in events {
+                if let TriggerEvent::Off(t) = e {
+                    triggers[run].push(StationTrigger {
+                        id: format!("XX.{s}..BHZ"),
+                        on_us: at(t.on),
+                        off_us: at(t.off),
+                        peak: t.peak,
+                    });
+                }
             }
         }
     }
-    // The signals must exercise the comparison: events everywhere, and not only them.
-    assert!(total_triggers >= 40, "only {total_triggers} triggers");
+    // The signals must exercise the comparison: triggers on every trace and function,
+    // and triggers long enough to be cut.
+    assert!(total_triggers >= 30, "only {total_triggers} triggers");
+    assert!(cut >= 10, "only {cut} triggers cut at max_len");
+    let long = (COINCIDENCE[1].2 * RATE + 0.5) as i64 * 1_000_000 / RATE as i64;
+    let cut_in_run = triggers[1]
+        .iter()
+        .filter(|t| t.off_us - t.on_us == long)
+        .count();
+    assert!(
+        cut_in_run >= 3,
+        "only {cut_in_run} triggers cut in coincidence run 1"
+    );
+    eprintln!("{total_triggers} triggers, {cut} cut at max_len, {cut_in_run} in run 1");
 
-    for (k, (threshold, ext)) in COINCIDENCE.iter().enumerate() {
+    for (k, (threshold, ext, _)) in COINCIDENCE.iter().enumerate() {
         let config = CoincidenceConfig {
             threshold: *threshold,
             off_extension_us: (ext * 1e6) as i64,
@@ -290,7 +344,7 @@ fn detection_core_equals_obspy() {
                 })
                 .collect(),
         };
-        let got = coincidence_trigger(config, &triggers).unwrap();
+        let got = coincidence_trigger(config, &triggers[k]).unwrap();
         let want = out["coincidence"][k].as_array().unwrap();
         assert!(
             want.len() >= 3,

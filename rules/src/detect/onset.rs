@@ -7,7 +7,9 @@
 //! value is at least `on` again. A trigger still on when the data ends closes at the
 //! last sample ([`Onset::finish`]), as ObsPy's does at the end of its array.
 //!
-//! Two options, both off in the ObsPy-equivalent mode:
+//! ObsPy's `max_len` (longest trigger) is [`OnsetConfig::max_len`], with ObsPy's
+//! meaning (`max_len_delete=False`). Two more options, both off in the
+//! ObsPy-equivalent mode:
 //! - `min_duration` (samples): a trigger whose `off - on` is shorter is dropped
 //!   without any event; its start is announced ([`TriggerEvent::On`]) only once it has
 //!   lasted that long.
@@ -32,6 +34,11 @@ pub struct OnsetConfig {
     /// Samples after a trigger's end during which no new trigger starts; 0 (ObsPy).
     #[serde(default)]
     pub hold_off: u64,
+    /// Longest trigger, `off - on` in samples (ObsPy's `max_len`): a trigger still on
+    /// after it ends at `on + max_len`, and the next can start where the function
+    /// comes back up to `on`. `None` for no limit (ObsPy's default).
+    #[serde(default)]
+    pub max_len: Option<u64>,
 }
 
 impl OnsetConfig {
@@ -42,6 +49,7 @@ impl OnsetConfig {
             off,
             min_duration: 0,
             hold_off: 0,
+            max_len: None,
         }
     }
 
@@ -96,6 +104,14 @@ enum State {
         peak: f64,
         peak_at: u64,
         announced: bool,
+        /// Whether the last sample was at or above `on`.
+        above: bool,
+    },
+    /// A trigger was cut at `max_len` and the function has not yet fallen below
+    /// `off`.
+    Capped {
+        /// Whether the last sample was at or above `on`.
+        above: bool,
     },
 }
 
@@ -135,7 +151,7 @@ impl Onset {
     /// The start of the trigger in progress, if any.
     pub fn active_since(&self) -> Option<u64> {
         match self.state {
-            State::Idle => None,
+            State::Idle | State::Capped { .. } => None,
             State::Active { on, .. } => Some(on),
         }
     }
@@ -155,7 +171,9 @@ impl Onset {
             off: thr_off,
             min_duration,
             hold_off,
+            max_len,
         } = self.config;
+        let max_len = max_len.unwrap_or(u64::MAX);
         let mut i = self.next;
         let mut rest = cf;
         while !rest.is_empty() {
@@ -171,23 +189,27 @@ impl Onset {
                             rest = &[];
                         }
                         Some(k) => {
-                            let v = rest[k];
                             i += k as u64;
-                            let announced = min_duration == 0;
-                            if announced {
-                                out.push(TriggerEvent::On { on: i, cf: v });
-                            }
-                            self.state = State::Active {
-                                on: i,
-                                cf_on: v,
-                                peak: v,
-                                peak_at: i,
-                                announced,
-                            };
+                            rest = &rest[k..];
+                            self.start(i, rest[0], out);
                             i += 1;
-                            rest = &rest[k + 1..];
+                            rest = &rest[1..];
                         }
                     }
+                }
+                State::Capped { above } => {
+                    // After a trigger cut at `max_len`: a new one starts only where
+                    // the function comes back up to `on` (ObsPy's next run start).
+                    let v = rest[0];
+                    if v >= thr_on && !*above && i >= self.earliest {
+                        self.start(i, v, out);
+                    } else if v < thr_off {
+                        self.state = State::Idle;
+                    } else {
+                        *above = v >= thr_on;
+                    }
+                    i += 1;
+                    rest = &rest[1..];
                 }
                 State::Active {
                     on,
@@ -195,8 +217,24 @@ impl Onset {
                     peak,
                     peak_at,
                     announced,
+                    above,
                 } => {
                     let v = rest[0];
+                    if v >= thr_off && i - *on > max_len {
+                        // Too long: ObsPy ends it at on + max_len; this sample is
+                        // looked at again, as a possible new start.
+                        if *announced {
+                            out.push(TriggerEvent::Off(Trigger {
+                                on: *on,
+                                off: *on + max_len,
+                                peak: *peak,
+                                peak_at: *peak_at,
+                            }));
+                            self.earliest = (*on + max_len + 1).saturating_add(hold_off);
+                        }
+                        self.state = State::Capped { above: *above };
+                        continue;
+                    }
                     rest = &rest[1..];
                     if v < thr_off {
                         let trigger = Trigger {
@@ -211,6 +249,7 @@ impl Onset {
                         }
                         self.state = State::Idle;
                     } else {
+                        *above = v >= thr_on;
                         if v > *peak {
                             *peak = v;
                             *peak_at = i;
@@ -228,6 +267,22 @@ impl Onset {
             }
         }
         self.next = i;
+    }
+
+    /// A trigger starts at sample `i`, value `v`.
+    fn start(&mut self, i: u64, v: f64, out: &mut Vec<TriggerEvent>) {
+        let announced = self.config.min_duration == 0;
+        if announced {
+            out.push(TriggerEvent::On { on: i, cf: v });
+        }
+        self.state = State::Active {
+            on: i,
+            cf_on: v,
+            peak: v,
+            peak_at: i,
+            announced,
+            above: true,
+        };
     }
 
     /// The data has ended: closes a trigger still on at the last sample seen (as
@@ -278,7 +333,7 @@ mod tests {
 
     /// ObsPy 1.5's `trigger_onset` (max_len unlimited), line by line: the definition
     /// the state machine must equal.
-    fn obspy_trigger_onset(cf: &[f64], thres1: f64, thres2: f64) -> Vec<(u64, u64)> {
+    fn obspy_trigger_onset(cf: &[f64], thres1: f64, thres2: f64, max_len: i64) -> Vec<(u64, u64)> {
         let ind1: Vec<i64> = (0..cf.len())
             .filter(|&i| cf[i] >= thres1)
             .map(|i| i as i64)
@@ -312,6 +367,9 @@ mod tests {
             while of[0] < on[0] {
                 of.pop_front();
             }
+            if of[0] - on[0] > max_len {
+                of.push_front(on[0] + max_len);
+            }
             pick.push((on[0] as u64, of[0] as u64));
         }
         pick
@@ -321,7 +379,10 @@ mod tests {
     fn basic_on_off() {
         let cf = [0.0, 1.0, 3.0, 2.0, 4.0, 1.6, 1.4, 0.5, 3.5, 3.0];
         assert_eq!(trigger_onset(&cf, 3.0, 1.5).unwrap(), vec![(2, 5), (8, 9)]);
-        assert_eq!(obspy_trigger_onset(&cf, 3.0, 1.5), vec![(2, 5), (8, 9)]);
+        assert_eq!(
+            obspy_trigger_onset(&cf, 3.0, 1.5, i64::MAX),
+            vec![(2, 5), (8, 9)]
+        );
     }
 
     #[test]
@@ -397,14 +458,17 @@ mod tests {
             on in 1u8..8,
             below in 0u8..4,
             chunks in proptest::collection::vec(1usize..30, 1..10),
+            max_len in proptest::option::of(0u64..12),
         ) {
             let cf: Vec<f64> = cf.into_iter().map(f64::from).collect();
             let on = f64::from(on);
             let off = (on - f64::from(below)).max(0.5);
-            let want = obspy_trigger_onset(&cf, on, off);
-            prop_assert_eq!(trigger_onset(&cf, on, off).unwrap(), want.clone());
+            let want = obspy_trigger_onset(&cf, on, off, max_len.map_or(i64::MAX, |m| m as i64));
+            if max_len.is_none() {
+                prop_assert_eq!(trigger_onset(&cf, on, off).unwrap(), want.clone());
+            }
 
-            let mut o = Onset::new(OnsetConfig::obspy(on, off)).unwrap();
+            let mut o = Onset::new(OnsetConfig { max_len, ..OnsetConfig::obspy(on, off) }).unwrap();
             let mut ev = vec![];
             let mut start = 0;
             let mut k = 0;
@@ -444,7 +508,7 @@ mod tests {
             hold_off in 0u64..6,
         ) {
             let cf: Vec<f64> = cf.into_iter().map(f64::from).collect();
-            let mut o = Onset::new(OnsetConfig { on: 4.0, off: 2.0, min_duration, hold_off }).unwrap();
+            let mut o = Onset::new(OnsetConfig { on: 4.0, off: 2.0, min_duration, hold_off, max_len: None }).unwrap();
             let mut ev = vec![];
             o.push(&cf, &mut ev);
             o.finish(&mut ev);
