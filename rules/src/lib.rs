@@ -9,6 +9,8 @@
 //! - [`template`]: path templates and the safe-name rule for srcnames in paths.
 //! - [`groups`]: splitting multi-rate packets into one file per sample-rate
 //!   group for netCDF and CDL.
+//! - [`detect`]: the detection core (band-pass, STA/LTA, trigger onset, network
+//!   coincidence) as streaming state, exact against ObsPy.
 //! - [`state`], [`catalog`], [`atomic`]: what orbreaper keeps on disk to resume
 //!   exactly once and to find files again.
 //!
@@ -19,6 +21,7 @@
 
 pub mod atomic;
 pub mod catalog;
+pub mod detect;
 pub mod error;
 pub mod file;
 pub mod groups;
