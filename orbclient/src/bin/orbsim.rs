@@ -1,7 +1,7 @@
 //! orbsim: simulate a network of seismic and pressure stations and put their packets
 //! into an orb.
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write as _};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -116,6 +116,14 @@ struct Args {
     /// packets: positions, orientations and sensitivities matching the signals.
     #[arg(long, value_name = "FILE")]
     stationxml: Option<PathBuf>,
+
+    /// Write the catalogue of the simulated earthquakes and infrasound bursts to FILE,
+    /// one JSON object a line, as the packets holding their first arrivals are put:
+    /// origin time, source position, and per station each arrival's time and amplitude
+    /// (seismic channels in counts, nm/s; BDF in mPa). Ground truth for detectors;
+    /// the format is in docs/DETECTION.md.
+    #[arg(long, value_name = "FILE")]
+    events: Option<PathBuf>,
 
     /// Print a plain progress line to stderr every D (10s, 1m, ...); 0 for none
     /// [default: 10s, or a line updated in place when stderr is a terminal].
@@ -233,6 +241,13 @@ async fn run(args: Args) -> anyhow::Result<()> {
         let xml = formats::meta::stationxml::write(&s.sim.inventory(), "orbsim", Time::now());
         std::fs::write(path, xml).with_context(|| format!("cannot write {}", path.display()))?;
     }
+    let mut events = match &args.events {
+        Some(path) => Some(std::io::BufWriter::new(
+            std::fs::File::create(path)
+                .with_context(|| format!("cannot create {}", path.display()))?,
+        )),
+        None => None,
+    };
     let mut stop = cli::StopSignal::listen("orbsim").context("cannot catch signals")?;
     let opts = ClientOptions::for_program("orbsim").with_access(false, true);
     let mut c = OrbClient::connect(&orb, &opts).await?;
@@ -286,6 +301,19 @@ async fn run(args: Args) -> anyhow::Result<()> {
         }
         totals.last = sum.last;
         totals.packets += sum.count;
+        if let (Some(w), Some(path)) = (&mut events, &args.events) {
+            // The events whose first arrival is in the data just put: the file only
+            // ever describes packets the server holds.
+            let ps = s.sim.config().packet_seconds;
+            let write = |w: &mut std::io::BufWriter<std::fs::File>| -> std::io::Result<()> {
+                for e in s.sim.events(k as f64 * ps, end as f64 * ps) {
+                    serde_json::to_writer(&mut *w, &e)?;
+                    w.write_all(b"\n")?;
+                }
+                w.flush()
+            };
+            write(w).with_context(|| format!("cannot write {}", path.display()))?;
+        }
         k = end;
         if s.progress
             .every()
@@ -389,9 +417,9 @@ mod tests {
     #[test]
     fn help_shows_every_default_and_what_runs_without_a_count() {
         let mut cmd = Args::command();
-        // Options without a default worth naming: --config and --stationxml are a file
+        // Options without a default worth naming: --config, --stationxml, --events are a file
         // or nothing.
-        let exempt = ["config", "stationxml"];
+        let exempt = ["config", "stationxml", "events"];
         for arg in cmd.get_arguments() {
             let id = arg.get_id().as_str();
             if arg.is_positional() || !arg.get_action().takes_values() || exempt.contains(&id) {

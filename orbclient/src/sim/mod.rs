@@ -15,10 +15,22 @@ use formats::payload::{self, Channel, Steim};
 use formats::{Packet, SrcName, Time};
 
 pub mod config;
+pub mod events;
 pub mod rng;
 pub mod signal;
 
 pub use config::{ChannelConfig, Format, Kind, SimConfig, StationConfig};
+pub use events::{Arrival, Event, EventKind};
+
+/// Kilometres per degree of longitude at 45 degrees north, where the line of stations
+/// runs east.
+const KM_PER_DEG_LON: f64 = 111.32 * std::f64::consts::FRAC_1_SQRT_2;
+
+/// Longitude of a point `x_km` east of 45 N 10 E along the line of stations, to the
+/// microdegree (about 10 cm), as station lists give positions.
+pub fn longitude(x_km: f64) -> f64 {
+    ((10.0 + x_km / KM_PER_DEG_LON) * 1e6).round() / 1e6
+}
 
 /// Why a simulation cannot be set up or a packet built.
 #[derive(Debug, thiserror::Error)]
@@ -126,8 +138,6 @@ impl Simulator {
     /// up, N north, E east) with the sensitivity that makes counts nm/s (calib 1);
     /// pressure channels with the sensitivity their calib gives, in hPa or Pa.
     pub fn inventory(&self) -> Inventory {
-        /// Kilometres per degree of longitude at 45 degrees north.
-        const KM_PER_DEG_LON: f64 = 111.32 * std::f64::consts::FRAC_1_SQRT_2;
         let stations = self
             .stations
             .iter()
@@ -138,8 +148,7 @@ impl Simulator {
                 start: None,
                 end: None,
                 latitude: 45.0,
-                // To the microdegree (about 10 cm), as station lists give positions.
-                longitude: ((10.0 + st.x_km / KM_PER_DEG_LON) * 1e6).round() / 1e6,
+                longitude: longitude(st.x_km),
                 elevation: 100.0 + 10.0 * i as f64,
                 site: Some(format!(
                     "orbsim {} station {}",
@@ -185,6 +194,16 @@ impl Simulator {
             })
             .collect();
         Inventory { stations }
+    }
+
+    /// The seed of the signals.
+    pub fn seed(&self) -> u64 {
+        self.seed
+    }
+
+    /// Time of the first sample of round 0.
+    pub fn start(&self) -> Time {
+        self.start
     }
 
     /// Time of the first sample of round `k`.
