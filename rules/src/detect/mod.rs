@@ -13,6 +13,9 @@
 //!   change.
 //! - [`pipeline`]: [`ChannelDetector`], filter, STA/LTA and onset in one per-channel
 //!   state.
+//! - [`window`]: [`WindowDetector`], a windowed statistic (mean, RMS, min, max, rate
+//!   of change) against a running baseline, for pressure, infrasound and
+//!   state-of-health channels.
 //!
 //! Everything here is pure: no I/O and no clocks. Samples are counted from the first
 //! one a state ever saw (indices are `u64`), times are microseconds like
@@ -26,6 +29,7 @@ pub mod filter;
 pub mod onset;
 pub mod pipeline;
 pub mod stalta;
+pub mod window;
 
 pub use coincidence::{
     coincidence_trigger, Coincidence, CoincidenceChannel, CoincidenceConfig, CoincidenceError,
@@ -38,4 +42,7 @@ pub use pipeline::{ChannelDetector, DetectorConfig};
 pub use stalta::{
     classic_sta_lta, recursive_sta_lta, ClassicStaLta, RecursiveStaLta, StaLta, StaLtaConfig,
     StaLtaKind,
+};
+pub use window::{
+    window_cf, Direction, Scale, Statistic, WindowConfig, WindowDetector, WindowError,
 };
