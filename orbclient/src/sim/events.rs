@@ -276,6 +276,48 @@ mod tests {
         assert!(strong > 10, "{strong}");
     }
 
+    /// An infrasound arrival with no other burst at that station in the 20 s before:
+    /// the second before it holds only noise (under 200 mPa: tones of at most 120
+    /// and white noise of 30), and the first second after it, with the burst's
+    /// amplitude over 600 mPa, exceeds half that amplitude.
+    #[test]
+    fn bursts_start_at_their_arrivals() {
+        let s = sim();
+        let start = s.start().as_micros();
+        let events = s.events(0.0, 3600.0);
+        let arrivals: Vec<_> = events
+            .iter()
+            .filter(|e| e.kind == EventKind::Infrasound)
+            .flat_map(|e| e.arrivals.iter())
+            .collect();
+        let mut checked = 0;
+        for a in &arrivals {
+            let t = (a.time_us - start) as f64 / 1e6;
+            let alone = !arrivals.iter().any(|b| {
+                let dt = (a.time_us - b.time_us) as f64 / 1e6;
+                b.station == a.station && dt > 0.0 && dt < 20.0
+            });
+            if !alone || !(2.0..3590.0).contains(&t) || a.amplitude < 600.0 {
+                continue;
+            }
+            let st = s
+                .stations()
+                .iter()
+                .position(|x| x.name == a.station)
+                .unwrap();
+            let (rate, v) = samples(&s, st, 1, t - 1.0);
+            let base = (t - 1.0).floor();
+            let idx = ((t - base) * rate).ceil() as usize;
+            let peak = |r: std::ops::Range<usize>| {
+                v[r].iter().map(|x| f64::from(*x).abs()).fold(0.0, f64::max)
+            };
+            assert!(peak(idx - 20..idx) < 200.0, "{a:?}");
+            assert!(peak(idx..idx + 20) > a.amplitude / 2.0, "{a:?}");
+            checked += 1;
+        }
+        assert!(checked >= 5, "{checked}");
+    }
+
     /// Consecutive spans list each event once; everything is a function of the seed.
     #[test]
     fn spans_partition_the_catalogue() {

@@ -331,7 +331,7 @@ mod pinned {
 
     /// FNV-1a of every sample of the first `rounds` 10 s rounds of each channel of a
     /// 10-seismic, 3-pressure network.
-    pub(super) fn digest(rounds: u64) -> Vec<(String, u64)> {
+    fn digest(rounds: u64) -> Vec<(String, u64)> {
         let sim = Simulator::new(
             SimConfig::network("XX", 10, 3, 10.0),
             3,
