@@ -401,3 +401,87 @@ fn check_refuses_bad_detect_rules_with_file_line_and_field() {
         assert_eq!(err.trim().lines().count(), 1, "{err}");
     }
 }
+
+/// Latency figure (printed, never asserted): packets put live, a round of one-second
+/// packets every 20 ms; for each trigger-on packet, the time from the acknowledgement
+/// of the packet holding its onset to the trigger packet's arrival at a reading client.
+#[test]
+fn detection_latency_is_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let ring = dir.path().join("ring");
+    std::fs::create_dir_all(&ring).unwrap();
+    let srv = OrbServer::start(&ring, &["--ring-size", "16MiB", "--flush", "none"]);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let rules = rules(dir.path(), "live", &srv.orb());
+    let _run = Reaper::start(&rules, None);
+    let (all, onsets) = packets();
+    // The first 340 s: four bursts, 11 arrivals.
+    let rounds = 340;
+    let want: usize = onsets
+        .values()
+        .map(|t| {
+            t.iter()
+                .filter(|t| t.as_micros() < start_time().as_micros() + rounds * 1_000_000)
+                .count()
+        })
+        .sum();
+    let addr = srv.orb_addr();
+    let (acks, arrivals) = rt.block_on(async {
+        let mut reader = OrbClient::connect(&addr, &ClientOptions::for_program("test"))
+            .await
+            .unwrap();
+        reader.select(".*/DET").await.unwrap();
+        let mut stream = reader
+            .reap(orbclient::ReapOptions::default())
+            .await
+            .unwrap();
+        let mut put = OrbClient::connect(&addr, &ClientOptions::for_program("test"))
+            .await
+            .unwrap();
+        let putter = async {
+            let mut acks = BTreeMap::new();
+            for p in &all[..rounds as usize * STATIONS.len()] {
+                put.put(&p.srcname, p.time, &p.payload).await.unwrap();
+                let chan = p.srcname.as_str().trim_end_matches("/GENC").to_owned();
+                acks.insert((chan, p.time.as_micros() / 1_000_000), Instant::now());
+                if p.srcname.as_str().starts_with("XX_S4") {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+            }
+            acks
+        };
+        let reading = async {
+            let mut arrivals = Vec::new();
+            while arrivals.len() < want {
+                let Some(orbclient::ReapEvent::Packet(p)) =
+                    guard("DET", stream.next()).await.unwrap()
+                else {
+                    continue;
+                };
+                let v: serde_json::Value = serde_json::from_slice(&p.payload).unwrap();
+                if v["kind"] == "on" {
+                    let chan = v["channel"].as_str().unwrap().to_owned();
+                    let sec = v["onset_us"].as_i64().unwrap() / 1_000_000;
+                    arrivals.push(((chan, sec), Instant::now()));
+                }
+            }
+            arrivals
+        };
+        tokio::join!(putter, reading)
+    });
+    assert_eq!(arrivals.len(), want);
+    let mut ms: Vec<f64> = arrivals
+        .iter()
+        .map(|(k, at)| at.duration_since(acks[k]).as_secs_f64() * 1e3)
+        .collect();
+    ms.sort_by(f64::total_cmp);
+    eprintln!(
+        "detection latency (onset packet acknowledged -> trigger packet read), {} triggers: p50 {:.2} ms, max {:.2} ms",
+        ms.len(),
+        ms[ms.len() / 2],
+        ms[ms.len() - 1]
+    );
+}
