@@ -8,7 +8,8 @@
 //!   acknowledged but before its state was saved) and restarted many times while
 //!   packets arrive puts exactly the detections of an uninterrupted reference run:
 //!   none missing, none twice;
-//! - `orbreaper --check` refuses a bad detect rule with file, line and field.
+//! - `orbreaper --check` and `orbdetect --check` refuse a bad detect rule with file,
+//!   line and field; `orbdetect` runs the same detect code as `orbreaper`.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -42,12 +43,17 @@ struct Reaper(Child);
 
 impl Reaper {
     fn start(rules: &Path, abort_after_puts: Option<u32>) -> Reaper {
+        Reaper::start_program("orbreaper", rules, abort_after_puts)
+    }
+
+    /// `program` is `orbreaper` or `orbdetect` (the same detect code).
+    fn start_program(program: &str, rules: &Path, abort_after_puts: Option<u32>) -> Reaper {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(rules.with_file_name("reaper.log"))
             .expect("log file");
-        let mut cmd = Command::new(bin("orbreaper"));
+        let mut cmd = Command::new(bin(program));
         cmd.arg(rules)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -254,7 +260,8 @@ fn kill_9_under_load_neither_loses_nor_repeats_a_detection() {
         .unwrap();
     let reference = rules(dir.path(), "reference", &orb);
     let killed = rules(dir.path(), "killed", &orb);
-    let mut reference_run = Reaper::start(&reference, None);
+    // The reference runs in orbdetect, the killed rule in orbreaper: the same code.
+    let mut reference_run = Reaper::start_program("orbdetect", &reference, None);
     let (all, onsets) = packets();
     let mut put = rt.block_on(async {
         OrbClient::connect(&srv.orb_addr(), &ClientOptions::for_program("test"))
@@ -379,6 +386,16 @@ fn check_refuses_bad_detect_rules_with_file_line_and_field() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains("1 detect rules are valid"));
+    let out = Command::new(bin("orbdetect"))
+        .arg(&good)
+        .arg("--check")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     for (from, to, line, field) in [
         ("lta = 10.0", "lta = 0.5", 9, "lta"),
         ("off = 1.5", "off = 6.0", 11, "off"),
@@ -388,7 +405,12 @@ fn check_refuses_bad_detect_rules_with_file_line_and_field() {
     ] {
         let bad = dir.path().join("bad.toml");
         std::fs::write(&bad, text.replace(from, to)).unwrap();
-        let out = Command::new(bin("orbreaper"))
+        let program = if line % 2 == 0 {
+            "orbdetect"
+        } else {
+            "orbreaper"
+        };
+        let out = Command::new(bin(program))
             .arg(&bad)
             .arg("--check")
             .output()

@@ -29,6 +29,8 @@ use rules::DetectRule;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
+/// The program this module is built into (`orbreaper` or `orbdetect`), for logs.
+const PROG: &str = env!("CARGO_BIN_NAME");
 const MIN_BACKOFF: Duration = Duration::from_millis(200);
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 /// With `--once`, sessions tried before the rule gives up.
@@ -61,7 +63,7 @@ pub async fn run_detect(
                 )))
             }
             Err(e) => {
-                eprintln!("orbreaper: {}: {e:#}; retrying in {delay:?}", rule.name);
+                eprintln!("{PROG}: {}: {e:#}; retrying in {delay:?}", rule.name);
                 tokio::select! {
                     _ = tokio::time::sleep(delay) => {}
                     _ = stop.changed() => return Ok(()),
@@ -74,8 +76,8 @@ pub async fn run_detect(
 
 fn options(rule: &DetectRule, read: bool) -> ClientOptions {
     ClientOptions {
-        who: Some(format!("orbreaper:{}", rule.name)),
-        ..ClientOptions::for_program("orbreaper")
+        who: Some(format!("{PROG}:{}", rule.name)),
+        ..ClientOptions::for_program(PROG)
     }
     .with_access(read, !read)
 }
@@ -93,7 +95,7 @@ async fn session(
         .await
         .with_context(|| format!("cannot read orb {}", rule.orb))?;
     eprintln!(
-        "orbreaper: {}: detecting from {start} ({} channels in the state, {} detections put before a stop found again)",
+        "{PROG}: {}: detecting from {start} ({} channels in the state, {} detections put before a stop found again)",
         rule.name,
         state.channels.len(),
         seen.len()
@@ -173,7 +175,7 @@ async fn session(
                 }
             }
             Ok(Some(ReapEvent::Gap { first, last, .. })) => eprintln!(
-                "orbreaper: {}: pktids {first}-{last} were overwritten in the orb before they were read; detectors run on across the gap",
+                "{PROG}: {}: pktids {first}-{last} were overwritten in the orb before they were read; detectors run on across the gap",
                 rule.name
             ),
             Ok(None) => break Ok(()),
@@ -249,7 +251,7 @@ async fn start_position(rule: &DetectRule, state: &mut DetectState) -> anyhow::R
                 }
             }
             eprintln!(
-                "orbreaper: {}: pktid {next} is no longer in the orb; detectors start afresh from the oldest packet",
+                "{PROG}: {}: pktid {next} is no longer in the orb; detectors start afresh from the oldest packet",
                 rule.name
             );
             state.channels.clear();
@@ -284,7 +286,7 @@ impl Run<'_> {
             Err(e) => {
                 if self.undecoded.first_time(&p.srcname) {
                     eprintln!(
-                        "orbreaper: {}: {}: not a waveform packet, skipped (reported once per source): {e}",
+                        "{PROG}: {}: {}: not a waveform packet, skipped (reported once per source): {e}",
                         self.rule.name, p.srcname
                     );
                 }
@@ -365,7 +367,7 @@ impl Run<'_> {
                 Err(e) => {
                     if self.bad.insert(key.to_owned()) {
                         eprintln!(
-                            "orbreaper: {}: {key} at {rate} samples/s cannot be used: field `{}`: {e}",
+                            "{PROG}: {}: {key} at {rate} samples/s cannot be used: field `{}`: {e}",
                             self.rule.name,
                             e.field()
                         );
@@ -450,7 +452,7 @@ impl Run<'_> {
                         peak: ratio,
                     };
                     if let Err(e) = c.push(&t) {
-                        eprintln!("orbreaper: {}: {key}: {e}", self.rule.name);
+                        eprintln!("{PROG}: {}: {key}: {e}", self.rule.name);
                     }
                 }
             }
@@ -530,10 +532,7 @@ impl Run<'_> {
         }
         match serde_json::to_vec(payload) {
             Ok(bytes) => made.push(Packet::new(name, time, bytes)),
-            Err(e) => eprintln!(
-                "orbreaper: {}: cannot encode a detection: {e}",
-                self.rule.name
-            ),
+            Err(e) => eprintln!("{PROG}: {}: cannot encode a detection: {e}", self.rule.name),
         }
     }
 }
