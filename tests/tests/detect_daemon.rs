@@ -3,7 +3,7 @@
 //!
 //! - a detect rule puts one `NET_STA_CHAN/DET` on and off packet per burst and
 //!   channel, with the onset to the sample, and a `NET/EVENT` for bursts seen by at
-//!   least two stations;
+//!   least two stations; `orbtail --json` prints their payload as `payload_json`;
 //! - a detector killed (`kill -9`, and aborted right after its puts were
 //!   acknowledged but before its state was saved) and restarted many times while
 //!   packets arrive puts exactly the detections of an uninterrupted reference run:

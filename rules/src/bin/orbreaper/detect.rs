@@ -242,16 +242,16 @@ async fn start_position(rule: &DetectRule, state: &mut DetectState) -> anyhow::R
     match probe.seek(Whence::Pktid, next).await {
         Ok(_) => Ok(next.to_string()),
         Err(e) if e.code() == Some(ErrorCode::OutOfRange) => {
+            // (The server accepts the pktid one past its newest, so `next` is refused
+            // only when it was overwritten or the ring was replaced.)
             let oldest = probe.seek(Whence::Oldest, 0).await?;
-            if oldest <= next {
-                // Nothing after `done` yet (the orb's newest is `done`).
-                let newest = probe.seek(Whence::Newest, 0).await.unwrap_or(0);
-                if newest == done {
-                    return Ok(next.to_string());
-                }
-            }
+            let why = if oldest > next {
+                "was overwritten in the orb while the rule was stopped"
+            } else {
+                "is beyond the orb's newest (the ring was replaced)"
+            };
             eprintln!(
-                "{PROG}: {}: pktid {next} is no longer in the orb; detectors start afresh from the oldest packet",
+                "{PROG}: {}: pktid {next} {why}; detectors start afresh from the oldest packet",
                 rule.name
             );
             state.channels.clear();
