@@ -7,7 +7,7 @@
 //! naming the file, line, column and field, and what the field allows.
 
 use std::cell::{OnceCell, RefCell};
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -21,6 +21,8 @@ use orbclient::OrbAddr;
 use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
+use crate::detect::StaLtaKind;
+use crate::detect_rule::{CoincidenceRule, DetectRule};
 use crate::error::{RuleError, RuleWarning};
 use crate::ingest_rule::{IngestAction, IngestRule};
 use crate::reap_rule::{Mode, NetcdfVersion, ReapRule, Schedule, Start};
@@ -54,6 +56,8 @@ pub struct RuleFile {
     pub reap: Vec<ReapRule>,
     /// Ingest rules, in file order.
     pub ingest: Vec<IngestRule>,
+    /// Detect rules, in file order.
+    pub detect: Vec<DetectRule>,
     /// What the file allows but probably does not mean, in file order.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<RuleWarning>,
@@ -68,6 +72,40 @@ struct RawFile {
     reap: Vec<Spanned<RawReap>>,
     #[serde(default)]
     ingest: Vec<Spanned<RawIngest>>,
+    #[serde(default)]
+    detect: Vec<Spanned<RawDetect>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDetect {
+    name: Spanned<String>,
+    orb: Spanned<String>,
+    select: Option<Spanned<String>>,
+    reject: Option<Spanned<String>>,
+    channels: Option<Spanned<String>>,
+    method: Option<Spanned<StaLtaKind>>,
+    sta: Spanned<f64>,
+    lta: Spanned<f64>,
+    on: Spanned<f64>,
+    off: Spanned<f64>,
+    bandpass: Option<Spanned<Vec<f64>>>,
+    corners: Option<Spanned<i64>>,
+    min_duration: Option<Spanned<f64>>,
+    holdoff: Option<Spanned<f64>>,
+    max_len: Option<Spanned<f64>>,
+    start: Option<Spanned<StartValue>>,
+    state: Option<Spanned<String>>,
+    coincidence: Option<Spanned<RawCoincidence>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCoincidence {
+    threshold: Spanned<f64>,
+    window: Option<Spanned<f64>>,
+    stations: Option<Spanned<Vec<String>>>,
+    weights: Option<Spanned<BTreeMap<String, f64>>>,
 }
 
 #[derive(Deserialize)]
@@ -344,11 +382,18 @@ impl RuleFile {
             claim(&r.get_ref().name, &rule_states, span)?;
             ingest.push(rule);
         }
-        if reap.is_empty() && ingest.is_empty() {
+        let mut detect = Vec::new();
+        for r in &raw.detect {
+            let rule = detect_rule(&ctx, r.get_ref())?;
+            let span = r.get_ref().state.as_ref().map_or(r.span(), Spanned::span);
+            claim(&r.get_ref().name, &[&rule.state], span)?;
+            detect.push(rule);
+        }
+        if reap.is_empty() && ingest.is_empty() && detect.is_empty() {
             return Err(ctx.err(
                 0..0,
                 "",
-                "no rules: add a [[reap]] or [[ingest]] table (see docs/RULES.md)",
+                "no rules: add a [[reap]], [[ingest]] or [[detect]] table (see docs/RULES.md)",
             ));
         }
         let catalog = match &raw.catalog {
@@ -363,6 +408,7 @@ impl RuleFile {
             catalog,
             reap,
             ingest,
+            detect,
             warnings: ctx.warnings.into_inner(),
         })
     }
@@ -956,11 +1002,411 @@ fn ingest_rule(ctx: &Ctx<'_>, r: &RawIngest) -> Result<IngestRule, RuleError> {
     Ok(IngestRule { name, action })
 }
 
+/// A number of seconds that must be finite and above zero (or zero, with `allow_zero`).
+fn check_seconds(
+    ctx: &Ctx<'_>,
+    field: &str,
+    v: &Spanned<f64>,
+    allow_zero: bool,
+) -> Result<f64, RuleError> {
+    let x = *v.get_ref();
+    let ok = x.is_finite() && (x > 0.0 || (allow_zero && x == 0.0));
+    if !ok {
+        let what = if allow_zero { "at least 0" } else { "above 0" };
+        return Err(ctx.at(
+            v,
+            field,
+            format!("{x} is not allowed; give seconds, a finite number {what}"),
+        ));
+    }
+    Ok(x)
+}
+
+fn detect_rule(ctx: &Ctx<'_>, r: &RawDetect) -> Result<DetectRule, RuleError> {
+    let name = check_name(ctx, &r.name)?;
+    let addr = check_orb(ctx, "orb", &r.orb)?;
+    let filter = check_select(ctx, &r.select, &r.reject)?;
+    let channels = r.channels.as_ref().map_or(".*", |c| c.get_ref().as_str());
+    let channels_re = match &r.channels {
+        Some(c) if c.get_ref().is_empty() => {
+            return Err(ctx.at(c, "channels", "empty; give a regular expression for channel codes, like \"BHZ\" or \"[BH]H[ZNE]\", or remove the field for every channel"));
+        }
+        Some(c)
+            if !c
+                .get_ref()
+                .contains(['.', '[', '(', '*', '+', '?', '|', '\\'])
+                && !c.get_ref().bytes().all(|b| b.is_ascii_alphanumeric()) =>
+        {
+            return Err(ctx.at(c, "channels", format!("{:?} is not a channel code (letters and digits, like \"BHZ\") or a regular expression of them", c.get_ref())));
+        }
+        _ => regex::Regex::new(&format!("^(?:{channels})$")).map_err(|e| {
+            let span = r.channels.as_ref().map_or(r.name.span(), Spanned::span);
+            ctx.err(
+                span,
+                "channels",
+                format!(
+                    "not a valid regular expression: {}",
+                    e.to_string().replace('\n', " ")
+                ),
+            )
+        })?,
+    };
+    // With station metadata, a channel pattern that names no channel in it is a typo.
+    if let (Some(c), Some(Some((path, inv)))) = (&r.channels, ctx.default_stations.get()) {
+        if !inv
+            .stations
+            .iter()
+            .flat_map(|s| &s.channels)
+            .any(|ch| channels_re.is_match(&ch.chan))
+        {
+            return Err(ctx.at(
+                c,
+                "channels",
+                format!(
+                    "{:?} matches no channel of the station metadata {}: check the channel codes",
+                    c.get_ref(),
+                    path.display()
+                ),
+            ));
+        }
+    }
+    let method = r
+        .method
+        .as_ref()
+        .map_or(StaLtaKind::Recursive, |m| *m.get_ref());
+    let sta = check_seconds(ctx, "sta", &r.sta, false)?;
+    let lta = check_seconds(ctx, "lta", &r.lta, false)?;
+    if lta <= sta {
+        return Err(ctx.at(&r.lta, "lta", format!("lta ({lta} s) must be longer than sta ({sta} s): make the long-term window longer or the short-term one shorter")));
+    }
+    let threshold = |field: &str, v: &Spanned<f64>| {
+        let x = *v.get_ref();
+        if x.is_finite() && x > 0.0 {
+            Ok(x)
+        } else {
+            Err(ctx.at(
+                v,
+                field,
+                format!("{x} is not allowed; a threshold is a ratio, a finite number above 0"),
+            ))
+        }
+    };
+    let on = threshold("on", &r.on)?;
+    let off = threshold("off", &r.off)?;
+    if off > on {
+        return Err(ctx.at(&r.off, "off", format!("off ({off}) is above on ({on}): a trigger ends when the ratio falls below off, so off must be at most on")));
+    }
+    let bandpass = match &r.bandpass {
+        None => None,
+        Some(b) => {
+            let [f1, f2] = b.get_ref()[..] else {
+                return Err(ctx.at(b, "bandpass", "give two band edges in Hz, like [1.0, 10.0]"));
+            };
+            if !(f1.is_finite() && f1 > 0.0 && f2.is_finite()) {
+                return Err(ctx.at(
+                    b,
+                    "bandpass",
+                    format!("[{f1}, {f2}]: band edges must be finite and above 0 Hz"),
+                ));
+            }
+            if f1 >= f2 {
+                return Err(ctx.at(
+                    b,
+                    "bandpass",
+                    format!("[{f1}, {f2}]: the low edge must be below the high edge"),
+                ));
+            }
+            Some([f1, f2])
+        }
+    };
+    let corners = match &r.corners {
+        Some(c) if bandpass.is_none() => {
+            return Err(ctx.at(
+                c,
+                "corners",
+                "corners applies only with bandpass; add bandpass = [f1, f2] or remove it",
+            ));
+        }
+        Some(c) => usize::try_from(*c.get_ref())
+            .ok()
+            .filter(|n| (1..=10).contains(n))
+            .ok_or_else(|| {
+                ctx.at(
+                    c,
+                    "corners",
+                    format!(
+                        "{} is not allowed; use 1 to 10 (4 is ObsPy's default)",
+                        c.get_ref()
+                    ),
+                )
+            })?,
+        None => 4,
+    };
+    let min_duration = r
+        .min_duration
+        .as_ref()
+        .map(|v| check_seconds(ctx, "min_duration", v, true))
+        .transpose()?
+        .unwrap_or(0.0);
+    let holdoff = r
+        .holdoff
+        .as_ref()
+        .map(|v| check_seconds(ctx, "holdoff", v, true))
+        .transpose()?
+        .unwrap_or(0.0);
+    let max_len = r
+        .max_len
+        .as_ref()
+        .map(|v| check_seconds(ctx, "max_len", v, false))
+        .transpose()?;
+    let start = match &r.start {
+        Some(s) => check_start(ctx, s)?,
+        None => Start::Oldest,
+    };
+    let coincidence = match &r.coincidence {
+        None => None,
+        Some(c) => {
+            let c = c.get_ref();
+            let threshold = *c.threshold.get_ref();
+            if !(threshold.is_finite() && threshold > 0.0) {
+                return Err(ctx.at(&c.threshold, "threshold", format!("{threshold} is not allowed; the least coincidence sum is a finite number above 0")));
+            }
+            let window = c
+                .window
+                .as_ref()
+                .map(|v| check_seconds(ctx, "window", v, true))
+                .transpose()?
+                .unwrap_or(0.0);
+            let station_ok = |s: &str| !s.is_empty() && !s.contains(['/', ' ']);
+            if let Some(st) = &c.stations {
+                if st.get_ref().is_empty() {
+                    return Err(ctx.at(st, "stations", "empty; list stations as \"NET_STA\", or remove the field for every station"));
+                }
+                if let Some(bad) = st
+                    .get_ref()
+                    .iter()
+                    .find(|s| !station_ok(s) || !s.contains('_'))
+                {
+                    return Err(ctx.at(
+                        st,
+                        "stations",
+                        format!("{bad:?} is not a station; write \"NET_STA\", like \"XX_STA01\""),
+                    ));
+                }
+            }
+            let weights = c
+                .weights
+                .as_ref()
+                .map(|w| w.get_ref().clone())
+                .unwrap_or_default();
+            if let Some(w) = &c.weights {
+                for (s, x) in w.get_ref() {
+                    if !(x.is_finite() && *x >= 0.0) {
+                        return Err(ctx.at(
+                            w,
+                            "weights",
+                            format!(
+                                "station {s:?} has weight {x}; weights are finite and at least 0"
+                            ),
+                        ));
+                    }
+                    if let Some(st) = &c.stations {
+                        if !st.get_ref().contains(s) {
+                            return Err(ctx.at(w, "weights", format!("station {s:?} is not in stations; add it there or remove its weight")));
+                        }
+                    }
+                }
+            }
+            Some(CoincidenceRule {
+                threshold,
+                window,
+                stations: c.stations.as_ref().map(|s| s.get_ref().clone()),
+                weights,
+            })
+        }
+    };
+    Ok(DetectRule {
+        state: state_path(ctx, &r.state, &name, "")?,
+        name,
+        orb: r.orb.get_ref().clone(),
+        addr,
+        select: r.select.as_ref().map(|s| s.get_ref().clone()),
+        reject: r.reject.as_ref().map(|s| s.get_ref().clone()),
+        filter,
+        channels: channels.to_owned(),
+        channels_re,
+        method,
+        sta,
+        lta,
+        on,
+        off,
+        bandpass,
+        corners,
+        min_duration,
+        holdoff,
+        max_len,
+        coincidence,
+        start,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     const RULE: &str = "[[reap]]\nname = \"a\"\norb = \":6510\"\nformat = \"raw\"\npath = \"x/{first_pktid}.orb\"\n";
+
+    const DETECT: &str = "[[detect]]\nname = \"local\"\norb = \":6510\"\nselect = \"XX_.*\"\n\
+        channels = \"BHZ\"\nsta = 1.0\nlta = 30.0\non = 4.0\noff = 1.5\nbandpass = [1.0, 10.0]\n\
+        min_duration = 0.5\nholdoff = 2.0\n[detect.coincidence]\nthreshold = 2.0\nwindow = 1.0\n\
+        weights = { XX_A = 2.0 }\n";
+
+    fn detect(text: &str) -> Result<RuleFile, RuleError> {
+        RuleFile::parse(text, Path::new("/r/d.toml"))
+    }
+
+    #[test]
+    fn detect_rules_are_read_with_defaults() {
+        let f = detect(DETECT).unwrap();
+        let d = &f.detect[0];
+        assert_eq!(d.name, "local");
+        assert_eq!(d.method, StaLtaKind::Recursive);
+        assert_eq!(d.bandpass, Some([1.0, 10.0]));
+        assert_eq!(d.corners, 4);
+        assert!(d.channels_re.is_match("BHZ") && !d.channels_re.is_match("BHZZ"));
+        assert_eq!(d.state, Path::new("/r/state/local.json"));
+        let c = d.coincidence.as_ref().unwrap();
+        assert_eq!((c.threshold, c.window), (2.0, 1.0));
+        assert_eq!((c.weight("XX_A"), c.weight("XX_B")), (Some(2.0), Some(1.0)));
+        let cfg = d.detector_config(40.0).unwrap();
+        assert_eq!((cfg.stalta.nsta, cfg.stalta.nlta), (40, 1200));
+        assert_eq!((cfg.onset.min_duration, cfg.onset.hold_off), (20, 80));
+        // A band edge above Nyquist is known only with the channel's rate.
+        assert_eq!(d.detector_config(10.0).unwrap_err().field(), "freqmax");
+    }
+
+    /// Each bad detect rule is refused with the line and field of the mistake.
+    #[test]
+    fn bad_detect_rules_name_line_and_field() {
+        let cases: &[(&str, &str, usize, &str, &str)] = &[
+            (
+                "lta = 30.0",
+                "lta = 1.0",
+                7,
+                "lta",
+                "must be longer than sta",
+            ),
+            (
+                "lta = 30.0",
+                "lta = 0.5",
+                7,
+                "lta",
+                "must be longer than sta",
+            ),
+            ("off = 1.5", "off = 5.0", 9, "off", "above on"),
+            ("on = 4.0", "on = -1.0", 8, "on", "above 0"),
+            ("sta = 1.0", "sta = 0.0", 6, "sta", "above 0"),
+            (
+                "[1.0, 10.0]",
+                "[10.0, 1.0]",
+                10,
+                "bandpass",
+                "low edge must be below",
+            ),
+            ("[1.0, 10.0]", "[0.0, 1.0]", 10, "bandpass", "above 0 Hz"),
+            ("[1.0, 10.0]", "[1.0]", 10, "bandpass", "two band edges"),
+            (
+                "channels = \"BHZ\"",
+                "channels = \"BH-Z\"",
+                5,
+                "channels",
+                "not a channel code",
+            ),
+            (
+                "channels = \"BHZ\"",
+                "channels = \"BH[Z\"",
+                5,
+                "channels",
+                "regular expression",
+            ),
+            (
+                "min_duration = 0.5",
+                "min_duration = -1.0",
+                11,
+                "min_duration",
+                "at least 0",
+            ),
+            (
+                "threshold = 2.0",
+                "threshold = 0.0",
+                14,
+                "threshold",
+                "above 0",
+            ),
+            ("XX_A = 2.0", "XX_A = -2.0", 16, "weights", "at least 0"),
+            (
+                "sta = 1.0",
+                "sta = 1.0\nmethod = \"fast\"",
+                7,
+                "method",
+                "unknown variant",
+            ),
+            (
+                "sta = 1.0",
+                "sta = 1.0\ncorner = 3",
+                7,
+                "corner",
+                "unknown field",
+            ),
+            (
+                "holdoff = 2.0\n",
+                "holdoff = 2.0\ncorners = 3\n",
+                13,
+                "",
+                "",
+            ),
+        ];
+        for (from, to, line, field, says) in cases {
+            let text = DETECT.replace(from, to);
+            assert_ne!(text, DETECT, "{from}");
+            if field.is_empty() {
+                detect(&text).unwrap();
+                let e = detect(&text.replace("bandpass = [1.0, 10.0]\n", "")).unwrap_err();
+                assert_eq!(e.field(), Some("corners"), "{e}");
+                continue;
+            }
+            let e = detect(&text).unwrap_err();
+            let RuleError::Invalid { line: l, .. } = &e else {
+                panic!("{e}")
+            };
+            assert_eq!((*l, e.field()), (*line, Some(*field)), "{to}: {e}");
+            assert!(e.to_string().starts_with("/r/d.toml:"), "{e}");
+            assert!(e.to_string().contains(says), "{to}: {e}");
+        }
+        // With station metadata, a channel pattern naming none of its channels.
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("net.toml"),
+            format!("{STATION_TABLE}[[station.channel]]\nchan = \"BHZ\"\nloc = \"\"\n"),
+        )
+        .unwrap();
+        let p = dir.path().join("d.toml");
+        for (chan, ok) in [("BHZ", true), ("HHZ", false)] {
+            let text = format!(
+                "stations = \"net.toml\"\n{}",
+                DETECT.replace("\"BHZ\"", &format!("{chan:?}"))
+            );
+            std::fs::write(&p, text).unwrap();
+            match RuleFile::load(&p) {
+                Ok(_) => assert!(ok, "{chan}"),
+                Err(e) => {
+                    assert!(!ok, "{chan}: {e}");
+                    assert_eq!(e.field(), Some("channels"), "{e}");
+                    assert!(e.to_string().contains("matches no channel"), "{e}");
+                }
+            }
+        }
+    }
 
     #[test]
     fn load_resolves_paths_beside_the_rule_file() {

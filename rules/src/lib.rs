@@ -5,7 +5,8 @@
 //!   the server shares, and re-exported here).
 //! - [`file`](mod@file): [`RuleFile`], a TOML rule file parsed and checked; errors are
 //!   [`RuleError`]s ([`error`]) naming file, line and field.
-//! - [`reap_rule`], [`ingest_rule`]: the checked rules.
+//! - [`reap_rule`], [`ingest_rule`], [`detect_rule`]: the checked rules (detect rules
+//!   also define the trigger and event packets and their state file).
 //! - [`template`]: path templates and the safe-name rule for srcnames in paths.
 //! - [`groups`]: splitting multi-rate packets into one file per sample-rate
 //!   group for netCDF and CDL.
@@ -22,6 +23,7 @@
 pub mod atomic;
 pub mod catalog;
 pub mod detect;
+pub mod detect_rule;
 pub mod error;
 pub mod file;
 pub mod groups;
@@ -31,6 +33,7 @@ pub mod reap_rule;
 pub mod state;
 pub mod template;
 
+pub use detect_rule::DetectRule;
 pub use error::{RuleError, RuleWarning};
 pub use file::RuleFile;
 pub use formats::select::{self, SelectError, SrcSelect, MAX_REGEX_LEN};

@@ -19,6 +19,7 @@
 //! | `segtype` | one-letter string, of the first channel; `null` without channels |
 //! | `channels` | array of objects: `net`, `sta`, `chan`, `loc`, `start_time`, `samprate`, `calib`, `calper`, `segtype`, `nsamp`, `samples` (integers) |
 //! | `payload_base64` | only on packets without channels: the payload, standard base64 with padding |
+//! | `payload_json` | only on `DET` and `EVENT` packets (detections, docs/DETECTION.md) whose payload is a JSON object: that object |
 //!
 //! A packet whose payload could not be decoded (unknown type, damaged) is still
 //! written, with `channels: []` and its bytes under `payload_base64`, so a JSON Lines
@@ -324,9 +325,28 @@ pub fn encode_line(out: &mut Vec<u8>, packet: &Packet, channels: &[Channel]) -> 
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
         out.truncate(at + written);
         out.push(b'"');
+        if let Some(json) = detection_json(packet) {
+            out.extend_from_slice(b",\"payload_json\":");
+            out.extend_from_slice(&json);
+        }
     }
     out.extend_from_slice(b"}\n");
     Ok(())
+}
+
+/// Srcname types whose payload is one JSON object (detector triggers and network
+/// events, docs/DETECTION.md): their lines also carry it as `payload_json`.
+pub const JSON_PAYLOAD_SUFFIXES: &[&str] = &["DET", "EVENT"];
+
+/// The payload of a [`JSON_PAYLOAD_SUFFIXES`] packet as compact JSON on one line, if it
+/// is a JSON object; `None` for any other packet.
+fn detection_json(packet: &Packet) -> Option<Vec<u8>> {
+    if !JSON_PAYLOAD_SUFFIXES.contains(&packet.srcname.suffix()?) {
+        return None;
+    }
+    let v: serde_json::Value = serde_json::from_slice(&packet.payload).ok()?;
+    // Re-serialized: compact, so the line stays one line whatever the payload's layout.
+    v.is_object().then(|| serde_json::to_vec(&v).ok()).flatten()
 }
 
 fn push_channel(out: &mut Vec<u8>, c: &Channel) -> io::Result<()> {
@@ -609,6 +629,41 @@ mod tests {
             docs.lines().any(|l| l == got.trim_end()),
             "docs/FORMATS.md lacks the example line {got}"
         );
+    }
+
+    /// Detection packets (DET, EVENT) carry their JSON object as `payload_json` beside
+    /// the base64; a DET packet whose payload is not a JSON object, and any other type,
+    /// only the base64.
+    #[test]
+    fn detection_packets_carry_their_json() {
+        let body = b"{\"rule\": \"r\",\n \"kind\": \"on\", \"ratio\": 4.5}";
+        for (name, payload, json) in [
+            (
+                "XX_S1_BHZ/DET",
+                &body[..],
+                Some(r#"{"kind":"on","ratio":4.5,"rule":"r"}"#),
+            ),
+            (
+                "XX/EVENT",
+                &body[..],
+                Some(r#"{"kind":"on","ratio":4.5,"rule":"r"}"#),
+            ),
+            ("XX_S1_BHZ/DET", &b"[1,2]"[..], None),
+            ("XX_S1_BHZ/DET", &b"not json"[..], None),
+            ("XX_S1_BHZ/LOG", &body[..], None),
+        ] {
+            let got = line(&packet(1, name, 0, payload), &[]);
+            assert!(
+                got.ends_with("}\n") && got.matches('\n').count() == 1,
+                "{got}"
+            );
+            let v: serde_json::Value = serde_json::from_str(&got).unwrap();
+            assert!(v["payload_base64"].is_string(), "{got}");
+            match json {
+                Some(j) => assert_eq!(v["payload_json"].to_string(), j, "{name}"),
+                None => assert!(v.get("payload_json").is_none(), "{name}: {got}"),
+            }
+        }
     }
 
     #[test]

@@ -5,6 +5,8 @@
 mod append;
 #[path = "orbreaper/batch.rs"]
 mod batch;
+#[path = "orbreaper/detect.rs"]
+mod detect;
 #[path = "orbreaper/find.rs"]
 mod find;
 #[path = "orbreaper/ingest.rs"]
@@ -88,10 +90,11 @@ fn check(path: &std::path::Path) -> anyhow::Result<()> {
     let file = RuleFile::load(path)?;
     warn(&file);
     println!(
-        "{}: {} reap and {} ingest rules are valid",
+        "{}: {} reap, {} ingest and {} detect rules are valid",
         path.display(),
         file.reap.len(),
-        file.ingest.len()
+        file.ingest.len(),
+        file.detect.len()
     );
     Ok(())
 }
@@ -130,6 +133,9 @@ async fn run(path: PathBuf, once: bool) -> anyhow::Result<()> {
             tasks.spawn(reap::run_rule(ctx, once, stop_rx.clone()));
         }
         tasks.spawn(ingest::run_ingest(rule.clone(), once, stop_rx.clone()));
+    }
+    for rule in &file.detect {
+        tasks.spawn(detect::run_detect(rule.clone(), once, stop_rx.clone()));
     }
     let mut failed = None;
     while let Some(r) = tasks.join_next().await {

@@ -190,6 +190,33 @@ impl Coincidence {
         &self.config
     }
 
+    /// Adds a channel that was not in the rule (a stream seen for the first time),
+    /// whose triggers all start at or after `from_us` (its first sample). Events
+    /// already emitted do not change; later ones may include it.
+    pub fn add_channel(
+        &mut self,
+        channel: CoincidenceChannel,
+        from_us: i64,
+    ) -> Result<(), CoincidenceError> {
+        if self.config.channels.iter().any(|c| c.id == channel.id) {
+            return Err(CoincidenceError::Duplicate { id: channel.id });
+        }
+        if !(channel.weight.is_finite() && channel.weight >= 0.0) {
+            return Err(CoincidenceError::Weight {
+                id: channel.id,
+                weight: channel.weight,
+            });
+        }
+        self.config.channels.push(channel);
+        self.watermarks.push(from_us);
+        Ok(())
+    }
+
+    /// Whether channel `id` is one of the rule's.
+    pub fn has_channel(&self, id: &str) -> bool {
+        self.config.channels.iter().any(|c| c.id == id)
+    }
+
     fn index(&self, id: &str) -> Result<usize, CoincidenceError> {
         self.config
             .channels
@@ -440,6 +467,39 @@ mod tests {
             c.push(&trig(7, 150, 160)),
             Err(CoincidenceError::UnknownChannel { .. })
         ));
+    }
+
+    /// A channel added later holds events back only from its first sample on, and
+    /// counts in events after that.
+    #[test]
+    fn channels_added_later_join_events() {
+        let mut c = Coincidence::new(config(1, 2.0, 0)).unwrap();
+        let mut out = vec![];
+        let extra = |id: &str| CoincidenceChannel {
+            id: id.into(),
+            station: "S9".into(),
+            weight: 1.0,
+        };
+        c.add_channel(extra("XX.S9..BHZ"), 150).unwrap();
+        assert!(c.has_channel("XX.S9..BHZ"));
+        assert!(matches!(
+            c.add_channel(extra("XX.S9..BHZ"), 0),
+            Err(CoincidenceError::Duplicate { .. })
+        ));
+        c.push(&trig(0, 100, 200)).unwrap();
+        c.poll(&mut out);
+        assert!(out.is_empty(), "S9 may still trigger from 150");
+        c.push(&StationTrigger {
+            id: "XX.S9..BHZ".into(),
+            on_us: 160,
+            off_us: 220,
+            peak: 5.0,
+        })
+        .unwrap();
+        c.finish(&mut out);
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].coincidence_sum, 2.0);
+        assert_eq!(out[0].members[1].station, "S9");
     }
 
     #[test]

@@ -1,0 +1,542 @@
+//! Detect rules: STA/LTA detectors (and network coincidence) over an orb's waveform
+//! packets, their triggers put back into the same orb as `NET_STA_CHAN[_LOC]/DET` and
+//! `NET/EVENT` packets (docs/DETECTION.md).
+//!
+//! Exactly once: packets are read in pktid order after the state's `pktid`, and each
+//! packet's detection packets are put (and acknowledged) before the state recording
+//! that packet is saved. A kill between the put and the save makes the restart run
+//! the same packets through the same detector states again, which gives the same
+//! detections; before reading, a session collects the keys (rule, channel, on/off,
+//! onset time) of this rule's detection packets put after the state's `out_mark`,
+//! and does not put those again.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use anyhow::Context;
+use formats::payload::{self, SuffixWarnings};
+use formats::proto::{ErrorCode, Whence};
+use formats::{Packet, SrcName, Time};
+use orbclient::{ClientError, ClientOptions, OrbClient, ReapEvent, ReapOptions};
+use rules::detect::{
+    ChannelDetector, Coincidence, CoincidenceChannel, CoincidenceConfig, NetworkEvent,
+    StationTrigger, TriggerEvent,
+};
+use rules::detect_rule::{
+    epoch, ChannelState, DetKind, DetPayload, DetectState, DetectionKey, EventMember, EventPayload,
+};
+use rules::DetectRule;
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+/// The program this module is built into (`orbreaper` or `orbdetect`), for logs.
+const PROG: &str = env!("CARGO_BIN_NAME");
+const MIN_BACKOFF: Duration = Duration::from_millis(200);
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+/// With `--once`, sessions tried before the rule gives up.
+const ONCE_ATTEMPTS: u32 = 5;
+/// The state is saved at least this often while packets without detections go by
+/// (a packet that makes detections is saved at once, to keep the replay short).
+const SAVE_EVERY: Duration = Duration::from_secs(1);
+/// Detection packets of every rule: read back to find what was already put, and never
+/// read as waveforms.
+const DETECTIONS: &str = ".*/(?:DET|EVENT)";
+
+/// Runs one detect rule until shutdown (or, with `once`, until the orb's current
+/// packets are through the detectors).
+pub async fn run_detect(
+    rule: DetectRule,
+    once: bool,
+    mut stop: watch::Receiver<bool>,
+) -> anyhow::Result<()> {
+    let mut delay = MIN_BACKOFF;
+    let mut tried = 0;
+    // Bounded by ONCE_ATTEMPTS with --once; a daemon retries until shutdown.
+    loop {
+        tried += 1;
+        match session(&rule, once, &mut stop).await {
+            Ok(()) => return Ok(()),
+            Err(e) if once && tried >= ONCE_ATTEMPTS => {
+                return Err(e.context(format!(
+                    "detect rule {} gave up after {tried} attempts",
+                    rule.name
+                )))
+            }
+            Err(e) => {
+                eprintln!("{PROG}: {}: {e:#}; retrying in {delay:?}", rule.name);
+                tokio::select! {
+                    _ = tokio::time::sleep(delay) => {}
+                    _ = stop.changed() => return Ok(()),
+                }
+                delay = (delay * 2).min(MAX_BACKOFF);
+            }
+        }
+    }
+}
+
+fn options(rule: &DetectRule, read: bool) -> ClientOptions {
+    ClientOptions {
+        who: Some(format!("{PROG}:{}", rule.name)),
+        ..ClientOptions::for_program(PROG)
+    }
+    .with_access(read, !read)
+}
+
+async fn session(
+    rule: &DetectRule,
+    once: bool,
+    stop: &mut watch::Receiver<bool>,
+) -> anyhow::Result<()> {
+    let mut state = DetectState::load(&rule.state, &rule.name)?;
+    let seen = already_put(rule, &state)
+        .await
+        .with_context(|| format!("cannot read orb {}", rule.orb))?;
+    let start = start_position(rule, &mut state)
+        .await
+        .with_context(|| format!("cannot read orb {}", rule.orb))?;
+    eprintln!(
+        "{PROG}: {}: detecting from {start} ({} channels in the state, {} detections put before a stop found again)",
+        rule.name,
+        state.channels.len(),
+        seen.len()
+    );
+    let mut out = OrbClient::connect(&rule.addr, &options(rule, false))
+        .await
+        .with_context(|| format!("cannot reach orb {}", rule.orb))?;
+    let reject = match &rule.reject {
+        Some(r) => format!("(?:{r})|{DETECTIONS}"),
+        None => DETECTIONS.to_owned(),
+    };
+    let reap = ReapOptions {
+        timeout: once.then_some(Duration::ZERO),
+        ..ReapOptions::default()
+    };
+    let mut stream = OrbClient::reap_reconnecting(
+        &rule.addr,
+        &options(rule, true),
+        rule.select.as_deref().unwrap_or(""),
+        &reject,
+        Some(&start),
+        reap,
+    )
+    .await
+    .with_context(|| format!("cannot read orb {}", rule.orb))?;
+    let mut run = Run {
+        rule,
+        seen,
+        bad: HashSet::new(),
+        undecoded: SuffixWarnings::new(),
+    };
+    let mut saved = Instant::now();
+    let mut dirty = false;
+    // Test hook: abort (as kill -9 would) after this many acknowledged puts, before
+    // the state that records them is saved: the restart must not put them again.
+    let mut abort_after: Option<u64> = std::env::var("ORBREAPER_DETECT_ABORT_AFTER_PUTS")
+        .ok()
+        .and_then(|v| v.parse().ok());
+    let outcome = loop {
+        let due = dirty.then_some(saved + SAVE_EVERY);
+        let ev = tokio::select! {
+            ev = stream.next() => ev,
+            () = sleep_until_due(due) => {
+                state.save(&rule.state)?;
+                saved = Instant::now();
+                dirty = false;
+                continue;
+            }
+            _ = stop.changed() => break Ok(()),
+        };
+        match ev {
+            Ok(Some(ReapEvent::Packet(p))) => {
+                let made = run.packet(&p, &mut state);
+                if !made.is_empty() {
+                    let ack = out
+                        .put_acked(made.iter(), 8)
+                        .await
+                        .with_context(|| format!("putting detections into {}", rule.orb))?;
+                    if let Some((_, last)) = ack.pktids {
+                        state.out_mark = Some(state.out_mark.map_or(last, |m| m.max(last)));
+                    }
+                    state.emitted += made.len() as u64;
+                    if let Some(n) = &mut abort_after {
+                        *n = n.saturating_sub(1);
+                        if *n == 0 {
+                            std::process::abort();
+                        }
+                    }
+                }
+                state.pktid = Some(p.pktid);
+                state.time = Some(p.time);
+                dirty = true;
+                if !made.is_empty() || saved.elapsed() >= SAVE_EVERY {
+                    state.save(&rule.state)?;
+                    saved = Instant::now();
+                    dirty = false;
+                }
+            }
+            Ok(Some(ReapEvent::Gap { first, last, .. })) => eprintln!(
+                "{PROG}: {}: pktids {first}-{last} were overwritten in the orb before they were read; detectors run on across the gap",
+                rule.name
+            ),
+            Ok(None) => break Ok(()),
+            Err(e) => break Err(anyhow::Error::new(e).context(format!("reading orb {}", rule.orb))),
+        }
+    };
+    if dirty {
+        state.save(&rule.state)?;
+    }
+    outcome
+}
+
+/// Sleeps until `due`, or forever when nothing is due.
+async fn sleep_until_due(due: Option<Instant>) {
+    match due {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Keys of this rule's detection packets put after the state's `out_mark` (all of
+/// them without a mark): put by a run killed before it saved its state.
+async fn already_put(
+    rule: &DetectRule,
+    state: &DetectState,
+) -> Result<HashSet<DetectionKey>, ClientError> {
+    let reap = ReapOptions {
+        timeout: Some(Duration::ZERO),
+        ..ReapOptions::default()
+    };
+    let mut stream = OrbClient::reap_reconnecting(
+        &rule.addr,
+        &options(rule, true),
+        DETECTIONS,
+        "",
+        Some("oldest"),
+        reap,
+    )
+    .await?;
+    let mut seen = HashSet::new();
+    // Bounded: the stream ends once the ring's current packets are sent.
+    while let Some(ev) = stream.next().await? {
+        if let ReapEvent::Packet(p) = ev {
+            if state.out_mark.is_some_and(|m| p.pktid <= m) {
+                continue;
+            }
+            if let Some(k) = DetectionKey::of_packet(&rule.name, &p.srcname, &p.payload) {
+                seen.insert(k);
+            }
+        }
+    }
+    Ok(seen)
+}
+
+/// Where to read: after the state's pktid, or the rule's start. When the state's
+/// packets are gone from the orb (overwritten while stopped, or a new ring), the
+/// detectors start afresh: they warm up again over `lta`.
+async fn start_position(rule: &DetectRule, state: &mut DetectState) -> anyhow::Result<String> {
+    let Some(done) = state.pktid else {
+        return Ok(rule.start.position_spec());
+    };
+    let mut probe = OrbClient::connect(&rule.addr, &options(rule, true)).await?;
+    let next = done.saturating_add(1);
+    match probe.seek(Whence::Pktid, next).await {
+        Ok(_) => Ok(next.to_string()),
+        Err(e) if e.code() == Some(ErrorCode::OutOfRange) => {
+            // (The server accepts the pktid one past its newest, so `next` is refused
+            // only when it was overwritten or the ring was replaced.)
+            let oldest = probe.seek(Whence::Oldest, 0).await?;
+            let why = if oldest > next {
+                "was overwritten in the orb while the rule was stopped"
+            } else {
+                "is beyond the orb's newest (the ring was replaced)"
+            };
+            eprintln!(
+                "{PROG}: {}: pktid {next} {why}; detectors start afresh from the oldest packet",
+                rule.name
+            );
+            state.channels.clear();
+            state.coincidence = None;
+            Ok("oldest".to_owned())
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// One session's working set besides the state.
+struct Run<'a> {
+    rule: &'a DetectRule,
+    /// Detections already in the orb: not put again.
+    seen: HashSet<DetectionKey>,
+    /// Channels whose rate the rule cannot work at (reported once).
+    bad: HashSet<String>,
+    undecoded: SuffixWarnings,
+}
+
+impl Run<'_> {
+    /// Runs one packet through the detectors; returns the detection packets to put.
+    fn packet(&mut self, p: &Packet, state: &mut DetectState) -> Vec<Packet> {
+        let mut made = Vec::new();
+        if rules::detect_rule::is_detection(&p.srcname)
+            || !self.rule.filter.matches(p.srcname.as_str())
+        {
+            return made;
+        }
+        let channels = match payload::decode(&p.srcname, p.time, &p.payload) {
+            Ok(c) => c,
+            Err(e) => {
+                if self.undecoded.first_time(&p.srcname) {
+                    eprintln!(
+                        "{PROG}: {}: {}: not a waveform packet, skipped (reported once per source): {e}",
+                        self.rule.name, p.srcname
+                    );
+                }
+                return made;
+            }
+        };
+        for ch in channels {
+            if !self.rule.channels_re.is_match(&ch.chan)
+                || ch.samples.is_empty()
+                || !(ch.samprate.is_finite() && ch.samprate > 0.0)
+            {
+                continue;
+            }
+            let key = if ch.loc.is_empty() {
+                format!("{}_{}_{}", ch.net, ch.sta, ch.chan)
+            } else {
+                format!("{}_{}_{}_{}", ch.net, ch.sta, ch.chan, ch.loc)
+            };
+            self.channel(
+                &key,
+                &format!("{}_{}", ch.net, ch.sta),
+                &ch,
+                state,
+                &mut made,
+            );
+        }
+        let mut events = Vec::new();
+        if let Some(c) = &mut state.coincidence {
+            c.poll(&mut events);
+        }
+        for e in events {
+            self.event(&e, &mut made);
+        }
+        made
+    }
+
+    fn channel(
+        &mut self,
+        key: &str,
+        station: &str,
+        ch: &payload::Channel,
+        state: &mut DetectState,
+        made: &mut Vec<Packet>,
+    ) {
+        let rate = ch.samprate;
+        let half = (5e5 / rate) as i64;
+        let mut samples = &ch.samples[..];
+        let mut events = Vec::new();
+        let mut fresh = false;
+        match state.channels.get_mut(key) {
+            Some(cs) if cs.samprate == rate => {
+                let expected = cs.time_of(cs.next).as_micros();
+                let start = ch.start.as_micros();
+                if start > expected + half {
+                    // A gap: the trigger in progress ends at the last sample, and the
+                    // detector starts again (warming up over lta).
+                    cs.detector.finish(&mut events);
+                    self.triggers(key, cs, &events, state.coincidence.as_mut(), made);
+                    events.clear();
+                    fresh = true;
+                } else if start < expected - half {
+                    // Overlap (a packet sent twice): only the samples after what was seen.
+                    let skip = ((expected - start) as f64 * rate / 1e6).round() as usize;
+                    samples = samples.get(skip..).unwrap_or(&[]);
+                }
+            }
+            Some(cs) => {
+                cs.detector.finish(&mut events);
+                self.triggers(key, cs, &events, state.coincidence.as_mut(), made);
+                events.clear();
+                fresh = true;
+            }
+            None => fresh = true,
+        }
+        if fresh {
+            let config = match self.rule.detector_config(rate) {
+                Ok(c) => c,
+                Err(e) => {
+                    if self.bad.insert(key.to_owned()) {
+                        eprintln!(
+                            "{PROG}: {}: {key} at {rate} samples/s cannot be used: field `{}`: {e}",
+                            self.rule.name,
+                            e.field()
+                        );
+                    }
+                    state.channels.remove(key);
+                    return;
+                }
+            };
+            let Ok(detector) = ChannelDetector::new(config) else {
+                return;
+            };
+            state.channels.insert(
+                key.to_owned(),
+                ChannelState {
+                    samprate: rate,
+                    origin: ch.start,
+                    next: 0,
+                    detector,
+                },
+            );
+        }
+        if samples.is_empty() {
+            return;
+        }
+        if let Some(cr) = &self.rule.coincidence {
+            if let Some(weight) = cr.weight(station) {
+                let c = state.coincidence.get_or_insert_with(|| {
+                    Coincidence::new(CoincidenceConfig {
+                        threshold: cr.threshold,
+                        off_extension_us: (cr.window * 1e6).round() as i64,
+                        channels: Vec::new(),
+                    })
+                    .expect("the rule file checked the threshold and window")
+                });
+                if !c.has_channel(key) {
+                    let channel = CoincidenceChannel {
+                        id: key.to_owned(),
+                        station: station.to_owned(),
+                        weight,
+                    };
+                    let _ = c.add_channel(channel, ch.start.as_micros());
+                }
+            }
+        }
+        let Some(cs) = state.channels.get_mut(key) else {
+            return;
+        };
+        cs.detector.push_i32(samples, &mut events);
+        cs.next += samples.len() as u64;
+        self.triggers(key, cs, &events, state.coincidence.as_mut(), made);
+        if let Some(c) = &mut state.coincidence {
+            if c.has_channel(key) {
+                let settled = cs.time_of(cs.detector.onset().earliest_pending_on());
+                let _ = c.advance(key, settled.as_micros());
+            }
+        }
+    }
+
+    /// Turns trigger events into DET packets (and finished triggers into coincidence
+    /// input).
+    fn triggers(
+        &mut self,
+        key: &str,
+        cs: &ChannelState,
+        events: &[TriggerEvent],
+        mut coincidence: Option<&mut Coincidence>,
+        made: &mut Vec<Packet>,
+    ) {
+        for ev in events {
+            let (kind, on, ratio, off) = match ev {
+                TriggerEvent::On { on, cf } => (DetKind::On, *on, *cf, None),
+                TriggerEvent::Off(t) => (DetKind::Off, t.on, t.peak, Some((t.off, t.peak_at))),
+            };
+            let onset = cs.time_of(on);
+            let end = off.map(|(o, _)| cs.time_of(o));
+            if let (Some(c), Some(end)) = (coincidence.as_deref_mut(), end) {
+                if c.has_channel(key) {
+                    let t = StationTrigger {
+                        id: key.to_owned(),
+                        on_us: onset.as_micros(),
+                        off_us: end.as_micros(),
+                        peak: ratio,
+                    };
+                    if let Err(e) = c.push(&t) {
+                        eprintln!("{PROG}: {}: {key}: {e}", self.rule.name);
+                    }
+                }
+            }
+            let payload = DetPayload {
+                rule: self.rule.name.clone(),
+                kind,
+                channel: key.to_owned(),
+                onset: iso(onset),
+                onset_epoch: epoch(onset),
+                onset_us: onset.as_micros(),
+                end: end.map(iso),
+                duration: end.map(|e| (e.as_micros() - onset.as_micros()) as f64 / 1e6),
+                ratio,
+                peak_time: off.map(|(_, at)| iso(cs.time_of(at))),
+                samprate: cs.samprate,
+                params: self.rule.params(),
+            };
+            let k = DetectionKey::Trigger(key.to_owned(), kind, onset.as_micros());
+            let Ok(name) = SrcName::new(&format!("{key}/{}", rules::detect_rule::DET_SUFFIX))
+            else {
+                continue;
+            };
+            self.put(k, name, end.unwrap_or(onset), &payload, made);
+        }
+    }
+
+    fn event(&mut self, e: &NetworkEvent, made: &mut Vec<Packet>) {
+        let net = e
+            .members
+            .first()
+            .map_or("", |m| m.station.split('_').next().unwrap_or(""));
+        let mut stations: Vec<String> = Vec::new();
+        for m in &e.members {
+            if !stations.contains(&m.station) {
+                stations.push(m.station.clone());
+            }
+        }
+        let time = Time::from_micros(e.time_us);
+        let payload = EventPayload {
+            rule: self.rule.name.clone(),
+            time: iso(time),
+            time_epoch: epoch(time),
+            time_us: e.time_us,
+            duration: e.duration_us as f64 / 1e6,
+            coincidence_sum: e.coincidence_sum,
+            threshold: self.rule.coincidence.as_ref().map_or(0.0, |c| c.threshold),
+            stations,
+            members: e
+                .members
+                .iter()
+                .map(|m| EventMember {
+                    channel: m.id.clone(),
+                    station: m.station.clone(),
+                    onset: iso(Time::from_micros(m.on_us)),
+                    onset_epoch: epoch(Time::from_micros(m.on_us)),
+                    duration: (m.off_us - m.on_us) as f64 / 1e6,
+                    peak: m.peak,
+                })
+                .collect(),
+        };
+        let Ok(name) = SrcName::new(&format!("{net}/{}", rules::detect_rule::EVENT_SUFFIX)) else {
+            return;
+        };
+        self.put(DetectionKey::Event(e.time_us), name, time, &payload, made);
+    }
+
+    fn put(
+        &mut self,
+        key: DetectionKey,
+        name: SrcName,
+        time: Time,
+        payload: &impl serde::Serialize,
+        made: &mut Vec<Packet>,
+    ) {
+        if self.seen.remove(&key) {
+            return;
+        }
+        match serde_json::to_vec(payload) {
+            Ok(bytes) => made.push(Packet::new(name, time, bytes)),
+            Err(e) => eprintln!("{PROG}: {}: cannot encode a detection: {e}", self.rule.name),
+        }
+    }
+}
+
+fn iso(t: Time) -> String {
+    t.to_iso8601().unwrap_or_else(|| t.to_epoch_string())
+}

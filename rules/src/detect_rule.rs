@@ -1,0 +1,476 @@
+//! [`DetectRule`]: run STA/LTA detectors (and optionally network coincidence) on an
+//! orb's waveform packets and put the triggers back into the same orb as packets;
+//! [`DetPayload`] and [`EventPayload`], those packets' JSON payloads; [`DetectState`],
+//! what a rule keeps on disk to resume exactly once.
+//!
+//! The rule fields are documented in docs/RULES.md, the packets and the state in
+//! docs/DETECTION.md.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use formats::{SrcName, Time};
+use orbclient::OrbAddr;
+use regex::Regex;
+use serde::{Deserialize, Serialize};
+
+use crate::atomic::write_atomic;
+use crate::detect::{
+    BandPassConfig, ChannelDetector, Coincidence, ConfigError, DetectorConfig, OnsetConfig,
+    StaLtaConfig, StaLtaKind,
+};
+use crate::reap_rule::Start;
+use crate::state::StateError;
+use crate::SrcSelect;
+
+/// The srcname type of trigger packets: `NET_STA_CHAN[_LOC]/DET`.
+pub const DET_SUFFIX: &str = "DET";
+/// The srcname type of network-event packets: `NET/EVENT`.
+pub const EVENT_SUFFIX: &str = "EVENT";
+/// Whether a srcname is one of the detector's own packets (never read as waveforms).
+pub fn is_detection(srcname: &SrcName) -> bool {
+    matches!(srcname.suffix(), Some(DET_SUFFIX | EVENT_SUFFIX))
+}
+
+/// One `[[detect]]` rule, checked; see docs/RULES.md for each field.
+#[derive(Debug, Clone, Serialize)]
+pub struct DetectRule {
+    /// Unique name: logs, payloads, default state file.
+    pub name: String,
+    /// The orb read, and written back to, as written.
+    pub orb: String,
+    /// Its address.
+    #[serde(skip)]
+    pub addr: OrbAddr,
+    /// Select expression as written (`None`: all).
+    pub select: Option<String>,
+    /// Reject expression as written.
+    pub reject: Option<String>,
+    /// Select and reject, compiled.
+    #[serde(skip)]
+    pub filter: SrcSelect,
+    /// Channel codes taken (whole match), as written.
+    pub channels: String,
+    /// Compiled, anchored.
+    #[serde(skip)]
+    pub channels_re: Regex,
+    /// Classic or recursive STA/LTA.
+    pub method: StaLtaKind,
+    /// Short-term window, seconds.
+    pub sta: f64,
+    /// Long-term window, seconds.
+    pub lta: f64,
+    /// Trigger-on threshold.
+    pub on: f64,
+    /// Trigger-off threshold.
+    pub off: f64,
+    /// Band-pass edges (Hz), if any.
+    pub bandpass: Option<[f64; 2]>,
+    /// Filter corners (with `bandpass`).
+    pub corners: usize,
+    /// Shortest trigger reported, seconds.
+    pub min_duration: f64,
+    /// No new trigger this long after one ends, seconds.
+    pub holdoff: f64,
+    /// Longest trigger, seconds (`None`: no limit).
+    pub max_len: Option<f64>,
+    /// Network coincidence, if any.
+    pub coincidence: Option<CoincidenceRule>,
+    /// Where to start without state.
+    pub start: Start,
+    /// State file (resolved).
+    pub state: PathBuf,
+}
+
+/// A `[detect.coincidence]` table, checked.
+#[derive(Debug, Clone, Serialize)]
+pub struct CoincidenceRule {
+    /// Least coincidence sum that makes an event.
+    pub threshold: f64,
+    /// How far after an event's end a trigger may start and still join, seconds.
+    pub window: f64,
+    /// Stations (`NET_STA`) taking part (`None`: every station the rule reads).
+    pub stations: Option<Vec<String>>,
+    /// Weights by station (`NET_STA`); others weigh 1.
+    pub weights: BTreeMap<String, f64>,
+}
+
+impl CoincidenceRule {
+    /// Whether station `net_sta` takes part, and its weight.
+    pub fn weight(&self, net_sta: &str) -> Option<f64> {
+        if let Some(list) = &self.stations {
+            if !list.iter().any(|s| s == net_sta) {
+                return None;
+            }
+        }
+        Some(self.weights.get(net_sta).copied().unwrap_or(1.0))
+    }
+}
+
+impl DetectRule {
+    /// The detector of one channel at `rate` samples/s; the error names the rule
+    /// field (band edges above Nyquist, windows under one sample).
+    pub fn detector_config(&self, rate: f64) -> Result<DetectorConfig, ConfigError> {
+        let samples = |s: f64| (s * rate).round() as u64;
+        let config = DetectorConfig {
+            filter: self.bandpass.map(|[f1, f2]| BandPassConfig {
+                freqmin: f1,
+                freqmax: f2,
+                corners: self.corners,
+                sample_rate: rate,
+            }),
+            stalta: StaLtaConfig::from_seconds(self.method, self.sta, self.lta, rate)?,
+            onset: OnsetConfig {
+                min_duration: samples(self.min_duration),
+                hold_off: samples(self.holdoff),
+                max_len: self.max_len.map(samples),
+                ..OnsetConfig::obspy(self.on, self.off)
+            },
+        };
+        ChannelDetector::new(config)?;
+        Ok(config)
+    }
+
+    /// The rule's parameters as trigger payloads repeat them.
+    pub fn params(&self) -> DetectParams {
+        DetectParams {
+            method: self.method,
+            sta: self.sta,
+            lta: self.lta,
+            on: self.on,
+            off: self.off,
+            bandpass: self.bandpass,
+            corners: self.bandpass.map(|_| self.corners),
+        }
+    }
+}
+
+/// The detector parameters, as repeated in every trigger payload.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DetectParams {
+    /// `classic` or `recursive`.
+    pub method: StaLtaKind,
+    /// Short-term window, seconds.
+    pub sta: f64,
+    /// Long-term window, seconds.
+    pub lta: f64,
+    /// Trigger-on threshold.
+    pub on: f64,
+    /// Trigger-off threshold.
+    pub off: f64,
+    /// Band-pass edges, Hz (`null`: no filter).
+    pub bandpass: Option<[f64; 2]>,
+    /// Filter corners (`null`: no filter).
+    pub corners: Option<usize>,
+}
+
+/// Whether a trigger packet opens or closes a trigger.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DetKind {
+    /// The trigger has started.
+    On,
+    /// The trigger has ended.
+    Off,
+}
+
+/// The JSON payload of a `NET_STA_CHAN[_LOC]/DET` packet.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DetPayload {
+    /// The rule that made it.
+    pub rule: String,
+    /// `on` or `off`.
+    pub kind: DetKind,
+    /// The channel: `NET_STA_CHAN[_LOC]`.
+    pub channel: String,
+    /// Onset: time of the first sample at or above `on`, ISO 8601 UTC.
+    pub onset: String,
+    /// The same, epoch seconds (microsecond precision).
+    pub onset_epoch: f64,
+    /// The same, microseconds since the epoch (the dedupe key).
+    pub onset_us: i64,
+    /// `off`: time of the trigger's last sample, ISO 8601 UTC.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub end: Option<String>,
+    /// `off`: `end - onset`, seconds.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub duration: Option<f64>,
+    /// STA/LTA at the onset (`on`), or the highest over the trigger (`off`).
+    pub ratio: f64,
+    /// `off`: time of the highest ratio, ISO 8601 UTC.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub peak_time: Option<String>,
+    /// The channel's sample rate.
+    pub samprate: f64,
+    /// The detector.
+    #[serde(flatten)]
+    pub params: DetectParams,
+}
+
+/// One station of a network event.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EventMember {
+    /// The channel: `NET_STA_CHAN[_LOC]`.
+    pub channel: String,
+    /// The station: `NET_STA`.
+    pub station: String,
+    /// Its trigger's onset, ISO 8601 UTC.
+    pub onset: String,
+    /// The same, epoch seconds.
+    pub onset_epoch: f64,
+    /// Its trigger's duration, seconds.
+    pub duration: f64,
+    /// Its highest STA/LTA.
+    pub peak: f64,
+}
+
+/// The JSON payload of a `NET/EVENT` packet.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EventPayload {
+    /// The rule that made it.
+    pub rule: String,
+    /// First onset of all members, ISO 8601 UTC.
+    pub time: String,
+    /// The same, epoch seconds.
+    pub time_epoch: f64,
+    /// The same, microseconds (the dedupe key).
+    pub time_us: i64,
+    /// From the first onset to the last member's end, seconds.
+    pub duration: f64,
+    /// Sum of the members' weights.
+    pub coincidence_sum: f64,
+    /// The rule's threshold.
+    pub threshold: f64,
+    /// Stations (`NET_STA`), in order of onset.
+    pub stations: Vec<String>,
+    /// Each member, in order of onset.
+    pub members: Vec<EventMember>,
+}
+
+/// What identifies a detection packet, for never putting one twice.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum DetectionKey {
+    /// A trigger: channel, on/off, onset in microseconds.
+    Trigger(String, DetKind, i64),
+    /// A network event: first onset in microseconds.
+    Event(i64),
+}
+
+impl DetectionKey {
+    /// The key of a detection packet made by rule `rule`, `None` for any other packet.
+    pub fn of_packet(rule: &str, srcname: &SrcName, payload: &[u8]) -> Option<DetectionKey> {
+        match srcname.suffix()? {
+            DET_SUFFIX => {
+                let p: DetPayload = serde_json::from_slice(payload).ok()?;
+                (p.rule == rule).then_some(DetectionKey::Trigger(p.channel, p.kind, p.onset_us))
+            }
+            EVENT_SUFFIX => {
+                let p: EventPayload = serde_json::from_slice(payload).ok()?;
+                (p.rule == rule).then_some(DetectionKey::Event(p.time_us))
+            }
+            _ => None,
+        }
+    }
+}
+
+/// Epoch seconds of a time, for payloads.
+pub fn epoch(t: Time) -> f64 {
+    t.as_micros() as f64 / 1e6
+}
+
+/// Version of the detector state file layout.
+pub const DETECT_STATE_VERSION: u32 = 1;
+
+/// One channel's saved detector.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChannelState {
+    /// Sample rate the detector was made for.
+    pub samprate: f64,
+    /// Time of the detector's sample 0 (indices count from it).
+    pub origin: Time,
+    /// Samples seen (the next sample's index).
+    pub next: u64,
+    /// The detector.
+    pub detector: ChannelDetector,
+}
+
+impl ChannelState {
+    /// Time of sample index `i`.
+    pub fn time_of(&self, i: u64) -> Time {
+        let us = (i as f64 * 1e6 / self.samprate).round() as i64;
+        self.origin.checked_add_micros(us).unwrap_or(self.origin)
+    }
+}
+
+/// A detect rule's progress: what it has read and its detectors, saved atomically
+/// once the trigger packets of everything read are acknowledged by the orb.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct DetectState {
+    /// [`DETECT_STATE_VERSION`].
+    pub version: u32,
+    /// The rule's name, to catch a state file shared by mistake.
+    pub rule: String,
+    /// Every packet up to this pktid has been run through the detectors.
+    pub pktid: Option<u64>,
+    /// Time of that packet.
+    pub time: Option<Time>,
+    /// Every detection packet put after this state was saved has a larger pktid:
+    /// on restart the packets after it are read to find what was already put.
+    pub out_mark: Option<u64>,
+    /// Detectors by channel (`NET_STA_CHAN[_LOC]`).
+    pub channels: BTreeMap<String, ChannelState>,
+    /// Network coincidence state.
+    pub coincidence: Option<Coincidence>,
+    /// Triggers and events put so far.
+    pub emitted: u64,
+}
+
+impl DetectState {
+    /// A fresh state for `rule`.
+    pub fn new(rule: &str) -> DetectState {
+        DetectState {
+            version: DETECT_STATE_VERSION,
+            rule: rule.to_owned(),
+            ..DetectState::default()
+        }
+    }
+
+    /// Reads the state at `path`; a missing file is a fresh state.
+    pub fn load(path: &Path, rule: &str) -> Result<DetectState, StateError> {
+        let bytes = match std::fs::read(path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Ok(DetectState::new(rule))
+            }
+            Err(reason) => {
+                return Err(StateError::Io {
+                    path: path.to_owned(),
+                    reason,
+                })
+            }
+        };
+        let invalid = |reason: String| StateError::Invalid {
+            path: path.to_owned(),
+            reason,
+        };
+        let s: DetectState = serde_json::from_slice(&bytes).map_err(|e| invalid(e.to_string()))?;
+        if s.version != DETECT_STATE_VERSION {
+            return Err(invalid(format!(
+                "version {}, expected {DETECT_STATE_VERSION}",
+                s.version
+            )));
+        }
+        if s.rule != rule {
+            return Err(invalid(format!(
+                "it belongs to rule {:?}, not {rule:?}",
+                s.rule
+            )));
+        }
+        Ok(s)
+    }
+
+    /// Replaces the state file atomically.
+    pub fn save(&self, path: &Path) -> Result<(), StateError> {
+        let mut text = serde_json::to_vec(self).map_err(|e| StateError::Invalid {
+            path: path.to_owned(),
+            reason: e.to_string(),
+        })?;
+        text.push(b'\n');
+        write_atomic(path, &text).map_err(|reason| StateError::Io {
+            path: path.to_owned(),
+            reason,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::detect::TriggerEvent;
+
+    #[test]
+    fn state_round_trips_detectors_to_the_bit() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("s.json");
+        assert_eq!(DetectState::load(&p, "r").unwrap(), DetectState::new("r"));
+        let config = DetectorConfig {
+            filter: Some(BandPassConfig {
+                freqmin: 1.0,
+                freqmax: 8.0,
+                corners: 4,
+                sample_rate: 40.0,
+            }),
+            stalta: StaLtaConfig::from_seconds(StaLtaKind::Recursive, 1.0, 10.0, 40.0).unwrap(),
+            onset: OnsetConfig::obspy(3.0, 1.5),
+        };
+        let mut d = ChannelDetector::new(config).unwrap();
+        let x: Vec<f64> = (0..1000).map(|i| ((i * 7919) % 13) as f64 - 6.0).collect();
+        let mut ev: Vec<TriggerEvent> = vec![];
+        d.push(&x, &mut ev);
+        let mut s = DetectState::new("r");
+        s.pktid = Some(7);
+        s.channels.insert(
+            "XX_A_BHZ".into(),
+            ChannelState {
+                samprate: 40.0,
+                origin: Time::from_micros(1_000_000),
+                next: 1000,
+                detector: d,
+            },
+        );
+        s.save(&p).unwrap();
+        let back = DetectState::load(&p, "r").unwrap();
+        // (The detector's scratch buffer is not state, so compare what is saved.)
+        assert_eq!(
+            serde_json::to_string(&back).unwrap(),
+            serde_json::to_string(&s).unwrap()
+        );
+        assert_eq!(
+            back.channels["XX_A_BHZ"].time_of(40),
+            Time::from_micros(2_000_000)
+        );
+        let err = DetectState::load(&p, "other").unwrap_err();
+        assert!(err.to_string().contains("belongs to rule"), "{err}");
+    }
+
+    #[test]
+    fn keys_come_only_from_this_rules_packets() {
+        let params = DetectParams {
+            method: StaLtaKind::Recursive,
+            sta: 1.0,
+            lta: 10.0,
+            on: 3.0,
+            off: 1.5,
+            bandpass: None,
+            corners: None,
+        };
+        let p = DetPayload {
+            rule: "a".into(),
+            kind: DetKind::On,
+            channel: "XX_A_BHZ".into(),
+            onset: "x".into(),
+            onset_epoch: 1.0,
+            onset_us: 1_000_000,
+            end: None,
+            duration: None,
+            ratio: 3.5,
+            peak_time: None,
+            samprate: 40.0,
+            params,
+        };
+        let bytes = serde_json::to_vec(&p).unwrap();
+        let det = SrcName::new("XX_A_BHZ/DET").unwrap();
+        assert_eq!(
+            DetectionKey::of_packet("a", &det, &bytes),
+            Some(DetectionKey::Trigger(
+                "XX_A_BHZ".into(),
+                DetKind::On,
+                1_000_000
+            ))
+        );
+        assert_eq!(DetectionKey::of_packet("b", &det, &bytes), None);
+        let wf = SrcName::new("XX_A_BHZ/GENC").unwrap();
+        assert_eq!(DetectionKey::of_packet("a", &wf, &bytes), None);
+        assert!(is_detection(&det) && !is_detection(&wf));
+    }
+}
