@@ -194,8 +194,8 @@ fn print_stat(out: &mut Stdout, s: &ServerStat) -> Result<(), OutputError> {
     let f = &s.refused;
     writeln!(
         out,
-        "refused   connects {} denied, {} over limits, {} without HELLO; {} bad tokens",
-        f.connects_denied, f.connects_limit, f.handshake_timeouts, f.auth_failures
+        "refused   connects {} denied, {} over limits, {} without HELLO, {} failed TLS handshakes; {} bad tokens",
+        f.connects_denied, f.connects_limit, f.handshake_timeouts, f.tls_handshakes, f.auth_failures
     )?;
     writeln!(
         out,

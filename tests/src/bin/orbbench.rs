@@ -441,10 +441,7 @@ impl Bench {
             server.http_addr(),
         );
         let run = self.server_rt.spawn(server.run(Duration::from_secs(5)));
-        let addr = OrbAddr {
-            host: local.ip().to_string(),
-            port: local.port(),
-        };
+        let addr = OrbAddr::new(local.ip().to_string(), local.port());
         Ok(InProcServer {
             addr,
             datalink,
