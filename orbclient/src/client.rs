@@ -164,8 +164,27 @@ impl OrbClient {
                 token: opts.token.as_deref(),
             },
         });
-        conn.flush().await?;
-        let reply = conn.read_frame().await?;
+        // Over TLS 1.3 the server checks a client certificate after the client's side
+        // of the handshake is done: its refusal arrives as the answer to HELLO.
+        // A plaintext client of a TLS port gets a TLS alert back: say so, not "bad frame".
+        let tls_err = |e: ClientError, conn: &Connection| {
+            if !addr.tls && conn.received_tls_record() {
+                return ClientError::Tls {
+                    addr: addr.clone(),
+                    why: format!(
+                        "the server answered in TLS: write tls://{addr} (and set $ORB_TLS_CA to its CA)"
+                    ),
+                };
+            }
+            crate::tls::tls_failure(e, addr)
+        };
+        if let Err(e) = conn.flush().await {
+            return Err(tls_err(e, &conn));
+        }
+        let reply = match conn.read_frame().await {
+            Ok(r) => r,
+            Err(e) => return Err(tls_err(e, &conn)),
+        };
         let welcome = match reply.msg {
             ServerMsg::Welcome(w) if reply.tag == tag => w,
             ServerMsg::Error { code, message } => {

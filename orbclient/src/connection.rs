@@ -174,6 +174,12 @@ impl Connection {
         }
     }
 
+    /// True if what the server sent first looks like a TLS record header (an alert or a
+    /// handshake, TLS 1.x): a plaintext client reached a TLS port.
+    pub fn received_tls_record(&self) -> bool {
+        matches!(self.rbuf.get(..3), Some([0x15 | 0x16, 0x03, 0x01..=0x04]))
+    }
+
     /// Changes the largest frame accepted from now on.
     pub fn set_max_frame(&mut self, max_frame: u32) {
         self.max_frame = max_frame;

@@ -78,7 +78,7 @@ impl TlsOptions {
                 }
                 if roots.is_empty() {
                     return Err(format!(
-                        "no trusted CA certificates found on this system; name the server's CA with ${CA_ENV} or --ca"
+                        "no trusted CA certificates found on this system; name the server's CA with ${CA_ENV}"
                     ));
                 }
             }
@@ -100,7 +100,7 @@ impl TlsOptions {
                     .map_err(|e| format!("client certificate {}: {e}", cert.display()))
             }
             _ => Err(format!(
-                "a client certificate needs both ${CERT_ENV} and ${KEY_ENV} (--cert and --key)"
+                "a client certificate needs both ${CERT_ENV} and ${KEY_ENV}"
             )),
         }
     }
@@ -145,6 +145,24 @@ pub async fn connect(
         .map_err(|e| fail(explain(&e, addr)))
 }
 
+/// `e` as a [`ClientError::Tls`] if TLS caused it (an alert from the server, a bad
+/// record), else unchanged.
+pub(crate) fn tls_failure(e: ClientError, addr: &OrbAddr) -> ClientError {
+    match e {
+        ClientError::Io(io)
+            if io
+                .get_ref()
+                .is_some_and(|inner| inner.is::<rustls::Error>()) =>
+        {
+            ClientError::Tls {
+                addr: addr.clone(),
+                why: explain(&io, addr),
+            }
+        }
+        e => e,
+    }
+}
+
 /// One line saying why a handshake failed, in the operator's terms.
 fn explain(e: &io::Error, addr: &OrbAddr) -> String {
     let tls = e
@@ -153,7 +171,7 @@ fn explain(e: &io::Error, addr: &OrbAddr) -> String {
     match tls {
         Some(rustls::Error::InvalidCertificate(c)) => match c {
             CertificateError::UnknownIssuer | CertificateError::BadSignature => format!(
-                "the server's certificate is not signed by a trusted CA ({c:?}); give the CA that signed it with ${CA_ENV} or --ca"
+                "the server's certificate is not signed by a trusted CA ({c:?}); give the CA that signed it with ${CA_ENV}"
             ),
             CertificateError::NotValidForName
             | CertificateError::NotValidForNameContext { .. } => format!(
