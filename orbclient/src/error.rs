@@ -22,7 +22,7 @@ pub enum ClientError {
         source: std::io::Error,
     },
     /// The TLS handshake with a `tls://` address failed, or its options are unusable.
-    #[error("TLS with orb {addr} failed: {why}")]
+    #[error("cannot connect to orb {addr} over TLS: {why}")]
     Tls {
         /// The address tried.
         addr: OrbAddr,
