@@ -442,3 +442,90 @@ async fn a_certificate_reload_keeps_open_connections_and_serves_the_new_one() {
     wait_for_log(dir.path(), "reload failed", 1);
     assert!(OrbClient::connect(&addr, &opts(&new_ca)).await.is_ok());
 }
+
+#[test]
+fn check_validates_the_certificates_and_a_bad_one_stops_the_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let certs = dir.path().join("certs");
+    gencert(&certs, &["localhost"]);
+    let config = dir.path().join("orb.toml");
+    let write_config = |cert: &str| {
+        std::fs::write(
+            &config,
+            format!("[tls.native]\ncert = \"certs/{cert}\"\nkey = \"certs/server.key\"\n"),
+        )
+        .unwrap();
+    };
+    let ring = dir.path().join("ring");
+    let args = |extra: &[&str]| {
+        let mut a = vec![
+            "--config".to_string(),
+            config.to_str().unwrap().to_string(),
+            "--ring".into(),
+            ring.to_str().unwrap().to_string(),
+            "--ring-size".into(),
+            "1MiB".into(),
+            "--listen".into(),
+            "127.0.0.1:0".into(),
+        ];
+        a.extend(extra.iter().map(|s| s.to_string()));
+        a
+    };
+    write_config("server.pem");
+    let a = args(&["--check"]);
+    let a: Vec<&str> = a.iter().map(String::as_str).collect();
+    let (st, out, err) = run_tool(&a, "orbserver", b"");
+    assert!(st.success(), "{err}");
+    assert!(
+        out.contains("tls         native (certificates valid)"),
+        "{out}"
+    );
+
+    // The key is not a certificate: --check and a start both refuse, naming the file.
+    write_config("server.key");
+    for extra in [&["--check"][..], &[][..]] {
+        let a = args(extra);
+        let a: Vec<&str> = a.iter().map(String::as_str).collect();
+        let (st, _, err) = run_tool(&a, "orbserver", b"");
+        assert!(!st.success());
+        assert!(
+            err.contains("server.key") && err.contains("no CERTIFICATE"),
+            "{err}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn orb2orb_copies_from_a_tls_orb_to_a_plaintext_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let certs = dir.path().join("certs");
+    gencert(&certs, &["localhost"]);
+    let srv = tls_server(dir.path(), &certs);
+    let ca = certs.join("ca.pem");
+    let orb = tls_addr(&srv, "localhost");
+    for i in 0..5 {
+        let (ok, _, err) = tool_env(
+            "orbput",
+            &[&orb, "--srcname", "TLS_STA/LINK"],
+            &ca,
+            format!("p{i}").as_bytes(),
+        );
+        assert!(ok, "{err}");
+    }
+    let (_plain_dir, plain) = start();
+    let _link = orb_tests::harness::Killed(
+        Command::new(bin("orb2orb"))
+            .args([orb.as_str(), plain.orb().as_str(), "oldest"])
+            .env("ORB_TLS_CA", &ca)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn orb2orb"),
+    );
+    orb_tests::harness::wait_until("orb2orb copied the 5 packets", || async {
+        let mut c = orb_tests::harness::connect(&plain, "e2e-count").await;
+        c.stat().await.expect("STAT").ring.npkts == 5
+    })
+    .await;
+}

@@ -283,6 +283,23 @@ fn run(args: Args) -> Result<()> {
             None => "defaults (no --config)".to_string(),
         }
     )?;
+    // Certificates are checked as the server would load them at start.
+    let t = &cfg.tls;
+    let mut tls = Vec::new();
+    for (name, files) in [
+        ("native", &t.native),
+        ("datalink", &t.datalink),
+        ("seedlink", &t.seedlink),
+        ("http", &t.http),
+    ] {
+        if let Some(files) = files {
+            orbserver::conn::server_config(files)?;
+            tls.push(name);
+        }
+    }
+    if !tls.is_empty() {
+        writeln!(out, "tls         {} (certificates valid)", tls.join(", "))?;
+    }
     let ring = RingStore::open(&cfg.ring_dir, &cfg.ring)
         .with_context(|| format!("cannot open the ring in {}", cfg.ring_dir.display()))?;
     let r = ring.recovery();
