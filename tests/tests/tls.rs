@@ -66,6 +66,15 @@ fn opts(ca: &Path) -> ClientOptions {
     }
 }
 
+/// Waits until the server has counted `n` failed TLS handshakes: the server sees a
+/// client's alert a moment after the client has given up.
+async fn wait_failed_handshakes(srv: &OrbServer, ca: &Path, n: u64) {
+    orb_tests::harness::wait_until(&format!("{n} failed TLS handshakes counted"), || async {
+        failed_handshakes(srv, ca).await == n
+    })
+    .await;
+}
+
 /// The server's count of failed TLS handshakes, asked over TLS.
 async fn failed_handshakes(srv: &OrbServer, ca: &Path) -> u64 {
     let addr: OrbAddr = tls_addr(srv, "localhost").parse().unwrap();
@@ -199,7 +208,7 @@ async fn openssl_s_client_talks_to_the_native_and_http_ports() {
         b"",
     );
     assert!(!st.success(), "TLS 1.1 was accepted: {out}{err}");
-    assert!(failed_handshakes(&srv, &ca).await >= 1);
+    wait_failed_handshakes(&srv, &ca, 1).await;
 }
 
 #[tokio::test]
@@ -224,7 +233,7 @@ async fn wrong_ca_wrong_name_and_plaintext_are_refused_clearly_and_counted() {
     assert!(!ok);
     assert!(err.contains("not signed by a trusted CA"), "{err}");
     assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
-    assert_eq!(failed_handshakes(&srv, &ca).await, 1);
+    wait_failed_handshakes(&srv, &ca, 1).await;
 
     // Wrong host name.
     let (ok, _, err) = tool_env("orbstat", &[&tls_addr(&srv, "127.0.0.1")], &ca, b"");
@@ -233,7 +242,7 @@ async fn wrong_ca_wrong_name_and_plaintext_are_refused_clearly_and_counted() {
         err.contains("not valid for the name \"127.0.0.1\""),
         "{err}"
     );
-    assert_eq!(failed_handshakes(&srv, &ca).await, 2);
+    wait_failed_handshakes(&srv, &ca, 2).await;
 
     // Plaintext to the TLS port: refused, counted, logged.
     let (ok, _, err) = tool_env("orbstat", &[&srv.orb()], &ca, b"");
@@ -242,7 +251,7 @@ async fn wrong_ca_wrong_name_and_plaintext_are_refused_clearly_and_counted() {
         err.contains("the server answered in TLS: write tls://"),
         "{err}"
     );
-    assert_eq!(failed_handshakes(&srv, &ca).await, 3);
+    wait_failed_handshakes(&srv, &ca, 3).await;
     wait_for_log(dir.path(), "TLS handshake failed", 1);
     // Logged once per address, however many fail.
     let log = orb_tests::harness::server_log(dir.path());
