@@ -1,4 +1,5 @@
-//! ORB addresses as Antelope tools write them: `host:port`, `:port`, `host`.
+//! ORB addresses as Antelope tools write them: `host:port`, `:port`, `host`; and any of
+//! them after `tls://` for a TLS connection.
 //!
 //! Antelope also resolves symbolic ports (`:ingest`) through
 //! `orbserver_names.pf`; orb has no such table, so a port must be a number.
@@ -19,7 +20,9 @@ const LOCALHOST: &str = "127.0.0.1";
 /// - `:port`, meaning `127.0.0.1:port`;
 /// - `host`, meaning `host:6510`;
 /// - `[v6addr]:port`, and a bare IPv6 address like `::1` (more than one `:`),
-///   meaning port 6510.
+///   meaning port 6510;
+/// - any of these after `tls://`, e.g. `tls://orb.example.org:6510`: the same address
+///   over TLS ([`OrbAddr::tls`]).
 ///
 /// [`Display`](fmt::Display) writes `host:port`, bracketing IPv6 hosts, which
 /// parses back to the same address.
@@ -29,6 +32,9 @@ pub struct OrbAddr {
     pub host: String,
     /// TCP port, 1..=65535.
     pub port: u16,
+    /// Written `tls://host:port`: the connection speaks TLS, and the server's
+    /// certificate must be valid for `host`.
+    pub tls: bool,
 }
 
 /// Why a string is not an ORB address. Every message ends with the accepted forms.
@@ -66,7 +72,13 @@ impl OrbAddr {
         OrbAddr {
             host: host.into(),
             port,
+            tls: false,
         }
+    }
+
+    /// The same address over TLS.
+    pub fn with_tls(self) -> OrbAddr {
+        OrbAddr { tls: true, ..self }
     }
 }
 
@@ -74,6 +86,26 @@ impl FromStr for OrbAddr {
     type Err = AddrError;
 
     fn from_str(s: &str) -> Result<OrbAddr, AddrError> {
+        if let Some(rest) = s.strip_prefix("tls://") {
+            return rest
+                .parse::<OrbAddr>()
+                .map(OrbAddr::with_tls)
+                .map_err(|e| match e {
+                    // The whole address, prefix included, in the message.
+                    AddrError::BadPort { port, .. } => AddrError::BadPort {
+                        addr: s.to_owned(),
+                        port,
+                    },
+                    AddrError::BadHost { reason, .. } => AddrError::BadHost {
+                        addr: s.to_owned(),
+                        reason,
+                    },
+                    AddrError::Empty => AddrError::BadHost {
+                        addr: s.to_owned(),
+                        reason: "no host after tls://",
+                    },
+                });
+        }
         let bad_host = |reason| AddrError::BadHost {
             addr: s.to_owned(),
             reason,
@@ -136,6 +168,9 @@ fn parse_port(p: &str) -> Option<u16> {
 
 impl fmt::Display for OrbAddr {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.tls {
+            f.write_str("tls://")?;
+        }
         if self.host.contains(':') {
             write!(f, "[{}]:{}", self.host, self.port)
         } else {
@@ -194,6 +229,24 @@ mod tests {
         assert_eq!(addr("::1").to_string(), "[::1]:6510");
         assert_eq!(addr(":7").to_string(), "127.0.0.1:7");
         assert_eq!(addr("h").to_string(), "h:6510");
+    }
+
+    #[test]
+    fn tls_prefix() {
+        assert_eq!(
+            addr("tls://orb.example.org:6580"),
+            OrbAddr::new("orb.example.org", 6580).with_tls()
+        );
+        assert!(addr("tls://h").tls && addr("tls://h").port == 6510);
+        assert!(addr("tls://[::1]:7").tls);
+        assert!(!addr("h:7").tls);
+        for s in ["tls://orb.example.org:6580", "tls://[::1]:7"] {
+            assert_eq!(addr(s).to_string(), s);
+        }
+        assert!(matches!(err("tls://"), AddrError::BadHost { .. }));
+        assert!(matches!(err("tls://h:x"), AddrError::BadPort { addr, .. } if addr == "tls://h:x"));
+        // A prefix is not a host: "tls:" alone would otherwise read as host "tls".
+        assert!(matches!(err("tls://h/x"), AddrError::BadHost { .. }));
     }
 
     #[test]

@@ -17,6 +17,7 @@ use tokio::net::TcpStream;
 use crate::connection::{Connection, ServerMsg, Welcome};
 use crate::error::{ClientError, Result};
 use crate::put::{FrameLimits, PutAck, PutPipeline, PutSummary};
+use crate::tls::{ClientStream, TlsOptions};
 use crate::OrbAddr;
 
 /// Largest frame a client accepts by default. Larger than the server's 1 MiB packet
@@ -43,6 +44,10 @@ pub struct ClientOptions {
     /// Access token sent in HELLO (docs/SECURITY.md); `None`: send none.
     /// [`ClientOptions::for_program`] takes it from `$ORB_TOKEN`.
     pub token: Option<String>,
+    /// How to check a `tls://` server and what to present to it;
+    /// [`ClientOptions::for_program`] takes it from `$ORB_TLS_CA`, `$ORB_TLS_CERT` and
+    /// `$ORB_TLS_KEY`. Unused for plaintext addresses.
+    pub tls: TlsOptions,
 }
 
 /// The environment variable every tool takes its access token from.
@@ -67,6 +72,7 @@ impl Default for ClientOptions {
             request_timeout: Some(Duration::from_secs(60)),
             max_frame: DEFAULT_CLIENT_MAX_FRAME,
             token: None,
+            tls: TlsOptions::default(),
         }
     }
 }
@@ -78,6 +84,7 @@ impl ClientOptions {
         ClientOptions {
             what: Some(what.to_owned()),
             token: token_from_env(TOKEN_ENV),
+            tls: TlsOptions::from_env(),
             ..ClientOptions::default()
         }
     }
@@ -134,6 +141,13 @@ impl OrbClient {
                 addr: addr.clone(),
                 source,
             })?;
+        let stream: ClientStream = if addr.tls {
+            ClientStream::Tls(Box::new(
+                crate::tls::connect(stream, addr, &opts.tls).await?,
+            ))
+        } else {
+            stream.into()
+        };
         let mut conn = Connection::new(stream, opts.max_frame);
         let who = opts.who.clone().unwrap_or_else(default_who);
         let what = opts.what.clone().unwrap_or_else(default_what);
@@ -150,8 +164,27 @@ impl OrbClient {
                 token: opts.token.as_deref(),
             },
         });
-        conn.flush().await?;
-        let reply = conn.read_frame().await?;
+        // Over TLS 1.3 the server checks a client certificate after the client's side
+        // of the handshake is done: its refusal arrives as the answer to HELLO.
+        // A plaintext client of a TLS port gets a TLS alert back: say so, not "bad frame".
+        let tls_err = |e: ClientError, conn: &Connection| {
+            if !addr.tls && conn.received_tls_record() {
+                return ClientError::Tls {
+                    addr: addr.clone(),
+                    why: format!(
+                        "the server answered in TLS: write tls://{addr} (and set $ORB_TLS_CA to its CA)"
+                    ),
+                };
+            }
+            crate::tls::tls_failure(e, addr)
+        };
+        if let Err(e) = conn.flush().await {
+            return Err(tls_err(e, &conn));
+        }
+        let reply = match conn.read_frame().await {
+            Ok(r) => r,
+            Err(e) => return Err(tls_err(e, &conn)),
+        };
         let welcome = match reply.msg {
             ServerMsg::Welcome(w) if reply.tag == tag => w,
             ServerMsg::Error { code, message } => {

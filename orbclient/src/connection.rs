@@ -1,4 +1,4 @@
-//! A framed connection: bytes from a `TcpStream` in, owned server frames out; frames
+//! A framed connection: bytes from a TCP or TLS stream in, owned server frames out; frames
 //! queued into one buffer out, written with one `write_all` per batch.
 //!
 //! No protocol logic lives here beyond turning borrowed frames into owned ones: the
@@ -12,14 +12,17 @@
 //! copy payloads you keep for a long time.
 
 use std::collections::HashSet;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::Poll;
 
 use bytes::{Buf, BytesMut};
 use formats::proto::{decode, Body, Decoded, ErrorCode, Frame, PutPacket, ReapEndReason};
 use formats::{Packet, SrcName, Time};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::io::{AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use crate::error::{ClientError, Result};
+use crate::tls::ClientStream;
 
 /// Bytes reserved for a read when the read buffer runs short of room (under 4 KiB).
 pub const READ_CHUNK: usize = 64 * 1024;
@@ -144,7 +147,7 @@ pub trait Pipeline {
 /// A framed connection to an orb server. See the module docs.
 #[derive(Debug)]
 pub struct Connection {
-    stream: TcpStream,
+    stream: ClientStream,
     rbuf: BytesMut,
     wbuf: BytesMut,
     max_frame: u32,
@@ -157,9 +160,10 @@ pub struct Connection {
 impl Connection {
     /// Wraps a connected stream; frames longer than `max_frame` (the `len` field) are
     /// refused before they are buffered.
-    pub fn new(stream: TcpStream, max_frame: u32) -> Connection {
+    pub fn new(stream: impl Into<ClientStream>, max_frame: u32) -> Connection {
+        let stream = stream.into();
         // Frames are batched by hand; Nagle would only add latency to the last one.
-        let _ = stream.set_nodelay(true);
+        let _ = stream.tcp().set_nodelay(true);
         Connection {
             stream,
             rbuf: BytesMut::with_capacity(READ_CHUNK),
@@ -168,6 +172,12 @@ impl Connection {
             srcnames: HashSet::new(),
             dead: false,
         }
+    }
+
+    /// True if what the server sent first looks like a TLS record header (an alert or a
+    /// handshake, TLS 1.x): a plaintext client reached a TLS port.
+    pub fn received_tls_record(&self) -> bool {
+        matches!(self.rbuf.get(..3), Some([0x15 | 0x16, 0x03, 0x01..=0x04]))
     }
 
     /// Changes the largest frame accepted from now on.
@@ -224,7 +234,12 @@ impl Connection {
         if self.wbuf.is_empty() {
             return Ok(());
         }
-        if let Err(e) = self.stream.write_all(&self.wbuf).await {
+        // TLS may hold the last records until flushed.
+        let written = async {
+            self.stream.write_all(&self.wbuf).await?;
+            self.stream.flush().await
+        };
+        if let Err(e) = written.await {
             self.dead = true;
             return Err(e.into());
         }
@@ -378,17 +393,35 @@ impl Connection {
             if self.rbuf.capacity() - self.rbuf.len() < MIN_READ_ROOM {
                 self.rbuf.reserve(READ_CHUNK);
             }
-            let (mut rd, mut wr) = self.stream.split();
-            // Both operations are cancel safe: a branch that loses the race has moved
-            // no bytes.
-            tokio::select! {
-                biased;
-                n = rd.read_buf(&mut self.rbuf), if read => {
+            // Read first, then write, each polled once per wake-up on the one stream
+            // (a TLS session cannot be split): a poll that is not ready has moved no
+            // bytes. With nothing left to write, records TLS still holds are flushed.
+            let (stream, rbuf, wbuf) = (&mut self.stream, &mut self.rbuf, &mut self.wbuf);
+            let step = std::future::poll_fn(|cx| {
+                if read {
+                    let r = std::pin::pin!(stream.read_buf(rbuf)).poll(cx);
+                    if let Poll::Ready(r) = r {
+                        return Poll::Ready(Step::Read(r));
+                    }
+                }
+                if write {
+                    let w = std::pin::pin!(stream.write_buf(wbuf)).poll(cx);
+                    if let Poll::Ready(w) = w {
+                        return Poll::Ready(Step::Wrote(w));
+                    }
+                } else if let Poll::Ready(Err(e)) = Pin::new(&mut *stream).poll_flush(cx) {
+                    return Poll::Ready(Step::Wrote(Err(e)));
+                }
+                Poll::Pending
+            })
+            .await;
+            match step {
+                Step::Read(n) => {
                     if n? == 0 {
                         return Err(eof_error(self.rbuf.is_empty()));
                     }
                 }
-                n = wr.write_buf(&mut self.wbuf), if write => {
+                Step::Wrote(n) => {
                     if n? == 0 {
                         return Err(std::io::Error::from(std::io::ErrorKind::WriteZero).into());
                     }
@@ -396,6 +429,12 @@ impl Connection {
             }
         }
     }
+}
+
+/// What one turn of the pipeline loop did.
+enum Step {
+    Read(std::io::Result<usize>),
+    Wrote(std::io::Result<usize>),
 }
 
 fn eof_error(at_boundary: bool) -> ClientError {

@@ -21,6 +21,14 @@ pub enum ClientError {
         /// What the operating system said.
         source: std::io::Error,
     },
+    /// The TLS handshake with a `tls://` address failed, or its options are unusable.
+    #[error("cannot connect to orb {addr} over TLS: {why}")]
+    Tls {
+        /// The address tried.
+        addr: OrbAddr,
+        /// Why, in one line.
+        why: String,
+    },
     /// Reading from or writing to an established connection failed.
     #[error("connection to the orb server failed")]
     Io(#[from] std::io::Error),
@@ -120,6 +128,10 @@ mod tests {
                 message: "unclosed group".into(),
             },
             ClientError::Protocol("x".into()),
+            ClientError::Tls {
+                addr: OrbAddr::new("h", 1),
+                why: "the server's certificate has expired".into(),
+            },
             ClientError::Closed,
             ClientError::PacketTooLarge { len: 9, max: 8 },
             ClientError::BadRequest("x".into()),

@@ -30,6 +30,7 @@ pub mod put;
 pub mod reap;
 pub mod replay;
 pub mod sim;
+pub mod tls;
 
 #[cfg(test)]
 mod testpeer;
@@ -42,3 +43,4 @@ pub use error::ClientError;
 pub use formats::addr::{self, AddrError, OrbAddr, DEFAULT_PORT};
 pub use put::{PutAck, PutSummary};
 pub use reap::{ReapEvent, ReapOptions, ReapStream, ReconnectPolicy, DEFAULT_CREDIT_WINDOW};
+pub use tls::TlsOptions;

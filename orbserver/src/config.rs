@@ -75,6 +75,36 @@ pub struct ServerConfig {
     pub http: Option<SocketAddr>,
     /// What the HTTP port adds to its answers and serves from disk.
     pub http_options: HttpOptions,
+    /// Which listeners speak TLS, and with which certificate (docs/SECURITY.md, "TLS").
+    pub tls: TlsConfig,
+}
+
+/// The `[tls.LISTENER]` tables: each listener that has one speaks only TLS, the others
+/// only plaintext, so a migration can run both on one server.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// The native orb port.
+    pub native: Option<TlsFiles>,
+    /// The DataLink port.
+    pub datalink: Option<TlsFiles>,
+    /// The SeedLink port.
+    pub seedlink: Option<TlsFiles>,
+    /// The HTTP port (`https`, `wss`).
+    pub http: Option<TlsFiles>,
+}
+
+/// One listener's TLS files, PEM; relative paths are relative to the config file.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsFiles {
+    /// The certificate chain, the server's own certificate first.
+    pub cert: PathBuf,
+    /// The private key (PKCS#8, PKCS#1 or SEC1).
+    pub key: PathBuf,
+    /// CA certificates a client certificate must chain to; set, every client of the
+    /// listener must present one.
+    pub client_ca: Option<PathBuf>,
 }
 
 /// The HTTP port's settings beyond its address (docs/HTTP.md).
@@ -99,6 +129,7 @@ impl Default for ServerConfig {
             seedlink: None,
             http: None,
             http_options: HttpOptions::default(),
+            tls: TlsConfig::default(),
         }
     }
 }
@@ -176,6 +207,9 @@ pub struct ConfigFile {
     /// Access rules (docs/SECURITY.md).
     #[serde(default)]
     pub access: AccessFile,
+    /// TLS per listener (docs/SECURITY.md, "TLS").
+    #[serde(default)]
+    pub tls: TlsConfig,
     /// The file this was read from, for error messages.
     #[serde(skip)]
     pub path: Option<PathBuf>,
@@ -298,6 +332,20 @@ impl ConfigFile {
                     *p = dir.join(&*p);
                 }
             }
+            let t = &mut file.tls;
+            for files in [&mut t.native, &mut t.datalink, &mut t.seedlink, &mut t.http]
+                .into_iter()
+                .flatten()
+            {
+                for p in [&mut files.cert, &mut files.key]
+                    .into_iter()
+                    .chain(files.client_ca.as_mut())
+                {
+                    if p.is_relative() {
+                        *p = dir.join(&*p);
+                    }
+                }
+            }
         }
         Ok(file)
     }
@@ -397,6 +445,7 @@ impl ConfigFile {
             cfg.limits.writers_exempt = b;
         }
         cfg.access = self.access_rules()?;
+        cfg.tls = self.tls.clone();
         Ok(())
     }
 

@@ -21,6 +21,7 @@ pub mod access;
 pub mod config;
 pub mod conn;
 pub mod gateway;
+pub mod gencert;
 pub mod http;
 pub mod hub;
 pub mod native;

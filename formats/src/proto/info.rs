@@ -78,6 +78,11 @@ pub struct Refusals {
     pub reads_not_allowed: u64,
     /// CLIENTS, KILL and RELOAD requests from a session without admin access.
     pub admin_not_allowed: u64,
+    /// Connections to a TLS listener whose handshake failed or timed out (a plaintext
+    /// client, an untrusted or missing client certificate, a client that distrusts
+    /// the server's). Absent in the answers of servers older than TLS.
+    #[serde(default)]
+    pub tls_handshakes: u64,
 }
 
 /// Answer to STAT.

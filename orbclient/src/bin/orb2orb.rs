@@ -67,7 +67,8 @@ A link file (-p) has one [[link]] table per link:
 #[derive(Debug, Parser)]
 #[command(name = "orb2orb", version, about = ABOUT, long_about = LONG_ABOUT, after_help = AFTER_HELP)]
 struct Args {
-    /// Input orb: host:port, :port (this machine) or host (port 6510).
+    /// Input orb: host:port, :port (this machine) or host (port 6510); tls://ADDR for
+    /// TLS (both sides use ORB_TLS_CA, ORB_TLS_CERT and ORB_TLS_KEY).
     #[arg(value_name = "IN", required_unless_present = "links")]
     input: Option<String>,
 

@@ -51,7 +51,9 @@ Examples:
 #[derive(Debug, Parser)]
 #[command(name = "orbsim", version, about = ABOUT, long_about = LONG_ABOUT, after_help = AFTER_HELP)]
 struct Args {
-    /// The orb: host:port, :port (this machine) or host (port 6510).
+    /// The orb: host:port, :port (this machine) or host (port 6510); tls://ADDR for TLS,
+    /// checked against the CA file in ORB_TLS_CA (or the system roots), with a client
+    /// certificate from ORB_TLS_CERT and ORB_TLS_KEY if set.
     #[arg(value_name = "ORB")]
     orb: String,
 

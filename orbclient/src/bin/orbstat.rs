@@ -35,7 +35,9 @@ Examples:
 #[derive(Debug, Parser)]
 #[command(name = "orbstat", version, about = ABOUT, long_about = LONG_ABOUT, after_help = AFTER_HELP)]
 struct Args {
-    /// The orb: host:port, :port (this machine) or host (port 6510).
+    /// The orb: host:port, :port (this machine) or host (port 6510); tls://ADDR for TLS,
+    /// checked against the CA file in ORB_TLS_CA (or the system roots), with a client
+    /// certificate from ORB_TLS_CERT and ORB_TLS_KEY if set.
     #[arg(value_name = "ORB")]
     // Parsed after clap, so that a bad address gets the tool's one-line error.
     orb: String,
@@ -194,8 +196,8 @@ fn print_stat(out: &mut Stdout, s: &ServerStat) -> Result<(), OutputError> {
     let f = &s.refused;
     writeln!(
         out,
-        "refused   connects {} denied, {} over limits, {} without HELLO; {} bad tokens",
-        f.connects_denied, f.connects_limit, f.handshake_timeouts, f.auth_failures
+        "refused   connects {} denied, {} over limits, {} without HELLO, {} failed TLS handshakes; {} bad tokens",
+        f.connects_denied, f.connects_limit, f.handshake_timeouts, f.tls_handshakes, f.auth_failures
     )?;
     writeln!(
         out,

@@ -162,6 +162,7 @@ fn options(cfg: &LinkConfig, read: bool, write: bool, token_var: &str) -> Client
         request_timeout: Some(Duration::from_secs(60)),
         token: crate::client::token_from_env(token_var)
             .or_else(|| crate::client::token_from_env(crate::client::TOKEN_ENV)),
+        tls: crate::TlsOptions::from_env(),
         ..ClientOptions::default()
     }
     .with_access(read, write)

@@ -72,7 +72,9 @@ struct Args {
     /// web_root, ring, ring_size, flush, a [limits] table
     /// (max_packet, max_clients, max_clients_per_address, max_regex, handshake_timeout,
     /// output_buffer, writers_exempt) and an [access] table (connect_allow, connect_deny,
-    /// write, read, admin, [[access.token]]; see docs/SECURITY.md). Flags override it.
+    /// write, read, admin, [[access.token]]; see docs/SECURITY.md) and [tls.native],
+    /// [tls.datalink], [tls.seedlink], [tls.http] tables (cert, key, client_ca) that put
+    /// a listener on TLS. Flags override it.
     /// SIGHUP, or `orbstat ORB --reload` from an admin, re-reads its [access] table.
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
@@ -91,6 +93,34 @@ struct Args {
     /// With --check, print the per-source table as well.
     #[arg(short = 's', long, requires = "check")]
     sources: bool,
+
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+/// Helpers that do not serve.
+#[derive(Debug, clap::Subcommand)]
+enum Command {
+    /// Make a self-signed CA and a server certificate for a test network: writes
+    /// ca.pem, ca.key, server.pem (the chain), server.key and, with --client,
+    /// client.pem and client.key into --out, never overwriting a file. Point a
+    /// [tls.native] (or datalink, seedlink, http) table at server.pem and server.key,
+    /// and clients at ca.pem (ORB_TLS_CA). See docs/SECURITY.md, "TLS".
+    Gencert {
+        /// Folder to write into (created if missing).
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        /// A DNS name or IP address the server certificate is valid for; repeat for
+        /// more. Default: localhost and 127.0.0.1.
+        #[arg(long = "host", value_name = "NAME")]
+        hosts: Vec<String>,
+        /// Also make a client certificate with this common name.
+        #[arg(long, value_name = "CN")]
+        client: Option<String>,
+        /// Days the certificates are valid.
+        #[arg(long, default_value_t = 365, value_name = "N")]
+        days: u32,
+    },
 }
 
 fn config(args: &Args) -> Result<ServerConfig> {
@@ -206,6 +236,30 @@ fn hash_token() -> Result<String> {
 }
 
 fn run(args: Args) -> Result<()> {
+    if let Some(Command::Gencert {
+        out,
+        hosts,
+        client,
+        days,
+    }) = &args.command
+    {
+        let hosts = if hosts.is_empty() {
+            vec!["localhost".to_string(), "127.0.0.1".to_string()]
+        } else {
+            hosts.clone()
+        };
+        let req = orbserver::gencert::GencertRequest {
+            hosts: &hosts,
+            client: client.as_deref(),
+            days: *days,
+        };
+        let files = orbserver::gencert::gencert(out, &req)?;
+        let mut text = String::new();
+        for f in files {
+            writeln!(text, "wrote {}", f.display())?;
+        }
+        return print_stdout(&text);
+    }
     if args.hash_token {
         return print_stdout(&format!("{}\n", hash_token()?));
     }
@@ -229,6 +283,23 @@ fn run(args: Args) -> Result<()> {
             None => "defaults (no --config)".to_string(),
         }
     )?;
+    // Certificates are checked as the server would load them at start.
+    let t = &cfg.tls;
+    let mut tls = Vec::new();
+    for (name, files) in [
+        ("native", &t.native),
+        ("datalink", &t.datalink),
+        ("seedlink", &t.seedlink),
+        ("http", &t.http),
+    ] {
+        if let Some(files) = files {
+            orbserver::conn::server_config(files)?;
+            tls.push(name);
+        }
+    }
+    if !tls.is_empty() {
+        writeln!(out, "tls         {} (certificates valid)", tls.join(", "))?;
+    }
     let ring = RingStore::open(&cfg.ring_dir, &cfg.ring)
         .with_context(|| format!("cannot open the ring in {}", cfg.ring_dir.display()))?;
     let r = ring.recovery();

@@ -9,17 +9,20 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use super::tls::{handshake, Stream, TlsListener};
 use super::{serve, Protocol};
 use crate::hub::clients::Registration;
 use crate::hub::{admit, Hub};
 
-/// Accepts connections for protocol `P` until `shutdown` is cancelled.
+/// Accepts connections for protocol `P` until `shutdown` is cancelled; over TLS when
+/// `tls` is given.
 pub async fn accept_loop<P: Protocol>(
     listener: TcpListener,
+    tls: Option<Arc<TlsListener>>,
     hub: Arc<Hub>,
     shutdown: CancellationToken,
     tracker: TaskTracker,
@@ -28,6 +31,7 @@ pub async fn accept_loop<P: Protocol>(
     let conn_shutdown = shutdown.clone();
     accept_each(
         listener,
+        tls,
         hub,
         shutdown,
         tracker,
@@ -51,8 +55,14 @@ pub async fn accept_loop<P: Protocol>(
 /// words to a refused client, and `serve` spawned on `tracker` for an admitted one (it
 /// must hold the [`Registration`] while the connection is open). The sans-io protocols
 /// come through [`accept_loop`]; HTTP, whose bytes hyper drives, calls this directly.
+///
+/// With `tls`, an admitted connection first completes a TLS handshake (within the
+/// handshake timeout) in its own task, so a slow or broken handshake holds up no
+/// other client; a refused one is told why over TLS too, if its handshake succeeds.
+#[allow(clippy::too_many_arguments)]
 pub async fn accept_each<F, Fut>(
     listener: TcpListener,
+    tls: Option<Arc<TlsListener>>,
     hub: Arc<Hub>,
     shutdown: CancellationToken,
     tracker: TaskTracker,
@@ -60,9 +70,10 @@ pub async fn accept_each<F, Fut>(
     refusal: fn(&str) -> Vec<u8>,
     serve: F,
 ) where
-    F: Fn(TcpStream, SocketAddr, Registration) -> Fut,
+    F: Fn(Stream, SocketAddr, Registration) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = ()> + Send + 'static,
 {
+    let serve = Arc::new(serve);
     loop {
         let accepted = tokio::select! {
             _ = shutdown.cancelled() => return,
@@ -77,21 +88,46 @@ pub async fn accept_each<F, Fut>(
                 continue;
             }
         };
-        match admit(&hub, peer) {
-            Ok(reg) => {
-                tracing::debug!("{peer}: {name} connection");
+        let admitted = admit(&hub, peer);
+        let Some(tls) = &tls else {
+            match admitted {
+                Ok(reg) => {
+                    tracing::debug!("{peer}: {name} connection");
+                    reg.entry.set_protocol(name);
+                    tracker.spawn(serve(Stream::Plain(stream), peer, reg));
+                }
+                Err(msg) => {
+                    tracker.spawn(refuse(Stream::Plain(stream), refusal(&msg)));
+                }
+            }
+            continue;
+        };
+        let (tls, hub, serve) = (Arc::clone(tls), Arc::clone(&hub), Arc::clone(&serve));
+        tracker.spawn(async move {
+            if let Ok(reg) = &admitted {
                 reg.entry.set_protocol(name);
-                tracker.spawn(serve(stream, peer, reg));
             }
-            Err(msg) => {
-                tracker.spawn(refuse(stream, refusal(&msg)));
+            let Some(stream) = handshake(&tls, stream, peer, &hub).await else {
+                return;
+            };
+            match admitted {
+                Ok(reg) => {
+                    match stream.peer_common_name() {
+                        Some(cn) => tracing::info!(
+                            "{peer}: {name} connection over TLS, client certificate CN={cn:?}"
+                        ),
+                        None => tracing::debug!("{peer}: {name} connection over TLS"),
+                    }
+                    serve(stream, peer, reg).await
+                }
+                Err(msg) => refuse(stream, refusal(&msg)).await,
             }
-        }
+        });
     }
 }
 
 /// Sends `words` and closes, giving the client a second at most.
-async fn refuse(mut stream: TcpStream, words: Vec<u8>) {
+async fn refuse(mut stream: Stream, words: Vec<u8>) {
     let _ = tokio::time::timeout(Duration::from_secs(1), async {
         stream.write_all(&words).await?;
         stream.shutdown().await?;

@@ -17,6 +17,7 @@ use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
 
+use super::tls::{Stream, Tls};
 use super::{Close, Farewell, Fill, Now, OutBuf, Protocol, Session};
 use crate::hub::clients::Registration;
 use crate::hub::Hub;
@@ -123,16 +124,23 @@ impl From<Close> for End {
     }
 }
 
-/// Serves one admitted TCP connection with protocol `P` until the client leaves, breaks
-/// the protocol, is killed, or the server shuts down. Errors end only this connection.
+/// Serves one admitted connection (TCP, or TLS over it) with protocol `P` until the
+/// client leaves, breaks the protocol, is killed, or the server shuts down. Errors end
+/// only this connection.
 pub async fn serve<P: Protocol>(
-    stream: TcpStream,
+    stream: Stream,
     peer: SocketAddr,
     hub: Arc<Hub>,
     reg: Registration,
     shutdown: CancellationToken,
 ) {
-    serve_on::<P, _>(Tcp::new(stream), peer, hub, reg, shutdown, P::NAME).await
+    match stream {
+        Stream::Plain(s) => serve_on::<P, _>(Tcp::new(s), peer, hub, reg, shutdown, P::NAME).await,
+        Stream::Tls(s) => {
+            let name = format!("{} over TLS", P::NAME);
+            serve_on::<P, _>(Tls::new(s), peer, hub, reg, shutdown, &name).await
+        }
+    }
 }
 
 /// Serves one admitted connection with protocol `P` over `transport`; `name` names the

@@ -21,9 +21,14 @@ mod accept;
 mod driver;
 #[cfg(test)]
 pub mod testing;
+mod tls;
 
 pub use accept::{accept_each, accept_loop};
 pub use driver::{serve, serve_on, Tcp, Transport, LAST_WORDS};
+pub use tls::{
+    handshake, load_certs, provider, server_config, HandshakeLog, Stream, Tls, TlsError,
+    TlsListener, VERSIONS,
+};
 
 use std::sync::Arc;
 use std::time::Instant;

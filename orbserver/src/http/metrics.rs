@@ -163,6 +163,7 @@ pub(super) fn render(state: &HttpState) -> String {
         ("writes_too_large", r.writes_too_large),
         ("reads_not_allowed", r.reads_not_allowed),
         ("admin_not_allowed", r.admin_not_allowed),
+        ("tls_handshakes", r.tls_handshakes),
         ("http_bad_request", c.bad_request.load(Relaxed)),
         ("http_headers_too_large", c.headers_too_large.load(Relaxed)),
         ("http_header_timeout", c.header_timeout.load(Relaxed)),

@@ -47,7 +47,7 @@ use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -242,6 +242,7 @@ fn refusal(msg: &str) -> Vec<u8> {
 /// as every other port.
 pub async fn accept_loop(
     listener: TcpListener,
+    tls: Option<Arc<crate::conn::TlsListener>>,
     state: Arc<HttpState>,
     shutdown: CancellationToken,
     tracker: TaskTracker,
@@ -251,6 +252,7 @@ pub async fn accept_loop(
     let conn_tracker = tracker.clone();
     accept_each(
         listener,
+        tls,
         hub,
         shutdown,
         tracker,
@@ -274,14 +276,16 @@ pub async fn accept_loop(
 /// closes it, breaks HTTP, is too slow, is killed or the server shuts down. The
 /// registration, and so the client table row, lives exactly as long.
 async fn serve(
-    stream: TcpStream,
+    stream: crate::conn::Stream,
     peer: SocketAddr,
     reg: Registration,
     state: Arc<HttpState>,
     shutdown: CancellationToken,
     tracker: TaskTracker,
 ) {
-    let _ = stream.set_nodelay(true);
+    if let crate::conn::Stream::Plain(s) = &stream {
+        let _ = s.set_nodelay(true);
+    }
     reg.entry.ident().what = "HTTP client".into();
     let reg = Arc::new(Conn {
         reg,

@@ -70,6 +70,10 @@ pub struct Hub {
     pub started: Time,
     /// The config file SIGHUP and RELOAD re-read, once [`Server::set_config_file`] named it.
     pub(crate) config_source: OnceLock<ConfigSource>,
+    /// The TLS listeners, whose certificates a reload re-reads.
+    pub(crate) tls: OnceLock<Vec<Arc<crate::conn::TlsListener>>>,
+    /// Which addresses' failed TLS handshakes were logged lately.
+    pub(crate) tls_log: crate::conn::HandshakeLog,
     pub(crate) samples: Mutex<VecDeque<(Instant, u64, u64)>>,
 }
 
@@ -93,6 +97,8 @@ impl Hub {
             refused: RefusalCounters::default(),
             started: Time::now(),
             config_source: OnceLock::new(),
+            tls: OnceLock::new(),
+            tls_log: Default::default(),
             samples: Mutex::new(VecDeque::new()),
         }
     }

@@ -69,6 +69,8 @@ pub struct RefusalCounters {
     pub reads_not_allowed: AtomicU64,
     /// Admin requests (CLIENTS, KILL, RELOAD) from sessions without admin access.
     pub admin_not_allowed: AtomicU64,
+    /// Failed TLS handshakes.
+    pub tls_handshakes: AtomicU64,
 }
 
 impl RefusalCounters {
@@ -89,6 +91,7 @@ impl RefusalCounters {
             writes_too_large: self.writes_too_large.load(Relaxed),
             reads_not_allowed: self.reads_not_allowed.load(Relaxed),
             admin_not_allowed: self.admin_not_allowed.load(Relaxed),
+            tls_handshakes: self.tls_handshakes.load(Relaxed),
         }
     }
 }

@@ -27,6 +27,9 @@ pub enum ReloadError {
     /// The file could not be read or is invalid.
     #[error("{0}; the previous access rules stay in force")]
     Config(#[from] ConfigError),
+    /// A certificate or key could not be read again.
+    #[error("{0}; the previous access rules and certificates stay in force")]
+    Tls(#[from] crate::conn::TlsError),
 }
 
 /// Re-reads the config file's `[access]` table and puts it in force. Returns a one-line
@@ -48,12 +51,34 @@ fn load(shared: &Hub) -> Result<String, ReloadError> {
     // The whole file must still be valid, or the next restart would fail on it.
     let mut cfg = ServerConfig::default();
     file.apply(&mut cfg)?;
+    // Every certificate is read and checked before anything is put in force, so a
+    // bad file changes nothing. Connections already open keep their TLS sessions.
+    let listeners = shared.tls.get().map(Vec::as_slice).unwrap_or_default();
+    let fresh = listeners
+        .iter()
+        .map(|l| l.prepare())
+        .collect::<Result<Vec<_>, _>>()?;
     let n = rules.ntokens();
     shared.policy.replace(rules);
+    for (l, config) in listeners.iter().zip(fresh) {
+        l.install(config);
+    }
     let mut summary = format!(
         "access rules reloaded from {} ({n} tokens)",
         source.path.display()
     );
+    if !listeners.is_empty() {
+        summary.push_str(&format!("; {} TLS certificates reloaded", listeners.len()));
+    }
+    let t = &cfg.tls;
+    let named: Vec<_> = [&t.native, &t.datalink, &t.seedlink, &t.http]
+        .into_iter()
+        .flatten()
+        .collect();
+    let started: Vec<_> = listeners.iter().map(|l| l.files()).collect();
+    if named != started {
+        summary.push_str("; [tls] file names changed, but they apply only after a restart (a reload re-reads the files named at start)");
+    }
     if cfg.limits != source.limits {
         summary.push_str("; [limits] changed too, but limits apply only after a restart");
     }

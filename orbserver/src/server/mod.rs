@@ -15,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::config::{HttpOptions, Limits, ServerConfig};
-use crate::conn::accept_loop;
+use crate::conn::{accept_loop, TlsError, TlsListener};
 use crate::gateway::{datalink::DataLink, seedlink::SeedLink};
 use crate::http::{HttpState, Ports};
 use crate::native::Native;
@@ -37,6 +37,8 @@ pub struct Server {
     http: Option<TcpListener>,
     /// The HTTP port's headers and web root.
     http_options: HttpOptions,
+    /// TLS for the native, DataLink, SeedLink and HTTP listeners, where configured.
+    tls: [Option<Arc<TlsListener>>; 4],
 }
 
 /// Why the server could not start.
@@ -56,11 +58,26 @@ pub enum ServerError {
         /// The OS error.
         reason: std::io::Error,
     },
+    /// A listener's TLS certificate or key could not be used.
+    #[error(transparent)]
+    Tls(#[from] TlsError),
 }
 
 impl Server {
     /// Binds the listeners, then opens the ring. Nothing is served until [`Server::run`].
     pub async fn bind(cfg: ServerConfig) -> Result<Server, ServerError> {
+        // Certificates first: a bad file is refused before any port or ring is touched.
+        let mut tls = [None, None, None, None];
+        for (slot, (name, files)) in tls.iter_mut().zip([
+            ("orb", &cfg.tls.native),
+            ("DataLink", &cfg.tls.datalink),
+            ("SeedLink", &cfg.tls.seedlink),
+            ("HTTP", &cfg.tls.http),
+        ]) {
+            if let Some(files) = files {
+                *slot = Some(Arc::new(TlsListener::load(name, files.clone())?));
+            }
+        }
         let listener = TcpListener::bind(cfg.listen)
             .await
             .map_err(|reason| ServerError::Bind {
@@ -91,6 +108,7 @@ impl Server {
             .expect("ring open task")?;
         let configured_limits = cfg.limits.clone();
         let shared = Arc::new(Hub::new(ring, cfg.limits, cfg.access));
+        let _ = shared.tls.set(tls.iter().flatten().cloned().collect());
         Ok(Server {
             listener,
             shared,
@@ -100,6 +118,7 @@ impl Server {
             seedlink,
             http,
             http_options: cfg.http_options,
+            tls,
         })
     }
 
@@ -161,6 +180,7 @@ impl Server {
             );
             tracker.spawn(crate::http::accept_loop(
                 l,
+                self.tls[3].clone(),
                 Arc::new(state),
                 self.shutdown.clone(),
                 tracker.clone(),
@@ -169,6 +189,7 @@ impl Server {
         if let Some(l) = self.datalink.take() {
             tracker.spawn(accept_loop::<DataLink>(
                 l,
+                self.tls[1].clone(),
                 Arc::clone(&self.shared),
                 self.shutdown.clone(),
                 tracker.clone(),
@@ -177,6 +198,7 @@ impl Server {
         if let Some(l) = self.seedlink.take() {
             tracker.spawn(accept_loop::<SeedLink>(
                 l,
+                self.tls[2].clone(),
                 Arc::clone(&self.shared),
                 self.shutdown.clone(),
                 tracker.clone(),
@@ -199,10 +221,13 @@ impl Server {
             shared,
             listener,
             shutdown,
+            tls,
             ..
         } = self;
+        let [native_tls, ..] = tls;
         accept_loop::<Native>(
             listener,
+            native_tls,
             Arc::clone(&shared),
             shutdown.clone(),
             tracker.clone(),

@@ -80,7 +80,9 @@ const IDLE_CONNS: usize = 5000;
 /// keep-alive connection, as a ratio to the native STAT request), 12 `wsdatalink`
 /// (DataLink STREAM over a WebSocket on the HTTP port, `/datalink`, as a ratio to the
 /// native reap of the same ring on the same server, in alternating passes; target >=
-/// 0.7). Baselines B1 (echo round trips) and B2 (one-way framed
+/// 0.7), 13 `tls` (pipelined puts and one reaper over TLS 1.3 on the native port, as
+/// ratios to a plaintext server in the same run, targets >= 0.7; and connections per
+/// second, TCP + TLS handshake + HELLO, against plaintext). Baselines B1 (echo round trips) and B2 (one-way framed
 /// stream) run whenever a figure needs them. Packets carry 512-byte payloads.
 #[derive(Debug, Parser)]
 #[command(about, long_about)]
@@ -118,10 +120,11 @@ enum Figure {
     SeedLink,
     Http,
     WsDataLink,
+    Tls,
 }
 
 impl Figure {
-    const ALL: [Figure; 12] = [
+    const ALL: [Figure; 13] = [
         Figure::Pipelined,
         Figure::Put,
         Figure::Reap,
@@ -134,6 +137,7 @@ impl Figure {
         Figure::SeedLink,
         Figure::Http,
         Figure::WsDataLink,
+        Figure::Tls,
     ];
 
     fn names(self) -> [&'static str; 2] {
@@ -150,6 +154,7 @@ impl Figure {
             Figure::SeedLink => ["10", "seedlink"],
             Figure::Http => ["11", "http"],
             Figure::WsDataLink => ["12", "wsdatalink"],
+            Figure::Tls => ["13", "tls"],
         }
     }
 
@@ -159,7 +164,7 @@ impl Figure {
             .find(|f| f.names().contains(&s))
             .with_context(|| {
                 format!(
-                    "unknown figure {s:?}: use 1-12 or pipelined, put, reap, reap64, latency, idle, access, datalink, durable, seedlink, http, wsdatalink"
+                    "unknown figure {s:?}: use 1-13 or pipelined, put, reap, reap64, latency, idle, access, datalink, durable, seedlink, http, wsdatalink, tls"
                 )
             })
     }
@@ -308,6 +313,7 @@ fn run(args: Args) -> Result<()> {
             Figure::SeedLink => b.seedlink()?,
             Figure::Http => b.http()?,
             Figure::WsDataLink => b.ws_datalink()?,
+            Figure::Tls => b.tls()?,
         }
     }
     b.stop_server()?;
@@ -441,10 +447,7 @@ impl Bench {
             server.http_addr(),
         );
         let run = self.server_rt.spawn(server.run(Duration::from_secs(5)));
-        let addr = OrbAddr {
-            host: local.ip().to_string(),
-            port: local.port(),
-        };
+        let addr = OrbAddr::new(local.ip().to_string(), local.port());
         Ok(InProcServer {
             addr,
             datalink,
@@ -651,6 +654,124 @@ impl Bench {
             fig.add(per_round as u64, t);
         }
         self.throughput_line("1 pipelined puts, 1 writer", fig, base, "")
+    }
+
+    /// Figure 13: the cost of TLS 1.3. Two fresh servers with equal rings, one plaintext,
+    /// one with TLS on its native port (certificates from `orbserver gencert`'s code);
+    /// pipelined puts alternate between them in paired rounds, then one reaper reads
+    /// each whole ring, then as many connections as possible are opened (TCP, TLS
+    /// handshake, HELLO/WELCOME) one after another for a second on each. The figures
+    /// are the ratios TLS / plaintext and the TLS handshakes per second.
+    fn tls(&mut self) -> Result<()> {
+        let certs = tempfile::Builder::new()
+            .prefix("orbbench-tls-")
+            .tempdir()
+            .context("cannot make a temporary certificate directory")?;
+        let hosts = vec!["localhost".to_string()];
+        orbserver::gencert::gencert(
+            certs.path(),
+            &orbserver::gencert::GencertRequest {
+                hosts: &hosts,
+                client: None,
+                days: 1,
+            },
+        )?;
+        let ring = self.sizes.ring_bytes.min(256 << 20);
+        let plain = self.bind_inproc(ring, AccessRules::default())?;
+        let files = orbserver::config::TlsFiles {
+            cert: certs.path().join("server.pem"),
+            key: certs.path().join("server.key"),
+            client_ca: None,
+        };
+        let tls = self.bind_inproc_config(ring, |cfg| cfg.tls.native = Some(files))?;
+        let tls_addr = OrbAddr::new("localhost", tls.addr.port).with_tls();
+        let opts_tls = ClientOptions {
+            tls: orbclient::TlsOptions {
+                ca: Some(certs.path().join("ca.pem")),
+                ..Default::default()
+            },
+            ..client_opts("orbbench-tls")
+        };
+        let opts_plain = client_opts("orbbench-plain");
+        let mut cp = self
+            .client_rt
+            .block_on(OrbClient::connect(&plain.addr, &opts_plain))?;
+        let mut ct = self
+            .client_rt
+            .block_on(OrbClient::connect(&tls_addr, &opts_tls))?;
+        let lap = (ring / PAYLOAD as u64) as usize;
+        self.put_pipelined(&mut cp, lap)?;
+        self.put_pipelined(&mut ct, lap)?;
+        const PAIRS: usize = 2 * ROUNDS;
+        let per_round = 2 * lap / PAIRS;
+        let (mut fp, mut ft) = (Tally::default(), Tally::default());
+        let mut ratios = Vec::with_capacity(PAIRS);
+        for round in 0..PAIRS {
+            let (mut tp, mut tt) = (Duration::ZERO, Duration::ZERO);
+            for tls_turn in [round % 2 == 1, round % 2 == 0] {
+                let c = if tls_turn { &mut ct } else { &mut cp };
+                let t = self.put_pipelined(c, per_round)?;
+                *if tls_turn { &mut tt } else { &mut tp } = t;
+            }
+            fp.add(per_round as u64, tp);
+            ft.add(per_round as u64, tt);
+            ratios.push(tp.as_secs_f64() / tt.as_secs_f64());
+        }
+        drop((cp, ct));
+        ratios.sort_by(f64::total_cmp);
+        let put_median = ratios[PAIRS / 2];
+        // One reaper over each whole ring, twice, alternating.
+        let (mut rp, mut rt) = (Tally::default(), Tally::default());
+        for pass in 0..4 {
+            let tls_turn = pass % 2 == 1;
+            let (addr, opts) = if tls_turn {
+                (&tls_addr, &opts_tls)
+            } else {
+                (&plain.addr, &opts_plain)
+            };
+            let (got, t) = self.client_rt.block_on(async {
+                let mut c = OrbClient::connect(addr, opts).await?;
+                c.seek(Whence::Oldest, 0).await?;
+                let start = Instant::now();
+                let got = reap_all(c).await?;
+                anyhow::Ok((got, start.elapsed()))
+            })?;
+            if tls_turn { &mut rt } else { &mut rp }.add(got, t);
+        }
+        let reap_ratio = rt.per_sec() / rp.per_sec();
+        // Connections per second, one at a time, for a second each.
+        let mut per_sec = [0.0f64; 2];
+        for (i, (addr, opts)) in [(&plain.addr, &opts_plain), (&tls_addr, &opts_tls)]
+            .into_iter()
+            .enumerate()
+        {
+            per_sec[i] = self.client_rt.block_on(async {
+                let start = Instant::now();
+                let mut n = 0u64;
+                while start.elapsed() < Duration::from_secs(1) {
+                    let c = OrbClient::connect(addr, opts).await?;
+                    drop(c);
+                    n += 1;
+                }
+                anyhow::Ok(n as f64 / start.elapsed().as_secs_f64())
+            })?;
+        }
+        self.stop_inproc(plain)?;
+        self.stop_inproc(tls)?;
+        let met = put_median >= 0.7 && reap_ratio >= 0.7;
+        println!(
+            "{:<36}{:>12}   (plaintext {}; median of {PAIRS} paired rounds {put_median:.3}; one reaper {} vs {}, ratio {reap_ratio:.3}; connections/s {:.0} TLS vs {:.0} plaintext)   target ratios >= 0.70   {}",
+            "13 pipelined puts over TLS 1.3",
+            rate(ft.per_sec()),
+            rate(fp.per_sec()),
+            rate(rt.per_sec()),
+            rate(rp.per_sec()),
+            per_sec[1],
+            per_sec[0],
+            mark(met)
+        );
+        self.record("13 puts and reap over TLS 1.3", Some(met));
+        Ok(())
     }
 
     /// Figure 7: the cost of access control. Two fresh servers with equal rings, one
