@@ -125,7 +125,7 @@ pub fn server_config(files: &TlsFiles) -> Result<rustls::ServerConfig, TlsError>
 }
 
 /// A listener's TLS state: its files and the configuration built from them, replaced
-/// by [`TlsListener::reload`].
+/// on reload by [`TlsListener::prepare`] and [`TlsListener::install`].
 #[derive(Debug)]
 pub struct TlsListener {
     /// Which listener, for log lines.
