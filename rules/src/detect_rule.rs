@@ -14,13 +14,12 @@ use orbclient::OrbAddr;
 use regex::Regex;
 use serde::{Deserialize, Serialize};
 
-use crate::atomic::write_atomic;
 use crate::detect::{
     BandPassConfig, ChannelDetector, Coincidence, ConfigError, DetectorConfig, OnsetConfig,
     StaLtaConfig, StaLtaKind,
 };
 use crate::reap_rule::Start;
-use crate::state::StateError;
+use crate::state::{load_rule_state, save_rule_state, StateError};
 use crate::SrcSelect;
 
 /// The srcname type of trigger packets: `NET_STA_CHAN[_LOC]/DET`.
@@ -337,49 +336,17 @@ impl DetectState {
 
     /// Reads the state at `path`; a missing file is a fresh state.
     pub fn load(path: &Path, rule: &str) -> Result<DetectState, StateError> {
-        let bytes = match std::fs::read(path) {
-            Ok(b) => b,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Ok(DetectState::new(rule))
-            }
-            Err(reason) => {
-                return Err(StateError::Io {
-                    path: path.to_owned(),
-                    reason,
-                })
-            }
-        };
-        let invalid = |reason: String| StateError::Invalid {
-            path: path.to_owned(),
-            reason,
-        };
-        let s: DetectState = serde_json::from_slice(&bytes).map_err(|e| invalid(e.to_string()))?;
-        if s.version != DETECT_STATE_VERSION {
-            return Err(invalid(format!(
-                "version {}, expected {DETECT_STATE_VERSION}",
-                s.version
-            )));
-        }
-        if s.rule != rule {
-            return Err(invalid(format!(
-                "it belongs to rule {:?}, not {rule:?}",
-                s.rule
-            )));
-        }
-        Ok(s)
+        Ok(
+            load_rule_state(path, rule, DETECT_STATE_VERSION, |s: &DetectState| {
+                (s.version, s.rule.as_str())
+            })?
+            .unwrap_or_else(|| DetectState::new(rule)),
+        )
     }
 
     /// Replaces the state file atomically.
     pub fn save(&self, path: &Path) -> Result<(), StateError> {
-        let mut text = serde_json::to_vec(self).map_err(|e| StateError::Invalid {
-            path: path.to_owned(),
-            reason: e.to_string(),
-        })?;
-        text.push(b'\n');
-        write_atomic(path, &text).map_err(|reason| StateError::Io {
-            path: path.to_owned(),
-            reason,
-        })
+        save_rule_state(path, self, false)
     }
 }
 

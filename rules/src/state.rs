@@ -14,6 +14,65 @@ use serde::{Deserialize, Serialize};
 
 use crate::atomic::write_atomic;
 
+/// Reads a rule's versioned JSON state file: `None` if there is none; an error if it
+/// cannot be read, does not parse, has another `version` than `want`, or belongs to
+/// another rule (`id` gives a state's version and rule name).
+pub(crate) fn load_rule_state<T: serde::de::DeserializeOwned>(
+    path: &Path,
+    rule: &str,
+    want: u32,
+    id: impl Fn(&T) -> (u32, &str),
+) -> Result<Option<T>, StateError> {
+    let bytes = match std::fs::read(path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(reason) => {
+            return Err(StateError::Io {
+                path: path.to_owned(),
+                reason,
+            })
+        }
+    };
+    let invalid = |reason: String| StateError::Invalid {
+        path: path.to_owned(),
+        reason,
+    };
+    let s: T = serde_json::from_slice(&bytes).map_err(|e| invalid(e.to_string()))?;
+    let (version, owner) = id(&s);
+    if version != want {
+        return Err(invalid(format!("version {version}, expected {want}")));
+    }
+    if owner != rule {
+        return Err(invalid(format!(
+            "it belongs to rule {owner:?}, not {rule:?}"
+        )));
+    }
+    Ok(Some(s))
+}
+
+/// Replaces a rule's JSON state file atomically (`pretty`: indented, for files people
+/// read; compact for large detector states).
+pub(crate) fn save_rule_state<T: Serialize>(
+    path: &Path,
+    state: &T,
+    pretty: bool,
+) -> Result<(), StateError> {
+    let encoded = if pretty {
+        serde_json::to_vec_pretty(state)
+    } else {
+        serde_json::to_vec(state)
+    };
+    let mut text = encoded.map_err(|e| StateError::Invalid {
+        path: path.to_owned(),
+        reason: e.to_string(),
+    })?;
+    text.push(b'\n');
+    write_atomic(path, &text).map_err(|reason| StateError::Io {
+        path: path.to_owned(),
+        reason,
+    })
+}
+
 /// Version of the state file layout.
 pub const STATE_VERSION: u32 = 1;
 
@@ -85,47 +144,15 @@ impl ReapState {
 
     /// Reads the state at `path`; a missing file is a fresh state.
     pub fn load(path: &Path, rule: &str) -> Result<ReapState, StateError> {
-        let bytes = match std::fs::read(path) {
-            Ok(b) => b,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(ReapState::new(rule)),
-            Err(reason) => {
-                return Err(StateError::Io {
-                    path: path.to_owned(),
-                    reason,
-                })
-            }
-        };
-        let invalid = |reason: String| StateError::Invalid {
-            path: path.to_owned(),
-            reason,
-        };
-        let s: ReapState = serde_json::from_slice(&bytes).map_err(|e| invalid(e.to_string()))?;
-        if s.version != STATE_VERSION {
-            return Err(invalid(format!(
-                "version {}, expected {STATE_VERSION}",
-                s.version
-            )));
-        }
-        if s.rule != rule {
-            return Err(invalid(format!(
-                "it belongs to rule {:?}, not {rule:?}",
-                s.rule
-            )));
-        }
-        Ok(s)
+        Ok(load_rule_state(path, rule, STATE_VERSION, |s: &ReapState| {
+            (s.version, s.rule.as_str())
+        })?
+        .unwrap_or_else(|| ReapState::new(rule)))
     }
 
     /// Replaces the state file atomically.
     pub fn save(&self, path: &Path) -> Result<(), StateError> {
-        let mut text = serde_json::to_vec_pretty(self).map_err(|e| StateError::Invalid {
-            path: path.to_owned(),
-            reason: e.to_string(),
-        })?;
-        text.push(b'\n');
-        write_atomic(path, &text).map_err(|reason| StateError::Io {
-            path: path.to_owned(),
-            reason,
-        })
+        save_rule_state(path, self, true)
     }
 
     /// Records that everything through `pktid` is archived.
