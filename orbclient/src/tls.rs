@@ -11,8 +11,9 @@
 use std::io;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
+use std::time::SystemTime;
 
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName};
@@ -60,7 +61,33 @@ impl TlsOptions {
         }
     }
 
-    /// The rustls configuration these options describe.
+    /// The rustls configuration these options describe, shared by every connection made
+    /// with the same options while their files are unchanged: building one reads the
+    /// files (or the system's whole root store), and a shared one keeps the session
+    /// tickets that let a reconnecting client resume instead of a full handshake. A file
+    /// whose modification time changed (a rotated CA or client certificate) gives a new
+    /// configuration at the next connect.
+    pub fn shared_config(&self) -> Result<Arc<rustls::ClientConfig>, String> {
+        static CONFIGS: Mutex<Vec<(TlsOptions, FileStamps, Arc<rustls::ClientConfig>)>> =
+            Mutex::new(Vec::new());
+        let stamps = FileStamps::of(self);
+        let cached = CONFIGS
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .find(|(o, s, _)| o == self && *s == stamps)
+            .map(|(_, _, c)| Arc::clone(c));
+        if let Some(c) = cached {
+            return Ok(c);
+        }
+        let config = Arc::new(self.client_config()?);
+        let mut configs = CONFIGS.lock().unwrap_or_else(|e| e.into_inner());
+        configs.retain(|(o, _, _)| o != self);
+        configs.push((self.clone(), stamps, Arc::clone(&config)));
+        Ok(config)
+    }
+
+    /// The rustls configuration these options describe, built afresh.
     pub fn client_config(&self) -> Result<rustls::ClientConfig, String> {
         let mut roots = RootCertStore::empty();
         match &self.ca {
@@ -106,6 +133,21 @@ impl TlsOptions {
     }
 }
 
+/// The modification times of the files a [`TlsOptions`] names (`None` where a file is
+/// not named or cannot be read): what tells a cached configuration from a stale one.
+#[derive(Debug, PartialEq, Eq)]
+struct FileStamps([Option<SystemTime>; 3]);
+
+impl FileStamps {
+    fn of(opts: &TlsOptions) -> FileStamps {
+        let stamp = |p: &Option<PathBuf>| {
+            p.as_ref()
+                .and_then(|p| std::fs::metadata(p).and_then(|m| m.modified()).ok())
+        };
+        FileStamps([stamp(&opts.ca), stamp(&opts.cert), stamp(&opts.key)])
+    }
+}
+
 /// ring, as the server uses: rustls deprecates it since 0.23.48 for its lack of
 /// post-quantum key exchange, a known limit (docs/SECURITY.md, "TLS").
 #[allow(deprecated)]
@@ -136,10 +178,10 @@ pub async fn connect(
         addr: addr.clone(),
         why,
     };
-    let config = opts.client_config().map_err(fail)?;
+    let config = opts.shared_config().map_err(fail)?;
     let name = ServerName::try_from(addr.host.clone())
         .map_err(|e| fail(format!("{:?} is not a host name to verify: {e}", addr.host)))?;
-    TlsConnector::from(Arc::new(config))
+    TlsConnector::from(config)
         .connect(name, tcp)
         .await
         .map_err(|e| fail(explain(&e, addr)))
@@ -277,6 +319,43 @@ mod tests {
         // refused with a one-line reason.
         let e = opts.client_config().unwrap_err();
         assert!(!e.contains('\n'), "{e}");
+    }
+
+    #[test]
+    fn connections_share_a_configuration_until_a_file_changes() {
+        let dir = tempfile::tempdir().unwrap();
+        let ca = dir.path().join("ca.pem");
+        let write_ca = || {
+            let key = rcgen::KeyPair::generate().unwrap();
+            let cert = rcgen::CertificateParams::new(vec!["orb-test".to_string()])
+                .unwrap()
+                .self_signed(&key)
+                .unwrap();
+            std::fs::write(&ca, cert.pem()).unwrap();
+        };
+        write_ca();
+        let opts = TlsOptions {
+            ca: Some(ca.clone()),
+            ..TlsOptions::default()
+        };
+        let a = opts.shared_config().unwrap();
+        let b = opts.shared_config().unwrap();
+        assert!(
+            Arc::ptr_eq(&a, &b),
+            "the same options share one configuration"
+        );
+        // A rotated CA file: a later modification time, a new configuration.
+        write_ca();
+        let later = SystemTime::now() + std::time::Duration::from_secs(5);
+        std::fs::File::options()
+            .write(true)
+            .open(&ca)
+            .unwrap()
+            .set_modified(later)
+            .unwrap();
+        let c = opts.shared_config().unwrap();
+        assert!(!Arc::ptr_eq(&a, &c), "a changed CA file is read again");
+        assert!(Arc::ptr_eq(&c, &opts.shared_config().unwrap()));
     }
 
     #[test]
