@@ -19,6 +19,7 @@
 
 mod accept;
 mod driver;
+mod readahead;
 #[cfg(test)]
 pub mod testing;
 mod tls;

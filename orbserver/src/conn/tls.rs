@@ -26,6 +26,8 @@ use tokio::net::TcpStream;
 use tokio_rustls::rustls::server::WebPkiClientVerifier;
 use tokio_rustls::rustls::{self, RootCertStore};
 use tokio_rustls::server::TlsStream;
+
+use super::readahead::ReadAhead;
 use tokio_rustls::TlsAcceptor;
 
 use super::driver::{Transport, LAST_WORDS};
@@ -211,7 +213,7 @@ pub async fn handshake(
     hub: &Hub,
 ) -> Option<Stream> {
     let _ = tcp.set_nodelay(true);
-    let accept = tls.acceptor().accept(tcp);
+    let accept = tls.acceptor().accept(ReadAhead::new(tcp));
     let why = match tokio::time::timeout(hub.limits.handshake_timeout, accept).await {
         Ok(Ok(s)) => return Some(Stream::Tls(Box::new(s))),
         Ok(Err(e)) => e.to_string(),
@@ -233,7 +235,7 @@ pub enum Stream {
     /// Plaintext.
     Plain(TcpStream),
     /// TLS, after a completed handshake.
-    Tls(Box<TlsStream<TcpStream>>),
+    Tls(Box<TlsStream<ReadAhead<TcpStream>>>),
 }
 
 impl Stream {
@@ -326,12 +328,12 @@ impl AsyncWrite for Stream {
 /// The driver's transport over a TLS connection. Unlike [`super::Tcp`] it is not split:
 /// the driver never reads and writes at once, and rustls keeps one state for both.
 pub struct Tls {
-    stream: Box<TlsStream<TcpStream>>,
+    stream: Box<TlsStream<ReadAhead<TcpStream>>>,
 }
 
 impl Tls {
     /// The transport over an established TLS session.
-    pub fn new(stream: Box<TlsStream<TcpStream>>) -> Tls {
+    pub fn new(stream: Box<TlsStream<ReadAhead<TcpStream>>>) -> Tls {
         Tls { stream }
     }
 }

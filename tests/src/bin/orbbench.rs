@@ -91,8 +91,8 @@ struct Args {
     #[arg(long)]
     quick: bool,
 
-    /// Run only this figure (and its baselines): 1-12 or pipelined, put, reap, reap64,
-    /// latency, idle, access, datalink, durable, seedlink, http, wsdatalink.
+    /// Run only this figure (and its baselines): 1-13 or pipelined, put, reap, reap64,
+    /// latency, idle, access, datalink, durable, seedlink, http, wsdatalink, tls.
     #[arg(long, value_name = "NAME")]
     only: Option<String>,
 
