@@ -67,8 +67,8 @@ const IDLE_CONNS: usize = 5000;
 /// Figures: 1 `pipelined` (pipelined puts from one writer), 2 `put` (one put at a
 /// time), 3 `reap` (one reaper reading a full ring from oldest), 4 `reap64` (64
 /// concurrent reapers with their own select), 5 `latency` (put-to-reap latency at
-/// 1000 packets/s), 6 `idle` (memory and CPU of 5000 idle connections, against a
-/// spawned release orbserver), 7 `access` (puts against a server with access rules and
+/// 1000 packets/s), 6 `idle` (memory and CPU of 5000 idle connections, plaintext then
+/// TLS, against a spawned release orbserver), 7 `access` (puts against a server with access rules and
 /// tokens, as a ratio to the same puts against a server without, in alternating rounds),
 /// 8 `datalink` (DataLink WRITE with ACK and STREAM, each as a ratio to the native PUT
 /// and reap on the same server, interleaved), 9 `durable` (one reaper reading the full
@@ -1369,14 +1369,85 @@ impl Bench {
         let dir = tempfile::Builder::new()
             .prefix("orbbench-idle-")
             .tempdir()?;
-        let server = Spawned::start(&exe, dir.path())?;
-        let addr = server.addr;
+        let plain = Spawned::start(&exe, dir.path(), "")?;
+        let addr = plain.addr;
+        let m = self.idle_memory(plain, |rt| {
+            let conns = rt.block_on(open_idle(addr, IDLE_CONNS))?;
+            Ok(Box::new(conns))
+        })?;
+        let met = m.per_conn < 32.0;
+        println!(
+            "{NAME:<36}{:>8.1} KiB/conn   (RssAnon {:.1} KiB/conn; VmRSS {} -> {} MiB; \
+             idle CPU {} ms over {:.1} s = {:.1}% of a core)   target < 32 KiB/conn   {}",
+            m.per_conn,
+            m.per_conn_anon,
+            m.before_kib >> 10,
+            m.after_kib >> 10,
+            m.cpu.as_millis(),
+            m.wall.as_secs_f64(),
+            m.cpu_pct,
+            mark(met)
+        );
+        self.record(NAME, Some(met));
+
+        // The same over TLS 1.3: a server with TLS on its orb port, 5000 clients that
+        // completed the handshake and HELLO and then say nothing.
+        const TLS_NAME: &str = "6 idle TLS connections";
+        let tls_dir = tempfile::Builder::new()
+            .prefix("orbbench-idle-tls-")
+            .tempdir()?;
+        let hosts = vec!["localhost".to_string()];
+        orbserver::gencert::gencert(
+            tls_dir.path(),
+            &orbserver::gencert::GencertRequest {
+                hosts: &hosts,
+                client: None,
+                days: 1,
+            },
+        )?;
+        let tls_table = format!(
+            "[tls.native]\ncert = {:?}\nkey = {:?}\n",
+            tls_dir.path().join("server.pem"),
+            tls_dir.path().join("server.key")
+        );
+        let server = Spawned::start(&exe, tls_dir.path(), &tls_table)?;
+        let tls_addr = OrbAddr::new("localhost", server.addr.port()).with_tls();
+        let opts = ClientOptions {
+            tls: orbclient::TlsOptions {
+                ca: Some(tls_dir.path().join("ca.pem")),
+                ..Default::default()
+            },
+            ..client_opts("orbbench-idle-tls")
+        };
+        let m = self.idle_memory(server, |rt| {
+            let conns = rt.block_on(open_idle_clients(&tls_addr, &opts, IDLE_CONNS))?;
+            Ok(Box::new(conns))
+        })?;
+        let met = m.per_conn < 64.0;
+        println!(
+            "{TLS_NAME:<36}{:>8.1} KiB/conn   (RssAnon {:.1} KiB/conn; VmRSS {} -> {} MiB; \
+             idle CPU {:.1}% of a core)   target < 64 KiB/conn   {}",
+            m.per_conn,
+            m.per_conn_anon,
+            m.before_kib >> 10,
+            m.after_kib >> 10,
+            m.cpu_pct,
+            mark(met)
+        );
+        self.record(TLS_NAME, Some(met));
+        Ok(())
+    }
+
+    /// Opens `IDLE_CONNS` connections to `server` with `open`, and measures the server's
+    /// resident memory per connection and its CPU while they sit idle; stops the server.
+    fn idle_memory(
+        &self,
+        server: Spawned,
+        open: impl FnOnce(&tokio::runtime::Runtime) -> Result<Box<dyn std::any::Any>>,
+    ) -> Result<IdleMemory> {
         std::thread::sleep(Duration::from_millis(300));
         let before = server.rss_kib()?;
-        let conns = self
-            .client_rt
-            .block_on(open_idle(addr, IDLE_CONNS))
-            .context("opening idle connections")?;
+        let conns = open(&self.client_rt).context("opening idle connections")?;
         // Let the server finish its side of every handshake before measuring.
         std::thread::sleep(Duration::from_millis(500));
         let after = server.rss_kib()?;
@@ -1387,23 +1458,17 @@ impl Bench {
         let wall = t0.elapsed();
         drop(conns);
         server.stop();
-        let per_conn = (after.0 as f64 - before.0 as f64) / IDLE_CONNS as f64;
-        let per_conn_anon = (after.1 as f64 - before.1 as f64) / IDLE_CONNS as f64;
         let tick = rustix::param::clock_ticks_per_second().max(1);
         let cpu = Duration::from_millis((cpu1 - cpu0) * 1000 / tick);
-        let cpu_pct = 100.0 * cpu.as_secs_f64() / wall.as_secs_f64();
-        let met = per_conn < 32.0;
-        println!(
-            "{NAME:<36}{per_conn:>8.1} KiB/conn   (RssAnon {per_conn_anon:.1} KiB/conn; VmRSS {} -> {} MiB; \
-             idle CPU {} ms over {:.1} s = {cpu_pct:.1}% of a core)   target < 32 KiB/conn   {}",
-            before.0 >> 10,
-            after.0 >> 10,
-            cpu.as_millis(),
-            wall.as_secs_f64(),
-            mark(met)
-        );
-        self.record(NAME, Some(met));
-        Ok(())
+        Ok(IdleMemory {
+            per_conn: (after.0 as f64 - before.0 as f64) / IDLE_CONNS as f64,
+            per_conn_anon: (after.1 as f64 - before.1 as f64) / IDLE_CONNS as f64,
+            before_kib: before.0,
+            after_kib: after.0,
+            cpu,
+            wall,
+            cpu_pct: 100.0 * cpu.as_secs_f64() / wall.as_secs_f64(),
+        })
     }
 
     /// The baselines over every round of the run.
@@ -1561,6 +1626,42 @@ async fn open_idle(addr: SocketAddr, n: usize) -> Result<Vec<TcpStream>> {
     Ok(conns)
 }
 
+/// Opens `n` client connections (TCP, TLS if the address says so, HELLO/WELCOME) with
+/// at most 128 handshakes in flight, and keeps them open.
+async fn open_idle_clients(
+    addr: &OrbAddr,
+    opts: &ClientOptions,
+    n: usize,
+) -> Result<Vec<OrbClient>> {
+    let mut conns = Vec::with_capacity(n);
+    let mut tasks = tokio::task::JoinSet::new();
+    let mut next = 0usize;
+    const PARALLEL: usize = 128;
+    while conns.len() < n {
+        while next < n && tasks.len() < PARALLEL {
+            let (addr, opts) = (addr.clone(), opts.clone());
+            tasks.spawn(async move { OrbClient::connect(&addr, &opts).await });
+            next += 1;
+        }
+        match tasks.join_next().await {
+            Some(r) => conns.push(r.context("handshake task")??),
+            None => break,
+        }
+    }
+    Ok(conns)
+}
+
+/// What `idle_memory` measured.
+struct IdleMemory {
+    per_conn: f64,
+    per_conn_anon: f64,
+    before_kib: u64,
+    after_kib: u64,
+    cpu: Duration,
+    wall: Duration,
+    cpu_pct: f64,
+}
+
 /// Connects and completes HELLO/WELCOME with the bare protocol codec.
 async fn hello(addr: SocketAddr) -> Result<TcpStream> {
     let mut s = TcpStream::connect(addr).await?;
@@ -1634,12 +1735,13 @@ struct Spawned {
 }
 
 impl Spawned {
-    fn start(exe: &Path, dir: &Path) -> Result<Spawned> {
+    /// Starts `exe` on a ring in `dir`, with `extra` appended to its config file.
+    fn start(exe: &Path, dir: &Path, extra: &str) -> Result<Spawned> {
         use std::io::BufRead;
         let config = dir.join("orbserver.toml");
         std::fs::write(
             &config,
-            "[limits]\nmax_clients = 20000\nmax_clients_per_address = 20000\n",
+            format!("[limits]\nmax_clients = 20000\nmax_clients_per_address = 20000\n{extra}"),
         )
         .with_context(|| format!("cannot write {}", config.display()))?;
         let mut child = std::process::Command::new(exe)
