@@ -49,9 +49,18 @@ impl TlsOptions {
     /// The options in `ORB_TLS_CA`, `ORB_TLS_CERT` and `ORB_TLS_KEY` (unset or empty:
     /// none).
     pub fn from_env() -> TlsOptions {
-        let var = |v| {
-            std::env::var_os(v)
-                .filter(|s| !s.is_empty())
+        TlsOptions::from_env_side(None)
+    }
+
+    /// The options for one side of a link (`"IN"` or `"OUT"`): each of
+    /// `ORB_TLS_CA_<SIDE>`, `ORB_TLS_CERT_<SIDE>` and `ORB_TLS_KEY_<SIDE>` if set, else
+    /// the variable without the suffix, so orb2orb can show one client certificate to
+    /// the orb it reads and another to the orb it writes.
+    pub fn from_env_side(side: Option<&str>) -> TlsOptions {
+        let var = |v: &str| {
+            let get = |name: &str| std::env::var_os(name).filter(|s| !s.is_empty());
+            side.and_then(|side| get(&format!("{v}_{side}")))
+                .or_else(|| get(v))
                 .map(PathBuf::from)
         };
         TlsOptions {

@@ -538,3 +538,70 @@ async fn orb2orb_copies_from_a_tls_orb_to_a_plaintext_one() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn orb2orb_takes_a_ca_and_a_client_certificate_per_side() {
+    // Two networks with their own CAs: IN's server certificate from one, OUT's from
+    // the other, and OUT also wants a client certificate from its CA. Only the
+    // per-side variables can satisfy both sides at once.
+    let dir = tempfile::tempdir().unwrap();
+    let (certs_in, certs_out) = (dir.path().join("certs-in"), dir.path().join("certs-out"));
+    gencert(&certs_in, &["localhost"]);
+    gencert(&certs_out, &["localhost"]);
+    let (dir_in, dir_out) = (dir.path().join("orb-in"), dir.path().join("orb-out"));
+    std::fs::create_dir_all(&dir_in).unwrap();
+    std::fs::create_dir_all(&dir_out).unwrap();
+    let srv_in = tls_server(&dir_in, &certs_in);
+    let (cert, key, ca_out) = (
+        certs_out.join("server.pem"),
+        certs_out.join("server.key"),
+        certs_out.join("ca.pem"),
+    );
+    let srv_out = start_logged(
+        &dir_out,
+        &format!("[tls.native]\ncert = {cert:?}\nkey = {key:?}\nclient_ca = {ca_out:?}\n"),
+    );
+    let ca_in = certs_in.join("ca.pem");
+    let (orb_in, orb_out) = (
+        tls_addr(&srv_in, "localhost"),
+        tls_addr(&srv_out, "localhost"),
+    );
+    for i in 0..3 {
+        let (ok, _, err) = tool_env(
+            "orbput",
+            &[&orb_in, "--srcname", "TLS_STA/SIDE"],
+            &ca_in,
+            format!("p{i}").as_bytes(),
+        );
+        assert!(ok, "{err}");
+    }
+    let _link = orb_tests::harness::Killed(
+        Command::new(bin("orb2orb"))
+            .args([orb_in.as_str(), orb_out.as_str(), "oldest"])
+            .env("ORB_TLS_CA_IN", &ca_in)
+            .env("ORB_TLS_CA_OUT", &ca_out)
+            .env("ORB_TLS_CERT_OUT", certs_out.join("client.pem"))
+            .env("ORB_TLS_KEY_OUT", certs_out.join("client.key"))
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn orb2orb"),
+    );
+    let opts_out = ClientOptions {
+        tls: TlsOptions {
+            ca: Some(ca_out.clone()),
+            cert: Some(certs_out.join("client.pem")),
+            key: Some(certs_out.join("client.key")),
+        },
+        ..ClientOptions::for_program("e2e-tls")
+    };
+    let addr_out: OrbAddr = orb_out.parse().unwrap();
+    orb_tests::harness::wait_until("orb2orb copied the 3 packets", || async {
+        let mut c = guard("connect", OrbClient::connect(&addr_out, &opts_out))
+            .await
+            .expect("connect to OUT over TLS");
+        c.stat().await.expect("STAT").ring.npkts == 3
+    })
+    .await;
+}

@@ -68,7 +68,7 @@ A link file (-p) has one [[link]] table per link:
 #[command(name = "orb2orb", version, about = ABOUT, long_about = LONG_ABOUT, after_help = AFTER_HELP)]
 struct Args {
     /// Input orb: host:port, :port (this machine) or host (port 6510); tls://ADDR for
-    /// TLS (both sides use ORB_TLS_CA, ORB_TLS_CERT and ORB_TLS_KEY).
+    /// TLS (ORB_TLS_CA, ORB_TLS_CERT, ORB_TLS_KEY; per side ORB_TLS_CA_IN, ..._OUT).
     #[arg(value_name = "IN", required_unless_present = "links")]
     input: Option<String>,
 

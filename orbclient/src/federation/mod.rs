@@ -152,17 +152,18 @@ impl std::fmt::Display for LinkSummary {
     }
 }
 
-/// Options for one side of a link. `token_var` names the side's own token variable
-/// (`ORB_TOKEN_IN` or `ORB_TOKEN_OUT`); without it the side uses `ORB_TOKEN`.
-fn options(cfg: &LinkConfig, read: bool, write: bool, token_var: &str) -> ClientOptions {
+/// Options for one side (`"IN"` or `"OUT"`) of a link: the side's own token variable
+/// (`ORB_TOKEN_IN` or `ORB_TOKEN_OUT`) and TLS variables (`ORB_TLS_CA_IN`, ...), each
+/// falling back to the variable without the suffix.
+fn options(cfg: &LinkConfig, read: bool, write: bool, side: &str) -> ClientOptions {
     ClientOptions {
         who: Some(cfg.label()),
         what: Some(cfg.program.clone()),
         connect_timeout: Duration::from_secs(10),
         request_timeout: Some(Duration::from_secs(60)),
-        token: crate::client::token_from_env(token_var)
+        token: crate::client::token_from_env(&format!("{}_{side}", crate::client::TOKEN_ENV))
             .or_else(|| crate::client::token_from_env(crate::client::TOKEN_ENV)),
-        tls: crate::TlsOptions::from_env(),
+        tls: crate::TlsOptions::from_env_side(Some(side)),
         ..ClientOptions::default()
     }
     .with_access(read, write)
@@ -186,7 +187,7 @@ pub async fn run_link(
     if let Some(s) = &link.state {
         link.summary.last_pktid = Some(s.pktid);
     }
-    let in_opts = options(&link.cfg, true, false, "ORB_TOKEN_IN");
+    let in_opts = options(&link.cfg, true, false, "IN");
     let Some((stream, last)) = link.open_input(&in_opts, &mut shutdown).await? else {
         return link.finish();
     };
@@ -365,7 +366,7 @@ impl Link {
         last_pktid: Option<u64>,
         shutdown: &mut watch::Receiver<bool>,
     ) -> Result<(), FederationError> {
-        let out_opts = options(&self.cfg, true, true, "ORB_TOKEN_OUT");
+        let out_opts = options(&self.cfg, true, true, "OUT");
         let mut out: Option<OrbClient> = None;
         let mut newest = NewestTimes::default();
         let mut end_time = match self.cfg.end {
