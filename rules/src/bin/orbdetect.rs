@@ -13,7 +13,7 @@ use orbclient::cli;
 use rules::RuleFile;
 use tokio::sync::watch;
 
-const ABOUT: &str = "Run the STA/LTA detect rules of a TOML rule file on orb packets, putting triggers and network events back into the orb";
+const ABOUT: &str = "Run the STA/LTA and windowed-statistic detect rules of a TOML rule file on orb packets, putting triggers and network events back into the orb";
 
 const AFTER_HELP: &str = "\
 Examples:
@@ -69,6 +69,9 @@ fn check(path: &std::path::Path) -> anyhow::Result<()> {
         path.display(),
         file.detect.len()
     );
+    for rule in &file.detect {
+        println!("{}", rule.explain());
+    }
     Ok(())
 }
 

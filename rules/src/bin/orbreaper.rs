@@ -96,6 +96,9 @@ fn check(path: &std::path::Path) -> anyhow::Result<()> {
         file.ingest.len(),
         file.detect.len()
     );
+    for rule in &file.detect {
+        println!("{}", rule.explain());
+    }
     Ok(())
 }
 

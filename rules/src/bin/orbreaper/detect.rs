@@ -1,4 +1,4 @@
-//! Detect rules: STA/LTA detectors (and network coincidence) over an orb's waveform
+//! Detect rules: STA/LTA or windowed-statistic detectors (and network coincidence) over an orb's waveform
 //! packets, their triggers put back into the same orb as `NET_STA_CHAN[_LOC]/DET` and
 //! `NET/EVENT` packets (docs/DETECTION.md).
 //!
@@ -10,7 +10,7 @@
 //! onset time) of this rule's detection packets put after the state's `out_mark`,
 //! and does not put those again.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use anyhow::Context;
@@ -19,8 +19,7 @@ use formats::proto::{ErrorCode, Whence};
 use formats::{Packet, SrcName, Time};
 use orbclient::{ClientError, ClientOptions, OrbClient, ReapEvent, ReapOptions};
 use rules::detect::{
-    ChannelDetector, Coincidence, CoincidenceChannel, CoincidenceConfig, NetworkEvent,
-    StationTrigger, TriggerEvent,
+    Coincidence, CoincidenceChannel, CoincidenceConfig, NetworkEvent, StationTrigger, TriggerEvent,
 };
 use rules::detect_rule::{
     epoch, ChannelState, DetKind, DetPayload, DetectState, DetectionKey, EventMember, EventPayload,
@@ -126,7 +125,17 @@ async fn session(
         seen,
         bad: HashSet::new(),
         undecoded: SuffixWarnings::new(),
+        started: Instant::now(),
+        heard: HashMap::new(),
+        silent: HashSet::new(),
     };
+    // With coincidence, silent channels are looked for between packets too: the
+    // others may all be waiting on the one that stopped.
+    let mut ticker = tokio::time::interval(match &rule.coincidence {
+        Some(c) => Duration::from_secs_f64((c.timeout / 4.0).clamp(0.05, 5.0)),
+        None => Duration::from_secs(3600),
+    });
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut saved = Instant::now();
     let mut dirty = false;
     // Test hook: abort (as kill -9 would) after this many acknowledged puts, before
@@ -144,20 +153,23 @@ async fn session(
                 dirty = false;
                 continue;
             }
+            _ = ticker.tick(), if rule.coincidence.is_some() => {
+                let made = run.release_silent(&mut state);
+                if !made.is_empty() {
+                    put_made(&mut out, rule, &made, &mut state).await?;
+                    state.save(&rule.state)?;
+                    saved = Instant::now();
+                    dirty = false;
+                }
+                continue;
+            }
             _ = stop.changed() => break Ok(()),
         };
         match ev {
             Ok(Some(ReapEvent::Packet(p))) => {
                 let made = run.packet(&p, &mut state);
                 if !made.is_empty() {
-                    let ack = out
-                        .put_acked(made.iter(), 8)
-                        .await
-                        .with_context(|| format!("putting detections into {}", rule.orb))?;
-                    if let Some((_, last)) = ack.pktids {
-                        state.out_mark = Some(state.out_mark.map_or(last, |m| m.max(last)));
-                    }
-                    state.emitted += made.len() as u64;
+                    put_made(&mut out, rule, &made, &mut state).await?;
                     if let Some(n) = &mut abort_after {
                         *n = n.saturating_sub(1);
                         if *n == 0 {
@@ -186,6 +198,25 @@ async fn session(
         state.save(&rule.state)?;
     }
     outcome
+}
+
+/// Puts detection packets and waits for the orb's acknowledgement; records the last
+/// pktid as the state's `out_mark`.
+async fn put_made(
+    out: &mut OrbClient,
+    rule: &DetectRule,
+    made: &[Packet],
+    state: &mut DetectState,
+) -> anyhow::Result<()> {
+    let ack = out
+        .put_acked(made.iter(), 8)
+        .await
+        .with_context(|| format!("putting detections into {}", rule.orb))?;
+    if let Some((_, last)) = ack.pktids {
+        state.out_mark = Some(state.out_mark.map_or(last, |m| m.max(last)));
+    }
+    state.emitted += made.len() as u64;
+    Ok(())
 }
 
 /// Sleeps until `due`, or forever when nothing is due.
@@ -270,6 +301,12 @@ struct Run<'a> {
     /// Channels whose rate the rule cannot work at (reported once).
     bad: HashSet<String>,
     undecoded: SuffixWarnings,
+    /// When the session started: channels of the state not heard since count from it.
+    started: Instant,
+    /// When each coincidence channel last brought samples (wall clock).
+    heard: HashMap<String, Instant>,
+    /// Coincidence channels silent longer than the timeout (reported once each time).
+    silent: HashSet<String>,
 }
 
 impl Run<'_> {
@@ -313,10 +350,48 @@ impl Run<'_> {
                 &mut made,
             );
         }
-        let mut events = Vec::new();
-        if let Some(c) = &mut state.coincidence {
-            c.poll(&mut events);
+        made.extend(self.release_silent(state));
+        made
+    }
+
+    /// Leaves out of the open network events the coincidence channels that have
+    /// brought no samples for the rule's `timeout` (wall clock): they are promised to
+    /// have no trigger before the latest data time of the channels still heard, so
+    /// that events waiting on them are decided without them. Returns the event
+    /// packets that are now final.
+    fn release_silent(&mut self, state: &mut DetectState) -> Vec<Packet> {
+        let mut made = Vec::new();
+        let (Some(rule), Some(c)) = (&self.rule.coincidence, &mut state.coincidence) else {
+            return made;
+        };
+        let timeout = Duration::from_secs_f64(rule.timeout);
+        let now = Instant::now();
+        let last = |id: &str| self.heard.get(id).copied().unwrap_or(self.started);
+        // The data time the network has reached: the latest next sample of the
+        // channels still heard.
+        let reached = state
+            .channels
+            .iter()
+            .filter(|(k, _)| c.has_channel(k) && now.duration_since(last(k)) < timeout)
+            .map(|(_, cs)| cs.time_of(cs.next).as_micros())
+            .max();
+        if let Some(reached) = reached {
+            let ids: Vec<String> = c.config().channels.iter().map(|ch| ch.id.clone()).collect();
+            for id in ids {
+                if now.duration_since(last(&id)) < timeout {
+                    continue;
+                }
+                if self.silent.insert(id.clone()) {
+                    eprintln!(
+                        "{PROG}: {}: {id} has sent nothing for {:?}: network events are decided without it until it sends again",
+                        self.rule.name, timeout
+                    );
+                }
+                let _ = c.advance(&id, reached);
+            }
         }
+        let mut events = Vec::new();
+        c.poll(&mut events);
         for e in events {
             self.event(&e, &mut made);
         }
@@ -362,8 +437,8 @@ impl Run<'_> {
             None => fresh = true,
         }
         if fresh {
-            let config = match self.rule.detector_config(rate) {
-                Ok(c) => c,
+            let detector = match self.rule.detector(rate) {
+                Ok(d) => d,
                 Err(e) => {
                     if self.bad.insert(key.to_owned()) {
                         eprintln!(
@@ -375,9 +450,6 @@ impl Run<'_> {
                     state.channels.remove(key);
                     return;
                 }
-            };
-            let Ok(detector) = ChannelDetector::new(config) else {
-                return;
             };
             state.channels.insert(
                 key.to_owned(),
@@ -415,6 +487,19 @@ impl Run<'_> {
         let Some(cs) = state.channels.get_mut(key) else {
             return;
         };
+        if state
+            .coincidence
+            .as_ref()
+            .is_some_and(|c| c.has_channel(key))
+        {
+            self.heard.insert(key.to_owned(), Instant::now());
+            if self.silent.remove(key) {
+                eprintln!(
+                    "{PROG}: {}: {key} sends again; its triggers before the events decided without it are not in them",
+                    self.rule.name
+                );
+            }
+        }
         cs.detector.push_i32(samples, &mut events);
         cs.next += samples.len() as u64;
         self.triggers(key, cs, &events, state.coincidence.as_mut(), made);
