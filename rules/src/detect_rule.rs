@@ -26,9 +26,21 @@ use crate::SrcSelect;
 pub const DET_SUFFIX: &str = "DET";
 /// The srcname type of network-event packets: `NET/EVENT`.
 pub const EVENT_SUFFIX: &str = "EVENT";
-/// Whether a srcname is one of the detector's own packets (never read as waveforms).
+/// Whether a srcname is a detection packet, never read as waveforms: its type is
+/// `DET` or `EVENT`, or starts with `DET` (a replay's `--put` type, like `DETTUNE`).
 pub fn is_detection(srcname: &SrcName) -> bool {
-    matches!(srcname.suffix(), Some(DET_SUFFIX | EVENT_SUFFIX))
+    srcname
+        .suffix()
+        .is_some_and(|s| s == EVENT_SUFFIX || s.starts_with(DET_SUFFIX))
+}
+
+/// Whether `t` can be a replay's `--put` srcname type: `DET` and letters, digits or
+/// `_` (so that no detector reads it as waveforms), not `DET` itself.
+pub fn replay_type_ok(t: &str) -> bool {
+    t.len() > DET_SUFFIX.len()
+        && t.len() <= 16
+        && t.starts_with(DET_SUFFIX)
+        && t.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
 }
 
 /// One `[[detect]]` rule, checked; see docs/RULES.md for each field.
@@ -708,5 +720,10 @@ mod tests {
         let wf = SrcName::new("XX_A_BHZ/GENC").unwrap();
         assert_eq!(DetectionKey::of_packet("a", &wf, &bytes), None);
         assert!(is_detection(&det) && !is_detection(&wf));
+        let tune = SrcName::new("XX_A_BHZ/DETTUNE").unwrap();
+        assert!(is_detection(&tune));
+        assert_eq!(DetectionKey::of_packet("a", &tune, &bytes), None);
+        assert!(replay_type_ok("DETTUNE") && replay_type_ok("DET_2"));
+        assert!(!replay_type_ok("DET") && !replay_type_ok("TUNE") && !replay_type_ok("DET/X"));
     }
 }

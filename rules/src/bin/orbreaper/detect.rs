@@ -39,7 +39,7 @@ const ONCE_ATTEMPTS: u32 = 5;
 const SAVE_EVERY: Duration = Duration::from_secs(1);
 /// Detection packets of every rule: read back to find what was already put, and never
 /// read as waveforms.
-const DETECTIONS: &str = ".*/(?:DET|EVENT)";
+const DETECTIONS: &str = ".*/(?:DET[A-Za-z0-9_]*|EVENT)";
 
 /// Runs one detect rule until shutdown (or, with `once`, until the orb's current
 /// packets are through the detectors).
@@ -128,6 +128,7 @@ async fn session(
         started: Instant::now(),
         heard: HashMap::new(),
         silent: HashSet::new(),
+        types: live_types(),
     };
     // With coincidence, silent channels are looked for between packets too: the
     // others may all be waiting on the one that stopped.
@@ -198,6 +199,178 @@ async fn session(
         state.save(&rule.state)?;
     }
     outcome
+}
+
+fn live_types() -> (String, String) {
+    (
+        rules::detect_rule::DET_SUFFIX.to_owned(),
+        rules::detect_rule::EVENT_SUFFIX.to_owned(),
+    )
+}
+
+/// `--replay`: detection over a time range already in the orb, for tuning.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct ReplayArgs {
+    /// Run the detect rules over the packets already in the orb from --from to --to,
+    /// with fresh detectors, then exit. The rules' state files are neither read nor
+    /// written, and nothing is put unless --put says so: for tuning thresholds on
+    /// archived data while the live rules run (docs/DETECTION.md).
+    #[arg(long, requires = "from", conflicts_with_all = ["check", "once"])]
+    pub replay: bool,
+    /// With --replay: the first packet time read (ISO 8601, epoch seconds, or relative
+    /// like -2h). Start a warm-up (lta or baseline) before the events to tune on.
+    #[arg(
+        long,
+        value_name = "T",
+        allow_hyphen_values = true,
+        requires = "replay"
+    )]
+    pub from: Option<String>,
+    /// With --replay: packets from this time on are not read [default: up to the
+    /// orb's newest packet].
+    #[arg(
+        long,
+        value_name = "T",
+        allow_hyphen_values = true,
+        requires = "replay"
+    )]
+    pub to: Option<String>,
+    /// With --replay: put the detections into the rule's orb as NET_STA_CHAN/TYPE and
+    /// NET/TYPE (TYPE starts with DET, e.g. DETTUNE: no detector reads it) instead of
+    /// printing them [default: one JSON object a line on stdout: srcname, time,
+    /// payload].
+    #[arg(long, value_name = "TYPE", requires = "replay")]
+    pub put: Option<String>,
+    /// With --replay: only the detect rule of this name [default: every one].
+    #[arg(long, value_name = "NAME", requires = "replay")]
+    pub rule: Option<String>,
+}
+
+/// Runs the replay of `args` for the detect rules of a file.
+pub async fn replay(rules: &[DetectRule], args: &ReplayArgs) -> anyhow::Result<()> {
+    let now = Time::now();
+    let parse = |what: &str, s: &Option<String>| -> anyhow::Result<Option<Time>> {
+        s.as_deref()
+            .map(|t| Time::parse(t, now).with_context(|| format!("--{what} {t}")))
+            .transpose()
+    };
+    let from = parse("from", &args.from)?.context("--replay needs --from")?;
+    let to = parse("to", &args.to)?;
+    if let Some(put) = &args.put {
+        if !rules::detect_rule::replay_type_ok(put) {
+            anyhow::bail!("--put {put:?}: give a srcname type that starts with DET and is not DET itself, like DETTUNE (letters, digits, _; at most 16)");
+        }
+    }
+    let chosen: Vec<&DetectRule> = rules
+        .iter()
+        .filter(|r| args.rule.as_ref().is_none_or(|n| *n == r.name))
+        .collect();
+    if chosen.is_empty() {
+        anyhow::bail!(
+            "no detect rule named {:?}",
+            args.rule.as_deref().unwrap_or("")
+        );
+    }
+    for rule in chosen {
+        let n = replay_rule(rule, from, to, args.put.as_deref())
+            .await
+            .with_context(|| format!("replaying detect rule {}", rule.name))?;
+        eprintln!("{PROG}: {}: replay made {n} detections", rule.name);
+    }
+    Ok(())
+}
+
+async fn replay_rule(
+    rule: &DetectRule,
+    from: Time,
+    to: Option<Time>,
+    put: Option<&str>,
+) -> anyhow::Result<u64> {
+    use std::io::Write;
+    let mut state = DetectState::new(&rule.name);
+    let reap = ReapOptions {
+        timeout: Some(Duration::ZERO),
+        ..ReapOptions::default()
+    };
+    let reject = match &rule.reject {
+        Some(r) => format!("(?:{r})|{DETECTIONS}"),
+        None => DETECTIONS.to_owned(),
+    };
+    let mut stream = OrbClient::reap_reconnecting(
+        &rule.addr,
+        &options(rule, true),
+        rule.select.as_deref().unwrap_or(""),
+        &reject,
+        Some(&rules::Start::Time(from).position_spec()),
+        reap,
+    )
+    .await
+    .with_context(|| format!("cannot read orb {}", rule.orb))?;
+    let mut out = match put {
+        Some(_) => Some(
+            OrbClient::connect(&rule.addr, &options(rule, false))
+                .await
+                .with_context(|| format!("cannot reach orb {}", rule.orb))?,
+        ),
+        None => None,
+    };
+    let types = match put {
+        Some(t) => (t.to_owned(), t.to_owned()),
+        None => live_types(),
+    };
+    let mut run = Run {
+        rule,
+        seen: HashSet::new(),
+        bad: HashSet::new(),
+        undecoded: SuffixWarnings::new(),
+        started: Instant::now(),
+        heard: HashMap::new(),
+        silent: HashSet::new(),
+        types,
+    };
+    let mut stdout = std::io::stdout().lock();
+    let mut emit = async |made: Vec<Packet>, state: &mut DetectState| -> anyhow::Result<()> {
+        if made.is_empty() {
+            return Ok(());
+        }
+        match &mut out {
+            Some(c) => put_made(c, rule, &made, state).await?,
+            None => {
+                state.emitted += made.len() as u64;
+                for p in &made {
+                    let payload: serde_json::Value = serde_json::from_slice(&p.payload)?;
+                    let line = serde_json::json!({
+                        "srcname": p.srcname.as_str(),
+                        "time": iso(p.time),
+                        "payload": payload,
+                    });
+                    writeln!(stdout, "{line}")?;
+                }
+            }
+        }
+        Ok(())
+    };
+    // Bounded: the stream ends once the ring's current packets are sent.
+    while let Some(ev) = stream.next().await? {
+        match ev {
+            ReapEvent::Packet(p) => {
+                if to.is_some_and(|to| p.time >= to) {
+                    continue;
+                }
+                let made = run.packet(&p, &mut state);
+                emit(made, &mut state).await?;
+            }
+            ReapEvent::Gap { first, last, .. } => eprintln!(
+                "{PROG}: {}: pktids {first}-{last} were overwritten in the orb before they were read",
+                rule.name
+            ),
+        }
+    }
+    // The range has ended: triggers in progress end at their last sample, and every
+    // network event is decided.
+    let made = run.finish(&mut state);
+    emit(made, &mut state).await?;
+    Ok(state.emitted)
 }
 
 /// Puts detection packets and waits for the orb's acknowledgement; records the last
@@ -307,6 +480,8 @@ struct Run<'a> {
     heard: HashMap<String, Instant>,
     /// Coincidence channels silent longer than the timeout (reported once each time).
     silent: HashSet<String>,
+    /// Srcname types of the trigger and event packets made.
+    types: (String, String),
 }
 
 impl Run<'_> {
@@ -354,10 +529,34 @@ impl Run<'_> {
         made
     }
 
+    /// The data has ended: closes every trigger in progress and decides every
+    /// network event; returns their packets.
+    fn finish(&mut self, state: &mut DetectState) -> Vec<Packet> {
+        let mut made = Vec::new();
+        let keys: Vec<String> = state.channels.keys().cloned().collect();
+        for key in keys {
+            let mut events = Vec::new();
+            if let Some(cs) = state.channels.get_mut(&key) {
+                cs.detector.finish(&mut events);
+            }
+            if let Some(cs) = state.channels.get(&key) {
+                self.triggers(&key, cs, &events, state.coincidence.as_mut(), &mut made);
+            }
+        }
+        let mut events = Vec::new();
+        if let Some(c) = &mut state.coincidence {
+            c.finish(&mut events);
+        }
+        for e in events {
+            self.event(&e, &mut made);
+        }
+        made
+    }
+
     /// Leaves out of the open network events the coincidence channels that have
     /// brought no samples for the rule's `timeout` (wall clock): they are promised to
-    /// have no trigger before the latest data time of the channels still heard, so
-    /// that events waiting on them are decided without them. Returns the event
+    /// have no trigger before the latest data time of any channel, so that events
+    /// waiting on them are decided without them. Returns the event
     /// packets that are now final.
     fn release_silent(&mut self, state: &mut DetectState) -> Vec<Packet> {
         let mut made = Vec::new();
@@ -367,12 +566,13 @@ impl Run<'_> {
         let timeout = Duration::from_secs_f64(rule.timeout);
         let now = Instant::now();
         let last = |id: &str| self.heard.get(id).copied().unwrap_or(self.started);
-        // The data time the network has reached: the latest next sample of the
-        // channels still heard.
+        // The data time the network has reached: the latest next sample of its
+        // channels (when all of them are silent, the silent ones are promised up to
+        // where the last one stopped).
         let reached = state
             .channels
             .iter()
-            .filter(|(k, _)| c.has_channel(k) && now.duration_since(last(k)) < timeout)
+            .filter(|(k, _)| c.has_channel(k))
             .map(|(_, cs)| cs.time_of(cs.next).as_micros())
             .max();
         if let Some(reached) = reached {
@@ -556,8 +756,7 @@ impl Run<'_> {
                 params: self.rule.params(),
             };
             let k = DetectionKey::Trigger(key.to_owned(), kind, onset.as_micros());
-            let Ok(name) = SrcName::new(&format!("{key}/{}", rules::detect_rule::DET_SUFFIX))
-            else {
+            let Ok(name) = SrcName::new(&format!("{key}/{}", self.types.0)) else {
                 continue;
             };
             self.put(k, name, end.unwrap_or(onset), &payload, made);
@@ -598,7 +797,7 @@ impl Run<'_> {
                 })
                 .collect(),
         };
-        let Ok(name) = SrcName::new(&format!("{net}/{}", rules::detect_rule::EVENT_SUFFIX)) else {
+        let Ok(name) = SrcName::new(&format!("{net}/{}", self.types.1)) else {
             return;
         };
         self.put(DetectionKey::Event(e.time_us), name, time, &payload, made);
