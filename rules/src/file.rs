@@ -1151,7 +1151,7 @@ fn detect_rule(ctx: &Ctx<'_>, r: &RawDetect) -> Result<DetectRule, RuleError> {
                 scale: r.scale.as_ref().map_or(Scale::Sigmas, |v| *v.get_ref()),
                 direction: r.direction.as_ref().map_or(Direction::Up, |v| *v.get_ref()),
                 min_std,
-                freeze: r.freeze.as_ref().map_or(true, |v| *v.get_ref()),
+                freeze: r.freeze.as_ref().is_none_or(|v| *v.get_ref()),
             })
         }
     };

@@ -169,7 +169,7 @@ fn windowed_rules_find_fronts_and_bursts_and_replay_them() {
     let mut used = vec![false; baro.len()];
     for e in cat.iter().filter(|e| e.kind == EventKind::Front) {
         for a in &e.arrivals {
-            if a.time_us < start + 1900_000_000 || a.time_us > end - 300_000_000 {
+            if a.time_us < start + 1_900_000_000 || a.time_us > end - 300_000_000 {
                 continue;
             }
             // An arrival within 400 s of the previous one at the station may be

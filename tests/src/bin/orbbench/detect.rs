@@ -100,8 +100,7 @@ impl Bench {
                 "[[detect]]\nname = \"bench\"\norb = \"{}:{}\"\nselect = \"XX_R.*\"\n\
                  channels = \"BHZ\"\nmethod = \"recursive\"\nsta = 0.5\nlta = 10.0\n\
                  on = 4.0\noff = 1.5\nbandpass = [1.0, 8.0]\nholdoff = 1.0\n",
-                srv.addr.host,
-                srv.addr.port
+                srv.addr.host, srv.addr.port
             ),
         )?;
         let _detector = Detector(
