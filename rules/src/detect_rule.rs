@@ -1,5 +1,5 @@
-//! [`DetectRule`]: run STA/LTA detectors (and optionally network coincidence) on an
-//! orb's waveform packets and put the triggers back into the same orb as packets;
+//! [`DetectRule`]: run STA/LTA or windowed-statistic detectors (and optionally
+//! network coincidence) on an orb's waveform packets and put the triggers back into the same orb as packets;
 //! [`DetPayload`] and [`EventPayload`], those packets' JSON payloads; [`DetectState`],
 //! what a rule keeps on disk to resume exactly once.
 //!
@@ -15,8 +15,8 @@ use regex::Regex;
 use serde::{Deserialize, Serialize};
 
 use crate::detect::{
-    BandPassConfig, ChannelDetector, Coincidence, ConfigError, DetectorConfig, OnsetConfig,
-    StaLtaConfig, StaLtaKind,
+    BandPassConfig, ChannelDetector, Coincidence, Detector, DetectorConfig, Direction, OnsetConfig,
+    Scale, StaLtaConfig, StaLtaKind, Statistic, WindowConfig, WindowDetector, WindowError,
 };
 use crate::reap_rule::Start;
 use crate::state::{load_rule_state, save_rule_state, StateError};
@@ -26,9 +26,21 @@ use crate::SrcSelect;
 pub const DET_SUFFIX: &str = "DET";
 /// The srcname type of network-event packets: `NET/EVENT`.
 pub const EVENT_SUFFIX: &str = "EVENT";
-/// Whether a srcname is one of the detector's own packets (never read as waveforms).
+/// Whether a srcname is a detection packet, never read as waveforms: its type is
+/// `DET` or `EVENT`, or starts with `DET` (a replay's `--put` type, like `DETTUNE`).
 pub fn is_detection(srcname: &SrcName) -> bool {
-    matches!(srcname.suffix(), Some(DET_SUFFIX | EVENT_SUFFIX))
+    srcname
+        .suffix()
+        .is_some_and(|s| s == EVENT_SUFFIX || s.starts_with(DET_SUFFIX))
+}
+
+/// Whether `t` can be a replay's `--put` srcname type: `DET` and letters, digits or
+/// `_` (so that no detector reads it as waveforms), not `DET` itself.
+pub fn replay_type_ok(t: &str) -> bool {
+    t.len() > DET_SUFFIX.len()
+        && t.len() <= 16
+        && t.starts_with(DET_SUFFIX)
+        && t.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
 }
 
 /// One `[[detect]]` rule, checked; see docs/RULES.md for each field.
@@ -53,12 +65,8 @@ pub struct DetectRule {
     /// Compiled, anchored.
     #[serde(skip)]
     pub channels_re: Regex,
-    /// Classic or recursive STA/LTA.
-    pub method: StaLtaKind,
-    /// Short-term window, seconds.
-    pub sta: f64,
-    /// Long-term window, seconds.
-    pub lta: f64,
+    /// The characteristic function: STA/LTA or a windowed statistic.
+    pub detector: DetectorRule,
     /// Trigger-on threshold.
     pub on: f64,
     /// Trigger-off threshold.
@@ -81,6 +89,43 @@ pub struct DetectRule {
     pub state: PathBuf,
 }
 
+/// What a detect rule computes on each channel.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "detector", rename_all = "lowercase")]
+pub enum DetectorRule {
+    /// STA/LTA (`sta`, `lta`, `method`).
+    StaLta {
+        /// Classic or recursive STA/LTA.
+        method: StaLtaKind,
+        /// Short-term window, seconds.
+        sta: f64,
+        /// Long-term window, seconds.
+        lta: f64,
+    },
+    /// A windowed statistic against a running baseline (`statistic`, `window`,
+    /// `baseline`, ...).
+    Window(WindowRule),
+}
+
+/// The windowed-statistic fields of a detect rule, checked.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct WindowRule {
+    /// Mean, RMS, min, max or rate of change.
+    pub statistic: Statistic,
+    /// The window, seconds.
+    pub window: f64,
+    /// Time constant of the baseline, seconds.
+    pub baseline: f64,
+    /// Thresholds in the channel's units or in standard deviations.
+    pub scale: Scale,
+    /// Rises, falls or both.
+    pub direction: Direction,
+    /// Floor of the baseline's standard deviation, units (with `sigmas`).
+    pub min_std: f64,
+    /// Whether the baseline stops learning during an anomaly.
+    pub freeze: bool,
+}
+
 /// A `[detect.coincidence]` table, checked.
 #[derive(Debug, Clone, Serialize)]
 pub struct CoincidenceRule {
@@ -92,7 +137,13 @@ pub struct CoincidenceRule {
     pub stations: Option<Vec<String>>,
     /// Weights by station (`NET_STA`); others weigh 1.
     pub weights: BTreeMap<String, f64>,
+    /// Wall-clock seconds after which a channel that has sent nothing is left out of
+    /// the events still open, so that a silent station does not hold them back.
+    pub timeout: f64,
 }
+
+/// Default [`CoincidenceRule::timeout`], seconds.
+pub const DEFAULT_COINCIDENCE_TIMEOUT: f64 = 30.0;
 
 impl CoincidenceRule {
     /// Whether station `net_sta` takes part, and its weight.
@@ -107,10 +158,59 @@ impl CoincidenceRule {
 }
 
 impl DetectRule {
-    /// The detector of one channel at `rate` samples/s; the error names the rule
-    /// field (band edges above Nyquist, windows under one sample).
-    pub fn detector_config(&self, rate: f64) -> Result<DetectorConfig, ConfigError> {
+    /// The trigger options at `rate` samples/s.
+    fn onset_config(&self, rate: f64) -> OnsetConfig {
         let samples = |s: f64| (s * rate).round() as u64;
+        OnsetConfig {
+            min_duration: samples(self.min_duration),
+            hold_off: samples(self.holdoff),
+            max_len: self.max_len.map(samples),
+            ..OnsetConfig::obspy(self.on, self.off)
+        }
+    }
+
+    /// The STA/LTA detector of one channel at `rate` samples/s (`None` for a
+    /// windowed-statistic rule); the error names the rule field (band edges above
+    /// Nyquist, windows under one sample).
+    pub fn detector_config(&self, rate: f64) -> Option<Result<DetectorConfig, WindowError>> {
+        match self.detector {
+            DetectorRule::StaLta { method, sta, lta } => {
+                Some(self.stalta_config(method, sta, lta, rate))
+            }
+            DetectorRule::Window(_) => None,
+        }
+    }
+
+    /// The windowed-statistic detector of one channel at `rate` samples/s (`None` for
+    /// an STA/LTA rule); the error names the rule field (a window under one sample, or
+    /// under two for a rate of change).
+    pub fn window_config(&self, rate: f64) -> Option<Result<WindowConfig, WindowError>> {
+        match self.detector {
+            DetectorRule::Window(w) => Some(self.windowed_config(w, rate)),
+            DetectorRule::StaLta { .. } => None,
+        }
+    }
+
+    /// A fresh detector for one channel at `rate` samples/s; the error names the
+    /// rule field that does not work at that rate.
+    pub fn detector(&self, rate: f64) -> Result<Detector, WindowError> {
+        match self.detector {
+            DetectorRule::StaLta { method, sta, lta } => Ok(Detector::StaLta(
+                ChannelDetector::new(self.stalta_config(method, sta, lta, rate)?)?,
+            )),
+            DetectorRule::Window(w) => Ok(Detector::Window(WindowDetector::new(
+                self.windowed_config(w, rate)?,
+            )?)),
+        }
+    }
+
+    fn stalta_config(
+        &self,
+        method: StaLtaKind,
+        sta: f64,
+        lta: f64,
+        rate: f64,
+    ) -> Result<DetectorConfig, WindowError> {
         let config = DetectorConfig {
             filter: self.bandpass.map(|[f1, f2]| BandPassConfig {
                 freqmin: f1,
@@ -118,35 +218,132 @@ impl DetectRule {
                 corners: self.corners,
                 sample_rate: rate,
             }),
-            stalta: StaLtaConfig::from_seconds(self.method, self.sta, self.lta, rate)?,
-            onset: OnsetConfig {
-                min_duration: samples(self.min_duration),
-                hold_off: samples(self.holdoff),
-                max_len: self.max_len.map(samples),
-                ..OnsetConfig::obspy(self.on, self.off)
-            },
+            stalta: StaLtaConfig::from_seconds(method, sta, lta, rate)?,
+            onset: self.onset_config(rate),
         };
         ChannelDetector::new(config)?;
         Ok(config)
     }
 
+    fn windowed_config(&self, w: WindowRule, rate: f64) -> Result<WindowConfig, WindowError> {
+        let mut config = WindowConfig::from_seconds(
+            w.statistic,
+            w.window,
+            w.baseline,
+            rate,
+            w.scale,
+            self.on,
+            self.off,
+        )?;
+        config.direction = w.direction;
+        config.min_std = w.min_std;
+        config.freeze = w.freeze;
+        config.onset = self.onset_config(rate);
+        config.validate()?;
+        Ok(config)
+    }
+
     /// The rule's parameters as trigger payloads repeat them.
     pub fn params(&self) -> DetectParams {
-        DetectParams {
-            method: self.method,
-            sta: self.sta,
-            lta: self.lta,
-            on: self.on,
-            off: self.off,
-            bandpass: self.bandpass,
-            corners: self.bandpass.map(|_| self.corners),
+        match self.detector {
+            DetectorRule::StaLta { method, sta, lta } => DetectParams::StaLta(StaLtaParams {
+                method,
+                sta,
+                lta,
+                on: self.on,
+                off: self.off,
+                bandpass: self.bandpass,
+                corners: self.bandpass.map(|_| self.corners),
+            }),
+            DetectorRule::Window(w) => DetectParams::Window(WindowParams {
+                statistic: w.statistic,
+                window: w.window,
+                baseline: w.baseline,
+                scale: w.scale,
+                direction: w.direction,
+                on: self.on,
+                off: self.off,
+            }),
         }
+    }
+
+    /// One line saying what the rule does, for `--check`.
+    pub fn explain(&self) -> String {
+        let what = match self.detector {
+            DetectorRule::StaLta { method, sta, lta } => {
+                let method = match method {
+                    StaLtaKind::Classic => "classic",
+                    StaLtaKind::Recursive => "recursive",
+                };
+                let band = self.bandpass.map_or(String::new(), |[f1, f2]| {
+                    format!(" after a {f1}-{f2} Hz band-pass ({} corners)", self.corners)
+                });
+                format!(
+                    "{method} STA/LTA ({sta} s / {lta} s){band}: on at a ratio of {}, off below {}",
+                    self.on, self.off
+                )
+            }
+            DetectorRule::Window(w) => {
+                let stat = match w.statistic {
+                    Statistic::Mean => "mean",
+                    Statistic::Rms => "RMS",
+                    Statistic::Min => "minimum",
+                    Statistic::Max => "maximum",
+                    Statistic::Rate => "rate of change (units/s)",
+                };
+                let unit = match w.scale {
+                    Scale::Units => "units",
+                    Scale::Sigmas => "standard deviations",
+                };
+                let dir = match w.direction {
+                    Direction::Up => "above",
+                    Direction::Down => "below",
+                    Direction::Both => "above or below",
+                };
+                let learn = if w.freeze {
+                    "frozen during a trigger"
+                } else {
+                    "always learning"
+                };
+                format!(
+                    "{stat} over {} s against a {} s baseline ({learn}): on at {} {unit} {dir} it, off under {}",
+                    w.window, w.baseline, self.on, self.off
+                )
+            }
+        };
+        let mut line = format!(
+            "detect rule {}: channels {} of {}: {what}",
+            self.name, self.channels, self.orb
+        );
+        if self.min_duration > 0.0 || self.holdoff > 0.0 {
+            line.push_str(&format!(
+                "; triggers of at least {} s, none within {} s of the last",
+                self.min_duration, self.holdoff
+            ));
+        }
+        if let Some(c) = &self.coincidence {
+            line.push_str(&format!(
+                "; a network event when stations weighing {} trigger within {} s",
+                c.threshold, c.window
+            ));
+        }
+        line
     }
 }
 
-/// The detector parameters, as repeated in every trigger payload.
+/// The detector parameters, as repeated in every trigger payload (flattened into it).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct DetectParams {
+#[serde(untagged)]
+pub enum DetectParams {
+    /// An STA/LTA rule's.
+    StaLta(StaLtaParams),
+    /// A windowed-statistic rule's.
+    Window(WindowParams),
+}
+
+/// An STA/LTA rule's parameters in a trigger payload.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StaLtaParams {
     /// `classic` or `recursive`.
     pub method: StaLtaKind,
     /// Short-term window, seconds.
@@ -161,6 +358,25 @@ pub struct DetectParams {
     pub bandpass: Option<[f64; 2]>,
     /// Filter corners (`null`: no filter).
     pub corners: Option<usize>,
+}
+
+/// A windowed-statistic rule's parameters in a trigger payload.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WindowParams {
+    /// `mean`, `rms`, `min`, `max` or `rate`.
+    pub statistic: Statistic,
+    /// Window, seconds.
+    pub window: f64,
+    /// Baseline time constant, seconds.
+    pub baseline: f64,
+    /// `units` or `sigmas`.
+    pub scale: Scale,
+    /// `up`, `down` or `both`.
+    pub direction: Direction,
+    /// Trigger-on threshold (in `scale`).
+    pub on: f64,
+    /// Trigger-off threshold.
+    pub off: f64,
 }
 
 /// Whether a trigger packet opens or closes a trigger.
@@ -194,7 +410,9 @@ pub struct DetPayload {
     /// `off`: `end - onset`, seconds.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub duration: Option<f64>,
-    /// STA/LTA at the onset (`on`), or the highest over the trigger (`off`).
+    /// The characteristic function at the onset (`on`), or its highest over the
+    /// trigger (`off`): the STA/LTA ratio, or the windowed statistic's departure from
+    /// its baseline (in units or standard deviations, as the rule's `scale`).
     pub ratio: f64,
     /// `off`: time of the highest ratio, ISO 8601 UTC.
     #[serde(skip_serializing_if = "Option::is_none", default)]
@@ -290,7 +508,7 @@ pub struct ChannelState {
     /// Samples seen (the next sample's index).
     pub next: u64,
     /// The detector.
-    pub detector: ChannelDetector,
+    pub detector: Detector,
 }
 
 impl ChannelState {
@@ -382,7 +600,7 @@ mod tests {
                 samprate: 40.0,
                 origin: Time::from_micros(1_000_000),
                 next: 1000,
-                detector: d,
+                detector: Detector::StaLta(d),
             },
         );
         s.save(&p).unwrap();
@@ -400,9 +618,72 @@ mod tests {
         assert!(err.to_string().contains("belongs to rule"), "{err}");
     }
 
+    /// A windowed-statistic rule's trigger payload reads back with its parameters, so
+    /// its key is found again on restart; a state file holding a bare STA/LTA
+    /// detector (written before the windowed kind existed) still reads.
+    #[test]
+    fn windowed_payloads_and_old_states_read_back() {
+        let params = DetectParams::Window(WindowParams {
+            statistic: Statistic::Rms,
+            window: 1.0,
+            baseline: 60.0,
+            scale: Scale::Sigmas,
+            direction: Direction::Up,
+            on: 5.0,
+            off: 2.0,
+        });
+        let p = DetPayload {
+            rule: "w".into(),
+            kind: DetKind::Off,
+            channel: "XX_P_BDF".into(),
+            onset: "x".into(),
+            onset_epoch: 2.0,
+            onset_us: 2_000_000,
+            end: Some("y".into()),
+            duration: Some(3.0),
+            ratio: 9.5,
+            peak_time: Some("z".into()),
+            samprate: 20.0,
+            params,
+        };
+        let bytes = serde_json::to_vec(&p).unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(
+            (v["statistic"].as_str(), v["scale"].as_str()),
+            (Some("rms"), Some("sigmas"))
+        );
+        assert!(v.get("sta").is_none());
+        assert_eq!(serde_json::from_slice::<DetPayload>(&bytes).unwrap(), p);
+        let det = SrcName::new("XX_P_BDF/DET").unwrap();
+        assert_eq!(
+            DetectionKey::of_packet("w", &det, &bytes),
+            Some(DetectionKey::Trigger(
+                "XX_P_BDF".into(),
+                DetKind::Off,
+                2_000_000
+            ))
+        );
+
+        let config = DetectorConfig {
+            filter: None,
+            stalta: StaLtaConfig::from_seconds(StaLtaKind::Classic, 1.0, 10.0, 40.0).unwrap(),
+            onset: OnsetConfig::obspy(3.0, 1.5),
+        };
+        let bare = serde_json::to_string(&ChannelDetector::new(config).unwrap()).unwrap();
+        let d: Detector = serde_json::from_str(&bare).unwrap();
+        assert!(matches!(d, Detector::StaLta(_)));
+        let w =
+            WindowConfig::from_seconds(Statistic::Mean, 1.0, 10.0, 20.0, Scale::Units, 2.0, 1.0)
+                .unwrap();
+        let text =
+            serde_json::to_string(&Detector::Window(WindowDetector::new(w).unwrap())).unwrap();
+        let d: Detector = serde_json::from_str(&text).unwrap();
+        assert!(matches!(d, Detector::Window(_)));
+    }
+
     #[test]
     fn keys_come_only_from_this_rules_packets() {
-        let params = DetectParams {
+        let params = DetectParams::StaLta(StaLtaParams {
             method: StaLtaKind::Recursive,
             sta: 1.0,
             lta: 10.0,
@@ -410,7 +691,7 @@ mod tests {
             off: 1.5,
             bandpass: None,
             corners: None,
-        };
+        });
         let p = DetPayload {
             rule: "a".into(),
             kind: DetKind::On,
@@ -439,5 +720,10 @@ mod tests {
         let wf = SrcName::new("XX_A_BHZ/GENC").unwrap();
         assert_eq!(DetectionKey::of_packet("a", &wf, &bytes), None);
         assert!(is_detection(&det) && !is_detection(&wf));
+        let tune = SrcName::new("XX_A_BHZ/DETTUNE").unwrap();
+        assert!(is_detection(&tune));
+        assert_eq!(DetectionKey::of_packet("a", &tune, &bytes), None);
+        assert!(replay_type_ok("DETTUNE") && replay_type_ok("DET_2"));
+        assert!(!replay_type_ok("DET") && !replay_type_ok("TUNE") && !replay_type_ok("DET/X"));
     }
 }

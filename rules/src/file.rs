@@ -21,8 +21,8 @@ use orbclient::OrbAddr;
 use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
-use crate::detect::StaLtaKind;
-use crate::detect_rule::{CoincidenceRule, DetectRule};
+use crate::detect::{Direction, Scale, StaLtaKind, Statistic};
+use crate::detect_rule::{CoincidenceRule, DetectRule, DetectorRule, WindowRule};
 use crate::error::{RuleError, RuleWarning};
 use crate::ingest_rule::{IngestAction, IngestRule};
 use crate::reap_rule::{Mode, NetcdfVersion, ReapRule, Schedule, Start};
@@ -85,8 +85,15 @@ struct RawDetect {
     reject: Option<Spanned<String>>,
     channels: Option<Spanned<String>>,
     method: Option<Spanned<StaLtaKind>>,
-    sta: Spanned<f64>,
-    lta: Spanned<f64>,
+    sta: Option<Spanned<f64>>,
+    lta: Option<Spanned<f64>>,
+    statistic: Option<Spanned<Statistic>>,
+    window: Option<Spanned<f64>>,
+    baseline: Option<Spanned<f64>>,
+    scale: Option<Spanned<Scale>>,
+    direction: Option<Spanned<Direction>>,
+    min_std: Option<Spanned<f64>>,
+    freeze: Option<Spanned<bool>>,
     on: Spanned<f64>,
     off: Spanned<f64>,
     bandpass: Option<Spanned<Vec<f64>>>,
@@ -106,6 +113,7 @@ struct RawCoincidence {
     window: Option<Spanned<f64>>,
     stations: Option<Spanned<Vec<String>>>,
     weights: Option<Spanned<BTreeMap<String, f64>>>,
+    timeout: Option<Spanned<f64>>,
 }
 
 #[derive(Deserialize)]
@@ -1070,15 +1078,83 @@ fn detect_rule(ctx: &Ctx<'_>, r: &RawDetect) -> Result<DetectRule, RuleError> {
             ));
         }
     }
-    let method = r
-        .method
-        .as_ref()
-        .map_or(StaLtaKind::Recursive, |m| *m.get_ref());
-    let sta = check_seconds(ctx, "sta", &r.sta, false)?;
-    let lta = check_seconds(ctx, "lta", &r.lta, false)?;
-    if lta <= sta {
-        return Err(ctx.at(&r.lta, "lta", format!("lta ({lta} s) must be longer than sta ({sta} s): make the long-term window longer or the short-term one shorter")));
-    }
+    let detector = match &r.statistic {
+        None => {
+            // STA/LTA: the windowed-statistic fields are a mistake here.
+            let window_fields = [
+                ("window", r.window.as_ref().map(Spanned::span)),
+                ("baseline", r.baseline.as_ref().map(Spanned::span)),
+                ("scale", r.scale.as_ref().map(Spanned::span)),
+                ("direction", r.direction.as_ref().map(Spanned::span)),
+                ("min_std", r.min_std.as_ref().map(Spanned::span)),
+                ("freeze", r.freeze.as_ref().map(Spanned::span)),
+            ];
+            if let Some((field, Some(span))) = window_fields.into_iter().find(|(_, s)| s.is_some())
+            {
+                return Err(ctx.err(span, field, format!("{field} applies only to a windowed-statistic rule; add statistic = \"mean\" (or rms, min, max, rate) or remove it")));
+            }
+            let need = |field: &str, v: &Option<Spanned<f64>>| {
+                match v {
+                Some(v) => check_seconds(ctx, field, v, false),
+                None => Err(ctx.err(r.name.span(), field, format!("missing; give {field} in seconds for an STA/LTA rule, or statistic = \"rms\" (mean, min, max, rate) and window and baseline for a windowed-statistic rule"))),
+            }
+            };
+            let method = r
+                .method
+                .as_ref()
+                .map_or(StaLtaKind::Recursive, |m| *m.get_ref());
+            let sta = need("sta", &r.sta)?;
+            let lta = need("lta", &r.lta)?;
+            if lta <= sta {
+                let span = r.lta.as_ref().map_or(r.name.span(), Spanned::span);
+                return Err(ctx.err(span, "lta", format!("lta ({lta} s) must be longer than sta ({sta} s): make the long-term window longer or the short-term one shorter")));
+            }
+            DetectorRule::StaLta { method, sta, lta }
+        }
+        Some(statistic) => {
+            let stalta_fields = [
+                ("sta", r.sta.as_ref().map(Spanned::span)),
+                ("lta", r.lta.as_ref().map(Spanned::span)),
+                ("method", r.method.as_ref().map(Spanned::span)),
+                ("bandpass", r.bandpass.as_ref().map(Spanned::span)),
+                ("corners", r.corners.as_ref().map(Spanned::span)),
+            ];
+            if let Some((field, Some(span))) = stalta_fields.into_iter().find(|(_, s)| s.is_some())
+            {
+                return Err(ctx.err(span, field, format!("{field} applies only to an STA/LTA rule; a rule with statistic is a windowed-statistic rule (window, baseline, scale, direction)")));
+            }
+            let need = |field: &str, v: &Option<Spanned<f64>>| match v {
+                Some(v) => check_seconds(ctx, field, v, false),
+                None => Err(ctx.err(
+                    statistic.span(),
+                    field,
+                    format!("missing; a windowed-statistic rule needs {field} in seconds"),
+                )),
+            };
+            let window = need("window", &r.window)?;
+            let baseline = need("baseline", &r.baseline)?;
+            if baseline <= window {
+                let span = r.baseline.as_ref().map_or(r.name.span(), Spanned::span);
+                return Err(ctx.err(span, "baseline", format!("baseline ({baseline} s) must be longer than window ({window} s): the baseline is the norm the window is compared with")));
+            }
+            let min_std = match &r.min_std {
+                Some(v) if !(v.get_ref().is_finite() && *v.get_ref() > 0.0) => {
+                    return Err(ctx.at(v, "min_std", format!("{} is not allowed; the floor of the standard deviation is in the channel's units, a finite number above 0", v.get_ref())));
+                }
+                Some(v) => *v.get_ref(),
+                None => 1e-6,
+            };
+            DetectorRule::Window(WindowRule {
+                statistic: *statistic.get_ref(),
+                window,
+                baseline,
+                scale: r.scale.as_ref().map_or(Scale::Sigmas, |v| *v.get_ref()),
+                direction: r.direction.as_ref().map_or(Direction::Up, |v| *v.get_ref()),
+                min_std,
+                freeze: r.freeze.as_ref().is_none_or(|v| *v.get_ref()),
+            })
+        }
+    };
     let threshold = |field: &str, v: &Spanned<f64>| {
         let x = *v.get_ref();
         if x.is_finite() && x > 0.0 {
@@ -1087,7 +1163,7 @@ fn detect_rule(ctx: &Ctx<'_>, r: &RawDetect) -> Result<DetectRule, RuleError> {
             Err(ctx.at(
                 v,
                 field,
-                format!("{x} is not allowed; a threshold is a ratio, a finite number above 0"),
+                format!("{x} is not allowed; a threshold is a finite number above 0 (an STA/LTA ratio, or a windowed statistic's departure in units or standard deviations)"),
             ))
         }
     };
@@ -1217,9 +1293,16 @@ fn detect_rule(ctx: &Ctx<'_>, r: &RawDetect) -> Result<DetectRule, RuleError> {
                     }
                 }
             }
+            let timeout = c
+                .timeout
+                .as_ref()
+                .map(|v| check_seconds(ctx, "timeout", v, false))
+                .transpose()?
+                .unwrap_or(crate::detect_rule::DEFAULT_COINCIDENCE_TIMEOUT);
             Some(CoincidenceRule {
                 threshold,
                 window,
+                timeout,
                 stations: c.stations.as_ref().map(|s| s.get_ref().clone()),
                 weights,
             })
@@ -1235,9 +1318,7 @@ fn detect_rule(ctx: &Ctx<'_>, r: &RawDetect) -> Result<DetectRule, RuleError> {
         filter,
         channels: channels.to_owned(),
         channels_re,
-        method,
-        sta,
-        lta,
+        detector,
         on,
         off,
         bandpass,
@@ -1270,19 +1351,163 @@ mod tests {
         let f = detect(DETECT).unwrap();
         let d = &f.detect[0];
         assert_eq!(d.name, "local");
-        assert_eq!(d.method, StaLtaKind::Recursive);
+        assert_eq!(
+            d.detector,
+            DetectorRule::StaLta {
+                method: StaLtaKind::Recursive,
+                sta: 1.0,
+                lta: 30.0
+            }
+        );
         assert_eq!(d.bandpass, Some([1.0, 10.0]));
         assert_eq!(d.corners, 4);
         assert!(d.channels_re.is_match("BHZ") && !d.channels_re.is_match("BHZZ"));
         assert_eq!(d.state, Path::new("/r/state/local.json"));
         let c = d.coincidence.as_ref().unwrap();
-        assert_eq!((c.threshold, c.window), (2.0, 1.0));
+        assert_eq!((c.threshold, c.window, c.timeout), (2.0, 1.0, 30.0));
         assert_eq!((c.weight("XX_A"), c.weight("XX_B")), (Some(2.0), Some(1.0)));
-        let cfg = d.detector_config(40.0).unwrap();
+        let cfg = d.detector_config(40.0).unwrap().unwrap();
+        assert!(d.window_config(40.0).is_none());
         assert_eq!((cfg.stalta.nsta, cfg.stalta.nlta), (40, 1200));
         assert_eq!((cfg.onset.min_duration, cfg.onset.hold_off), (20, 80));
         // A band edge above Nyquist is known only with the channel's rate.
-        assert_eq!(d.detector_config(10.0).unwrap_err().field(), "freqmax");
+        assert_eq!(d.detector(10.0).unwrap_err().field(), "freqmax");
+    }
+
+    const WINDOW: &str = "[[detect]]\nname = \"baro\"\norb = \":6510\"\nchannels = \"LDO\"\n\
+        statistic = \"rate\"\nwindow = 60.0\nbaseline = 1800.0\nscale = \"units\"\n\
+        direction = \"both\"\non = 0.5\noff = 0.2\nholdoff = 600.0\n";
+
+    #[test]
+    fn windowed_statistic_rules_are_read_and_explained() {
+        let f = detect(WINDOW).unwrap();
+        let d = &f.detect[0];
+        let DetectorRule::Window(w) = d.detector else {
+            panic!("{:?}", d.detector)
+        };
+        assert_eq!(
+            (w.statistic, w.window, w.baseline, w.scale, w.direction),
+            (Statistic::Rate, 60.0, 1800.0, Scale::Units, Direction::Both)
+        );
+        assert!(w.freeze && w.min_std == 1e-6);
+        assert!(d.detector_config(1.0).is_none());
+        let c = d.window_config(1.0).unwrap().unwrap();
+        assert_eq!((c.window, c.baseline, c.onset.hold_off), (60, 1800, 600));
+        assert_eq!((c.onset.on, c.onset.off), (0.5, 0.2));
+        assert!(matches!(
+            d.detector(1.0).unwrap(),
+            crate::detect::Detector::Window(_)
+        ));
+        // Defaults: sigmas, rises, frozen baseline.
+        let f = detect(
+            &WINDOW
+                .replace("scale = \"units\"\n", "")
+                .replace("direction = \"both\"\n", "")
+                .replace("\"rate\"", "\"rms\""),
+        )
+        .unwrap();
+        let DetectorRule::Window(w) = f.detect[0].detector else {
+            panic!()
+        };
+        assert_eq!((w.scale, w.direction), (Scale::Sigmas, Direction::Up));
+        // A window too short for the channel's rate is known only with the rate.
+        assert_eq!(
+            detect(&WINDOW.replace("window = 60.0", "window = 1.5"))
+                .unwrap()
+                .detect[0]
+                .detector(0.5)
+                .unwrap_err()
+                .field(),
+            "window"
+        );
+        let line = d.explain();
+        for says in [
+            "detect rule baro",
+            "rate of change",
+            "60 s",
+            "1800 s baseline",
+            "0.5 units above or below",
+        ] {
+            assert!(line.contains(says), "{says}: {line}");
+        }
+        let line = detect(DETECT).unwrap().detect[0].explain();
+        for says in ["recursive STA/LTA (1 s / 30 s)", "1-10 Hz", "weighing 2"] {
+            assert!(line.contains(says), "{says}: {line}");
+        }
+    }
+
+    /// Bad windowed-statistic rules, and fields of one kind in a rule of the other,
+    /// are refused with the line and field.
+    #[test]
+    fn bad_windowed_statistic_rules_name_line_and_field() {
+        let cases: &[(&str, &str, usize, &str, &str)] = &[
+            (
+                "baseline = 1800.0",
+                "baseline = 30.0",
+                7,
+                "baseline",
+                "must be longer than window",
+            ),
+            ("baseline = 1800.0\n", "", 5, "baseline", "missing"),
+            ("window = 60.0", "window = -1.0", 6, "window", "above 0"),
+            ("\"rate\"", "\"median\"", 5, "statistic", "unknown variant"),
+            ("\"units\"", "\"percent\"", 8, "scale", "unknown variant"),
+            (
+                "\"both\"",
+                "\"sideways\"",
+                9,
+                "direction",
+                "unknown variant",
+            ),
+            (
+                "holdoff = 600.0",
+                "holdoff = 600.0\nmin_std = 0.0",
+                13,
+                "min_std",
+                "above 0",
+            ),
+            (
+                "holdoff = 600.0",
+                "holdoff = 600.0\nsta = 1.0",
+                13,
+                "sta",
+                "only to an STA/LTA rule",
+            ),
+            (
+                "holdoff = 600.0",
+                "holdoff = 600.0\nbandpass = [1.0, 2.0]",
+                13,
+                "bandpass",
+                "only to an STA/LTA rule",
+            ),
+            ("off = 0.2", "off = 0.7", 11, "off", "above on"),
+        ];
+        for (from, to, line, field, says) in cases {
+            let text = WINDOW.replace(from, to);
+            assert_ne!(text, WINDOW, "{from}");
+            let e = detect(&text).unwrap_err();
+            let RuleError::Invalid { line: l, .. } = &e else {
+                panic!("{e}")
+            };
+            assert_eq!((*l, e.field()), (*line, Some(*field)), "{to}: {e}");
+            assert!(e.to_string().contains(says), "{to}: {e}");
+        }
+        // Window fields in an STA/LTA rule; an STA/LTA rule without sta.
+        let e =
+            detect(&DETECT.replace("holdoff = 2.0", "holdoff = 2.0\nbaseline = 60.0")).unwrap_err();
+        assert_eq!(e.field(), Some("baseline"), "{e}");
+        assert!(
+            e.to_string().contains("only to a windowed-statistic rule"),
+            "{e}"
+        );
+        let e = detect(&DETECT.replace("sta = 1.0\n", "")).unwrap_err();
+        assert_eq!(e.field(), Some("sta"), "{e}");
+        assert!(e.to_string().contains("missing"), "{e}");
+        // The coincidence timeout.
+        let e = detect(&DETECT.replace("window = 1.0", "window = 1.0\ntimeout = 0.0")).unwrap_err();
+        assert_eq!(e.field(), Some("timeout"), "{e}");
+        let f = detect(&DETECT.replace("window = 1.0", "window = 1.0\ntimeout = 5.0")).unwrap();
+        assert_eq!(f.detect[0].coincidence.as_ref().unwrap().timeout, 5.0);
     }
 
     /// Each bad detect rule is refused with the line and field of the mistake.

@@ -8,6 +8,8 @@
 //!   acknowledged but before its state was saved) and restarted many times while
 //!   packets arrive puts exactly the detections of an uninterrupted reference run:
 //!   none missing, none twice;
+//! - a station that stops sending does not hold network events back beyond the
+//!   coincidence timeout;
 //! - `orbreaper --check` and `orbdetect --check` refuse a bad detect rule with file,
 //!   line and field; `orbdetect` runs the same detect code as `orbreaper`.
 
@@ -368,6 +370,75 @@ fn kill_9_under_load_neither_loses_nor_repeats_a_detection() {
         g, w,
         "the killed rule's detections differ from the reference"
     );
+}
+
+/// A station that stops sending does not hold network events back: after the
+/// coincidence `timeout` (wall clock) the event is decided without it. S4 sends
+/// nothing from second 300 on, the others up to second 400; the burst at 330 (seen by
+/// all four, S4 included, in the data it never sent) becomes an event of S1, S2 and
+/// S3 while S4 is still silent.
+#[test]
+fn a_silent_station_does_not_hold_network_events_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let ring = dir.path().join("ring");
+    std::fs::create_dir_all(&ring).unwrap();
+    let srv = OrbServer::start(&ring, &["--ring-size", "16MiB", "--flush", "none"]);
+    let rules = rules(dir.path(), "silent", &srv.orb());
+    let text = std::fs::read_to_string(&rules).unwrap();
+    std::fs::write(
+        &rules,
+        text.replace("window = 1.0\n", "window = 1.0\ntimeout = 1.0\n"),
+    )
+    .unwrap();
+    let _run = Reaper::start_program("orbdetect", &rules, None);
+    let (all, _) = packets();
+    let stop_s4 = start_time().checked_add_micros(300_000_000).unwrap();
+    let end = start_time().checked_add_micros(400_000_000).unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let addr = srv.orb_addr();
+    let event = rt.block_on(async {
+        let mut put = OrbClient::connect(&addr, &ClientOptions::for_program("test"))
+            .await
+            .unwrap();
+        for p in &all {
+            let s4 = p.srcname.as_str().starts_with("XX_S4_");
+            if p.time >= end || (s4 && p.time >= stop_s4) {
+                continue;
+            }
+            put.put(&p.srcname, p.time, &p.payload).await.unwrap();
+        }
+        let mut reader = OrbClient::connect(&addr, &ClientOptions::for_program("test"))
+            .await
+            .unwrap();
+        reader.select("XX/EVENT").await.unwrap();
+        let mut stream = reader
+            .reap(orbclient::ReapOptions::default())
+            .await
+            .unwrap();
+        // Bounded by the guard: without the timeout the event never comes.
+        loop {
+            let Some(orbclient::ReapEvent::Packet(p)) =
+                guard("EVENT", stream.next()).await.unwrap()
+            else {
+                continue;
+            };
+            let v: serde_json::Value = serde_json::from_slice(&p.payload).unwrap();
+            let t = v["time_us"].as_i64().unwrap() - start_time().as_micros();
+            if (329_000_000..335_000_000).contains(&t) {
+                break v;
+            }
+        }
+    });
+    assert_eq!(
+        event["stations"],
+        serde_json::json!(["XX_S1", "XX_S2", "XX_S3"]),
+        "{event}"
+    );
+    let log = std::fs::read_to_string(rules.with_file_name("reaper.log")).unwrap();
+    assert!(log.contains("XX_S4_BHZ has sent nothing"), "{log}");
 }
 
 #[test]

@@ -119,13 +119,29 @@ struct Args {
     #[arg(long, value_name = "FILE")]
     stationxml: Option<PathBuf>,
 
-    /// Write the catalogue of the simulated earthquakes and infrasound bursts to FILE,
+    /// Write the catalogue of the simulated earthquakes, infrasound bursts and pressure
+    /// fronts to FILE,
     /// one JSON object a line, as the packets holding their first arrivals are put:
     /// origin time, source position, and per station each arrival's time and amplitude
     /// (seismic channels in counts, nm/s; BDF in mPa). Ground truth for detectors;
     /// the format is in docs/DETECTION.md.
     #[arg(long, value_name = "FILE")]
     events: Option<PathBuf>,
+
+    /// No background earthquakes (they are on by default, about 42 an hour on the
+    /// seismic channels): noise only, for false-alarm tests.
+    #[arg(long)]
+    no_quakes: bool,
+
+    /// Multiply the earthquakes' source amplitudes (2000-20000 counts) by X, e.g. 0.02
+    /// for weak quakes only [default: 1, or the config's quake_scale].
+    #[arg(long, value_name = "X", conflicts_with = "no_quakes")]
+    quake_scale: Option<f64>,
+
+    /// Simulate pressure fronts on the LDO channels (200-600 Pa jumps, 0.6 per half
+    /// hour, crossing the line eastwards at 15-30 m/s); listed in --events.
+    #[arg(long)]
+    fronts: bool,
 
     /// Print a plain progress line to stderr every D (10s, 1m, ...); 0 for none
     /// [default: 10s, or a line updated in place when stderr is a terminal].
@@ -192,6 +208,15 @@ fn settings(args: &Args) -> anyhow::Result<Settings> {
     }
     if let Some(f) = args.format {
         config.format = f;
+    }
+    if args.no_quakes {
+        config.quakes = false;
+    }
+    if let Some(x) = args.quake_scale {
+        config.quake_scale = x;
+    }
+    if args.fronts {
+        config.fronts = true;
     }
     let ps = config.packet_seconds;
     let rounds = match (args.count, args.duration) {

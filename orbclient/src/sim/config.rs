@@ -7,6 +7,9 @@
 //! interval = 1.0         # seconds between rounds in real time (default: packet_seconds)
 //! count = 60             # rounds (one packet per station, or per channel for SEED)
 //! format = "mgenc"       # or "seed"
+//! quakes = true          # background earthquakes (about 42 an hour)
+//! quake_scale = 1.0      # their amplitudes times this
+//! fronts = false         # pressure fronts on LDO (0.6 per half hour)
 //!
 //! [[station]]
 //! name = "STA01"
@@ -87,6 +90,24 @@ pub struct SimConfig {
     /// The stations.
     #[serde(default, rename = "station")]
     pub stations: Vec<StationConfig>,
+    /// Whether the background earthquakes happen (on by default).
+    #[serde(default = "yes")]
+    pub quakes: bool,
+    /// Their source amplitudes times this (1 by default; below 1 for weak quakes).
+    #[serde(default = "one")]
+    pub quake_scale: f64,
+    /// Whether pressure fronts cross the network (off by default, so that the `LDO`
+    /// samples stay what they always were).
+    #[serde(default)]
+    pub fronts: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn one() -> f64 {
+    1.0
 }
 
 fn default_network() -> String {
@@ -153,6 +174,9 @@ impl SimConfig {
             count: None,
             format: Format::Mgenc,
             stations,
+            quakes: true,
+            quake_scale: 1.0,
+            fronts: false,
         }
     }
 

@@ -7,7 +7,9 @@
 use formats::Time;
 use serde::{Deserialize, Serialize};
 
-use super::signal::{self, Burst, Model, Quake, BURST_WINDOW, EVENT_WINDOW, PHASES};
+use super::signal::{
+    self, Burst, Front, Model, Quake, BURST_WINDOW, EVENT_WINDOW, FRONT_WINDOW, PHASES,
+};
 use super::{longitude, Simulator};
 
 /// What made an event.
@@ -18,6 +20,8 @@ pub enum EventKind {
     Earthquake,
     /// An infrasound burst: a wavetrain on the `BDF` channels.
     Infrasound,
+    /// A pressure front: a jump of the `LDO` channels (only with fronts switched on).
+    Front,
 }
 
 /// One arrival of an event's waves at a station.
@@ -27,7 +31,7 @@ pub struct Arrival {
     pub station: String,
     /// The channel the wave is strongest on (`BHZ` for P, `BHN` for S, `BDF`).
     pub chan: String,
-    /// `P`, `S` or `I` (infrasound).
+    /// `P`, `S`, `I` (infrasound) or `F` (pressure front).
     pub phase: String,
     /// Arrival time, ISO 8601 to the microsecond.
     pub time: String,
@@ -36,14 +40,15 @@ pub struct Arrival {
     /// Source to station, km.
     pub distance_km: f64,
     /// Envelope amplitude at the arrival on `chan` (the wavetrain's largest), in the
-    /// channel's counts: nm/s for seismic channels, mPa for `BDF`.
+    /// channel's counts: nm/s for seismic channels, mPa for `BDF`; for a front, the
+    /// pressure jump in Pa (the `LDO` counts).
     pub amplitude: f64,
 }
 
 /// An earthquake or burst, one JSON line of the catalogue.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Event {
-    /// `eq-<window>` or `ib-<window>`: unique within a seed.
+    /// `eq-<window>`, `ib-<window>` or `pf-<window>`: unique within a seed.
     pub id: String,
     /// Earthquake or infrasound.
     pub kind: EventKind,
@@ -58,7 +63,8 @@ pub struct Event {
     /// Source longitude.
     pub longitude: f64,
     /// Source amplitude (counts for earthquakes, mPa for bursts; at a station it is
-    /// reduced by distance as the arrivals' amplitudes say).
+    /// reduced by distance as the arrivals' amplitudes say; Pa for fronts, the same
+    /// at every station).
     pub amplitude: f64,
     /// Arrivals at every station that records this kind, in time order.
     pub arrivals: Vec<Arrival>,
@@ -166,6 +172,29 @@ impl Simulator {
         }
     }
 
+    fn front_event(&self, f: &Front) -> Event {
+        let mut arrivals = Vec::new();
+        for st in self.stations() {
+            if st.channels.iter().any(|c| c.chan == "LDO") {
+                let t = f.arrival(st.x_km);
+                arrivals.push(self.arrival(&st.name, "LDO", "F", t, st.x_km, f.amp));
+            }
+        }
+        arrivals.sort_by_key(|a| a.time_us);
+        let origin = self.at(f.origin);
+        Event {
+            id: format!("pf-{}", f.index),
+            kind: EventKind::Front,
+            origin: Simulator::iso(origin),
+            origin_us: origin.as_micros(),
+            x_km: 0.0,
+            latitude: 45.0,
+            longitude: longitude(0.0),
+            amplitude: milli(f.amp),
+            arrivals,
+        }
+    }
+
     /// The events whose first arrival inside the data (at or after the start) is in
     /// `[from, to)` seconds after the start, by origin time. Calling it for
     /// consecutive spans lists each event once, in the span where the data first
@@ -188,10 +217,23 @@ impl Simulator {
         };
         let mut out = Vec::new();
         let window = |span: f64, w: f64| (span / w).floor() as i64;
+        let scale = self.quake_scale();
         let first = window(from, EVENT_WINDOW) - back(signal::quake_lookback);
         for e in first..=window(to, EVENT_WINDOW) {
-            if let Some(q) = signal::quake(self.seed(), e) {
+            if scale == 0.0 {
+                break;
+            }
+            if let Some(mut q) = signal::quake(self.seed(), e) {
+                q.amp *= scale;
                 out.push(self.quake_event(&q));
+            }
+        }
+        if self.config().fronts {
+            let first = window(from, FRONT_WINDOW) - back(signal::front_lookback);
+            for f in first..=window(to, FRONT_WINDOW) {
+                if let Some(f) = signal::front(self.seed(), f) {
+                    out.push(self.front_event(&f));
+                }
             }
         }
         let first = window(from, BURST_WINDOW) - back(signal::burst_lookback);
@@ -362,5 +404,104 @@ mod tests {
         let dt = (b.time_us - a.time_us) as f64 / 1e6;
         assert!((dt - 25.0 / 0.34).abs() < 1e-3, "{dt}");
         assert!(a.amplitude > b.amplitude);
+    }
+
+    /// With quakes off the catalogue has none and the seismic channels hold only
+    /// noise (under 700 counts: microseism, tones and white noise); scaled, the same
+    /// quakes at a fraction of the amplitude; the other channels are unchanged.
+    #[test]
+    fn quakes_can_be_switched_off_or_scaled() {
+        let start = Time::from_micros(1_795_341_600_000_000);
+        let with = |quakes: bool, scale: f64| {
+            let mut c = SimConfig::network("XX", 2, 1, 10.0);
+            c.quakes = quakes;
+            c.quake_scale = scale;
+            Simulator::new(c, 5, start).unwrap()
+        };
+        let (on, off, weak) = (with(true, 1.0), with(false, 1.0), with(true, 0.01));
+        let quakes = |s: &Simulator| -> Vec<Event> {
+            s.events(0.0, 600.0)
+                .into_iter()
+                .filter(|e| e.kind == EventKind::Earthquake)
+                .collect()
+        };
+        assert!(quakes(&on).len() > 5);
+        assert!(quakes(&off).is_empty());
+        let (a, b) = (quakes(&on), quakes(&weak));
+        assert_eq!(a.len(), b.len());
+        for (a, b) in a.iter().zip(&b) {
+            assert_eq!(a.origin_us, b.origin_us);
+            assert!(
+                (b.amplitude - a.amplitude / 100.0).abs() < 1e-3,
+                "{a:?} {b:?}"
+            );
+        }
+        let peak = |s: &Simulator, st: usize, ci: usize| {
+            (0..60)
+                .flat_map(|k| s.channels(st, k)[ci].samples.clone())
+                .map(|x| x.abs())
+                .max()
+                .unwrap()
+        };
+        assert!(peak(&on, 0, 0) > 2000, "{}", peak(&on, 0, 0));
+        assert!(peak(&off, 0, 0) < 700, "{}", peak(&off, 0, 0));
+        assert!(peak(&weak, 0, 0) < 900, "{}", peak(&weak, 0, 0));
+        // The pressure station is the same with or without quakes.
+        assert_eq!(on.channels(2, 3), off.channels(2, 3));
+    }
+
+    /// Fronts are off by default; on, each LDO arrival is a rise of the listed jump
+    /// within the next 180 s, and the catalogue lists one arrival per pressure
+    /// station.
+    #[test]
+    fn fronts_raise_the_pressure_at_their_arrivals() {
+        let start = Time::from_micros(1_795_341_600_000_000);
+        let mut c = SimConfig::network("XX", 0, 3, 60.0);
+        let off = Simulator::new(c.clone(), 3, start).unwrap();
+        assert!(off
+            .events(0.0, 4.0 * 3600.0)
+            .iter()
+            .all(|e| e.kind != EventKind::Front));
+        c.fronts = true;
+        let s = Simulator::new(c, 3, start).unwrap();
+        let events: Vec<Event> = s
+            .events(0.0, 4.0 * 3600.0)
+            .into_iter()
+            .filter(|e| e.kind == EventKind::Front)
+            .collect();
+        assert!(events.len() >= 3, "{events:?}");
+        let mut checked = 0;
+        for e in &events {
+            assert_eq!(e.arrivals.len(), 3, "{e:?}");
+            for a in &e.arrivals {
+                let t = (a.time_us - s.start().as_micros()) as f64 / 1e6;
+                if !(60.0..4.0 * 3600.0 - 300.0).contains(&t) {
+                    continue;
+                }
+                let st = s
+                    .stations()
+                    .iter()
+                    .position(|x| x.name == a.station)
+                    .unwrap();
+                let k = (t / 60.0).floor() as u64 - 1;
+                let v: Vec<i32> = (k..k + 6)
+                    .flat_map(|r| s.channels(st, r)[0].samples.clone())
+                    .collect();
+                let i = (t - k as f64 * 60.0).ceil() as usize;
+                let o: Vec<i32> = (k..k + 6)
+                    .flat_map(|r| off.channels(st, r)[0].samples.clone())
+                    .collect();
+                // What the fronts add: this one's jump (at least 94% of it 180 s on,
+                // after its rise), less up to 10% of what earlier ones still add.
+                let added = |j: usize| f64::from(v[j] - o[j]);
+                let jump = added(i + 180) - added(i - 1);
+                assert!(
+                    jump < a.amplitude + 3.0 && jump > 0.9 * a.amplitude - 65.0,
+                    "{a:?}: {jump}"
+                );
+                checked += 1;
+            }
+        }
+        assert!(checked >= 3, "{checked}");
     }
 }

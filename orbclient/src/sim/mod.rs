@@ -86,6 +86,12 @@ impl Simulator {
                 "no stations: give --seismic or --pressure, or [[station]] in the config".into(),
             );
         }
+        let qs = config.quake_scale;
+        if !(qs.is_finite() && qs >= 0.0) {
+            return bad(format!(
+                "quake_scale {qs} must be a finite number at least 0"
+            ));
+        }
         let packet_us = (ps * 1e6).round() as i64;
         let mut stations = Vec::new();
         for (i, s) in config.stations.iter().enumerate() {
@@ -196,6 +202,15 @@ impl Simulator {
         Inventory { stations }
     }
 
+    /// Earthquake amplitudes times this: 0 with quakes off.
+    pub fn quake_scale(&self) -> f64 {
+        if self.config.quakes {
+            self.config.quake_scale
+        } else {
+            0.0
+        }
+    }
+
     /// The seed of the signals.
     pub fn seed(&self) -> u64 {
         self.seed
@@ -221,7 +236,8 @@ impl Simulator {
             .map(|(ci, c)| {
                 let n = (self.config.packet_seconds * f64::from(c.rate)).round() as u64;
                 let first = k * n;
-                let model = signal::Model::new(self.seed, station as u64, ci as u64, st, c);
+                let model = signal::Model::new(self.seed, station as u64, ci as u64, st, c)
+                    .events(self.quake_scale(), self.config.fronts);
                 let samples = (first..first + n).map(|i| model.sample(i)).collect();
                 let (segtype, calib) = signal::units(&c.chan);
                 Channel {

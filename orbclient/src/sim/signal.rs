@@ -7,13 +7,18 @@
 //!   probability 0.7 at a random time and place on a 200 km line; its P wave (6 km/s,
 //!   strongest on Z) and S wave (3.5 km/s, strongest on N/E) reach each station at
 //!   the time its distance says, decaying with time and distance ([`quake`]);
-//! - `LDO` (Pa): 101325 Pa, a semi-diurnal tide of ~150 Pa, slow weather drift, noise;
+//! - `LDO` (Pa): 101325 Pa, a semi-diurnal tide of ~150 Pa, slow weather drift, noise,
+//!   and (only when switched on) pressure fronts: in each 1800 s window with
+//!   probability 0.6, a front moving east at 15-30 m/s crosses the line, raising the
+//!   pressure by 200-600 Pa over 60-180 s, then relaxing over hours ([`front`]);
 //! - `BDF` (mPa): background noise and, in each 120 s window with probability 0.5, an
 //!   infrasound burst of 0.2-3 Pa at the source, somewhere on a 250 km line, at 1-4 Hz
 //!   decaying over seconds; it reaches each station at the speed of sound (0.34 km/s),
 //!   weaker with distance ([`burst`]).
 //!
-//! [`quake`] and [`burst`] are the events' parameters, shared by the signals and by
+//! Earthquakes can be switched off or scaled ([`Model::events`]).
+//!
+//! [`quake`], [`burst`] and [`front`] are the events' parameters, shared by the signals and by
 //! the catalogue (`super::events`), so the catalogue says exactly what the samples hold.
 
 use std::f64::consts::TAU;
@@ -123,6 +128,67 @@ pub fn burst(seed: u64, index: i64) -> Option<Burst> {
     })
 }
 
+/// Seconds per pressure-front window: at most one front starts in each.
+pub const FRONT_WINDOW: f64 = 1800.0;
+/// Seconds a front's pressure takes to relax back (exponential time constant).
+pub const FRONT_RELAX: f64 = 1800.0;
+
+/// A pressure front: window `index` holds one with probability 0.6.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Front {
+    /// Its window (starting at `index * FRONT_WINDOW` s after the simulation start).
+    pub index: i64,
+    /// When it crosses `x_km = 0`, seconds after the simulation start.
+    pub origin: f64,
+    /// Speed eastwards, km/s (0.015 to 0.03).
+    pub speed: f64,
+    /// Pressure jump, Pa (200 to 600).
+    pub amp: f64,
+    /// Seconds the jump takes (60 to 180).
+    pub rise: f64,
+}
+
+impl Front {
+    /// Arrival at a station at `x_km`, seconds after the simulation start.
+    pub fn arrival(&self, x_km: f64) -> f64 {
+        self.origin + x_km / self.speed
+    }
+
+    /// The pressure it adds (Pa) `dt` seconds after its arrival.
+    pub fn pressure(&self, dt: f64) -> f64 {
+        if dt <= 0.0 {
+            0.0
+        } else if dt < self.rise {
+            // A smooth step: half a cosine.
+            self.amp * 0.5 * (1.0 - (std::f64::consts::PI * dt / self.rise).cos())
+        } else {
+            self.amp * (-(dt - self.rise) / FRONT_RELAX).exp()
+        }
+    }
+}
+
+/// The pressure front of window `index`, if it has one.
+pub fn front(seed: u64, index: i64) -> Option<Front> {
+    let key = [seed, 0xf207, index as u64];
+    if unit(&[key[0], key[1], key[2], 0]) > 0.6 {
+        return None;
+    }
+    Some(Front {
+        index,
+        origin: index as f64 * FRONT_WINDOW + unit(&[key[0], key[1], key[2], 1]) * FRONT_WINDOW,
+        speed: 0.015 + unit(&[key[0], key[1], key[2], 2]) * 0.015,
+        amp: 200.0 + unit(&[key[0], key[1], key[2], 3]) * 400.0,
+        rise: 60.0 + unit(&[key[0], key[1], key[2], 4]) * 120.0,
+    })
+}
+
+/// How many windows before the current one can still hold a front felt at a station
+/// at `x_km` (its pressure is negligible 12 relaxation times after the rise).
+pub fn front_lookback(x_km: f64) -> i64 {
+    let latest = FRONT_WINDOW + x_km.abs() / 0.015 + 180.0 + 12.0 * FRONT_RELAX;
+    (latest / FRONT_WINDOW).ceil() as i64
+}
+
 /// How many windows before the current one can still hold an earthquake whose waves
 /// are at a station at `x_km` (at least 2, as the model always looked).
 pub fn quake_lookback(x_km: f64) -> i64 {
@@ -166,6 +232,10 @@ pub struct Model {
     x_km: f64,
     tones: [(f64, f64, f64); 8],
     phase: f64,
+    /// Earthquake amplitudes times this (0: none).
+    quake_scale: f64,
+    /// Whether pressure fronts are simulated.
+    fronts: bool,
 }
 
 impl Model {
@@ -197,7 +267,17 @@ impl Model {
             x_km: st.x_km,
             tones,
             phase: r.range(0.0, TAU),
+            quake_scale: 1.0,
+            fronts: false,
         }
+    }
+
+    /// Which events the model holds: earthquakes with amplitudes times `quake_scale`
+    /// (0: none; 1, the default, as always), pressure fronts or not (off by default).
+    pub fn events(mut self, quake_scale: f64, fronts: bool) -> Model {
+        self.quake_scale = quake_scale;
+        self.fronts = fronts;
+        self
     }
 
     /// The seismic component (0 Z, 1 N, 2 E) a channel is simulated as, or `None` for
@@ -238,22 +318,45 @@ impl Model {
                 tones + 20.0 * white + micro + self.quakes(t, comp)
             }
             What::Barometer => {
-                101_325.0 + 150.0 * (TAU * t / 43_200.0 + self.phase).sin() + tones + 2.0 * white
+                101_325.0
+                    + 150.0 * (TAU * t / 43_200.0 + self.phase).sin()
+                    + tones
+                    + 2.0 * white
+                    + self.fronts(t)
             }
             What::Infrasound => tones + 30.0 * white + self.bursts(t),
         };
         v.round().clamp(f64::from(i32::MIN), f64::from(i32::MAX)) as i32
     }
 
+    /// Pressure fronts (Pa) at time `t`.
+    fn fronts(&self, t: f64) -> f64 {
+        if !self.fronts {
+            return 0.0;
+        }
+        let w = (t / FRONT_WINDOW).floor() as i64;
+        let mut v = 0.0;
+        for f in (w - front_lookback(self.x_km))..=w {
+            if let Some(f) = front(self.seed, f) {
+                v += f.pressure(t - f.arrival(self.x_km));
+            }
+        }
+        v
+    }
+
     /// Earthquake waves at station position `x_km`, time `t`, component `comp`.
     fn quakes(&self, t: f64, comp: u8) -> f64 {
+        if self.quake_scale == 0.0 {
+            return 0.0;
+        }
         let w = (t / EVENT_WINDOW).floor() as i64;
         let mut v = 0.0;
         // Waves from a window's event arrive up to `lookback` windows later.
         for e in (w - quake_lookback(self.x_km))..=w {
-            let Some(q) = quake(self.seed, e) else {
+            let Some(mut q) = quake(self.seed, e) else {
                 continue;
             };
+            q.amp *= self.quake_scale;
             let dist = q.distance(self.x_km);
             let atten = Quake::attenuation(dist);
             for (speed, z, h, freq, decay) in PHASES {

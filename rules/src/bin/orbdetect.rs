@@ -13,13 +13,17 @@ use orbclient::cli;
 use rules::RuleFile;
 use tokio::sync::watch;
 
-const ABOUT: &str = "Run the STA/LTA detect rules of a TOML rule file on orb packets, putting triggers and network events back into the orb";
+const ABOUT: &str = "Run the STA/LTA and windowed-statistic detect rules of a TOML rule file on orb packets, putting triggers and network events back into the orb";
 
 const AFTER_HELP: &str = "\
 Examples:
   orbdetect rules.toml            run the file's [[detect]] rules until SIGINT/SIGTERM
   orbdetect rules.toml --check    check the rule file and exit
   orbdetect rules.toml --once     run what the orbs hold now, then exit
+  orbdetect rules.toml --replay --from 2026-11-22T10:00:00Z --to 2026-11-22T11:00:00Z
+                                  detect over an hour already in the orb with fresh
+                                  detectors, printing the detections (JSON lines);
+                                  the live state is left alone
 
 Reap and ingest rules in the file are checked but not run (orbreaper runs every
 rule, these included). Progress is kept in each rule's state file: after a crash
@@ -38,12 +42,20 @@ struct Args {
     /// Run the packets the orbs hold now through the detectors and exit.
     #[arg(long, conflicts_with = "check")]
     once: bool,
+    #[command(flatten)]
+    replay: detect::ReplayArgs,
 }
 
 fn main() -> ExitCode {
     let args = Args::parse();
     if args.check {
         return cli::exit_for("orbdetect", check(&args.rules)).into();
+    }
+    if args.replay.replay {
+        return cli::run("orbdetect", async move {
+            let file = load(&args.rules)?;
+            detect::replay(&file.detect, &args.replay).await
+        });
     }
     cli::run("orbdetect", run(args.rules, args.once))
 }
@@ -69,6 +81,9 @@ fn check(path: &std::path::Path) -> anyhow::Result<()> {
         path.display(),
         file.detect.len()
     );
+    for rule in &file.detect {
+        println!("{}", rule.explain());
+    }
     Ok(())
 }
 

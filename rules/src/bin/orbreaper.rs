@@ -33,6 +33,9 @@ Examples:
   orbreaper rules.toml            run every rule until SIGINT/SIGTERM
   orbreaper rules.toml --check    check the rule file and exit
   orbreaper rules.toml --once     archive what the orbs hold now, then exit
+  orbreaper rules.toml --replay --from -2h
+                                  run the detect rules over the last two hours
+                                  already in the orb, printing the detections
   orbreaper find rules.toml -m 'TA_.*' --from 2026-11-22T10:00:00Z
                                   files of the rule file's catalog (-m and -r
                                   match whole srcnames, as in the rules)
@@ -63,6 +66,9 @@ struct RunArgs {
     /// Archive what the orbs hold now and exit (schedules and delays are ignored).
     #[arg(long, conflicts_with = "check")]
     once: bool,
+    /// Only the file's detect rules, over a time range (below).
+    #[command(flatten)]
+    replay: detect::ReplayArgs,
 }
 
 #[derive(Subcommand, Debug)]
@@ -77,6 +83,11 @@ fn main() -> ExitCode {
         Some(Command::Find(f)) => cli::exit_for("orbreaper", find::run(&f)).into(),
         None => match args.run.rules.clone() {
             Some(path) if args.run.check => cli::exit_for("orbreaper", check(&path)).into(),
+            Some(path) if args.run.replay.replay => cli::run("orbreaper", async move {
+                let file = RuleFile::load(&path)?;
+                warn(&file);
+                detect::replay(&file.detect, &args.run.replay).await
+            }),
             Some(path) => cli::run("orbreaper", run(path, args.run.once)),
             None => {
                 eprintln!("orbreaper: error: give a rule file (orbreaper RULES.toml) or a command (orbreaper find); see --help");
@@ -96,6 +107,9 @@ fn check(path: &std::path::Path) -> anyhow::Result<()> {
         file.ingest.len(),
         file.detect.len()
     );
+    for rule in &file.detect {
+        println!("{}", rule.explain());
+    }
     Ok(())
 }
 

@@ -38,7 +38,7 @@ pub use coincidence::{
 pub use error::ConfigError;
 pub use filter::{BandPass, BandPassConfig};
 pub use onset::{trigger_onset, Onset, OnsetConfig, Trigger, TriggerEvent};
-pub use pipeline::{ChannelDetector, DetectorConfig};
+pub use pipeline::{ChannelDetector, Detector, DetectorConfig};
 pub use stalta::{
     classic_sta_lta, recursive_sta_lta, ClassicStaLta, RecursiveStaLta, StaLta, StaLtaConfig,
     StaLtaKind,

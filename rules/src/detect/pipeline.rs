@@ -1,5 +1,6 @@
 //! [`ChannelDetector`]: one channel's filter, STA/LTA and trigger state together,
-//! fed samples packet by packet.
+//! fed samples packet by packet; [`Detector`]: that or a [`WindowDetector`], whichever
+//! a rule asks for.
 
 use serde::{Deserialize, Serialize};
 
@@ -7,6 +8,7 @@ use super::error::ConfigError;
 use super::filter::{BandPass, BandPassConfig};
 use super::onset::{Onset, OnsetConfig, TriggerEvent};
 use super::stalta::{StaLta, StaLtaConfig};
+use super::window::WindowDetector;
 
 /// Samples handled per pass: small enough that the scratch stays in the L1 cache.
 const BLOCK: usize = 2048;
@@ -102,6 +104,45 @@ impl ChannelDetector {
     /// The data has ended: closes a trigger in progress (see [`Onset::finish`]).
     pub fn finish(&mut self, out: &mut Vec<TriggerEvent>) {
         self.onset.finish(out);
+    }
+}
+
+/// One channel's detector of either kind, as a rule's state keeps it.
+///
+/// Serialized untagged: a state file written before the windowed detector existed
+/// (a bare [`ChannelDetector`]) still reads as [`Detector::StaLta`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Detector {
+    /// Band-pass, STA/LTA and trigger state.
+    StaLta(ChannelDetector),
+    /// Windowed statistic against a baseline, and trigger state.
+    Window(WindowDetector),
+}
+
+impl Detector {
+    /// The trigger state (for sample indices and [`Onset::earliest_pending_on`]).
+    pub fn onset(&self) -> &Onset {
+        match self {
+            Detector::StaLta(d) => d.onset(),
+            Detector::Window(d) => d.onset(),
+        }
+    }
+
+    /// Feeds the next samples as integer counts; appends trigger events to `out`.
+    pub fn push_i32(&mut self, samples: &[i32], out: &mut Vec<TriggerEvent>) {
+        match self {
+            Detector::StaLta(d) => d.push_i32(samples, out),
+            Detector::Window(d) => d.push_i32(samples, out),
+        }
+    }
+
+    /// The data has ended: closes a trigger in progress.
+    pub fn finish(&mut self, out: &mut Vec<TriggerEvent>) {
+        match self {
+            Detector::StaLta(d) => d.finish(out),
+            Detector::Window(d) => d.finish(out),
+        }
     }
 }
 

@@ -44,6 +44,8 @@ use tokio::runtime::Runtime;
 use tokio_util::sync::CancellationToken;
 
 // Later figures live in their own files beside this one.
+#[path = "orbbench/detect.rs"]
+mod detect;
 #[path = "orbbench/http.rs"]
 mod http;
 #[path = "orbbench/seedlink.rs"]
@@ -82,7 +84,10 @@ const IDLE_CONNS: usize = 5000;
 /// native reap of the same ring on the same server, in alternating passes; target >=
 /// 0.7), 13 `tls` (pipelined puts and one reaper over TLS 1.3 on the native port, as
 /// ratios to a plaintext server in the same run, targets >= 0.7; and connections per
-/// second, TCP + TLS handshake + HELLO, against plaintext). Baselines B1 (echo round trips) and B2 (one-way framed
+/// second, TCP + TLS handshake + HELLO, against plaintext), 14 `detect` (detection latency:
+/// from the put of the packet whose samples cross an STA/LTA threshold to the trigger
+/// packet's arrival, through a spawned release `orbdetect`, beside the plain reap
+/// latency of the same packets, at 40 and 400 packets/s). Baselines B1 (echo round trips) and B2 (one-way framed
 /// stream) run whenever a figure needs them. Packets carry 512-byte payloads.
 #[derive(Debug, Parser)]
 #[command(about, long_about)]
@@ -91,8 +96,8 @@ struct Args {
     #[arg(long)]
     quick: bool,
 
-    /// Run only this figure (and its baselines): 1-13 or pipelined, put, reap, reap64,
-    /// latency, idle, access, datalink, durable, seedlink, http, wsdatalink, tls.
+    /// Run only this figure (and its baselines): 1-14 or pipelined, put, reap, reap64,
+    /// latency, idle, access, datalink, durable, seedlink, http, wsdatalink, tls, detect.
     #[arg(long, value_name = "NAME")]
     only: Option<String>,
 
@@ -121,10 +126,11 @@ enum Figure {
     Http,
     WsDataLink,
     Tls,
+    Detect,
 }
 
 impl Figure {
-    const ALL: [Figure; 13] = [
+    const ALL: [Figure; 14] = [
         Figure::Pipelined,
         Figure::Put,
         Figure::Reap,
@@ -138,6 +144,7 @@ impl Figure {
         Figure::Http,
         Figure::WsDataLink,
         Figure::Tls,
+        Figure::Detect,
     ];
 
     fn names(self) -> [&'static str; 2] {
@@ -155,6 +162,7 @@ impl Figure {
             Figure::Http => ["11", "http"],
             Figure::WsDataLink => ["12", "wsdatalink"],
             Figure::Tls => ["13", "tls"],
+            Figure::Detect => ["14", "detect"],
         }
     }
 
@@ -164,7 +172,7 @@ impl Figure {
             .find(|f| f.names().contains(&s))
             .with_context(|| {
                 format!(
-                    "unknown figure {s:?}: use 1-13 or pipelined, put, reap, reap64, latency, idle, access, datalink, durable, seedlink, http, wsdatalink, tls"
+                    "unknown figure {s:?}: use 1-14 or pipelined, put, reap, reap64, latency, idle, access, datalink, durable, seedlink, http, wsdatalink, tls, detect"
                 )
             })
     }
@@ -314,6 +322,7 @@ fn run(args: Args) -> Result<()> {
             Figure::Http => b.http()?,
             Figure::WsDataLink => b.ws_datalink()?,
             Figure::Tls => b.tls()?,
+            Figure::Detect => b.detection()?,
         }
     }
     b.stop_server()?;
@@ -1896,6 +1905,8 @@ mod tests {
         assert_eq!(Figure::parse("7").unwrap(), Figure::Access);
         assert_eq!(Figure::parse("datalink").unwrap(), Figure::DataLink);
         assert_eq!(Figure::parse("9").unwrap(), Figure::Durable);
+        assert_eq!(Figure::parse("14").unwrap(), Figure::Detect);
+        assert_eq!(Figure::parse("detect").unwrap(), Figure::Detect);
         assert!(Figure::parse("nope").is_err());
     }
 

@@ -1,4 +1,4 @@
-//! Detect rules: STA/LTA detectors (and network coincidence) over an orb's waveform
+//! Detect rules: STA/LTA or windowed-statistic detectors (and network coincidence) over an orb's waveform
 //! packets, their triggers put back into the same orb as `NET_STA_CHAN[_LOC]/DET` and
 //! `NET/EVENT` packets (docs/DETECTION.md).
 //!
@@ -10,7 +10,7 @@
 //! onset time) of this rule's detection packets put after the state's `out_mark`,
 //! and does not put those again.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use anyhow::Context;
@@ -19,8 +19,7 @@ use formats::proto::{ErrorCode, Whence};
 use formats::{Packet, SrcName, Time};
 use orbclient::{ClientError, ClientOptions, OrbClient, ReapEvent, ReapOptions};
 use rules::detect::{
-    ChannelDetector, Coincidence, CoincidenceChannel, CoincidenceConfig, NetworkEvent,
-    StationTrigger, TriggerEvent,
+    Coincidence, CoincidenceChannel, CoincidenceConfig, NetworkEvent, StationTrigger, TriggerEvent,
 };
 use rules::detect_rule::{
     epoch, ChannelState, DetKind, DetPayload, DetectState, DetectionKey, EventMember, EventPayload,
@@ -40,7 +39,7 @@ const ONCE_ATTEMPTS: u32 = 5;
 const SAVE_EVERY: Duration = Duration::from_secs(1);
 /// Detection packets of every rule: read back to find what was already put, and never
 /// read as waveforms.
-const DETECTIONS: &str = ".*/(?:DET|EVENT)";
+const DETECTIONS: &str = ".*/(?:DET[A-Za-z0-9_]*|EVENT)";
 
 /// Runs one detect rule until shutdown (or, with `once`, until the orb's current
 /// packets are through the detectors).
@@ -126,7 +125,18 @@ async fn session(
         seen,
         bad: HashSet::new(),
         undecoded: SuffixWarnings::new(),
+        started: Instant::now(),
+        heard: HashMap::new(),
+        silent: HashSet::new(),
+        types: live_types(),
     };
+    // With coincidence, silent channels are looked for between packets too: the
+    // others may all be waiting on the one that stopped.
+    let mut ticker = tokio::time::interval(match &rule.coincidence {
+        Some(c) => Duration::from_secs_f64((c.timeout / 4.0).clamp(0.05, 5.0)),
+        None => Duration::from_secs(3600),
+    });
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut saved = Instant::now();
     let mut dirty = false;
     // Test hook: abort (as kill -9 would) after this many acknowledged puts, before
@@ -144,20 +154,23 @@ async fn session(
                 dirty = false;
                 continue;
             }
+            _ = ticker.tick(), if rule.coincidence.is_some() => {
+                let made = run.release_silent(&mut state);
+                if !made.is_empty() {
+                    put_made(&mut out, rule, &made, &mut state).await?;
+                    state.save(&rule.state)?;
+                    saved = Instant::now();
+                    dirty = false;
+                }
+                continue;
+            }
             _ = stop.changed() => break Ok(()),
         };
         match ev {
             Ok(Some(ReapEvent::Packet(p))) => {
                 let made = run.packet(&p, &mut state);
                 if !made.is_empty() {
-                    let ack = out
-                        .put_acked(made.iter(), 8)
-                        .await
-                        .with_context(|| format!("putting detections into {}", rule.orb))?;
-                    if let Some((_, last)) = ack.pktids {
-                        state.out_mark = Some(state.out_mark.map_or(last, |m| m.max(last)));
-                    }
-                    state.emitted += made.len() as u64;
+                    put_made(&mut out, rule, &made, &mut state).await?;
                     if let Some(n) = &mut abort_after {
                         *n = n.saturating_sub(1);
                         if *n == 0 {
@@ -186,6 +199,197 @@ async fn session(
         state.save(&rule.state)?;
     }
     outcome
+}
+
+fn live_types() -> (String, String) {
+    (
+        rules::detect_rule::DET_SUFFIX.to_owned(),
+        rules::detect_rule::EVENT_SUFFIX.to_owned(),
+    )
+}
+
+/// `--replay`: detection over a time range already in the orb, for tuning.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct ReplayArgs {
+    /// Run the detect rules over the packets already in the orb from --from to --to,
+    /// with fresh detectors, then exit. The rules' state files are neither read nor
+    /// written, and nothing is put unless --put says so: for tuning thresholds on
+    /// archived data while the live rules run (docs/DETECTION.md).
+    #[arg(long, requires = "from", conflicts_with_all = ["check", "once"])]
+    pub replay: bool,
+    /// With --replay: the first packet time read (ISO 8601, epoch seconds, or relative
+    /// like -2h). Start a warm-up (lta or baseline) before the events to tune on.
+    #[arg(
+        long,
+        value_name = "T",
+        allow_hyphen_values = true,
+        requires = "replay"
+    )]
+    pub from: Option<String>,
+    /// With --replay: packets from this time on are not read [default: up to the
+    /// orb's newest packet].
+    #[arg(
+        long,
+        value_name = "T",
+        allow_hyphen_values = true,
+        requires = "replay"
+    )]
+    pub to: Option<String>,
+    /// With --replay: put the detections into the rule's orb as NET_STA_CHAN/TYPE and
+    /// NET/TYPE (TYPE starts with DET, e.g. DETTUNE: no detector reads it) instead of
+    /// printing them [default: one JSON object a line on stdout: srcname, time,
+    /// payload].
+    #[arg(long, value_name = "TYPE", requires = "replay")]
+    pub put: Option<String>,
+    /// With --replay: only the detect rule of this name [default: every one].
+    #[arg(long, value_name = "NAME", requires = "replay")]
+    pub rule: Option<String>,
+}
+
+/// Runs the replay of `args` for the detect rules of a file.
+pub async fn replay(rules: &[DetectRule], args: &ReplayArgs) -> anyhow::Result<()> {
+    let now = Time::now();
+    let parse = |what: &str, s: &Option<String>| -> anyhow::Result<Option<Time>> {
+        s.as_deref()
+            .map(|t| Time::parse(t, now).with_context(|| format!("--{what} {t}")))
+            .transpose()
+    };
+    let from = parse("from", &args.from)?.context("--replay needs --from")?;
+    let to = parse("to", &args.to)?;
+    if let Some(put) = &args.put {
+        if !rules::detect_rule::replay_type_ok(put) {
+            anyhow::bail!("--put {put:?}: give a srcname type that starts with DET and is not DET itself, like DETTUNE (letters, digits, _; at most 16)");
+        }
+    }
+    let chosen: Vec<&DetectRule> = rules
+        .iter()
+        .filter(|r| args.rule.as_ref().is_none_or(|n| *n == r.name))
+        .collect();
+    if chosen.is_empty() {
+        anyhow::bail!(
+            "no detect rule named {:?}",
+            args.rule.as_deref().unwrap_or("")
+        );
+    }
+    for rule in chosen {
+        let n = replay_rule(rule, from, to, args.put.as_deref())
+            .await
+            .with_context(|| format!("replaying detect rule {}", rule.name))?;
+        eprintln!("{PROG}: {}: replay made {n} detections", rule.name);
+    }
+    Ok(())
+}
+
+async fn replay_rule(
+    rule: &DetectRule,
+    from: Time,
+    to: Option<Time>,
+    put: Option<&str>,
+) -> anyhow::Result<u64> {
+    use std::io::Write;
+    let mut state = DetectState::new(&rule.name);
+    let reap = ReapOptions {
+        timeout: Some(Duration::ZERO),
+        ..ReapOptions::default()
+    };
+    let reject = match &rule.reject {
+        Some(r) => format!("(?:{r})|{DETECTIONS}"),
+        None => DETECTIONS.to_owned(),
+    };
+    let mut stream = OrbClient::reap_reconnecting(
+        &rule.addr,
+        &options(rule, true),
+        rule.select.as_deref().unwrap_or(""),
+        &reject,
+        Some(&rules::Start::Time(from).position_spec()),
+        reap,
+    )
+    .await
+    .with_context(|| format!("cannot read orb {}", rule.orb))?;
+    let mut out = match put {
+        Some(_) => Some(
+            OrbClient::connect(&rule.addr, &options(rule, false))
+                .await
+                .with_context(|| format!("cannot reach orb {}", rule.orb))?,
+        ),
+        None => None,
+    };
+    let types = match put {
+        Some(t) => (t.to_owned(), t.to_owned()),
+        None => live_types(),
+    };
+    let mut run = Run {
+        rule,
+        seen: HashSet::new(),
+        bad: HashSet::new(),
+        undecoded: SuffixWarnings::new(),
+        started: Instant::now(),
+        heard: HashMap::new(),
+        silent: HashSet::new(),
+        types,
+    };
+    let mut stdout = std::io::stdout().lock();
+    let mut emit = async |made: Vec<Packet>, state: &mut DetectState| -> anyhow::Result<()> {
+        if made.is_empty() {
+            return Ok(());
+        }
+        match &mut out {
+            Some(c) => put_made(c, rule, &made, state).await?,
+            None => {
+                state.emitted += made.len() as u64;
+                for p in &made {
+                    let payload: serde_json::Value = serde_json::from_slice(&p.payload)?;
+                    let line = serde_json::json!({
+                        "srcname": p.srcname.as_str(),
+                        "time": iso(p.time),
+                        "payload": payload,
+                    });
+                    writeln!(stdout, "{line}")?;
+                }
+            }
+        }
+        Ok(())
+    };
+    // Bounded: the stream ends once the ring's current packets are sent.
+    while let Some(ev) = stream.next().await? {
+        match ev {
+            ReapEvent::Packet(p) => {
+                if to.is_some_and(|to| p.time >= to) {
+                    continue;
+                }
+                let made = run.packet(&p, &mut state);
+                emit(made, &mut state).await?;
+            }
+            ReapEvent::Gap { first, last, .. } => eprintln!(
+                "{PROG}: {}: pktids {first}-{last} were overwritten in the orb before they were read",
+                rule.name
+            ),
+        }
+    }
+    // The range has ended: triggers in progress end at their last sample, and every
+    // network event is decided.
+    let made = run.finish(&mut state);
+    emit(made, &mut state).await?;
+    Ok(state.emitted)
+}
+
+/// Puts detection packets and waits for the orb's acknowledgement; records the last
+/// pktid as the state's `out_mark`.
+async fn put_made(
+    out: &mut OrbClient,
+    rule: &DetectRule,
+    made: &[Packet],
+    state: &mut DetectState,
+) -> anyhow::Result<()> {
+    let ack = out
+        .put_acked(made.iter(), 8)
+        .await
+        .with_context(|| format!("putting detections into {}", rule.orb))?;
+    if let Some((_, last)) = ack.pktids {
+        state.out_mark = Some(state.out_mark.map_or(last, |m| m.max(last)));
+    }
+    state.emitted += made.len() as u64;
+    Ok(())
 }
 
 /// Sleeps until `due`, or forever when nothing is due.
@@ -270,6 +474,14 @@ struct Run<'a> {
     /// Channels whose rate the rule cannot work at (reported once).
     bad: HashSet<String>,
     undecoded: SuffixWarnings,
+    /// When the session started: channels of the state not heard since count from it.
+    started: Instant,
+    /// When each coincidence channel last brought samples (wall clock).
+    heard: HashMap<String, Instant>,
+    /// Coincidence channels silent longer than the timeout (reported once each time).
+    silent: HashSet<String>,
+    /// Srcname types of the trigger and event packets made.
+    types: (String, String),
 }
 
 impl Run<'_> {
@@ -313,10 +525,73 @@ impl Run<'_> {
                 &mut made,
             );
         }
+        made.extend(self.release_silent(state));
+        made
+    }
+
+    /// The data has ended: closes every trigger in progress and decides every
+    /// network event; returns their packets.
+    fn finish(&mut self, state: &mut DetectState) -> Vec<Packet> {
+        let mut made = Vec::new();
+        let keys: Vec<String> = state.channels.keys().cloned().collect();
+        for key in keys {
+            let mut events = Vec::new();
+            if let Some(cs) = state.channels.get_mut(&key) {
+                cs.detector.finish(&mut events);
+            }
+            if let Some(cs) = state.channels.get(&key) {
+                self.triggers(&key, cs, &events, state.coincidence.as_mut(), &mut made);
+            }
+        }
         let mut events = Vec::new();
         if let Some(c) = &mut state.coincidence {
-            c.poll(&mut events);
+            c.finish(&mut events);
         }
+        for e in events {
+            self.event(&e, &mut made);
+        }
+        made
+    }
+
+    /// Leaves out of the open network events the coincidence channels that have
+    /// brought no samples for the rule's `timeout` (wall clock): they are promised to
+    /// have no trigger before the latest data time of any channel, so that events
+    /// waiting on them are decided without them. Returns the event
+    /// packets that are now final.
+    fn release_silent(&mut self, state: &mut DetectState) -> Vec<Packet> {
+        let mut made = Vec::new();
+        let (Some(rule), Some(c)) = (&self.rule.coincidence, &mut state.coincidence) else {
+            return made;
+        };
+        let timeout = Duration::from_secs_f64(rule.timeout);
+        let now = Instant::now();
+        let last = |id: &str| self.heard.get(id).copied().unwrap_or(self.started);
+        // The data time the network has reached: the latest next sample of its
+        // channels (when all of them are silent, the silent ones are promised up to
+        // where the last one stopped).
+        let reached = state
+            .channels
+            .iter()
+            .filter(|(k, _)| c.has_channel(k))
+            .map(|(_, cs)| cs.time_of(cs.next).as_micros())
+            .max();
+        if let Some(reached) = reached {
+            let ids: Vec<String> = c.config().channels.iter().map(|ch| ch.id.clone()).collect();
+            for id in ids {
+                if now.duration_since(last(&id)) < timeout {
+                    continue;
+                }
+                if self.silent.insert(id.clone()) {
+                    eprintln!(
+                        "{PROG}: {}: {id} has sent nothing for {:?}: network events are decided without it until it sends again",
+                        self.rule.name, timeout
+                    );
+                }
+                let _ = c.advance(&id, reached);
+            }
+        }
+        let mut events = Vec::new();
+        c.poll(&mut events);
         for e in events {
             self.event(&e, &mut made);
         }
@@ -362,8 +637,8 @@ impl Run<'_> {
             None => fresh = true,
         }
         if fresh {
-            let config = match self.rule.detector_config(rate) {
-                Ok(c) => c,
+            let detector = match self.rule.detector(rate) {
+                Ok(d) => d,
                 Err(e) => {
                     if self.bad.insert(key.to_owned()) {
                         eprintln!(
@@ -375,9 +650,6 @@ impl Run<'_> {
                     state.channels.remove(key);
                     return;
                 }
-            };
-            let Ok(detector) = ChannelDetector::new(config) else {
-                return;
             };
             state.channels.insert(
                 key.to_owned(),
@@ -415,6 +687,19 @@ impl Run<'_> {
         let Some(cs) = state.channels.get_mut(key) else {
             return;
         };
+        if state
+            .coincidence
+            .as_ref()
+            .is_some_and(|c| c.has_channel(key))
+        {
+            self.heard.insert(key.to_owned(), Instant::now());
+            if self.silent.remove(key) {
+                eprintln!(
+                    "{PROG}: {}: {key} sends again; its triggers before the events decided without it are not in them",
+                    self.rule.name
+                );
+            }
+        }
         cs.detector.push_i32(samples, &mut events);
         cs.next += samples.len() as u64;
         self.triggers(key, cs, &events, state.coincidence.as_mut(), made);
@@ -471,8 +756,7 @@ impl Run<'_> {
                 params: self.rule.params(),
             };
             let k = DetectionKey::Trigger(key.to_owned(), kind, onset.as_micros());
-            let Ok(name) = SrcName::new(&format!("{key}/{}", rules::detect_rule::DET_SUFFIX))
-            else {
+            let Ok(name) = SrcName::new(&format!("{key}/{}", self.types.0)) else {
                 continue;
             };
             self.put(k, name, end.unwrap_or(onset), &payload, made);
@@ -513,7 +797,7 @@ impl Run<'_> {
                 })
                 .collect(),
         };
-        let Ok(name) = SrcName::new(&format!("{net}/{}", rules::detect_rule::EVENT_SUFFIX)) else {
+        let Ok(name) = SrcName::new(&format!("{net}/{}", self.types.1)) else {
             return;
         };
         self.put(DetectionKey::Event(e.time_us), name, time, &payload, made);
