@@ -346,6 +346,11 @@ impl ConfigFile {
                     }
                 }
             }
+            if let Some(j) = file.access.jwt.as_mut() {
+                if j.secret_file.is_relative() {
+                    j.secret_file = dir.join(&j.secret_file);
+                }
+            }
         }
         Ok(file)
     }
