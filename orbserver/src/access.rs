@@ -46,10 +46,45 @@ pub const MIN_TOKEN_LEN: usize = 16;
 /// Longest token: HELLO carries it as a str8.
 pub const MAX_TOKEN_LEN: usize = 255;
 
-/// The `[access]` table as written; every key optional.
+/// The `[access]` table's address lists and tokens, as written; every key optional.
+/// (The whole table, with users, certificates and JWT, is [`AccessTable`].)
 #[derive(Debug, Default, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AccessFile {
+    /// Networks that may connect; absent: every address.
+    pub connect_allow: Option<Vec<String>>,
+    /// Networks that may not connect, even if `connect_allow` lists them.
+    #[serde(default)]
+    pub connect_deny: Vec<String>,
+    /// Networks that may write without a token; absent: loopback.
+    pub write: Option<Vec<String>>,
+    /// Networks that may read without a token; absent: every address that may connect.
+    pub read: Option<Vec<String>>,
+    /// Networks with admin access (CLIENTS, KILL, RELOAD); absent: loopback.
+    pub admin: Option<Vec<String>>,
+    /// Tokens.
+    #[serde(default, rename = "token")]
+    pub tokens: Vec<TokenFile>,
+}
+
+impl From<AccessFile> for AccessTable {
+    fn from(f: AccessFile) -> AccessTable {
+        AccessTable {
+            connect_allow: f.connect_allow,
+            connect_deny: f.connect_deny,
+            write: f.write,
+            read: f.read,
+            admin: f.admin,
+            tokens: f.tokens,
+            ..AccessTable::default()
+        }
+    }
+}
+
+/// The whole `[access]` table as written; every key optional.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccessTable {
     /// Networks that may connect; absent: every address.
     pub connect_allow: Option<Vec<String>>,
     /// Networks that may not connect, even if `connect_allow` lists them.
@@ -339,7 +374,7 @@ fn principal(
 impl Default for AccessRules {
     /// Everyone may connect and read; loopback may write and administer; no tokens.
     fn default() -> AccessRules {
-        AccessRules::from_file(&AccessFile::default()).expect("the defaults are valid")
+        AccessRules::from_table(&AccessTable::default()).expect("the defaults are valid")
     }
 }
 
@@ -472,8 +507,13 @@ impl WriteGrant {
 }
 
 impl AccessRules {
-    /// Checks and compiles an `[access]` table.
+    /// Checks and compiles an `[access]` table's address lists and tokens.
     pub fn from_file(f: &AccessFile) -> Result<AccessRules, AccessError> {
+        AccessRules::from_table(&AccessTable::from(f.clone()))
+    }
+
+    /// Checks and compiles a whole `[access]` table.
+    pub fn from_table(f: &AccessTable) -> Result<AccessRules, AccessError> {
         let loopback: Vec<String> = LOOPBACK.iter().map(|s| s.to_string()).collect();
         let mut tokens: Vec<Token> = Vec::with_capacity(f.tokens.len());
         for (i, t) in f.tokens.iter().enumerate() {
@@ -775,8 +815,8 @@ mod tests {
     use super::*;
 
     fn rules(toml_text: &str) -> Result<AccessRules, AccessError> {
-        let f: AccessFile = toml::from_str(toml_text).expect("valid TOML");
-        AccessRules::from_file(&f)
+        let f: AccessTable = toml::from_str(toml_text).expect("valid TOML");
+        AccessRules::from_table(&f)
     }
 
     fn ip(s: &str) -> IpAddr {
