@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::access::{AccessError, AccessFile, AccessRules};
+use crate::access::{AccessError, AccessRules, AccessTable};
 use crate::ring::{FlushPolicy, RingOptions};
 
 /// Antelope's orbserver port.
@@ -206,7 +206,7 @@ pub struct ConfigFile {
     pub limits: LimitsFile,
     /// Access rules (docs/SECURITY.md).
     #[serde(default)]
-    pub access: AccessFile,
+    pub access: AccessTable,
     /// TLS per listener (docs/SECURITY.md, "TLS").
     #[serde(default)]
     pub tls: TlsConfig,
@@ -346,6 +346,11 @@ impl ConfigFile {
                     }
                 }
             }
+            if let Some(j) = file.access.jwt.as_mut() {
+                if j.secret_file.is_relative() {
+                    j.secret_file = dir.join(&j.secret_file);
+                }
+            }
         }
         Ok(file)
     }
@@ -451,7 +456,7 @@ impl ConfigFile {
 
     /// The `[access]` table, checked and compiled (what a reload applies).
     pub fn access_rules(&self) -> Result<AccessRules, ConfigError> {
-        AccessRules::from_file(&self.access).map_err(|source| ConfigError::Access {
+        AccessRules::from_table(&self.access).map_err(|source| ConfigError::Access {
             file: self.path.clone(),
             source,
         })

@@ -74,9 +74,32 @@ pub struct Write<'a> {
     pub payload: &'a [u8],
 }
 
+/// Longest AUTH credential, as ringserver 4 takes (its buffer holds 4095 bytes).
+pub const MAX_AUTH_LEN: usize = 4095;
+
+/// An AUTH credential's bytes. Its `Debug` shows only the length, so a command logged
+/// with `{:?}` cannot leak a password or token.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Credential<'a>(pub &'a [u8]);
+
+impl std::fmt::Debug for Credential<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Credential({} bytes, not shown)", self.0.len())
+    }
+}
+
 /// A client command.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Command<'a> {
+    /// AUTH (DataLink 1.1, ringserver 4): `AUTH USERPASS size` with `user\rpassword`, or
+    /// `AUTH JWT size` with the token. The kind is as sent (upper-cased); the session
+    /// refuses kinds it does not know after the payload is read, as ringserver does.
+    Auth {
+        /// `USERPASS`, `JWT` or what the client sent.
+        kind: &'a str,
+        /// The payload.
+        credential: Credential<'a>,
+    },
     /// ID: who the client is, `program:user:pid:arch` by convention.
     Id(&'a str),
     /// POSITION SET.
@@ -235,6 +258,7 @@ pub fn decode_command(buf: &[u8], max_payload: usize) -> Result<Decoded<Command<
             return Ok(Decoded::Done(cmd, total));
         }
         "WRITE" => return decode_write(buf, &rest, hend, max_payload),
+        "AUTH" => return decode_auth(buf, &rest, hend),
         _ => {
             return Err(DecodeError::UnknownCommand {
                 word: word.chars().take(32).collect(),
@@ -243,6 +267,43 @@ pub fn decode_command(buf: &[u8], max_payload: usize) -> Result<Decoded<Command<
         }
     };
     Ok(Decoded::Done(cmd, hend))
+}
+
+/// AUTH, with ringserver 4's replies for its argument errors: the header alone is
+/// skipped (a client that sent a bad header sent no payload it could size).
+fn decode_auth<'a>(
+    buf: &'a [u8],
+    fields: &[&'a str],
+    hend: usize,
+) -> Result<Decoded<Command<'a>>, DecodeError> {
+    let [kind, size] = fields else {
+        return Err(bad(
+            "AUTH",
+            "AUTH requires 2 arguments: AUTH USERPASS|JWT size",
+            hend,
+        ));
+    };
+    let size: usize = size
+        .parse()
+        .map_err(|_| bad("AUTH", "AUTH size argument is invalid", hend))?;
+    if size > MAX_AUTH_LEN {
+        return Err(bad(
+            "AUTH",
+            format!("AUTH credentials are too large: {size} bytes, at most {MAX_AUTH_LEN}"),
+            hend,
+        ));
+    }
+    let total = hend + size;
+    let Some(credential) = buf.get(hend..total) else {
+        return Ok(Decoded::NeedMore);
+    };
+    Ok(Decoded::Done(
+        Command::Auth {
+            kind,
+            credential: Credential(credential),
+        },
+        total,
+    ))
 }
 
 fn decode_write<'a>(
@@ -327,6 +388,10 @@ impl Command<'_> {
     /// Appends the command, as a client sends it, to `out`.
     pub fn encode(&self, out: &mut Vec<u8>) -> Result<(), EncodeError> {
         let (header, payload): (String, &[u8]) = match *self {
+            Command::Auth { kind, credential } => (
+                format!("AUTH {} {}", field(kind)?, credential.0.len()),
+                credential.0,
+            ),
             Command::Id(id) => {
                 // The ID string may hold spaces, but must not start or end with one.
                 if id.trim() != id

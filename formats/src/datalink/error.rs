@@ -22,7 +22,7 @@ pub enum DecodeError {
         len: usize,
     },
     /// The header's first word is no command (or reply) this side knows.
-    #[error("unknown command {word:?}; known: ID, POSITION, MATCH, REJECT, READ, STREAM, ENDSTREAM, WRITE, INFO")]
+    #[error("unknown command {word:?}; known: ID, AUTH, POSITION, MATCH, REJECT, READ, STREAM, ENDSTREAM, WRITE, INFO")]
     UnknownCommand {
         /// The first word of the header.
         word: String,

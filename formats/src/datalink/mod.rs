@@ -30,7 +30,7 @@ pub mod reply;
 #[cfg(test)]
 mod tests;
 
-pub use command::{decode_command, Command, InfoKind, Position, Write};
+pub use command::{decode_command, Command, Credential, InfoKind, Position, Write, MAX_AUTH_LEN};
 pub use error::{DecodeError, EncodeError};
 pub use reply::{decode_reply, Reply};
 

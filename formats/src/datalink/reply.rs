@@ -61,8 +61,8 @@ pub enum Reply<'a> {
 }
 
 /// The text of an ID reply: `DataLink <server> :: DLPROTO:1.1 PACKETSIZE:<n>` and
-/// `WRITE` if the client may write. Clients read the capabilities after `::`.
-pub fn capabilities(server: &str, packet_size: usize, write: bool) -> String {
+/// `WRITE` if the client may write, `AUTH` if the server takes AUTH. Clients read the capabilities after `::`.
+pub fn capabilities(server: &str, packet_size: usize, write: bool, auth: bool) -> String {
     let server: String = server
         .chars()
         .map(|c| if c.is_ascii_graphic() { c } else { '_' })
@@ -70,6 +70,10 @@ pub fn capabilities(server: &str, packet_size: usize, write: bool) -> String {
     let mut s = format!("DataLink {server} :: DLPROTO:{DLPROTO} PACKETSIZE:{packet_size}");
     if write {
         s.push_str(" WRITE");
+    }
+    // ringserver 4 names AUTH when the server can check credentials.
+    if auth {
+        s.push_str(" AUTH");
     }
     s
 }

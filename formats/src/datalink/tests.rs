@@ -103,9 +103,46 @@ fn replies_are_byte_exact() {
     .unwrap();
     assert_eq!(out, b"DL\x16PACKET A_B/X 1 2 2 3 2zz");
     assert_eq!(
-        capabilities("orbserver 0.1", 512, true),
+        capabilities("orbserver 0.1", 512, true, false),
         "DataLink orbserver_0.1 :: DLPROTO:1.1 PACKETSIZE:512 WRITE"
     );
+    assert_eq!(
+        capabilities("orbserver 0.1", 512, false, true),
+        "DataLink orbserver_0.1 :: DLPROTO:1.1 PACKETSIZE:512 AUTH"
+    );
+}
+
+#[test]
+fn auth_round_trips_and_its_argument_errors_skip_the_header() {
+    let mut out = Vec::new();
+    let cmd = Command::Auth {
+        kind: "USERPASS",
+        credential: Credential(b"alice\rsesame"),
+    };
+    cmd.encode(&mut out).unwrap();
+    assert_eq!(out, b"DL\x10AUTH USERPASS 12alice\rsesame");
+    assert_eq!(
+        decode_command(&out, 0).unwrap(),
+        Decoded::Done(cmd, out.len())
+    );
+    // The payload is waited for; it is not bounded by the packet size.
+    assert_eq!(
+        decode_command(&out[..out.len() - 1], 0).unwrap(),
+        Decoded::NeedMore
+    );
+    // The secret never shows in a Debug print.
+    assert!(!format!("{cmd:?}").contains("sesame"));
+    for (header, want) in [
+        ("AUTH USERPASS", "AUTH requires 2 arguments"),
+        ("AUTH USERPASS x", "AUTH size argument is invalid"),
+        ("AUTH USERPASS 5000", "AUTH credentials are too large"),
+    ] {
+        let mut pkt = vec![b'D', b'L', header.len() as u8];
+        pkt.extend_from_slice(header.as_bytes());
+        let e = decode_command(&pkt, 1 << 20).unwrap_err();
+        assert!(e.to_string().contains(want), "{header}: {e}");
+        assert_eq!(e.skip(), Some(pkt.len()), "{header}");
+    }
 }
 
 #[test]

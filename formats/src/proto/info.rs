@@ -151,6 +151,11 @@ pub struct ClientStat {
     /// `program:user:pid:arch`); empty, and absent from the JSON, otherwise.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub client_id: String,
+    /// Who the client proved to be: `token:NAME`, `user:NAME`, `jwt:SUBJECT` or
+    /// `cert:CN` (docs/SECURITY.md); empty, and absent from the JSON, for a client
+    /// admitted by its address alone.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub identity: String,
     /// Peer address.
     pub address: String,
     /// `r`, `w` or `rw`.

@@ -108,8 +108,10 @@ pub enum Command {
     /// `SLPROTO version`: the client asks for a protocol version (`4.0` switches the
     /// session to SeedLink 4).
     SlProto(String),
-    /// `AUTH method ...`: the client authenticates (SeedLink 4); the method's name.
-    Auth(String),
+    /// `AUTH method ...`: the client authenticates (SeedLink 4: `AUTH USERPASS user
+    /// password` or `AUTH JWT token`). The session checks the arguments, so it can answer
+    /// with ringserver's messages.
+    Auth(AuthRequest),
     /// `ENDFETCH` (SeedLink 4): like `END`, but the transfer ends once the data the
     /// server has are sent.
     EndFetch,
@@ -147,6 +149,27 @@ pub fn split_line(buf: &[u8]) -> Result<Option<(&[u8], usize)>, SeedLinkError> {
         }
         None if buf.len() > MAX_LINE => Err(SeedLinkError::LineTooLong { max: MAX_LINE }),
         None => Ok(None),
+    }
+}
+
+/// An AUTH line's method (upper-cased; empty if none was given) and arguments. Its
+/// `Debug` shows the method and the number of arguments only: they are credentials.
+#[derive(Clone, PartialEq, Eq)]
+pub struct AuthRequest {
+    /// `USERPASS`, `JWT`, or what the client sent.
+    pub method: String,
+    /// The words after the method.
+    pub args: Vec<String>,
+}
+
+impl std::fmt::Debug for AuthRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "AuthRequest({} with {} arguments, not shown)",
+            self.method,
+            self.args.len()
+        )
     }
 }
 
@@ -216,10 +239,13 @@ pub fn parse(line: &[u8]) -> Result<Option<Command>, SeedLinkError> {
             arity(1, 1)?;
             Command::SlProto(args[0].to_string())
         }
-        "AUTH" => {
-            arity(1, MAX_LINE)?;
-            Command::Auth(args[0].to_ascii_uppercase())
-        }
+        "AUTH" => Command::Auth(AuthRequest {
+            method: args
+                .first()
+                .map(|m| m.to_ascii_uppercase())
+                .unwrap_or_default(),
+            args: args.iter().skip(1).map(|a| a.to_string()).collect(),
+        }),
         "USERAGENT" => {
             arity(1, MAX_LINE)?;
             Command::UserAgent(args.join(" "))

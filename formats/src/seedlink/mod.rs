@@ -22,7 +22,7 @@ pub mod record;
 pub mod selector;
 pub mod v4;
 
-pub use command::{parse, split_line, Command, InfoLevel, Resume, MAX_LINE, MAX_SEQ};
+pub use command::{parse, split_line, AuthRequest, Command, InfoLevel, Resume, MAX_LINE, MAX_SEQ};
 pub use selector::{selected, Selector, StationPattern};
 
 /// Why a command line was refused.

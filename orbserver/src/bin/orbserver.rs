@@ -1,6 +1,7 @@
 //! `orbserver`: serves the ring to orb clients over TCP (docs/PROTOCOL.md), or, with
 //! `--check`, checks the config, opens and verifies the ring, reports it and exits; or,
-//! with `--hash-token`, prints the config line for a token read from stdin.
+//! with `--hash-token` or `--hash-password`, prints the config line for a token or a
+//! password read from stdin.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -89,6 +90,12 @@ struct Args {
     /// `head -c 24 /dev/urandom | base64`.
     #[arg(long)]
     hash_token: bool,
+
+    /// Read a password from stdin (one line) and print the `argon2 = "..."` line (an
+    /// argon2id PHC string with a fresh salt) to paste into an [[access.user]] entry;
+    /// then exit.
+    #[arg(long, conflicts_with_all = ["hash_token", "check"])]
+    hash_password: bool,
 
     /// With --check, print the per-source table as well.
     #[arg(short = 's', long, requires = "check")]
@@ -235,6 +242,27 @@ fn hash_token() -> Result<String> {
     Ok(token_hash_line(token))
 }
 
+/// Shortest password `--hash-password` accepts.
+const MIN_PASSWORD_LEN: usize = 8;
+
+/// Reads one line from stdin and returns the `[[access.user]]` line for it.
+fn hash_password() -> Result<String> {
+    let mut line = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .context("cannot read the password from stdin")?;
+    let password = line.trim_end_matches(['\r', '\n']);
+    if password.len() < MIN_PASSWORD_LEN || password.contains(char::is_whitespace) {
+        // SeedLink's AUTH USERPASS separates words by spaces: a password with one
+        // could never be sent there.
+        anyhow::bail!(
+            "use a password of at least {MIN_PASSWORD_LEN} bytes without spaces (SeedLink AUTH separates words by spaces)"
+        );
+    }
+    orbserver::access::password_hash_line(password).map_err(anyhow::Error::msg)
+}
+
 fn run(args: Args) -> Result<()> {
     if let Some(Command::Gencert {
         out,
@@ -262,6 +290,9 @@ fn run(args: Args) -> Result<()> {
     }
     if args.hash_token {
         return print_stdout(&format!("{}\n", hash_token()?));
+    }
+    if args.hash_password {
+        return print_stdout(&format!("{}\n", hash_password()?));
     }
     let cfg = config(&args)?;
     if !args.check {

@@ -113,9 +113,21 @@ pub async fn accept_each<F, Fut>(
             match admitted {
                 Ok(reg) => {
                     match stream.peer_common_name() {
-                        Some(cn) => tracing::info!(
-                            "{peer}: {name} connection over TLS, client certificate CN={cn:?}"
-                        ),
+                        Some(cn) => {
+                            // A certificate the listener's client_ca verified: its CN
+                            // names an [[access.cert]] identity, if the rules have one.
+                            let rules = hub.policy.current().1;
+                            let id = rules.cert_identity(&cn);
+                            tracing::info!(
+                                "{peer}: {name} connection over TLS, client certificate CN={cn:?}{}",
+                                if id.is_some() { "" } else { " (no [[access.cert]] names it)" }
+                            );
+                            if let Some(id) = id {
+                                let mut ident = reg.entry.ident();
+                                ident.identity = rules.label(&id);
+                                ident.proven = Some(id);
+                            }
+                        }
                         None => tracing::debug!("{peer}: {name} connection over TLS"),
                     }
                     serve(stream, peer, reg).await

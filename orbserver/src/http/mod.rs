@@ -56,7 +56,7 @@ use crate::config::HttpOptions;
 use crate::conn::accept_each;
 use crate::hub::clients::Registration;
 use crate::hub::policy::{Refusal, RefusalLog};
-use crate::hub::Hub;
+use crate::hub::{Credentials, Hub};
 
 /// The protocol name of the HTTP port, in the client table and the log.
 pub const NAME: &str = "http";
@@ -390,8 +390,8 @@ impl std::ops::Deref for Conn {
     }
 }
 
-/// What a request may see, from the rules in force now (a RELOAD applies at once).
-/// HTTP carries no token: rights come from the address.
+/// What a request may see, from the rules in force now (a RELOAD applies at once):
+/// the address's rights, and those of an `Authorization: Bearer` credential.
 struct Rights {
     read: bool,
     admin: bool,
@@ -424,12 +424,16 @@ fn handle(
         r.headers_mut()
             .insert(ALLOW, HeaderValue::from_static("GET, HEAD"));
         r
+    } else if let Err(r) = bearer(state, reg, peer, &req) {
+        r
     } else if let Some(p) = ws::WsProtocol::at(req.uri().path()) {
-        // Rights are the session's to check, command by command, as on its TCP port.
+        // Rights are the session's to check, command by command, as on its TCP port;
+        // it starts from the bearer credential's identity, if one was sent.
         ws::respond(state, p, &mut req, &reg.upgrade)
     } else {
         let (_, rules) = state.hub.policy.current();
-        let g = rules.grant(peer.ip(), None);
+        let proven = reg.entry.ident().proven.clone();
+        let g = rules.grant(peer.ip(), proven.as_ref());
         let rights = Rights {
             read: g.read,
             admin: g.admin,
@@ -440,6 +444,56 @@ fn handle(
         resp.headers_mut().insert(n.clone(), v.clone());
     }
     resp
+}
+
+/// Checks an `Authorization: Bearer` header, if the request has one: a configured
+/// token or a JWT (docs/HTTP.md, "Bearer tokens"). The identity is kept on the
+/// connection (a WebSocket session starts from it); a credential that fails is 401, as
+/// RFC 6750 says, and counts as a failed authentication.
+fn bearer(
+    state: &HttpState,
+    reg: &Conn,
+    peer: SocketAddr,
+    req: &Request<Incoming>,
+) -> Result<(), Response<HttpBody>> {
+    let Some(value) = req.headers().get(http::header::AUTHORIZATION) else {
+        return Ok(());
+    };
+    let unauthorized = |msg: &str, challenge: &'static str| {
+        let mut r = error(StatusCode::UNAUTHORIZED, msg);
+        r.headers_mut().insert(
+            http::header::WWW_AUTHENTICATE,
+            HeaderValue::from_static(challenge),
+        );
+        r
+    };
+    let credential = value
+        .to_str()
+        .ok()
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, c)| c.trim());
+    let Some(credential) = credential.filter(|c| !c.is_empty()) else {
+        return Err(unauthorized(
+            "send Authorization: Bearer TOKEN (a token or a JWT); other schemes are not taken",
+            "Bearer realm=\"orb\"",
+        ));
+    };
+    match state
+        .hub
+        .authenticate(peer, "http: ", Credentials::Bearer(credential))
+    {
+        Ok((id, label)) => {
+            let mut ident = reg.entry.ident();
+            ident.identity = label;
+            ident.proven = Some(id);
+            Ok(())
+        }
+        Err(refused) => Err(unauthorized(
+            &refused.message(),
+            "Bearer realm=\"orb\", error=\"invalid_token\"",
+        )),
+    }
 }
 
 /// Counts a refusal of `kind`, logs it if it is the connection's first of its kind, and

@@ -328,6 +328,10 @@ struct Client {
     kind: &'static str,
     client_id: String,
     authenticated: bool,
+    /// Who the client proved to be (`user:alice`); absent for a client admitted by
+    /// address alone (an orb addition to ringserver's document).
+    #[serde(skip_serializing_if = "String::is_empty")]
+    identity: String,
     write_permission: bool,
     connect_time: String,
     packet_id: u64,
@@ -361,9 +365,10 @@ fn connections(state: &HttpState, matching: Option<&Regex>) -> ConnectionsDoc {
             if !matching.is_none_or(|r| r.is_match(&ip) || r.is_match(&client_id)) {
                 return None;
             }
-            let grant = ident
-                .rights
-                .map(|a| (a, rules.grant(c.addr.ip(), a.token.as_ref())));
+            let grant = ident.rights.clone().map(|a| {
+                let g = rules.grant(c.addr.ip(), a.identity.as_ref());
+                (a, g)
+            });
             let pos = c.pos.load(Relaxed);
             let lag = if c.reads.load(Relaxed) {
                 hub.ring.lag(pos)
@@ -381,7 +386,9 @@ fn connections(state: &HttpState, matching: Option<&Regex>) -> ConnectionsDoc {
                     .map_or_else(String::new, |p| p.to_string()),
                 kind: c.protocol(),
                 client_id,
-                authenticated: ident.rights.is_some_and(|a| a.token.is_some()),
+                authenticated: ident.rights.as_ref().is_some_and(|a| a.identity.is_some())
+                    || ident.proven.is_some(),
+                identity: ident.identity.clone(),
                 write_permission: grant.is_some_and(|(a, g)| a.write && g.write.any()),
                 connect_time: iso_secs(c.connected),
                 packet_id: pos,

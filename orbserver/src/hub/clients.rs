@@ -8,6 +8,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 
 use formats::proto::info::ClientStat;
+
+use crate::access::Identity;
 use formats::Time;
 use tokio_util::sync::CancellationToken;
 
@@ -33,6 +35,13 @@ pub struct ClientIdent {
     /// more than who/what/pid say (a DataLink ID `program:user:pid:arch`); empty
     /// otherwise.
     pub client_id: String,
+    /// Who the client proved to be (a token's, user's or certificate's name, or a JWT's
+    /// subject, with its kind: `user:alice`); empty for a client admitted by address.
+    pub identity: String,
+    /// An identity the transport proved before the session began (an HTTP bearer token
+    /// on a WebSocket upgrade, a verified client certificate): the gateway sessions
+    /// start from it, and AUTH may replace it.
+    pub proven: Option<Identity>,
     /// Select expression.
     pub select: String,
     /// Reject expression.
@@ -40,14 +49,14 @@ pub struct ClientIdent {
 }
 
 /// The rights a session asked for, and the hash of its token.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct AskedRights {
     /// HELLO asked for read access.
     pub read: bool,
     /// HELLO asked for write access.
     pub write: bool,
-    /// Hash of the token HELLO carried, if the server knew it.
-    pub token: Option<[u8; 32]>,
+    /// Who the session proved to be (a token, user, certificate or JWT), if anyone.
+    pub identity: Option<Identity>,
 }
 
 /// CLIENTS' `access` text for a client that may read and/or write: `r`, `w`, `rw`,
@@ -136,6 +145,7 @@ impl ClientEntry {
             what: ident.what,
             pid: ident.pid,
             client_id: ident.client_id,
+            identity: ident.identity,
             address: self.addr.to_string(),
             // Before HELLO, or a HELLO that asked for nothing: the documented `-`.
             access: if ident.access.is_empty() {

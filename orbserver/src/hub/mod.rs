@@ -24,11 +24,11 @@ use std::time::Instant;
 use formats::Time;
 use tokio::sync::Notify;
 
-use crate::access::AccessRules;
+use crate::access::{AccessRules, Identity};
 use crate::config::Limits;
 use crate::ring::{RingStore, MAX_RECORD_SRCNAME};
 use clients::ClientTable;
-use policy::{Policy, RefusalCounters};
+use policy::{AuthFailures, Policy, RefusalCounters};
 use reload::ConfigSource;
 
 /// Counters since the server started.
@@ -66,6 +66,8 @@ pub struct Hub {
     pub policy: Policy,
     /// Refusals by reason.
     pub refused: RefusalCounters,
+    /// Failed authentications per address, for the rate limit.
+    pub auth_failures: AuthFailures,
     /// When the server started.
     pub started: Time,
     /// The config file SIGHUP and RELOAD re-read, once [`Server::set_config_file`] named it.
@@ -75,6 +77,45 @@ pub struct Hub {
     /// Which addresses' failed TLS handshakes were logged lately.
     pub(crate) tls_log: crate::conn::HandshakeLog,
     pub(crate) samples: Mutex<VecDeque<(Instant, u64, u64)>>,
+}
+
+/// Credentials a client sent, for [`Hub::authenticate`].
+#[derive(Clone, Copy)]
+pub enum Credentials<'a> {
+    /// A user name and password (`AUTH USERPASS`).
+    UserPass {
+        /// The user name.
+        user: &'a str,
+        /// The password.
+        password: &'a str,
+    },
+    /// A JWT (`AUTH JWT`).
+    Jwt(&'a str),
+    /// An HTTP bearer credential: a configured token or a JWT.
+    Bearer(&'a str),
+}
+
+/// Why [`Hub::authenticate`] refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthRefused {
+    /// The credentials are wrong (or name nobody the rules know).
+    Failed,
+    /// The address used up its failures; this attempt was not checked. Carries the
+    /// time until the window ends.
+    Limited(std::time::Duration),
+}
+
+impl AuthRefused {
+    /// The reply text: ringserver's, and for a limited address, when to try again.
+    pub fn message(&self) -> String {
+        match self {
+            AuthRefused::Failed => "Authentication failed, not allowed to connect".into(),
+            AuthRefused::Limited(left) => format!(
+                "Authentication failed, not allowed to connect: too many failed attempts from this address; try again in {} s",
+                left.as_secs().max(1)
+            ),
+        }
+    }
 }
 
 /// Seconds of history behind the packet and byte rates.
@@ -95,11 +136,52 @@ impl Hub {
             limits,
             policy: Policy::new(access),
             refused: RefusalCounters::default(),
+            auth_failures: AuthFailures::default(),
             started: Time::now(),
             config_source: OnceLock::new(),
             tls: OnceLock::new(),
             tls_log: Default::default(),
             samples: Mutex::new(VecDeque::new()),
+        }
+    }
+
+    /// Checks credentials a client sent (DataLink or SeedLink AUTH, an HTTP bearer
+    /// token) under the rules in force, with the per-address limit on failures. Every
+    /// outcome is logged with the peer and `protocol` ("DataLink: "), never with the
+    /// secret; failures and limited attempts count as `auth_failures`.
+    pub fn authenticate(
+        &self,
+        peer: std::net::SocketAddr,
+        protocol: &str,
+        cred: Credentials<'_>,
+    ) -> Result<(Identity, String), AuthRefused> {
+        let (_, rules) = self.policy.current();
+        let limit = rules.auth_limit();
+        let now = std::time::Instant::now();
+        let ip = peer.ip();
+        if let Some(left) = self.auth_failures.blocked(ip, limit, now) {
+            policy::RefusalCounters::bump(&self.refused.auth_failures);
+            tracing::debug!("{peer}: {protocol}refused an authentication unchecked: too many failures from this address");
+            return Err(AuthRefused::Limited(left));
+        }
+        let checked = match cred {
+            Credentials::UserPass { user, password } => rules.check_password(user, password),
+            Credentials::Jwt(token) => rules.check_jwt(token),
+            Credentials::Bearer(token) => rules.check_bearer(token),
+        };
+        match checked {
+            Ok(id) => {
+                self.auth_failures.succeeded(ip);
+                let label = rules.label(&id);
+                tracing::info!("{peer}: {protocol}authenticated as {label}");
+                Ok((id, label))
+            }
+            Err(why) => {
+                policy::RefusalCounters::bump(&self.refused.auth_failures);
+                self.auth_failures.failed(ip, limit, now);
+                tracing::warn!("{peer}: {protocol}authentication failed: {why}");
+                Err(AuthRefused::Failed)
+            }
         }
     }
 

@@ -3,13 +3,65 @@
 //! number, one relaxed load, before each request that needs a right; only after a
 //! reload do they take the lock and re-decide (docs/SECURITY.md, "Reloading").
 
-use std::net::SocketAddr;
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
 
 use formats::proto::info::Refusals;
 
-use crate::access::AccessRules;
+use crate::access::{AccessRules, AuthLimit};
+
+/// Most addresses the failure table remembers; past it, windows that have ended are
+/// dropped, and if none has, the oldest, so a flood of addresses cannot grow it.
+const MAX_TRACKED: usize = 4096;
+
+/// Failed authentications per address, for the limit `access.auth_fail_limit` sets
+/// (docs/SECURITY.md, "Failed attempts"). It outlives reloads: a reload must not give a
+/// guesser a fresh allowance.
+#[derive(Debug, Default)]
+pub struct AuthFailures {
+    by_addr: Mutex<HashMap<IpAddr, (u32, Instant)>>,
+}
+
+impl AuthFailures {
+    /// `Some(time left)` if `ip` used up its failures in the current window: the attempt
+    /// must be refused without checking its credentials.
+    pub fn blocked(&self, ip: IpAddr, limit: AuthLimit, now: Instant) -> Option<Duration> {
+        if limit.failures == 0 {
+            return None;
+        }
+        let map = self.by_addr.lock().unwrap_or_else(|p| p.into_inner());
+        let (n, since) = *map.get(&ip.to_canonical())?;
+        let end = since + limit.window;
+        (n >= limit.failures && now < end).then(|| end - now)
+    }
+
+    /// Counts a failed attempt from `ip`.
+    pub fn failed(&self, ip: IpAddr, limit: AuthLimit, now: Instant) {
+        let mut map = self.by_addr.lock().unwrap_or_else(|p| p.into_inner());
+        if map.len() >= MAX_TRACKED {
+            map.retain(|_, (_, since)| now < *since + limit.window);
+            if map.len() >= MAX_TRACKED {
+                if let Some(oldest) = map.iter().min_by_key(|(_, (_, s))| *s).map(|(a, _)| *a) {
+                    map.remove(&oldest);
+                }
+            }
+        }
+        let e = map.entry(ip.to_canonical()).or_insert((0, now));
+        if now >= e.1 + limit.window {
+            *e = (0, now);
+        }
+        e.0 += 1;
+    }
+
+    /// Forgets `ip`'s failures after it authenticated.
+    pub fn succeeded(&self, ip: IpAddr) {
+        let mut map = self.by_addr.lock().unwrap_or_else(|p| p.into_inner());
+        map.remove(&ip.to_canonical());
+    }
+}
 
 /// The rules in force and their generation.
 #[derive(Debug)]
@@ -57,7 +109,8 @@ pub struct RefusalCounters {
     pub connects_limit: AtomicU64,
     /// No HELLO in time.
     pub handshake_timeouts: AtomicU64,
-    /// Unknown tokens.
+    /// Failed authentications: unknown tokens, wrong passwords, bad JWTs, and attempts
+    /// refused by the per-address limit.
     pub auth_failures: AtomicU64,
     /// PUTs from sessions that may not write.
     pub writes_not_allowed: AtomicU64,
@@ -178,6 +231,43 @@ impl RefusalLog {
 #[cfg(test)]
 mod refusal_tests {
     use super::*;
+
+    #[test]
+    fn an_address_is_blocked_after_its_failures_until_the_window_ends() {
+        let f = AuthFailures::default();
+        let limit = AuthLimit {
+            failures: 3,
+            window: Duration::from_secs(60),
+        };
+        let (a, b): (IpAddr, IpAddr) = ("10.0.0.1".parse().unwrap(), "10.0.0.2".parse().unwrap());
+        let t0 = Instant::now();
+        for i in 0..3 {
+            assert_eq!(f.blocked(a, limit, t0), None, "{i}");
+            f.failed(a, limit, t0);
+        }
+        let left = f.blocked(a, limit, t0 + Duration::from_secs(10)).unwrap();
+        assert_eq!(left, Duration::from_secs(50));
+        assert_eq!(
+            f.blocked(b, limit, t0),
+            None,
+            "another address is not affected"
+        );
+        assert_eq!(f.blocked(a, limit, t0 + Duration::from_secs(60)), None);
+        // A new window starts from the next failure.
+        f.failed(a, limit, t0 + Duration::from_secs(61));
+        assert_eq!(f.blocked(a, limit, t0 + Duration::from_secs(61)), None);
+        // Success forgets; limit 0 turns it off.
+        f.succeeded(a);
+        assert!(f.by_addr.lock().unwrap().is_empty());
+        let off = AuthLimit {
+            failures: 0,
+            ..limit
+        };
+        for _ in 0..10 {
+            f.failed(b, off, t0);
+        }
+        assert_eq!(f.blocked(b, off, t0), None);
+    }
 
     #[test]
     fn every_refusal_is_counted_under_its_own_kind_and_logged_once() {

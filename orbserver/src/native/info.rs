@@ -97,8 +97,8 @@ pub fn clients(shared: &Hub) -> ClientsInfo {
         .map(|c| {
             // A native session's rights under the rules in force now, not at its HELLO:
             // a RELOAD may have taken some away.
-            let now = c.ident().rights.map(|asked| {
-                let g = rules.grant(c.addr.ip(), asked.token.as_ref());
+            let now = c.ident().rights.clone().map(|asked| {
+                let g = rules.grant(c.addr.ip(), asked.identity.as_ref());
                 (asked.read && g.read, asked.write && g.write.any())
             });
             let reads = now.map_or_else(|| c.reads.load(Relaxed), |(read, _)| read);

@@ -18,6 +18,7 @@ use formats::SrcSelect;
 use formats::{SrcName, Time};
 
 use super::info;
+use crate::access::Identity;
 use crate::access::{Grant, WriteGrant, WriteRefusal};
 use crate::conn::{self, Action, Close, Farewell, Now, Outcome, Received};
 use crate::hub::clients::{access_text, AskedRights, Registration};
@@ -111,7 +112,7 @@ pub struct Session {
     pending_gaps: Vec<LostRange>,
     appended: bool,
     /// Hash of the token HELLO carried, if it carried a known one.
-    token: Option<[u8; 32]>,
+    token: Option<Identity>,
     /// What the access rules of generation `grant_gen` allow this session.
     grant: Grant,
     grant_gen: u64,
@@ -385,7 +386,13 @@ impl Session {
         let (generation, rules) = self.shared.policy.current();
         let peer = self.reg.entry.addr;
         match rules.authenticate(token) {
-            Ok(hash) => self.token = hash,
+            // A token names who the client is; without one, a verified client
+            // certificate's identity does, if it has one.
+            Ok(hash) => {
+                self.token = hash
+                    .map(Identity::Token)
+                    .or_else(|| self.reg.entry.ident().proven.clone())
+            }
             Err(msg) => {
                 RefusalCounters::bump(&self.shared.refused.auth_failures);
                 tracing::warn!("{peer}: refused HELLO from {what:?}: unknown token");
@@ -395,8 +402,13 @@ impl Session {
         }
         self.grant = rules.grant(peer.ip(), self.token.as_ref());
         self.grant_gen = generation;
-        if let Some(name) = self.token.as_ref().and_then(|h| rules.token_name(h)) {
-            tracing::info!("{peer}: {what:?} authenticated with token {name:?}");
+        let label = self
+            .token
+            .as_ref()
+            .map(|id| rules.label(id))
+            .unwrap_or_default();
+        if !label.is_empty() {
+            tracing::info!("{peer}: {what:?} authenticated with {label}");
         }
         self.hello = true;
         self.access = access;
@@ -414,8 +426,9 @@ impl Session {
             ident.rights = Some(AskedRights {
                 read: access.read,
                 write: access.write,
-                token: self.token,
+                identity: self.token.clone(),
             });
+            ident.identity = label;
         }
         self.reg.entry.reads.store(access.read, Relaxed);
         let next = self.shared.ring.stat().next_pktid;

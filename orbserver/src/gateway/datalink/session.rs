@@ -19,11 +19,11 @@ use regex::{Regex, RegexBuilder};
 
 use super::info;
 use super::streamid::{to_srcname, to_streamid, IdStyle};
-use crate::access::{Grant, WriteRefusal};
+use crate::access::{Grant, Identity, WriteRefusal};
 use crate::conn::{self, Action, Close, Farewell, Messages, Now, Outcome, Received};
 use crate::hub::clients::{AskedRights, Registration};
 use crate::hub::policy::{Refusal, RefusalCounters, RefusalLog};
-use crate::hub::{server_name, Hub};
+use crate::hub::{server_name, Credentials, Hub};
 use crate::ring::{RingError, Visit};
 
 /// Most packets one `fill` call sends, so one reader never holds the ring's read lock
@@ -52,6 +52,10 @@ pub struct DlSession {
     reg: Registration,
     grant: Grant,
     grant_gen: u64,
+    /// Who AUTH proved the client to be; `None`: its address alone decides.
+    identity: Option<Identity>,
+    /// Set when a reply must be the last (a failed AUTH, as ringserver closes).
+    closing: Option<Close>,
     matcher: Option<Regex>,
     rejecter: Option<Regex>,
     /// How miniSEED stream ids are named to this client: DataLink 1.1's FDSN source ids
@@ -130,6 +134,8 @@ impl DlSession {
             reg,
             grant: Grant::default(),
             grant_gen: u64::MAX,
+            identity: None,
+            closing: None,
             matcher: None,
             rejecter: None,
             style: IdStyle::default(),
@@ -144,12 +150,16 @@ impl DlSession {
             ack_after_sync: None,
         };
         // A DataLink client may read and write without asking: CLIENTS shows what the
-        // rules in force allow its address.
-        s.reg.entry.ident().rights = Some(AskedRights {
-            read: true,
-            write: true,
-            token: None,
-        });
+        // rules in force allow its address (and the identity the transport proved).
+        {
+            let mut ident = s.reg.entry.ident();
+            s.identity = ident.proven.clone();
+            ident.rights = Some(AskedRights {
+                read: true,
+                write: true,
+                identity: s.identity.clone(),
+            });
+        }
         s.refresh_grant();
         s
     }
@@ -158,8 +168,8 @@ impl DlSession {
     fn refresh_grant(&mut self) {
         if self.shared.policy.generation() != self.grant_gen {
             let (generation, rules) = self.shared.policy.current();
-            // DataLink has no tokens: the address alone decides.
-            self.grant = rules.grant(self.reg.entry.addr.ip(), None);
+            // The address decides, and what AUTH proved the client to be.
+            self.grant = rules.grant(self.reg.entry.addr.ip(), self.identity.as_ref());
             self.grant_gen = generation;
             let access = format!(
                 "{}{}",
@@ -200,7 +210,48 @@ impl DlSession {
             &server_name(),
             self.packet_size(),
             self.grant.write.any(),
+            self.shared.policy.current().1.takes_auth(),
         )
+    }
+
+    /// AUTH USERPASS (`user\rpassword`) or AUTH JWT, with ringserver 4's replies: OK
+    /// "Authentication successful", or ERROR "Authentication failed, not allowed to
+    /// connect" and the connection closed. The credential is never logged.
+    fn auth(&mut self, kind: &str, credential: &[u8], out: &mut Messages) {
+        let text = std::str::from_utf8(credential).ok();
+        let cred = match kind.to_ascii_uppercase().as_str() {
+            "USERPASS" => match text.and_then(|t| t.split_once('\r')) {
+                Some((user, password)) => Credentials::UserPass { user, password },
+                None => return error(out, "AUTH USERPASS requires payload of USER\\rPASS"),
+            },
+            "JWT" => match text {
+                Some(t) if !t.trim().is_empty() => Credentials::Jwt(t.trim()),
+                _ => return error(out, "AUTH JWT requires a token as its payload"),
+            },
+            _ => return error(out, "Unsupported AUTH type; use USERPASS or JWT"),
+        };
+        match self
+            .shared
+            .authenticate(self.reg.entry.addr, "DataLink: ", cred)
+        {
+            Ok((id, label)) => {
+                {
+                    let mut ident = self.reg.entry.ident();
+                    ident.identity = label;
+                    if let Some(r) = ident.rights.as_mut() {
+                        r.identity = Some(id.clone());
+                    }
+                }
+                self.identity = Some(id);
+                self.grant_gen = u64::MAX;
+                self.refresh_grant();
+                ok(out, 0, "Authentication successful");
+            }
+            Err(refused) => {
+                error(out, &refused.message());
+                self.closing = Some(Close::Error("authentication failed".into()));
+            }
+        }
     }
 
     fn set_next(&mut self, next: u64) {
@@ -230,6 +281,7 @@ impl DlSession {
             return error(out, &msg);
         }
         match cmd {
+            Command::Auth { kind, credential } => self.auth(kind, credential.0, out),
             Command::Id(id) => self.id(id, out),
             Command::PositionSet(p) => self.position(p, out),
             Command::PositionAfter(t) => match self.shared.ring.after(t) {
@@ -614,6 +666,12 @@ impl conn::Session for DlSession {
                     self.started = true;
                     self.handle(cmd, out);
                     used += len;
+                    if let Some(close) = self.closing.take() {
+                        return Received {
+                            consumed: used,
+                            close: Some(close),
+                        };
+                    }
                     if self.action.is_some() {
                         return Received {
                             consumed: used,

@@ -229,3 +229,109 @@ fn a_session_names_miniseed_streams_the_way_its_client_speaks() {
     assert_eq!(name_after(&mut matcher, &[Command::Reject("00_BHZ")]), V10);
     assert_eq!(name_after(&mut matcher, &[Command::Match("")]), V10);
 }
+
+/// Rules where nobody writes by address and user `alice` (password `sesame`) may put
+/// AA_STA srcnames; failed attempts are limited to 2 a minute.
+fn auth_rules() -> crate::access::AccessRules {
+    let text = format!(
+        "write = []\nauth_fail_limit = 2\n[[user]]\nname = \"alice\"\n{}\nwrite = \"AA_STA.*\"\n",
+        crate::access::password_hash_line("sesame").unwrap()
+    );
+    crate::access::AccessRules::from_table(&toml::from_str(&text).unwrap()).unwrap()
+}
+
+fn auth(user: &str, password: &str) -> Vec<u8> {
+    let payload = format!("{user}\r{password}");
+    cmd(Command::Auth {
+        kind: "USERPASS",
+        credential: formats::datalink::Credential(payload.as_bytes()),
+    })
+}
+
+/// The text of each reply in `out`; empties `out`.
+fn texts(out: &mut Messages) -> Vec<String> {
+    let got = decoded(out)
+        .into_iter()
+        .map(|r| match r {
+            Reply::Id(t) => format!("ID {t}"),
+            Reply::Ok { message, .. } => format!("OK {message}"),
+            Reply::Error { message, .. } => format!("ERROR {message}"),
+            _ => "OTHER".into(),
+        })
+        .collect();
+    out.clear();
+    got
+}
+
+#[test]
+fn auth_userpass_grants_the_users_srcnames_and_a_failure_closes() {
+    let hub = TestHub::new(FlushPolicy::None);
+    hub.hub.policy.replace(auth_rules());
+    let clock = Clock::new();
+    let mut s = hub.session::<DataLink>();
+    let mut out = Messages::default();
+    s.receive(&cmd(Command::Id("t:u:1:x")), clock.now(), &mut out);
+    let id = texts(&mut out).remove(0);
+    assert!(id.ends_with(" AUTH") && !id.contains(" WRITE"), "{id}");
+    s.receive(&write(true), clock.now(), &mut out);
+    assert!(texts(&mut out)[0].starts_with("ERROR Write permission not granted"));
+    let r = s.receive(&auth("alice", "sesame"), clock.now(), &mut out);
+    assert!(r.close.is_none());
+    assert_eq!(texts(&mut out), ["OK Authentication successful"]);
+    assert_eq!(hub.hub.clients.entries()[0].ident().identity, "user:alice");
+    s.receive(&write(true), clock.now(), &mut out);
+    assert_eq!(replies(&mut out), [("OK", 1)]);
+    let foreign = cmd(Command::Write(Write {
+        streamid: "BB_STA/EXP",
+        start: Time::from_micros(1),
+        end: Time::from_micros(1),
+        ack: true,
+        payload: b"x",
+    }));
+    s.receive(&foreign, clock.now(), &mut out);
+    let t = texts(&mut out);
+    assert!(t[0].contains("user:alice may put only"), "{t:?}");
+
+    // Argument errors keep the connection; a wrong password closes it.
+    let mut s = hub.session::<DataLink>();
+    let bad = cmd(Command::Auth {
+        kind: "NOPE",
+        credential: formats::datalink::Credential(b"data"),
+    });
+    let r = s.receive(&bad, clock.now(), &mut out);
+    assert!(r.close.is_none());
+    assert!(texts(&mut out)[0].starts_with("ERROR Unsupported AUTH type"));
+    let nosep = cmd(Command::Auth {
+        kind: "USERPASS",
+        credential: formats::datalink::Credential(b"alicesesame"),
+    });
+    let r = s.receive(&nosep, clock.now(), &mut out);
+    assert!(r.close.is_none());
+    assert!(texts(&mut out)[0].starts_with("ERROR AUTH USERPASS requires payload of USER"));
+    let r = s.receive(&auth("alice", "wrong"), clock.now(), &mut out);
+    assert!(matches!(r.close, Some(Close::Error(_))), "{r:?}");
+    assert_eq!(
+        texts(&mut out),
+        ["ERROR Authentication failed, not allowed to connect"]
+    );
+    assert_eq!(hub.hub.refused.snapshot().auth_failures, 1);
+}
+
+#[test]
+fn after_the_limit_an_address_is_refused_even_with_the_right_password() {
+    let hub = TestHub::new(FlushPolicy::None);
+    hub.hub.policy.replace(auth_rules());
+    let clock = Clock::new();
+    let mut out = Messages::default();
+    for _ in 0..2 {
+        let mut s = hub.session::<DataLink>();
+        s.receive(&auth("alice", "wrong"), clock.now(), &mut out);
+        out.clear();
+    }
+    let mut s = hub.session::<DataLink>();
+    let r = s.receive(&auth("alice", "sesame"), clock.now(), &mut out);
+    assert!(r.close.is_some());
+    let t = texts(&mut out);
+    assert!(t[0].contains("too many failed attempts"), "{t:?}");
+    assert_eq!(hub.hub.refused.snapshot().auth_failures, 3);
+}

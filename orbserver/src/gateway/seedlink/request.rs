@@ -132,7 +132,8 @@ impl Negotiation {
         Step::Reply(self.ok_bytes())
     }
 
-    fn ok_bytes(&self) -> Vec<u8> {
+    /// `OK` as bytes, or nothing in BATCH mode.
+    pub fn ok_bytes(&self) -> Vec<u8> {
         if self.batch {
             Vec::new()
         } else {
@@ -195,11 +196,14 @@ impl Negotiation {
                     &format!("protocol version {other}: this server speaks 4.0 and 3.1"),
                 )),
             },
-            // No authentication is configured on an orb's SeedLink port (access is by
-            // address, docs/GATEWAYS.md): AUTH is a command this server does not support.
-            Command::Auth(method) => Step::Reply(self.error(
+            // The session answers AUTH (it needs the access rules); this is the answer
+            // of a server that takes no credentials.
+            Command::Auth(req) => Step::Reply(self.error(
                 "UNSUPPORTED",
-                &format!("AUTH {method}: no authentication is configured on this server"),
+                &format!(
+                    "AUTH {}: no authentication is configured on this server",
+                    req.method
+                ),
             )),
             Command::DataV4 { start, begin, end } => {
                 let start = match start {

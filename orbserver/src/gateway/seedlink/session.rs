@@ -8,16 +8,18 @@ use std::sync::Arc;
 
 use formats::seedlink::frame::{self, InfoKind};
 use formats::seedlink::v4::{self, InfoItem};
-use formats::seedlink::{self, Command, InfoLevel, SeedLinkError, Selector, StationPattern};
+use formats::seedlink::{
+    self, AuthRequest, Command, InfoLevel, SeedLinkError, Selector, StationPattern,
+};
 
 use super::feed::{Feed, Fill};
 use super::request::{Negotiation, StationReq, Step};
 use super::{hello_line, info, info_json, ORGANIZATION};
-use crate::access::Grant;
+use crate::access::{Grant, Identity};
 use crate::conn::{self, Action, Close, Farewell, Messages, Now, OutBuf as _, Outcome, Received};
 use crate::hub::clients::{AskedRights, Registration};
 use crate::hub::policy::{Refusal, RefusalCounters, RefusalLog};
-use crate::hub::Hub;
+use crate::hub::{Credentials, Hub};
 
 /// The state of one SeedLink connection.
 pub struct SlSession {
@@ -25,6 +27,8 @@ pub struct SlSession {
     reg: Registration,
     grant: Grant,
     grant_gen: u64,
+    /// Who AUTH proved the client to be; `None`: its address alone decides.
+    identity: Option<Identity>,
     /// Refusals logged already (later ones are only counted).
     logged: RefusalLog,
     neg: Negotiation,
@@ -39,14 +43,19 @@ pub struct SlSession {
 impl SlSession {
     /// A session for a registered connection.
     pub fn new(shared: Arc<Hub>, reg: Registration) -> SlSession {
-        reg.entry.ident().what = "SeedLink client".into();
+        let identity = {
+            let mut ident = reg.entry.ident();
+            ident.what = "SeedLink client".into();
+            ident.proven.clone()
+        };
         let (generation, rules) = shared.policy.current();
-        let grant = rules.grant(reg.entry.addr.ip(), None);
+        let grant = rules.grant(reg.entry.addr.ip(), identity.as_ref());
         SlSession {
             shared,
             reg,
             grant,
             grant_gen: generation,
+            identity,
             logged: RefusalLog::default(),
             neg: Negotiation::default(),
             commands: 0,
@@ -59,7 +68,7 @@ impl SlSession {
     fn refresh_grant(&mut self) {
         if self.shared.policy.generation() != self.grant_gen {
             let (generation, rules) = self.shared.policy.current();
-            self.grant = rules.grant(self.reg.entry.addr.ip(), None);
+            self.grant = rules.grant(self.reg.entry.addr.ip(), self.identity.as_ref());
             self.grant_gen = generation;
         }
     }
@@ -126,6 +135,61 @@ impl SlSession {
         }
     }
 
+    /// SeedLink 4's `AUTH USERPASS user password` or `AUTH JWT token`, with ringserver
+    /// 4's replies; a failure is ERROR AUTH and the connection closed, as ringserver
+    /// does. SeedLink 3 has no AUTH (the negotiation answers it as unsupported).
+    fn auth(&mut self, req: &AuthRequest, out: &mut Messages) -> Option<Close> {
+        let args: Vec<&str> = req.args.iter().map(String::as_str).collect();
+        let cred = match (req.method.as_str(), args.as_slice()) {
+            ("", _) => {
+                out.push(
+                    &self
+                        .neg
+                        .error("ARGUMENTS", "AUTH requires a sub-command (USERPASS or JWT)"),
+                );
+                return None;
+            }
+            ("USERPASS", [user, password]) => Credentials::UserPass { user, password },
+            ("USERPASS", _) => {
+                out.push(
+                    &self
+                        .neg
+                        .error("ARGUMENTS", "AUTH USERPASS requires 2 arguments"),
+                );
+                return None;
+            }
+            ("JWT", [token]) => Credentials::Jwt(token),
+            ("JWT", _) => {
+                out.push(&self.neg.error("ARGUMENTS", "AUTH JWT requires 1 argument"));
+                return None;
+            }
+            _ => {
+                out.push(&self.neg.error(
+                    "UNSUPPORTED",
+                    "Unrecognized AUTH sub-command; use USERPASS or JWT",
+                ));
+                return None;
+            }
+        };
+        match self
+            .shared
+            .authenticate(self.reg.entry.addr, "SeedLink: ", cred)
+        {
+            Ok((id, label)) => {
+                self.reg.entry.ident().identity = label;
+                self.identity = Some(id);
+                self.grant_gen = u64::MAX;
+                self.refresh_grant();
+                out.push(&self.neg.ok_bytes());
+                None
+            }
+            Err(refused) => {
+                out.push(&self.neg.error("AUTH", &refused.message()));
+                Some(Close::Error("authentication failed".into()))
+            }
+        }
+    }
+
     /// Handles one command line of the negotiation.
     fn command(&mut self, line: &[u8], out: &mut Messages) -> Option<Close> {
         let cmd = match self.parse(line) {
@@ -171,6 +235,11 @@ impl SlSession {
             if self.neg.v4 && self.grant.read && !station_in_ring(&self.shared, sta, net.as_ref()) {
                 out.push(&self.neg.refuse_station(sta, net.as_ref()));
                 return None;
+            }
+        }
+        if let Command::Auth(req) = &cmd {
+            if self.neg.v4 && self.shared.policy.current().1.takes_auth() {
+                return self.auth(req, out);
             }
         }
         match self.neg.handle(cmd) {
@@ -287,7 +356,7 @@ impl SlSession {
             ident.rights = Some(AskedRights {
                 read: true,
                 write: false,
-                token: None,
+                identity: self.identity.clone(),
             });
             ident.select = describe(&reqs);
         }

@@ -526,3 +526,63 @@ fn replies_info_frames_and_data_frames_are_messages_of_their_own() {
         assert_eq!(&m[8..], &rec[..]);
     }
 }
+
+#[test]
+fn v4_auth_userpass_and_its_errors_as_ringserver_answers_them() {
+    let hub = hub_with_sta01();
+    let text = format!(
+        "read = []\n[[user]]\nname = \"alice\"\n{}\nread = true\n",
+        crate::access::password_hash_line("sesame").unwrap()
+    );
+    let rules = crate::access::AccessRules::from_table(&toml::from_str(&text).unwrap()).unwrap();
+    hub.hub.policy.replace(rules);
+    let clock = Clock::new();
+    let mut s = hub.session::<SeedLink>();
+    let mut out = Messages::default();
+    let steps: &[(&str, &str)] = &[
+        // SeedLink 3 has no AUTH.
+        ("AUTH USERPASS alice sesame", "ERROR\r\n"),
+        ("SLPROTO 4.0", "OK\r\n"),
+        ("STATION XX_STA01", "OK\r\n"),
+        (
+            "DATA",
+            "ERROR UNAUTHORIZED address 127.0.0.1 may not read this orb\r\n",
+        ),
+        (
+            "AUTH",
+            "ERROR ARGUMENTS AUTH requires a sub-command (USERPASS or JWT)\r\n",
+        ),
+        (
+            "AUTH USERPASS onlyuser",
+            "ERROR ARGUMENTS AUTH USERPASS requires 2 arguments\r\n",
+        ),
+        (
+            "AUTH JWT",
+            "ERROR ARGUMENTS AUTH JWT requires 1 argument\r\n",
+        ),
+        (
+            "AUTH NOPE x",
+            "ERROR UNSUPPORTED Unrecognized AUTH sub-command; use USERPASS or JWT\r\n",
+        ),
+        ("AUTH USERPASS alice sesame", "OK\r\n"),
+        ("STATION XX_STA01", "OK\r\n"),
+        ("DATA", "OK\r\n"),
+    ];
+    for (line, want) in steps {
+        out.clear();
+        let r = s.receive(format!("{line}\r\n").as_bytes(), clock.now(), &mut out);
+        assert!(r.close.is_none(), "{line}");
+        assert_eq!(String::from_utf8_lossy(out.bytes()), *want, "{line}");
+    }
+    assert_eq!(hub.hub.clients.entries()[0].ident().identity, "user:alice");
+    let mut s = hub.session::<SeedLink>();
+    out.clear();
+    s.receive(b"SLPROTO 4.0\r\n", clock.now(), &mut out);
+    out.clear();
+    let r = s.receive(b"AUTH USERPASS alice wrong\r\n", clock.now(), &mut out);
+    assert!(matches!(r.close, Some(Close::Error(_))), "{r:?}");
+    assert_eq!(
+        String::from_utf8_lossy(out.bytes()),
+        "ERROR AUTH Authentication failed, not allowed to connect\r\n"
+    );
+}
