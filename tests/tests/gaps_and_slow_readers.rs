@@ -108,7 +108,13 @@ async fn a_lapped_reader_gets_an_explicit_gap_then_continues_at_the_oldest_packe
         oldest > 4,
         "the ring should have been lapped (oldest {oldest})"
     );
-    assert_eq!(stat.totals.gaps, 0, "no reader has looked yet");
+    // The idle reader has not looked yet; the live one still had one credit and, on a
+    // loaded machine, may have woken only after its next packet was overwritten.
+    assert!(
+        stat.totals.gaps <= 1,
+        "only the live reader may have met the lap yet ({} gaps)",
+        stat.totals.gaps
+    );
 
     // The live reader goes on: packets already sent, one GAP, then oldest..=newest.
     for _ in 0..=newest {
